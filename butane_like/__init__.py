@@ -1,0 +1,1 @@
+"""Butane-compatible YAML to Ignition JSON translation (variants fcos, flatcar, pine)."""

@@ -1,0 +1,1 @@
+"""Pine provisioning: Ignition-compatible config model, engine and installer."""
