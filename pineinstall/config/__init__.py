@@ -1,0 +1,131 @@
+"""The Ignition config: checking (this module) and the typed model (``model``, for the engine).
+
+``check`` runs what Ignition runs, in its order: JSON syntax, ``ignition.version``, types (the
+spec version's schema; unknown keys are warnings), the semantic rules, then translation to the
+newest spec. Positions are resolved only for what is reported. Nothing here imports more than
+``json``: this is the start-up path of ``pineinstall validate`` (see docs/interfaces.md).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import schema
+from .jsonpos import finder, line_col
+from .report import Report
+from .versions import SUPPORTED, describe_supported
+
+__all__ = ["Checked", "Report", "check", "check_dict"]
+
+
+class Checked:
+    """The outcome of checking one config text."""
+
+    __slots__ = ("config", "report", "version")
+
+    def __init__(self, report: Report, version: str | None = None, config: dict[str, Any] | None = None):
+        self.report = report
+        self.version = version
+        # The config in the 3.6.0 shape; None when there were errors.
+        self.config = config
+
+    @property
+    def ok(self) -> bool:
+        return not self.report.has_errors
+
+
+def check(data: bytes | str) -> Checked:
+    """Check a config text; every entry of the report carries a line and column."""
+    report = Report()
+    if isinstance(data, bytes):
+        if data.startswith(b"\xef\xbb\xbf"):
+            report.error("invalid character: the config starts with a byte order mark", ())
+            report.entries[-1].line, report.entries[-1].col = 1, 1
+            return Checked(report)
+        # Go's decoder replaces invalid UTF-8 in strings by U+FFFD; so do we.
+        text = data.decode("utf-8", "replace")
+    else:
+        text = data
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        report.error(_syntax_message(text, e))
+        line, col = line_col(text, min(e.pos, len(text)))
+        report.entries[-1].line, report.entries[-1].col = line, col
+        return Checked(report)
+    except RecursionError:
+        report.error("config nests too deeply")
+        report.entries[-1].line, report.entries[-1].col = 1, 1
+        return Checked(report)
+    checked = _check_object(obj, report)
+    report.locate(finder(text))
+    for entry in report:
+        if entry.line is None:  # entries about the whole document
+            entry.line, entry.col = line_col(text, len(text) - len(text.lstrip()))
+    return checked
+
+
+def check_dict(obj: Any) -> Report:
+    """Check an in-memory config (the transpiler's output): entries carry paths, no positions."""
+    report = Report()
+    _check_object(obj, report)
+    return report
+
+
+def _check_object(obj: Any, report: Report) -> Checked:
+    version = _version(obj, report)
+    if version is None:
+        return Checked(report)
+    schema.check(obj, version, report)
+    if report.has_errors:
+        return Checked(report, version)
+    minor = SUPPORTED[version]
+    from . import rules
+
+    rules.validate(obj, minor, report)
+    if report.has_errors:
+        return Checked(report, version)
+    from .translate import upgrade
+
+    return Checked(report, version, upgrade(obj, minor))
+
+
+def _version(obj: Any, report: Report) -> str | None:
+    if not isinstance(obj, dict):
+        report.error(f"config must be a JSON object, not {schema.json_kind(obj)}", ())
+        return None
+    # Keys match case-insensitively in Go's decoder: the schema walk warns, but the version is read.
+    schema.fold_fields(obj, ("ignition",))
+    ignition = obj.get("ignition")
+    if ignition is None:
+        report.error("ignition.version is required: the config declares no spec version", ("ignition",))
+        return None
+    if not isinstance(ignition, dict):
+        kind = schema.json_kind(ignition)
+        report.error(f"cannot unmarshal {kind} into a field of type object", ("ignition",))
+        return None
+    schema.fold_fields(ignition, ("version",))
+    version = ignition.get("version")
+    path = ("ignition", "version")
+    if version is None:
+        report.error("ignition.version is required: the config declares no spec version", ("ignition",))
+        return None
+    if not isinstance(version, str):
+        report.error(f"cannot unmarshal {schema.json_kind(version)} into a field of type string", path)
+        return None
+    if version not in SUPPORTED:
+        report.error(f"unsupported config version {version!r} (supported: {describe_supported()})", path)
+        return None
+    return version
+
+
+def _syntax_message(text: str, e: json.JSONDecodeError) -> str:
+    """Go's wording where it is clearer to Ignition users, Python's otherwise."""
+    if not text.strip() or e.pos >= len(text.rstrip()):
+        return "unexpected end of JSON input"
+    if e.msg == "Extra data":
+        return f"invalid character {text[e.pos]!r} after top-level value"
+    if e.msg == "Expecting value":
+        return f"invalid character {text[e.pos]!r} looking for beginning of value"
+    return e.msg[0].lower() + e.msg[1:]

@@ -27,7 +27,7 @@ def format_path(path: Path) -> str:
 class Entry:
     """One finding: its kind (error or warning), where, and what."""
 
-    __slots__ = ("col", "kind", "line", "message", "path")
+    __slots__ = ("at_key", "col", "kind", "line", "message", "path")
 
     def __init__(
         self,
@@ -36,12 +36,15 @@ class Entry:
         path: Path | None = None,
         line: int | None = None,
         col: int | None = None,
+        at_key: bool = False,
     ) -> None:
         self.kind = kind
         self.message = message
         self.path = path
         self.line = line
         self.col = col
+        # The place is the key itself rather than its value (unused keys).
+        self.at_key = at_key
 
     @property
     def is_error(self) -> bool:
@@ -85,8 +88,8 @@ class Report:
     def error(self, message: str, path: Path | None = None) -> None:
         self.entries.append(Entry(ERROR, message, path))
 
-    def warning(self, message: str, path: Path | None = None) -> None:
-        self.entries.append(Entry(WARNING, message, path))
+    def warning(self, message: str, path: Path | None = None, at_key: bool = False) -> None:
+        self.entries.append(Entry(WARNING, message, path, at_key=at_key))
 
     def extend(self, other: Report | Iterable[Entry]) -> None:
         self.entries.extend(other.entries if isinstance(other, Report) else other)
@@ -103,11 +106,11 @@ class Report:
     def warnings(self) -> list[Entry]:
         return [e for e in self.entries if e.kind == WARNING]
 
-    def locate(self, find: Callable[[Path], tuple[int, int] | None]) -> None:
+    def locate(self, find: Callable[[Path, bool], tuple[int, int] | None]) -> None:
         """Fill in line and column of every entry that has a path but no position yet."""
         for entry in self.entries:
             if entry.path is not None and entry.line is None:
-                pos = find(entry.path)
+                pos = find(entry.path, entry.at_key)
                 if pos is not None:
                     entry.line, entry.col = pos
 

@@ -1,0 +1,97 @@
+"""The ``pineinstall`` command: one entry point, a module per subcommand, imported on demand.
+
+``validate`` is timed against Go's ignition-validate, so its arguments are read by hand (argparse
+and its gettext cost a fifth of the start-up budget); every other subcommand builds an argparse
+parser, which only runs once that subcommand was chosen.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+USAGE = """\
+usage: pineinstall validate CONFIG|-
+       pineinstall apply --root DIR [--dry-run] [--json] CONFIG|-
+       pineinstall [install] DEST CONFIG [options]
+
+Provision Pine machines from Ignition configs (spec 3.0.0-3.6.0).
+
+subcommands:
+  validate   check a config; report every error and warning with its place
+  apply      provision a root directory (and the disks the config names) from a config
+  install    write a Pine image to a device or disk-image file and provision it
+
+Run 'pineinstall SUBCOMMAND --help' for a subcommand's options.
+"""
+
+VALIDATE_USAGE = """\
+usage: pineinstall validate CONFIG|-
+
+Check an Ignition config (spec 3.0.0-3.6.0) as Ignition would, without touching anything.
+Prints 'error at $.path, line L col C: message' (and 'warning at ...') for each finding;
+exits 1 if there is an error, 0 otherwise.
+"""
+
+
+def validate_main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        sys.stdout.write(VALIDATE_USAGE)
+        return 0
+    if len(argv) != 1 or (argv[0].startswith("-") and argv[0] != "-"):
+        sys.stderr.write(VALIDATE_USAGE)
+        return 2
+    source = argv[0]
+    try:
+        if source == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(source, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        sys.stderr.write(f"pineinstall validate: cannot read {source}: {e.strerror}\n")
+        return 1
+    from .config import check
+
+    report = check(data).report
+    # The report is this command's result (as with ignition-validate): stdout.
+    sys.stdout.write(str(report))
+    return 1 if report.has_errors else 0
+
+
+def _apply_main(argv: list[str]) -> int:
+    from .apply import main
+
+    return main(argv)
+
+
+def _install_main(argv: list[str]) -> int:
+    from .install import main
+
+    return main(argv)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "validate": validate_main,
+    "apply": _apply_main,
+    "install": _install_main,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        (sys.stdout if args else sys.stderr).write(USAGE)
+        return 0 if args else 2
+    command = SUBCOMMANDS.get(args[0])
+    if command is not None:
+        return command(args[1:])
+    if args[0].startswith("/") or args[0].startswith("."):
+        # 'pineinstall DEST CONFIG' is 'pineinstall install DEST CONFIG', as with coreos-installer.
+        return _install_main(args)
+    sys.stderr.write(f"pineinstall: unknown subcommand {args[0]!r}\n{USAGE}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
