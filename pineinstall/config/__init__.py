@@ -40,7 +40,7 @@ def check(data: bytes | str) -> Checked:
     report = Report()
     if isinstance(data, bytes):
         if data.startswith(b"\xef\xbb\xbf"):
-            report.error("invalid character: the config starts with a byte order mark", ())
+            report.error("invalid character: the config starts with a byte order mark")
             report.entries[-1].line, report.entries[-1].col = 1, 1
             return Checked(report)
         # Go's decoder replaces invalid UTF-8 in strings by U+FFFD; so do we.

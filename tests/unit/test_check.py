@@ -1,0 +1,104 @@
+"""The checking pipeline: syntax, version, types, unknown keys, places of every finding."""
+
+import json
+
+import pytest
+
+from pineinstall.config import check, check_dict
+
+
+def messages(data):
+    return [str(e) for e in check(data).report]
+
+
+def test_valid_config_translates_to_newest_spec():
+    checked = check(b'{"ignition": {"version": "3.0.0"}, "storage": {"files": [{"path": "/etc/x"}]}}')
+    assert checked.ok and checked.version == "3.0.0"
+    assert checked.config["ignition"]["version"] == "3.6.0"
+    assert checked.config["storage"]["files"] == [{"path": "/etc/x"}]
+
+
+@pytest.mark.parametrize("version", ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0"])
+def test_every_supported_version_is_accepted(version):
+    assert check(json.dumps({"ignition": {"version": version}})).ok
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "error at line 1 col 1: unexpected end of JSON input"),
+        ('{"ignition":', "error at line 1 col 13: unexpected end of JSON input"),
+        ('{"ignition": {"version": "3.0.0"}} junk', "error at line 1 col 36: invalid character 'j' after"),
+        ("[]", "error at $, line 1 col 1: config must be a JSON object, not array"),
+        ("{}", "error at $.ignition, line 1 col 1: ignition.version is required"),
+        ('{"ignition": {"version": 3}}', "error at $.ignition.version, line 1 col 26: cannot unmarshal integer"),
+        ('{"ignition": {"version": "3.9.0"}}', "error at $.ignition.version, line 1 col 26: unsupported"),
+        ('{"ignition": {"version": "3.4.0-experimental"}}', "error at $.ignition.version, line 1 col 26: unsupp"),
+    ],
+)
+def test_documents_that_never_reach_the_rules_still_get_a_place(text, expected):
+    found = messages(text)
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_type_errors_name_the_path_and_skip_the_rules():
+    text = '{"ignition": {"version": "3.3.0"},\n "storage": {"files": [{"path": "rel", "mode": "420"}]}}'
+    found = messages(text)
+    # The rules (which would say "path not absolute") do not run on a config of the wrong shape.
+    assert found == ["error at $.storage.files.0.mode, line 2 col 48: cannot unmarshal string into a field of type integer"]
+
+
+def test_booleans_are_not_integers_and_floats_are_not_integers():
+    for bad in ("true", "420.0", "1e2"):
+        text = '{"ignition": {"version": "3.3.0"}, "passwd": {"users": [{"name": "a", "uid": %s}]}}' % bad
+        assert [e.path for e in check(text).report.errors] == [("passwd", "users", 0, "uid")], bad
+
+
+def test_unknown_keys_are_warnings_at_the_key():
+    text = '{"ignition": {"version": "3.3.0"}, "foo": 1}'
+    col = text.index('"foo"') + 1
+    assert messages(text) == [f"warning at $.foo, line 1 col {col}: Unused key foo"]
+    assert check(text).ok
+
+
+def test_key_added_in_a_later_version_is_unknown_in_an_earlier_one():
+    # kernelArguments arrived with spec 3.3.0.
+    text = '{"ignition": {"version": "%s"}, "kernelArguments": {"shouldExist": ["quiet"]}}'
+    assert [e.message for e in check(text % "3.2.0").report] == ["Unused key kernelArguments"]
+    assert not check(text % "3.3.0").report
+
+
+def test_keys_match_case_insensitively_like_go_with_a_warning():
+    checked = check('{"ignition": {"Version": "3.3.0"}, "storage": {"files": [{"Path": "/x"}]}}')
+    assert checked.ok
+    assert [e.message for e in checked.report] == ["Unused key Version", "Unused key Path"]
+    assert checked.config["storage"]["files"][0]["path"] == "/x"
+
+
+def test_null_is_accepted_everywhere_and_null_list_items_are_empty_objects():
+    checked = check('{"ignition": {"version": "3.3.0", "timeouts": null}, "storage": {"files": null}}')
+    assert checked.ok and not checked.report
+    report = check('{"ignition": {"version": "3.3.0"}, "storage": {"directories": [null]}}').report
+    assert report.warnings[0].message.startswith("context tree does not match content tree")
+    # The empty object then gets the rules' verdict (Ignition: "path not specified").
+    assert report.has_errors
+
+
+def test_special_mode_bits_are_masked_before_3_6_and_kept_in_3_6():
+    text = '{"ignition": {"version": "%s"}, "storage": {"directories": [{"path": "/srv", "mode": 1533}]}}'
+    old, new = check(text % "3.5.0"), check(text % "3.6.0")
+    assert old.config["storage"]["directories"][0]["mode"] == 0o775
+    assert new.config["storage"]["directories"][0]["mode"] == 0o2775
+
+
+def test_invalid_utf8_is_replaced_not_fatal():
+    assert check(b'{"ignition": {"version": "3.3.0"}, "x\xff": 1}').ok
+
+
+def test_byte_order_mark_is_refused_with_a_place():
+    assert messages(b'\xef\xbb\xbf{"ignition": {"version": "3.3.0"}}')[0].startswith("error at line 1 col 1")
+
+
+def test_check_dict_gives_paths_without_positions():
+    report = check_dict({"ignition": {"version": "3.3.0"}, "storage": {"files": [{"path": 5}]}})
+    assert [(e.path, e.line) for e in report] == [(("storage", "files", 0, "path"), None)]
