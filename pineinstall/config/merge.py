@@ -162,9 +162,7 @@ def _merge_shared(
     for name in names:
         parent_list = [e for e in parent.get(name) or () if child_home.get(key(e), name) == name]
         child_list = child.get(name) or []
-        if not parent_list and not child_list:
-            if name in parent or name in child:
-                merged[name] = parent.get(name) if name in parent else child.get(name)
+        if name not in parent and name not in child:
             continue
         merged[name] = _merge_keyed(parent_list, child_list, key, _KINDS.get((owner, name), name), name)
     return merged

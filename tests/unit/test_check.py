@@ -31,9 +31,15 @@ def test_every_supported_version_is_accepted(version):
         ('{"ignition": {"version": "3.0.0"}} junk', "error at line 1 col 36: invalid character 'j' after"),
         ("[]", "error at $, line 1 col 1: config must be a JSON object, not array"),
         ("{}", "error at $.ignition, line 1 col 1: ignition.version is required"),
-        ('{"ignition": {"version": 3}}', "error at $.ignition.version, line 1 col 26: cannot unmarshal integer"),
+        (
+            '{"ignition": {"version": 3}}',
+            "error at $.ignition.version, line 1 col 26: cannot unmarshal integer",
+        ),
         ('{"ignition": {"version": "3.9.0"}}', "error at $.ignition.version, line 1 col 26: unsupported"),
-        ('{"ignition": {"version": "3.4.0-experimental"}}', "error at $.ignition.version, line 1 col 26: unsupp"),
+        (
+            '{"ignition": {"version": "3.4.0-experimental"}}',
+            "error at $.ignition.version, line 1 col 26: unsupp",
+        ),
     ],
 )
 def test_documents_that_never_reach_the_rules_still_get_a_place(text, expected):
@@ -45,7 +51,9 @@ def test_type_errors_name_the_path_and_skip_the_rules():
     text = '{"ignition": {"version": "3.3.0"},\n "storage": {"files": [{"path": "rel", "mode": "420"}]}}'
     found = messages(text)
     # The rules (which would say "path not absolute") do not run on a config of the wrong shape.
-    assert found == ["error at $.storage.files.0.mode, line 2 col 48: cannot unmarshal string into a field of type integer"]
+    assert found == [
+        "error at $.storage.files.0.mode, line 2 col 48: cannot unmarshal string into a field of type integer"
+    ]
 
 
 def test_booleans_are_not_integers_and_floats_are_not_integers():
