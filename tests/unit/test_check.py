@@ -58,7 +58,7 @@ def test_type_errors_name_the_path_and_skip_the_rules():
 
 def test_booleans_are_not_integers_and_floats_are_not_integers():
     for bad in ("true", "420.0", "1e2"):
-        text = '{"ignition": {"version": "3.3.0"}, "passwd": {"users": [{"name": "a", "uid": %s}]}}' % bad
+        text = '{"ignition": {"version": "3.3.0"}, "passwd": {"users": [{"name": "a", "uid": ' + bad + '}]}}'
         assert [e.path for e in check(text).report.errors] == [("passwd", "users", 0, "uid")], bad
 
 
