@@ -330,7 +330,7 @@ def _defs(v: Version, version: str) -> dict[str, Schema]:
         "One disk and its partition table (GPT).",
         [
             (V30, "device", string("Absolute path of the disk, usually a /dev/disk/by-* link.")),
-            (V30, "wipeTable", boolean("Erase the partition table before any other change.", default=False)),
+            (V30, "wipeTable", boolean("Erase the partition table before any other change.")),
             (
                 V30,
                 "partitions",
@@ -515,7 +515,7 @@ def _defs(v: Version, version: str) -> dict[str, Schema]:
             (V30, "user", ref("NodeUser", "Owner of a symbolic link (ignored for hard links).")),
             (V30, "group", ref("NodeGroup", "Group of a symbolic link (ignored for hard links).")),
             (V30, "target", string("Target path of the link.")),
-            (V30, "hard", boolean("Create a hard link instead of a symbolic one.", default=False)),
+            (V30, "hard", boolean("Create a hard link instead of a symbolic one (unset/false: symbolic).")),
         ],
         required=("path", "target"),
     )
@@ -566,7 +566,6 @@ def _defs(v: Version, version: str) -> dict[str, Schema]:
                     "wipeVolume",
                     boolean(
                         "Wipe the device and create a new volume instead of reusing a matching one.",
-                        default=False,
                     ),
                 ),
                 (V32, "clevis", ref("Clevis", "Automatic unlocking through Clevis (TPM2, Tang, or custom).")),
@@ -579,7 +578,7 @@ def _defs(v: Version, version: str) -> dict[str, Schema]:
             "Clevis binding of a LUKS volume.",
             [
                 (V32, "tang", refs("Tang", "Tang servers; URLs must be unique.")),
-                (V32, "tpm2", boolean("Bind to the TPM2 device.", default=False)),
+                (V32, "tpm2", boolean("Bind to the TPM2 device.")),
                 (
                     V32,
                     "threshold",
@@ -614,7 +613,7 @@ def _defs(v: Version, version: str) -> dict[str, Schema]:
             [
                 (V32, "pin", string("The clevis pin (e.g. tpm2, tang, sss).")),
                 (V32, "config", string("The pin's configuration, a JSON text.")),
-                (V32, "needsNetwork", boolean("The binding needs the network to unlock.", default=False)),
+                (V32, "needsNetwork", boolean("The binding needs the network to unlock.")),
             ],
             required=("pin", "config"),
         )
