@@ -1,0 +1,64 @@
+"""mdadm: creating (and stopping) software RAID arrays."""
+
+from __future__ import annotations
+
+MDADM = "mdadm"
+
+# Config level -> mdadm --level value. Ignition's spec names the levels linear, raid0..raid10;
+# the numeric and alias spellings mdadm itself accepts are taken too.
+LEVELS = {
+    "linear": "linear",
+    "raid0": "raid0",
+    "0": "raid0",
+    "stripe": "raid0",
+    "raid1": "raid1",
+    "1": "raid1",
+    "mirror": "raid1",
+    "raid4": "raid4",
+    "4": "raid4",
+    "raid5": "raid5",
+    "5": "raid5",
+    "raid6": "raid6",
+    "6": "raid6",
+    "raid10": "raid10",
+    "10": "raid10",
+}
+
+# Fewest active members each level can be created with (mdadm refuses fewer without --force, and
+# some of these would be degraded from the start).
+MIN_ACTIVE = {"linear": 1, "raid0": 1, "raid1": 1, "raid4": 2, "raid5": 2, "raid6": 4, "raid10": 2}
+
+
+def device_path(name: str) -> str:
+    return name if name.startswith("/dev/") else f"/dev/md/{name}"
+
+
+def create_argv(
+    name: str, level: str, devices: list[str], *, spares: int = 0, options: tuple[str, ...] = ()
+) -> list[str]:
+    """``mdadm --create`` as Ignition runs it: forced, started, homehost "any"."""
+    mdlevel = LEVELS[str(level)]
+    args = [
+        MDADM,
+        "--create",
+        device_path(name),
+        "--force",
+        "--run",
+        "--homehost",
+        "any",
+        "--level",
+        mdlevel,
+        "--raid-devices",
+        str(len(devices) - spares),
+    ]
+    if spares > 0:
+        args += ["--spare-devices", str(spares)]
+    return [*args, *options, *devices]
+
+
+def stop_argv(name: str) -> list[str]:
+    return [MDADM, "--stop", device_path(name)]
+
+
+def zero_superblock_argv(device: str) -> list[str]:
+    return [MDADM, "--zero-superblock", device]
