@@ -1,0 +1,610 @@
+"""The files stage: groups, users, filesystem nodes, services, then the result record.
+
+Two phases, so that nothing is written before everything that can be checked was checked:
+
+``prepare`` (no writes): every resource (``contents``, ``append``) is fetched and verified into
+temporary storage; every path is resolved inside the root (two entries resolving to the same place
+are an error); owner names are checked against the target's ``/etc/passwd``/``/etc/group`` plus
+the accounts this config creates; entries whose place no other entry touches are checked against
+what already exists (the refusal cases of Ignition).
+
+``apply_plan`` then writes, in Ignition's order: groups, users, nodes (directories, files and
+symlinks sorted by the depth of their resolved path, stable; hard links last, in config order),
+services, and ``/etc/.pine-result.json`` (0600).
+
+Node semantics are those of Ignition's files stage, with the deliberate differences of
+DESIGN.md: links are followed inside the root only; ownership is set before the mode (so special
+bits survive); an existing file whose contents already equal the configured result is not a
+conflict (re-running an install is safe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pineinstall.config import model
+from pineinstall.resources import Fetcher, ResourceError
+from pineinstall.stages import Log, StageError
+from pineinstall.target import Target, TargetError
+
+RESULT_PATH = "/etc/.pine-result.json"
+DEFAULT_FILE_MODE = 0o644
+DEFAULT_DIR_MODE = 0o755
+SPOOL_MAX = 8 << 20  # fetched data above this size goes to a temporary file, not memory
+
+
+# --- the plan --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """One node to create: its config object, resolved components, and fetched data."""
+
+    kind: str  # "directory" | "file" | "link" | "hardlink"
+    node: model.File | model.Directory | model.Link
+    comps: list[str]
+    data: IO[bytes] | None = None  # for files: contents + appends, fetched and verified
+    has_source: bool = False
+    sha256: str | None = None  # of ``data``
+
+    @property
+    def path(self) -> str:
+        return self.node.path
+
+    @property
+    def depth(self) -> int:
+        return len(self.comps)
+
+
+@dataclass
+class Plan:
+    config: model.Config
+    entries: list[Entry] = field(default_factory=list)
+    config_hash: str = ""
+
+    def close(self) -> None:
+        for e in self.entries:
+            if e.data is not None:
+                e.data.close()
+
+
+@dataclass
+class Result:
+    """What the stage did: counts per kind and the files it wrote (path -> sha256)."""
+
+    created: dict[str, int] = field(default_factory=dict)
+    unchanged: int = 0
+    files: dict[str, str] = field(default_factory=dict)
+    fragments: dict[str, str] = field(default_factory=dict)  # path -> sha256 of appended data
+    seconds: float = 0.0
+    result_path: Path | None = None
+
+    def count(self, what: str) -> None:
+        self.created[what] = self.created.get(what, 0) + 1
+
+
+# --- small helpers ---------------------------------------------------------------------------------
+
+
+def _lstat(p: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _file_sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _data_sha256(data: IO[bytes]) -> str:
+    h = hashlib.sha256()
+    data.seek(0)
+    for chunk in iter(lambda: data.read(1 << 20), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _same_contents(p: Path, entry: Entry) -> bool:
+    assert entry.data is not None
+    try:
+        st = os.stat(p)
+    except OSError:
+        return False
+    entry.data.seek(0, os.SEEK_END)
+    if st.st_size != entry.data.tell():
+        return False
+    return _file_sha256(p) == entry.sha256
+
+
+def _depth_key(e: Entry) -> int:
+    return e.depth
+
+
+class _Names:
+    """Owner names: the target's passwd/group, re-read after the accounts stage wrote them."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.users: dict[str, int] = {}
+        self.groups: dict[str, int] = {}
+        self.reload()
+
+    @staticmethod
+    def _parse(text: str | None) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for line in (text or "").splitlines():
+            f = line.split(":")
+            if len(f) >= 3 and f[0] and f[0] not in out:
+                with contextlib.suppress(ValueError):
+                    out[f[0]] = int(f[2])
+        return out
+
+    def reload(self) -> None:
+        self.users = self._parse(self.target.read_text("/etc/passwd"))
+        self.groups = self._parse(self.target.read_text("/etc/group"))
+
+    def ids(self, node: Any, default_uid: int, default_gid: int) -> tuple[int, int]:
+        uid, gid = default_uid, default_gid
+        if node.user.id is not None:
+            uid = node.user.id
+        elif node.user.name:
+            if node.user.name not in self.users:
+                raise StageError(f"no such user {node.user.name!r} in the target's /etc/passwd")
+            uid = self.users[node.user.name]
+        if node.group.id is not None:
+            gid = node.group.id
+        elif node.group.name:
+            if node.group.name not in self.groups:
+                raise StageError(f"no such group {node.group.name!r} in the target's /etc/group")
+            gid = self.groups[node.group.name]
+        return uid, gid
+
+
+# --- phase 1: prepare (no writes) ------------------------------------------------------------------
+
+
+def _fetch_file_data(f: model.File, fetcher: Fetcher) -> tuple[IO[bytes] | None, bool]:
+    """contents followed by the append fragments, each verified; None when there is nothing."""
+    has_source = f.contents.source is not None
+    if not has_source and not f.append:
+        return None, False
+    out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)  # noqa: SIM115 - owned by the plan
+    try:
+        if has_source:
+            fetcher.fetch_to(f.contents, out)
+        for frag in f.append:
+            if frag.source is not None:
+                out.seek(0, os.SEEK_END)
+                fetcher.fetch_to(frag, out)
+    except ResourceError:
+        out.close()
+        raise
+    return out, has_source
+
+
+def _declared_names(config: model.Config) -> tuple[set[str], set[str]]:
+    """Users and groups this config creates (they may own nodes before they exist)."""
+    users = {u.name for u in config.passwd.users if u.should_exist is not False}
+    groups = {g.name for g in config.passwd.groups if g.should_exist is not False}
+    for u in config.passwd.users:
+        if u.should_exist is not False and not u.no_user_group:
+            groups.add(u.name)  # the user's own group (USERGROUPS_ENAB)
+    return users, groups
+
+
+def prepare(config: model.Config, target: Target, log: Log, fetcher: Fetcher) -> Plan:
+    """Everything that can be checked, checked; every resource fetched. Writes nothing."""
+    plan = Plan(config)
+    st = config.storage
+    resolved: dict[tuple[str, ...], str] = {}
+    try:
+        raw: list[tuple[str, Any]] = (
+            [("directory", d) for d in st.directories]
+            + [("file", f) for f in st.files]
+            + [("hardlink" if lk.hard else "link", lk) for lk in st.links]
+        )
+        for kind, node in raw:
+            try:
+                comps = target.components(node.path)
+            except TargetError as exc:
+                raise StageError(f"{node.path}: {exc}") from exc
+            key = tuple(comps)
+            if key in resolved:
+                label = {"directory": "Directory", "file": "File"}.get(kind, "Link")
+                raise StageError(
+                    f"{label} at {node.path} resolved to /{'/'.join(comps)} after symlink chasing, "
+                    f"but another entry with path {resolved[key]} also resolves there"
+                )
+            resolved[key] = node.path
+            entry = Entry(kind, node, comps)
+            if kind == "file":
+                with log.op(f"fetching contents of {node.path}") if _remote(node) else _nullctx():
+                    try:
+                        entry.data, entry.has_source = _fetch_file_data(node, fetcher)
+                    except ResourceError as exc:
+                        raise StageError(f"failed to fetch contents of {node.path}: {exc}") from exc
+                if entry.data is not None:
+                    entry.sha256 = _data_sha256(entry.data)
+            plan.entries.append(entry)
+
+        _check_owners(plan, target)
+        _check_units(config, target)
+        _precheck_conflicts(plan, target)
+    except BaseException:
+        plan.close()
+        raise
+    plan.config_hash = hashlib.sha256(json.dumps(model.to_dict(config), sort_keys=True).encode()).hexdigest()
+    return plan
+
+
+def _remote(f: model.File) -> bool:
+    sources = [f.contents.source, *(a.source for a in f.append)]
+    return any(s and not s.startswith("data:") for s in sources)
+
+
+@contextlib.contextmanager
+def _nullctx() -> Any:
+    yield
+
+
+def _check_owners(plan: Plan, target: Target) -> None:
+    names = _Names(target)
+    users, groups = _declared_names(plan.config)
+    for e in plan.entries:
+        n = e.node
+        if n.user.id is None and n.user.name and n.user.name not in names.users and n.user.name not in users:
+            raise StageError(f"{n.path}: no such user {n.user.name!r} in the target's /etc/passwd")
+        if (
+            n.group.id is None
+            and n.group.name
+            and n.group.name not in names.groups
+            and n.group.name not in groups
+        ):
+            raise StageError(f"{n.path}: no such group {n.group.name!r} in the target's /etc/group")
+
+
+def _check_units(config: model.Config, target: Target) -> None:
+    if config.systemd.units and target.init_system == "openrc":
+        raise StageError(
+            "systemd units are configured but the target runs OpenRC (no systemd, /sbin/openrc present)"
+        )
+
+
+def _precheck_conflicts(plan: Plan, target: Target) -> None:
+    """Refusals that can be seen now, for entries whose place nothing else in the config touches."""
+    keys = [tuple(e.comps) for e in plan.entries]
+    homes = [
+        tuple(target.components(u.home_dir or f"/home/{u.name}"))
+        for u in plan.config.passwd.users
+        if u.should_exist is not False
+    ]
+    for e, key in zip(plan.entries, keys, strict=True):
+        touched = any(len(k) < len(key) and key[: len(k)] == k for k in keys) or any(
+            key[: len(h)] == h for h in homes
+        )
+        if touched or e.node.overwrite or e.kind == "hardlink":
+            continue
+        _refusal(e, target.host(e.comps), target, dry_run=True)
+
+
+# --- phase 2: apply --------------------------------------------------------------------------------
+
+
+def _mkdir_parents(target: Target, comps: list[str]) -> None:
+    """Create the missing parents of a node, 0755 root:root, never through a link."""
+    for n in range(1, len(comps)):
+        p = target.host(comps[:n])
+        st = _lstat(p)
+        if st is None:
+            os.mkdir(p, DEFAULT_DIR_MODE)
+            os.chown(p, 0, 0)
+            os.chmod(p, DEFAULT_DIR_MODE)  # the umask must not decide
+        elif stat.S_ISLNK(st.st_mode):
+            # resolution guarantees this cannot happen; refuse rather than follow out of the root
+            raise StageError(f"{target.config_path(p)} is a symlink in the way")
+
+
+def _refusal(e: Entry, p: Path, target: Target, *, dry_run: bool = False) -> str | None:
+    """Ignition's refusal cases for an existing node (overwrite false). Returns "same" when the
+    node is already what the config asks (nothing to write), None when creation may go on."""
+    st = _lstat(p)
+    if st is None:
+        return None
+    path = e.path
+    if e.kind == "file":
+        if not stat.S_ISREG(st.st_mode):
+            raise StageError(
+                f"error creating file {path!r}: A non regular file exists there already and overwrite is false"
+            )
+        if not e.has_source:
+            return None  # existing contents kept (appends, if any, are decided at write time)
+        if _same_contents(p, e):
+            return "same"
+        raise StageError(f"error creating file {path!r}: A file exists there already and overwrite is false")
+    if e.kind == "directory":
+        if not stat.S_ISDIR(st.st_mode):
+            raise StageError(
+                f"error creating directory {path}: A non-directory already exists and overwrite is false"
+            )
+        return "same"
+    link = e.node
+    assert isinstance(link, model.Link)
+    if e.kind == "hardlink":
+        if dry_run:
+            return None
+        try:
+            tst = os.lstat(target.resolve(link.target or ""))
+        except (OSError, TargetError) as exc:
+            raise StageError(
+                f"error creating hard link {path}: target does not exist or stat() returned an err: {exc}"
+            ) from exc
+        if (tst.st_dev, tst.st_ino) != (st.st_dev, st.st_ino):
+            raise StageError(
+                f"error creating hard link {path}: a file already exists at that path "
+                "but is not the target and overwrite is false"
+            )
+        return "same"
+    if stat.S_ISLNK(st.st_mode):
+        current = os.readlink(p)
+        if os.path.normpath(current) != os.path.normpath(link.target or ""):
+            raise StageError(
+                f"error creating symlink {path}: a symlink exists at that path but points to "
+                f"{current}, not {link.target} and overwrite is false"
+            )
+        return "same"
+    raise StageError(
+        f"error creating symlink {path}: a non-symlink already exists at that path and overwrite is false"
+    )
+
+
+def _remove(p: Path) -> None:
+    st = _lstat(p)
+    if st is None:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        import shutil
+
+        shutil.rmtree(p)
+    else:
+        os.unlink(p)
+
+
+def _write_file(e: Entry, p: Path, target: Target, names: _Names, record: dict[str, Any]) -> str:
+    """Returns "created" or "unchanged"."""
+    f = e.node
+    assert isinstance(f, model.File)
+    st = _lstat(p)
+    state = None if f.overwrite else _refusal(e, p, target)
+    if st is not None and e.has_source and state == "same":
+        _set_permissions(p, f.mode, f, names, st)
+        return "unchanged"
+    if st is not None and not e.has_source:
+        # kept contents; appends go on the end, unless these very fragments were already
+        # appended and the file is still what that left behind (a re-run)
+        if e.data is None or (
+            record.get("fragments", {}).get(f.path) == e.sha256
+            and record.get("files", {}).get(f.path) == _file_sha256(p)
+        ):
+            _set_permissions(p, f.mode, f, names, st)
+            return "unchanged"
+        if e.data is not None:
+            with open(p, "ab") as out:
+                e.data.seek(0)
+                for chunk in iter(lambda: e.data.read(1 << 20), b""):  # type: ignore[union-attr]
+                    out.write(chunk)
+        _set_permissions(p, f.mode, f, names, os.lstat(p))
+        return "created"
+    # a new file (or an overwritten one): temp file beside it, owner, mode, rename
+    _mkdir_parents(target, e.comps)
+    uid, gid = names.ids(f, 0, 0)
+    mode = f.mode if f.mode is not None else DEFAULT_FILE_MODE
+    fd, tmp = tempfile.mkstemp(prefix=".pine-", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if e.data is not None:
+                e.data.seek(0)
+                for chunk in iter(lambda: e.data.read(1 << 20), b""):  # type: ignore[union-attr]
+                    out.write(chunk)
+            os.fchown(out.fileno(), uid, gid)  # ownership first: chown clears set-id bits
+            os.fchmod(out.fileno(), mode)
+        os.rename(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return "created"
+
+
+def _set_permissions(p: Path, mode: int | None, node: Any, names: _Names, st: os.stat_result) -> None:
+    uid, gid = names.ids(node, st.st_uid, st.st_gid)
+    if (uid, gid) != (st.st_uid, st.st_gid):
+        os.lchown(p, uid, gid)
+    if mode is not None and stat.S_IMODE(os.lstat(p).st_mode) != mode:
+        os.chmod(p, mode)
+
+
+def _write_dir(e: Entry, p: Path, target: Target, names: _Names) -> str:
+    d = e.node
+    st = None if d.overwrite else _lstat(p)
+    if st is not None:
+        _refusal(e, p, target)
+        _set_permissions(p, d.mode, d, names, st)  # type: ignore[arg-type]
+        return "unchanged"
+    _mkdir_parents(target, e.comps)
+    os.mkdir(p, DEFAULT_DIR_MODE)
+    uid, gid = names.ids(d, 0, 0)
+    os.chown(p, uid, gid)
+    os.chmod(p, d.mode if d.mode is not None else DEFAULT_DIR_MODE)  # type: ignore[union-attr]
+    return "created"
+
+
+def _write_link(e: Entry, p: Path, target: Target, names: _Names) -> str:
+    link = e.node
+    assert isinstance(link, model.Link)
+    if not link.overwrite and _refusal(e, p, target) == "same":
+        return "unchanged"
+    _mkdir_parents(target, e.comps)
+    if e.kind == "hardlink":
+        src = target.resolve(link.target or "")
+        try:
+            os.link(src, p, follow_symlinks=False)
+        except FileNotFoundError as exc:
+            raise StageError(
+                f"failed to create link {link.path!r}: target {link.target} does not exist"
+            ) from exc
+        return "created"
+    os.symlink(link.target or "", p)
+    uid, gid = names.ids(link, 0, 0)
+    os.lchown(p, uid, gid)
+    return "created"
+
+
+def _load_record(target: Target) -> dict[str, Any]:
+    text = target.read_text(RESULT_PATH)
+    if not text:
+        return {}
+    try:
+        rec = json.loads(text)
+    except ValueError:
+        return {}
+    return rec if isinstance(rec, dict) else {}
+
+
+def apply_nodes(plan: Plan, target: Target, log: Log, result: Result, record: dict[str, Any]) -> None:
+    names = _Names(target)  # after groups and users: names created by this config resolve
+    ordered = sorted((e for e in plan.entries if e.kind != "hardlink"), key=_depth_key)
+    ordered += [e for e in plan.entries if e.kind == "hardlink"]
+    for e in ordered:
+        # resolve again: an earlier entry may have put a link in the way, which must be followed
+        # inside the root rather than by the kernel
+        comps = target.components(e.path)
+        e.comps = comps
+        p = target.host(comps)
+        what = {"file": "writing file", "directory": "creating directory"}.get(e.kind, "writing link")
+        text = f"{what} {e.path!r}" + (f" -> {e.node.target!r}" if isinstance(e.node, model.Link) else "")
+        with log.op(text):
+            try:
+                if e.node.overwrite:
+                    _remove(p)
+                if e.kind == "file":
+                    outcome = _write_file(e, p, target, names, record)
+                    result.files[e.path] = _file_sha256(p)
+                    if not e.has_source and e.sha256:
+                        result.fragments[e.path] = e.sha256
+                elif e.kind == "directory":
+                    outcome = _write_dir(e, p, target, names)
+                else:
+                    outcome = _write_link(e, p, target, names)
+            except StageError as exc:
+                raise StageError(f"error creating {e.path}: {exc}") from exc
+            except OSError as exc:
+                raise StageError(f"error creating {e.path}: {exc.strerror or exc}") from exc
+        if outcome == "created":
+            result.count(e.kind)
+        else:
+            result.unchanged += 1
+
+
+def write_record(plan: Plan, target: Target, result: Result) -> Path:
+    """``/etc/.pine-result.json`` (0600). Unchanged when the same config was applied before."""
+    previous = _load_record(target)
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if previous.get("configHash") == plan.config_hash and previous.get("provisioningDate"):
+        date = previous["provisioningDate"]
+    record = {
+        "provisioningDate": date,
+        "userConfigProvided": True,
+        "configHash": plan.config_hash,
+        "files": dict(sorted({**previous.get("files", {}), **result.files}.items())),
+        "fragments": dict(sorted({**previous.get("fragments", {}), **result.fragments}.items())),
+    }
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    comps = target.components(RESULT_PATH)
+    p = target.host(comps)
+    try:
+        if p.read_text() == text and stat.S_IMODE(os.lstat(p).st_mode) == 0o600:
+            return p
+    except OSError:
+        pass
+    _mkdir_parents(target, comps)
+    fd, tmp = tempfile.mkstemp(prefix=".pine-", dir=p.parent)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+        os.fchmod(out.fileno(), 0o600)
+    os.rename(tmp, p)
+    return p
+
+
+# --- the seams to accounts and services -------------------------------------------------------------
+
+
+def _accounts() -> Any:
+    try:
+        from pineinstall.stages import accounts
+    except ImportError:
+        return None
+    return accounts
+
+
+def _services() -> Any:
+    try:
+        from pineinstall.stages import services
+    except ImportError:
+        return None
+    return services
+
+
+def apply_plan(plan: Plan, target: Target, log: Log) -> Result:
+    start = time.perf_counter()
+    result = Result()
+    cfg = plan.config
+    record = _load_record(target)
+    if cfg.passwd.groups or cfg.passwd.users:
+        accounts = _accounts()
+        if accounts is None:
+            raise StageError("users and groups are configured but the accounts stage is not available")
+        if cfg.passwd.groups:
+            accounts.apply_groups(cfg.passwd.groups, target, log)
+        if cfg.passwd.users:
+            accounts.apply_users(cfg.passwd.users, target, log)
+    apply_nodes(plan, target, log, result, record)
+    if cfg.systemd.units:
+        services = _services()
+        if services is None:
+            raise StageError("systemd units are configured but the services stage is not available")
+        services.apply_units(cfg.systemd.units, target, log)
+    with log.op(f"writing result record {RESULT_PATH!r}"):
+        result.result_path = write_record(plan, target, result)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def run(config: model.Config, target: Target, log: Log, *, fetcher: Fetcher | None = None) -> Result:
+    """The whole stage: prepare (fetch, check) then apply."""
+    own = fetcher is None
+    fetcher = fetcher or Fetcher.for_config(config.ignition)
+    try:
+        with log.stage("files"):
+            plan = prepare(config, target, log, fetcher)
+            try:
+                return apply_plan(plan, target, log)
+            finally:
+                plan.close()
+    finally:
+        if own:
+            fetcher.close()
