@@ -1,0 +1,285 @@
+"""Groups and users of the files stage, with Ignition's semantics and no shadow-utils.
+
+Ignition runs ``groupadd``, ``useradd``/``usermod``/``userdel`` against the target root; we do the
+same edits ourselves (``pineinstall.accounts``) so busybox targets work. Per field:
+
+- a new user is created as ``useradd --create-home`` (or ``--no-create-home``) would, with
+  ``--password *`` when no hash is given (password logins off); ``passwordHash: ""`` also means ``*``;
+- an existing user is changed as ``usermod`` would for the fields given (``homeDir`` moves the
+  home, ``groups`` *replaces* the supplementary groups, ``uid`` re-owns the home's files); fields
+  not given are left alone, and a user that already matches is not touched at all;
+- ``shouldExist: false`` deletes the user as ``userdel --remove`` (its entries, its memberships,
+  its own group when nothing else uses it, its home and mail spool when it owns them);
+- groups: ``groupadd`` with ``--password *`` unless a hash is given. Deliberate difference: a group
+  that already exists is not an error (Ignition's groupadd fails) — its gid/hash are updated when
+  given and differ (``groupmod`` semantics), so applying a config twice succeeds and changes nothing.
+
+SSH keys go to ``~/.ssh/authorized_keys`` in a marked block (``pineinstall.accounts.sshkeys``).
+Database edits for all entries are done in memory and written once (locked, atomic, ``-`` backups);
+homes and keys follow. Errors stop the stage with the entry's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pineinstall.accounts import homes, sshkeys
+from pineinstall.accounts.database import Accounts, UserInfo
+from pineinstall.accounts.dbfile import AccountsError
+from pineinstall.stages import StageError
+
+__all__ = ["apply_groups", "apply_users"]
+
+
+# --- log and target adapters (the seam allows a plain callable log and any object with resolve()) ----
+
+
+@contextlib.contextmanager
+def _op(log: Any, text: str) -> Iterator[None]:
+    op = getattr(log, "op", None)
+    if op is not None:
+        with op(text):
+            yield
+    else:
+        log(text)
+        yield
+
+
+def _warn(log: Any, text: str) -> None:
+    warning = getattr(log, "warning", None)
+    if warning is not None:
+        warning(text)
+    else:
+        log(f"warning: {text}")
+
+
+def _info(log: Any, text: str) -> None:
+    info = getattr(log, "info", None)
+    if info is not None:
+        info(text)
+    else:
+        log(text)
+
+
+def _resolve_all(target: Any, path: str) -> Path:
+    """Host path of a config path with every link (the last too) followed inside the root."""
+    fn = getattr(target, "resolve_all", None) or target.resolve
+    return Path(fn(path))
+
+
+def _etc(target: Any) -> Path:
+    return _resolve_all(target, "/etc")
+
+
+# --- groups ------------------------------------------------------------------------------------------
+
+
+def apply_groups(groups: tuple[Any, ...], target: Any, log: Any) -> None:
+    """Create, update or delete ``passwd.groups`` in the target's group files."""
+    if not groups:
+        return
+    with _op(log, f"creating groups ({len(groups)})"):
+        try:
+            with Accounts(_etc(target)) as db:
+                for g in groups:
+                    try:
+                        _one_group(db, g, log)
+                    except AccountsError as exc:
+                        verb = "delete" if g.should_exist is False else "create"
+                        raise StageError(f"failed to {verb} group {g.name!r}: {exc}") from exc
+                written = db.commit()
+                for w in db.warnings:
+                    _warn(log, w)
+        except AccountsError as exc:
+            raise StageError(str(exc)) from exc
+        _info(log, f"account files written: {', '.join(written) or 'none (no change)'}")
+
+
+def _one_group(db: Accounts, g: Any, log: Any) -> None:
+    exists = db.group.get(g.name) is not None
+    if g.should_exist is False:
+        if exists:
+            db.del_group(g.name)
+            _info(log, f"group {g.name!r}: deleted")
+        return
+    password = g.password_hash if g.password_hash else "*"
+    if exists:
+        changes = db.modify_group(g.name, gid=g.gid, password=g.password_hash or None)
+        _info(
+            log, f"group {g.name!r}: exists, " + (", ".join(changes) + " updated" if changes else "unchanged")
+        )
+    else:
+        gid = db.add_group(g.name, gid=g.gid, password=password, system=bool(g.system))
+        _info(log, f"group {g.name!r}: created with gid {gid}")
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+
+def _default_shell(db: Accounts, target: Any) -> str:
+    """/etc/default/useradd's SHELL; else bash when the target has it, else /bin/sh.
+
+    useradd's built-in default is /bin/bash, which Alpine/Pine do not have: sshd refuses users whose
+    shell does not exist.
+    """
+    if db.defaults.shell:
+        return db.defaults.shell
+    bash = _resolve_all(target, "/bin/bash")
+    return "/bin/bash" if os.path.lexists(bash) else "/bin/sh"
+
+
+def apply_users(users: tuple[Any, ...], target: Any, log: Any) -> None:
+    """Create, modify or delete ``passwd.users``; then their homes and SSH keys."""
+    if not users:
+        return
+    actions: list[tuple[str, Any, UserInfo | None, UserInfo | None]] = []
+    with _op(log, f"creating or modifying users ({len(users)})"):
+        try:
+            with Accounts(_etc(target)) as db:
+                shell = _default_shell(db, target)
+                for u in users:
+                    try:
+                        actions.append(_one_user(db, u, shell, log))
+                    except AccountsError as exc:
+                        verb = "delete" if u.should_exist is False else "create"
+                        raise StageError(f"failed to {verb} user {u.name!r}: {exc}") from exc
+                written = db.commit()
+                for w in db.warnings:
+                    _warn(log, w)
+                defs, defaults = db.defs, db.defaults
+                # The target's own group entries decide the mail spool group (as useradd).
+                mail_gid = db.group_gid("mail")
+        except AccountsError as exc:
+            raise StageError(str(exc)) from exc
+        _info(log, f"account files written: {', '.join(written) or 'none (no change)'}")
+    for kind, u, old, new in actions:
+        try:
+            if kind == "create" and new is not None:
+                _new_home(target, u, new, defs, defaults, mail_gid, log)
+            elif kind == "modify" and old is not None and new is not None:
+                _changed_home(target, old, new, log)
+            elif kind == "delete" and old is not None:
+                _removed_home(target, old, defs, log)
+            if kind != "delete" and new is not None and u.ssh_authorized_keys:
+                with _op(log, f"adding ssh keys to user {u.name!r}"):
+                    home = _resolve_all(target, new.home)
+                    keys = sshkeys.key_lines(u.ssh_authorized_keys)
+                    changed = sshkeys.write_authorized_keys(home, new.uid, new.gid, keys)
+                    _info(
+                        log,
+                        f"{new.home}/.ssh/authorized_keys: {len(keys)} key(s), "
+                        + ("written" if changed else "unchanged"),
+                    )
+        except AccountsError as exc:
+            raise StageError(f"user {u.name!r}: {exc}") from exc
+        except OSError as exc:
+            raise StageError(f"user {u.name!r}: {exc.strerror or exc}: {exc.filename or ''}") from exc
+
+
+def _one_user(
+    db: Accounts, u: Any, shell: str, log: Any
+) -> tuple[str, Any, UserInfo | None, UserInfo | None]:
+    old = db.user(u.name)
+    if u.should_exist is False:
+        if old is None:
+            return ("absent", u, None, None)
+        db.del_user(u.name)
+        _info(log, f"user {u.name!r}: deleted")
+        return ("delete", u, old, None)
+    # Ignition passes "" as "not given" for these (appendIfStringSet).
+    gecos = u.gecos or None
+    home = u.home_dir or None
+    primary = u.primary_group or None
+    user_shell = u.shell or None
+    groups = tuple(u.groups or ())
+    if old is None:
+        password = u.password_hash if u.password_hash else "*"
+        new = db.add_user(
+            u.name,
+            uid=u.uid,
+            gecos=gecos,
+            home=home,
+            primary_group=primary,
+            groups=groups,
+            no_user_group=bool(u.no_user_group),
+            system=bool(u.system),
+            shell=user_shell or shell,
+            password=password,
+        )
+        _info(log, f"user {u.name!r}: created with uid {new.uid}, gid {new.gid}, home {new.home}")
+        return ("create", u, None, new)
+    password = None if u.password_hash is None else (u.password_hash or "*")
+    changes = db.modify_user(
+        u.name,
+        uid=u.uid,
+        gecos=gecos,
+        home=home,
+        primary_group=primary,
+        groups=groups,
+        shell=user_shell,
+        password=password,
+    )
+    new = db.user(u.name)
+    _info(log, f"user {u.name!r}: exists, " + (", ".join(changes) + " updated" if changes else "unchanged"))
+    return ("modify", u, old, new)
+
+
+def _new_home(
+    target: Any, u: Any, new: UserInfo, defs: Any, defaults: Any, mail_gid: int | None, log: Any
+) -> None:
+    if not u.no_create_home:
+        home = Path(target.resolve(new.home))
+        skel = _resolve_all(target, defaults.skel)
+        with _op(log, f"creating home directory {new.home!r} for {u.name!r}"):
+            if not homes.create_home(home, new.uid, new.gid, defs.new_home_mode, skel):
+                _warn(
+                    log,
+                    f"the home directory {new.home} already exists; not copying any file from "
+                    f"{defaults.skel} into it",
+                )
+    if defaults.create_mail_spool:
+        spool = Path(target.resolve(defs.mail_dir.rstrip("/") + "/" + new.name))
+        if not os.path.lexists(spool) and spool.parent.is_dir():
+            fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                os.fchown(fd, new.uid, mail_gid if mail_gid is not None else new.gid)
+                os.fchmod(fd, 0o660 if mail_gid is not None else 0o600)
+            finally:
+                os.close(fd)
+
+
+def _changed_home(target: Any, old: UserInfo, new: UserInfo, log: Any) -> None:
+    home = new.home
+    if old.home != new.home:
+        with _op(log, f"moving home of {new.name!r} from {old.home!r} to {new.home!r}"):
+            moved = homes.move_home(Path(target.resolve(old.home)), Path(target.resolve(new.home)))
+            if not moved:
+                _info(log, f"no previous home {old.home} to move")
+    if old.uid != new.uid or old.gid != new.gid:
+        with _op(log, f"changing ownership of {home!r} to {new.uid}:{new.gid}"):
+            homes.chown_tree(
+                _resolve_all(target, home),
+                old.uid,
+                new.uid,
+                old.gid if old.gid != new.gid else None,
+                new.gid if old.gid != new.gid else None,
+            )
+
+
+def _removed_home(target: Any, old: UserInfo, defs: Any, log: Any) -> None:
+    with _op(log, f"removing home directory {old.home!r} of deleted user {old.name!r}"):
+        # Never a shared or top-level directory: "/" or one component ("/home") is not a user's home.
+        if old.home.strip("/").count("/") < 1:
+            _warn(log, f"{old.home} looks like a system directory, not removing")
+        else:
+            msg = homes.remove_home(_resolve_all(target, old.home), old.uid)
+            if msg:
+                _warn(log, msg)
+        spool = _resolve_all(target, defs.mail_dir.rstrip("/") + "/" + old.name)
+        msg = homes.remove_mail_spool(spool, old.uid)
+        if msg:
+            _warn(log, msg)
