@@ -1,0 +1,131 @@
+"""Small helpers shared by the rule modules: field access with Go's nil semantics, path checks.
+
+The config is a plain dict from ``json.loads``. Go decodes ``null`` and an absent key the same
+way (a nil pointer, or the zero value for non-pointer fields), so every accessor here treats
+``None`` as "not given".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..report import Path, Report
+
+# Message texts of ignition-validate (config/shared/errors in Ignition).
+ERR_DUPLICATE = "duplicate entry defined"
+ERR_NO_PATH = "path not specified"
+ERR_PATH_RELATIVE = "path not absolute"
+ERR_DIRTY_PATH = "path is not fully simplified"
+
+
+def obj(value: Any) -> dict:
+    """A JSON object, or an empty one when absent/null (Go's zero struct)."""
+    return value if isinstance(value, dict) else {}
+
+
+def arr(value: Any) -> list:
+    """A JSON array, or an empty one when absent/null (Go's nil slice)."""
+    return value if isinstance(value, list) else []
+
+
+def text(value: Any) -> str:
+    """A string field of a non-pointer Go type: absent/null is ""."""
+    return value if isinstance(value, str) else ""
+
+
+def nil_or_empty(value: Any) -> bool:
+    """Ignition's util.NilOrEmpty for a *string."""
+    return value is None or value == ""
+
+
+def not_empty(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def is_true(value: Any) -> bool:
+    return value is True
+
+
+def is_false(value: Any) -> bool:
+    return value is False
+
+
+def clean_path(p: str) -> str:
+    """Go's path.Clean: the shortest lexically equivalent path."""
+    if p == "":
+        return "."
+    rooted = p.startswith("/")
+    parts: list[str] = []
+    for part in p.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            elif not rooted:
+                parts.append("..")
+            continue
+        parts.append(part)
+    out = "/".join(parts)
+    if rooted:
+        return "/" + out
+    return out or "."
+
+
+def join_path(base: str, rel: str) -> str:
+    """Go's path.Join of two elements."""
+    if base == "" and rel == "":
+        return ""
+    if base == "":
+        return clean_path(rel)
+    if rel == "":
+        return clean_path(base)
+    return clean_path(base + "/" + rel)
+
+
+def path_error(p: str) -> str | None:
+    """Ignition's validatePath: the message for a path that is not absolute and clean."""
+    if p == "":
+        return ERR_NO_PATH
+    if not p.startswith("/"):
+        return ERR_PATH_RELATIVE
+    if clean_path(p) != p:
+        return ERR_DIRTY_PATH
+    return None
+
+
+def check_path(report: Report, value: Any, path: Path) -> None:
+    msg = path_error(text(value))
+    if msg:
+        report.error(msg, path)
+
+
+def check_path_nil_ok(report: Report, value: Any, path: Path) -> None:
+    """validatePathNilOK: a missing or null path is fine, an empty string is not."""
+    if value is None:
+        return
+    check_path(report, value, path)
+
+
+def duplicates(report: Report, items: list, base: Path, key, seen: set | None = None) -> set:
+    """Report every element whose key was already seen (ValidateDups); returns the key set.
+
+    ``seen`` lets several lists share one key space (files, directories and links).
+    """
+    seen = set() if seen is None else seen
+    for i, item in enumerate(items):
+        k = key(item)
+        if k in seen:
+            report.error(ERR_DUPLICATE, (*base, i))
+        seen.add(k)
+    return seen
+
+
+def str_key(item: Any) -> str:
+    """Key of a list of strings: the string itself (null decodes to "")."""
+    return text(item)
+
+
+def field_key(name: str):
+    """Key of a list of objects: one string field of each (Key() of the Go type)."""
+    return lambda item: text(obj(item).get(name))

@@ -1,0 +1,161 @@
+"""Rules of ``storage.files``, ``storage.directories`` and ``storage.links`` (the filesystem nodes).
+
+Files, directories and links share one key space (their ``path``): a path defined twice across
+the three lists is a duplicate, reported on the later entry, in Ignition's field order
+(directories, then files, then links).
+"""
+
+from __future__ import annotations
+
+from ..report import Path, Report
+from ._common import (
+    arr,
+    check_path,
+    clean_path,
+    duplicates,
+    field_key,
+    is_true,
+    join_path,
+    nil_or_empty,
+    not_empty,
+    obj,
+    text,
+)
+from .resources import check_resource
+
+ERR_BOTH_ID_AND_NAME = "cannot set both id and name"
+ERR_ILLEGAL_MODE = "illegal file mode"
+ERR_OVERWRITE_NO_SOURCE = "overwrite must be false if source is unspecified"
+ERR_FILE_USED_SYMLINK = "file path includes link in config"
+ERR_DIRECTORY_USED_SYMLINK = "directory path includes link in config"
+ERR_LINK_USED_SYMLINK = "link path includes link in config"
+ERR_LINK_TARGET_REQUIRED = "link target is required"
+ERR_HARD_LINK_TO_DIRECTORY = "hard link target is a directory"
+ERR_HARD_LINK_OWNER = "user/group ignored for hard link"
+ERR_PATH_CONFLICTS_SYSTEMD = "path conflicts with systemd unit or dropin"
+SYSTEMD_DIR = "/etc/systemd/system/"
+
+
+def special_bits_warning(version: tuple[int, int]) -> str:
+    """The warning for setuid/setgid/sticky bits in specs that cannot express them.
+
+    3.0.0-3.3.0: the text of ignition-validate 2.14 (checked against the binary). 3.4.0-3.5.0
+    gained the same warning in Ignition 2.22 when 3.6.0 started honouring the bits; its text
+    names the first version that supports them.
+    """
+    first = "3.4.0" if version < (3, 4) else "3.6.0"
+    return f"setuid/setgid/sticky bits are not supported in spec versions older than {first}"
+
+
+def _check_owner(report: Report, node: dict, base: Path) -> None:
+    for field in ("user", "group"):
+        owner = obj(node.get(field))
+        if owner.get("id") is not None and not_empty(owner.get("name")):
+            report.error(ERR_BOTH_ID_AND_NAME, (*base, field))
+
+
+def _check_mode(report: Report, node: dict, base: Path, version: tuple[int, int]) -> None:
+    mode = node.get("mode")
+    if mode is None or isinstance(mode, bool) or not isinstance(mode, int):
+        return
+    if mode < 0 or mode > 0o7777:
+        report.error(ERR_ILLEGAL_MODE, (*base, "mode"))
+    if version < (3, 6) and mode & 0o7000:
+        report.warning(special_bits_warning(version), (*base, "mode"))
+
+
+def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int]) -> None:
+    """Storage.Validate: nothing may live under a configured link; link targets and hard links."""
+    dirs = arr(storage.get("directories"))
+    files = arr(storage.get("files"))
+    links = arr(storage.get("links"))
+    link_paths = [text(obj(link).get("path")) for link in links]
+    for field, items, msg in (
+        ("directories", dirs, ERR_DIRECTORY_USED_SYMLINK),
+        ("files", files, ERR_FILE_USED_SYMLINK),
+    ):
+        for i, node in enumerate(items):
+            p = text(obj(node).get("path"))
+            for lp in link_paths:
+                if p.startswith(lp + "/"):
+                    report.error(msg, ("storage", field, i))
+    dir_paths = [text(obj(d).get("path")) for d in dirs]
+    for i, link in enumerate(links):
+        link = obj(link)
+        p = text(link.get("path"))
+        for lp in link_paths:
+            if p.startswith(lp + "/"):
+                report.error(ERR_LINK_USED_SYMLINK, ("storage", "links", i))
+        target = link.get("target")
+        if version >= (3, 3) and nil_or_empty(target):
+            # 3.3.0 made the target a pointer and started requiring it
+            report.error(ERR_LINK_TARGET_REQUIRED, ("storage", "links", i, "target"))
+            continue
+        if not is_true(link.get("hard")):
+            continue
+        resolved = clean_path(text(target))
+        if not resolved.startswith("/"):
+            resolved = join_path(p, text(target))
+        for d in dir_paths:
+            if resolved == d:
+                report.error(ERR_HARD_LINK_TO_DIRECTORY, ("storage", "links", i))
+        if version >= (3, 4):
+            for field in ("user", "group"):
+                owner = obj(link.get(field))
+                for key in ("id", "name"):
+                    if owner.get(key) is not None:
+                        report.warning(ERR_HARD_LINK_OWNER, ("storage", "links", i, field, key))
+
+
+def _check_systemd_conflicts(report: Report, cfg: dict) -> None:
+    """3.4.0+: a node may not sit where a configured unit or drop-in will be written."""
+    unit_paths = set()
+    for unit in arr(obj(cfg.get("systemd")).get("units")):
+        unit = obj(unit)
+        name = text(unit.get("name"))
+        if not nil_or_empty(unit.get("contents")):
+            unit_paths.add(SYSTEMD_DIR + name)
+        for dropin in arr(unit.get("dropins")):
+            dropin = obj(dropin)
+            if not nil_or_empty(dropin.get("contents")):
+                unit_paths.add(SYSTEMD_DIR + name + ".d/" + text(dropin.get("name")))
+    storage = obj(cfg.get("storage"))
+    for field in ("files", "directories", "links"):
+        for i, node in enumerate(arr(storage.get(field))):
+            if text(obj(node).get("path")) in unit_paths:
+                report.error(ERR_PATH_CONFLICTS_SYSTEMD, ("storage", field, i, "path"))
+
+
+def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
+    if version >= (3, 4):
+        _check_systemd_conflicts(report, cfg)
+    storage = obj(cfg.get("storage"))
+    _check_links_in_paths(report, storage, version)
+    for i, d in enumerate(arr(storage.get("directories"))):
+        d = obj(d)
+        base = ("storage", "directories", i)
+        check_path(report, d.get("path"), (*base, "path"))
+        _check_owner(report, d, base)
+        _check_mode(report, d, base, version)
+    for i, f in enumerate(arr(storage.get("files"))):
+        f = obj(f)
+        base = ("storage", "files", i)
+        check_path(report, f.get("path"), (*base, "path"))
+        _check_owner(report, f, base)
+        _check_mode(report, f, base, version)
+        contents = obj(f.get("contents"))
+        if is_true(f.get("overwrite")) and contents.get("source") is None:
+            report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
+        if f.get("contents") is not None:
+            check_resource(contents, (*base, "contents"), version, report)
+        for j, res in enumerate(arr(f.get("append"))):
+            check_resource(res, (*base, "append", j), version, report)
+    for i, link in enumerate(arr(storage.get("links"))):
+        link = obj(link)
+        base = ("storage", "links", i)
+        check_path(report, link.get("path"), (*base, "path"))
+        _check_owner(report, link, base)
+    # one key space for the three lists, in Ignition's struct field order
+    seen: set = set()
+    for field in ("directories", "files", "links"):
+        duplicates(report, arr(storage.get(field)), ("storage", field), field_key("path"), seen)

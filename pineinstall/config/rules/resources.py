@@ -1,0 +1,124 @@
+"""Rules for a resource (a source URL with compression, verification and HTTP headers).
+
+A resource appears as file contents, file appends, merged/replacing configs, CA bundles and
+LUKS key files. ``check_resource`` is called by the other modules for each of those places.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..report import Path, Report
+from ._common import arr, duplicates, field_key, obj, text
+from .urls import ERR_INVALID_URL, URLError, go_url_parse, url_error
+
+ERR_COMPRESSION = "invalid compression method"
+ERR_VERIFICATION_NO_SOURCE = "source must be specified if verification is specified"
+ERR_HASH_MALFORMED = "malformed hash specifier"
+ERR_HASH_UNRECOGNIZED = "unrecognized hash function"
+ERR_HASH_SIZE = "incorrect size for hash sum"
+ERR_SOURCE_REQUIRED = "source is required"
+ERR_HEADER_NAME = "HTTP header name can't be empty"
+ERR_HEADER_SCHEME = "cannot use HTTP headers with this source scheme"
+
+# hex digits of each hash function's sum; sha256 arrived with spec 3.1.0
+_HASH_SIZES = {"sha512": 128, "sha256": 64}
+
+
+def hash_error(value: str, version: tuple[int, int]) -> str | None:
+    function, sep, digest = value.partition("-")
+    if not sep:
+        return ERR_HASH_MALFORMED
+    if function not in _HASH_SIZES or (function == "sha256" and version < (3, 1)):
+        return ERR_HASH_UNRECOGNIZED
+    if len(digest) != _HASH_SIZES[function]:
+        return ERR_HASH_SIZE
+    return None
+
+
+def check_verification(res: dict, base: Path, version: tuple[int, int], report: Report) -> None:
+    """The verification hash: a source must exist, and the hash must be well formed."""
+    digest = obj(res.get("verification")).get("hash")
+    if digest is None:
+        return
+    where = (*base, "verification", "hash")
+    if res.get("source") is None:
+        report.error(ERR_VERIFICATION_NO_SOURCE, where)
+    msg = hash_error(digest, version)
+    if msg:
+        report.error(msg, where)
+
+
+def check_source(report: Report, source: Any, where: Path, version: tuple[int, int]) -> None:
+    """A source URL that may be absent or empty."""
+    if isinstance(source, str) and source != "":
+        msg = url_error(source, version)
+        if msg:
+            report.error(msg, where)
+
+
+def check_resource(
+    res: Any,
+    base: Path,
+    version: tuple[int, int],
+    report: Report,
+    *,
+    required: bool = False,
+    verification_needs_source: bool = True,
+) -> None:
+    """Every rule of one resource at ``base``.
+
+    ``required``: the source must be given (merged configs and CA bundles from 3.1.0); the error
+    then sits on the resource itself, as Ignition reports it.
+    ``verification_needs_source``: false for 3.0.0 config references, which had no such rule.
+    """
+    res = obj(res)
+    source = res.get("source")
+    if required:
+        if source is None or source == "":
+            report.error(ERR_SOURCE_REQUIRED, base)
+        else:
+            msg = url_error(source, version)
+            if msg:
+                report.error(msg, base)
+    compression = res.get("compression")
+    if compression is not None and compression not in ("", "gzip"):
+        report.error(ERR_COMPRESSION, (*base, "compression"))
+    if verification_needs_source:
+        check_verification(res, base, version, report)
+    else:
+        digest = obj(res.get("verification")).get("hash")
+        if digest is not None:
+            msg = hash_error(digest, version)
+            if msg:
+                report.error(msg, (*base, "verification", "hash"))
+    check_source(report, source, (*base, "source"), version)
+    # httpHeaders arrived with 3.1.0
+    headers = arr(res.get("httpHeaders")) if version >= (3, 1) else []
+    if headers:
+        msg = _header_scheme_error(source)
+        if msg:
+            report.error(msg, (*base, "httpHeaders"))
+    for i, header in enumerate(headers):
+        if text(obj(header).get("name")) == "":
+            report.error(ERR_HEADER_NAME, (*base, "httpHeaders", i, "name"))
+    duplicates(report, headers, (*base, "httpHeaders"), field_key("name"))
+
+
+def _header_scheme_error(source: Any) -> str | None:
+    if not isinstance(source, str) or source == "":
+        return ERR_INVALID_URL
+    try:
+        scheme = go_url_parse(source).scheme
+    except URLError:
+        return ERR_INVALID_URL
+    return None if scheme in ("http", "https") else ERR_HEADER_SCHEME
+
+
+def resource_key(res: Any) -> str:
+    """Key() of a resource for duplicate detection: its source ("" when absent)."""
+    return text(obj(res).get("source"))
+
+
+def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
+    """Resources are checked where they occur (see the other modules); nothing global here."""

@@ -1,0 +1,79 @@
+"""Rules of ``systemd.units``: unit and drop-in names, unit syntax, the [Install] warning."""
+
+from __future__ import annotations
+
+from ..report import Report
+from ._common import arr, duplicates, field_key, is_true, nil_or_empty, obj, text
+from .unitfile import UnitError, parse_unit
+
+ERR_INVALID_SYSTEMD_EXT = "invalid systemd unit extension"
+ERR_INVALID_SYSTEMD_DROPIN_EXT = "invalid systemd drop-in extension"
+UNIT_EXTENSIONS = frozenset(
+    (
+        ".service",
+        ".socket",
+        ".device",
+        ".mount",
+        ".automount",
+        ".swap",
+        ".target",
+        ".path",
+        ".timer",
+        ".snapshot",
+        ".slice",
+        ".scope",
+    )
+)
+
+
+def no_install_section(name: str) -> str:
+    return f'unit "{name}" is enabled, but has no install section so enable does nothing'
+
+
+def _ext(name: str) -> str:
+    """Go's path.Ext: the suffix from the final dot of the last element."""
+    for i in range(len(name) - 1, -1, -1):
+        if name[i] == "/":
+            break
+        if name[i] == ".":
+            return name[i:]
+    return ""
+
+
+def _parse(contents) -> tuple[list | None, str | None]:
+    if contents is None:
+        return [], None
+    try:
+        return parse_unit(contents), None
+    except UnitError as exc:
+        return None, f"invalid unit content: {exc}"
+
+
+def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
+    units = arr(obj(cfg.get("systemd")).get("units"))
+    for i, unit in enumerate(units):
+        unit = obj(unit)
+        base = ("systemd", "units", i)
+        name = text(unit.get("name"))
+        if _ext(name) not in UNIT_EXTENSIONS:
+            report.error(ERR_INVALID_SYSTEMD_EXT, (*base, "name"))
+        contents = unit.get("contents")
+        options, err = _parse(contents)
+        if err:
+            report.error(err, (*base, "contents"))
+        elif (
+            is_true(unit.get("enabled"))
+            and not nil_or_empty(contents)
+            and not any(section == "Install" for section, _, _ in options or [])
+        ):
+            report.warning(no_install_section(name), (*base, "contents"))
+        dropins = arr(unit.get("dropins"))
+        for j, dropin in enumerate(dropins):
+            dropin = obj(dropin)
+            _, err = _parse(dropin.get("contents"))
+            if err:
+                report.error(err, (*base, "dropins", j, "contents"))
+            if _ext(text(dropin.get("name"))) != ".conf":
+                report.error(ERR_INVALID_SYSTEMD_DROPIN_EXT, (*base, "dropins", j, "name"))
+        duplicates(report, dropins, (*base, "dropins"), field_key("name"))
+    duplicates(report, units, ("systemd", "units"), field_key("name"))

@@ -1,0 +1,135 @@
+"""Parse systemd unit text the way Ignition's validator does (go-systemd's unit deserializer).
+
+Only the decisions matter here: which texts are rejected, with which message, and which
+section each option lands in (to see whether an enabled unit has an ``[Install]`` section).
+Written from the deserializer's observable behaviour; lines are scanned from a cursor exactly
+as that lexer advances through the text.
+"""
+
+from __future__ import annotations
+
+LINE_MAX = 2048
+
+
+class UnitError(Exception):
+    pass
+
+
+def _go_quote(data: str) -> str:
+    """Go's %q of a byte string (enough for ASCII and UTF-8 text)."""
+    out = ['"']
+    for ch in data:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        elif o >= 0x80 and not ch.isprintable():
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def parse_unit(content: str) -> list[tuple[str, str, str]]:
+    """Return the (section, name, value) options of a unit; raise UnitError with the message."""
+    data = content
+    n = len(data)
+    pos = 0
+    options: list[tuple[str, str, str]] = []
+
+    def to_eol() -> tuple[str, bool]:
+        nonlocal pos
+        nl = data.find("\n", pos)
+        if nl < 0:
+            line, pos = data[pos:], n
+            eof = True
+        else:
+            line, pos = data[pos:nl], nl + 1
+            eof = False
+        if line.endswith("\r"):
+            line = line[:-1]
+        return line, eof
+
+    def check_line_length() -> None:
+        # the deserializer refuses a run of LINE_MAX bytes without a line break
+        window = data[pos : pos + LINE_MAX]
+        if len(window.encode()) >= LINE_MAX and "\n" not in window and "\r" not in window:
+            raise UnitError(f"line too long (max {LINE_MAX} bytes)")
+
+    def skip_comment() -> None:
+        while True:
+            line, _ = to_eol()
+            if not line.rstrip(" ").endswith("\\") or pos >= n:
+                break
+
+    section: str | None = None
+    while True:
+        check_line_length()
+        if pos >= n:
+            return options
+        ch = data[pos]
+        pos += 1
+        if section is None:
+            if ch == "[":
+                section = _read_section(data, pos)
+                pos += len(section) + 1
+                garbage, _ = to_eol()
+                if garbage.strip():
+                    raise UnitError(f"found garbage after section name : {_go_quote(garbage.strip())}")
+            elif ch in "#;":
+                skip_comment()
+            continue
+        if ch.isspace():
+            continue
+        if ch == "[":
+            section = _read_section(data, pos)
+            pos += len(section) + 1
+            garbage, _ = to_eol()
+            if garbage.strip():
+                raise UnitError(f"found garbage after section name : {_go_quote(garbage.strip())}")
+            continue
+        if ch in "#;":
+            skip_comment()
+            continue
+        pos -= 1
+        name_start = pos
+        while True:
+            if pos >= n:
+                raise UnitError("EOF")
+            c = data[pos]
+            pos += 1
+            if c in "\r\n":
+                raise UnitError("unexpected newline encountered while parsing option name")
+            if c == "=":
+                break
+        name = data[name_start : pos - 1].strip()
+        value_parts: list[str] = []
+        while True:
+            check_line_length()
+            line, eof = to_eol()
+            if not line.strip():
+                break
+            value_parts.append(line)
+            idx = line.rfind("\\")
+            if idx == -1 or idx != len(line) - 1:
+                break
+            if not eof:
+                value_parts.append("\n")
+        options.append((section, name, "".join(value_parts).strip()))
+
+
+def _read_section(data: str, pos: int) -> str:
+    end = data.find("]", pos)
+    if end < 0:
+        raise UnitError("unable to find end of section")
+    return data[pos:end]

@@ -1,0 +1,445 @@
+"""URL checks with the outcomes of Go's ``net/url.Parse`` and of the data-URL parser Ignition uses.
+
+ignition-validate reports "unable to parse url" exactly when Go's parser fails, and a data URL
+that does not decode yields the decoder's own message (``missing media type slash``,
+``illegal base64 data at input byte 3``...). This module reproduces those decisions on plain
+strings; it is written from the behaviour of those parsers, not from their code.
+"""
+
+from __future__ import annotations
+
+ERR_INVALID_SCHEME = "invalid url scheme"
+ERR_INVALID_URL = "unable to parse url"
+ERR_S3_VERSION = "invalid S3 object VersionId"
+ERR_S3_ARN = "invalid S3 ARN format"
+
+_HEX = set("0123456789abcdefABCDEF")
+_ALNUM = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# Characters Go accepts unescaped in a host name (besides letters and digits).
+_HOST_OK = set("!$&'()*+,;=:[]<>\"-_.~%")
+
+
+class URLError(Exception):
+    pass
+
+
+class GoURL:
+    __slots__ = ("host", "opaque", "query", "scheme")
+
+    def __init__(self, scheme: str, opaque: str, host: str, query: str) -> None:
+        self.scheme = scheme
+        self.opaque = opaque
+        self.host = host
+        self.query = query
+
+
+def _unescape(s: str, host: bool = False) -> None:
+    """Raise when Go's unescape would fail for a path, fragment or host."""
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "%":
+            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+                raise URLError("invalid URL escape")
+            if host and int(s[i + 1], 16) < 8 and s[i : i + 3] != "%25":
+                raise URLError("invalid URL escape")
+            i += 3
+            continue
+        if host and ord(c) < 0x80 and c not in _ALNUM and c not in _HOST_OK:
+            raise URLError("invalid character in host name")
+        i += 1
+
+
+def _valid_port(port: str) -> bool:
+    if port == "":
+        return True
+    return port[0] == ":" and all(ch in "0123456789" for ch in port[1:])
+
+
+def _parse_host(host: str) -> str:
+    if host.startswith("["):
+        end = host.rfind("]")
+        if end < 0:
+            raise URLError("missing ']' in host")
+        if not _valid_port(host[end + 1 :]):
+            raise URLError("invalid port")
+        zone = host.find("%25", 0, end)
+        if zone >= 0:
+            _unescape(host[:zone], host=True)
+            _unescape(host[zone:end], host=False)
+            _unescape(host[end:], host=True)
+            return host
+    else:
+        colon = host.rfind(":")
+        if colon != -1 and not _valid_port(host[colon:]):
+            raise URLError("invalid port")
+    _unescape(host, host=True)
+    return host
+
+
+def go_url_parse(raw: str) -> GoURL:
+    """Parse like Go's url.Parse; raise URLError where it returns an error."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+        raise URLError("invalid control character in URL")
+    rest, _, fragment = raw.partition("#")
+    scheme = ""
+    for i, ch in enumerate(rest):
+        if ch.isascii() and ch.isalpha():
+            continue
+        if ch.isascii() and (ch.isdigit() or ch in "+-."):
+            if i == 0:
+                break
+            continue
+        if ch == ":":
+            if i == 0:
+                raise URLError("missing protocol scheme")
+            scheme, rest = rest[:i].lower(), rest[i + 1 :]
+        break
+    query = ""
+    if rest.endswith("?") and rest.count("?") == 1:
+        rest = rest[:-1]
+    else:
+        rest, _, query = rest.partition("?")
+    host = ""
+    opaque = ""
+    if not rest.startswith("/"):
+        if scheme:
+            opaque = rest
+            _unescape(fragment)
+            return GoURL(scheme, opaque, host, query)
+        first = rest.split("/", 1)[0]
+        if ":" in first:
+            raise URLError("first path segment in URL cannot contain colon")
+    if rest.startswith("//") and (scheme or not rest.startswith("///")):
+        authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+        at = authority.rfind("@")
+        if at >= 0:
+            userinfo = authority[:at]
+            for ch in userinfo:
+                if not (ch in _ALNUM or ch in "-._:~!$&'()*+,;=%@"):
+                    raise URLError("invalid userinfo")
+            _unescape(userinfo)
+        host = _parse_host(authority[at + 1 :])
+    _unescape(rest)
+    _unescape(fragment)
+    return GoURL(scheme, opaque, host, query)
+
+
+def _query_values(query: str, key: str) -> list[str] | None:
+    """Values of ``key`` as Go's url.Values from ParseQuery (bad pairs are skipped)."""
+    from urllib.parse import unquote_plus  # lazy: only s3/arn URLs need it
+
+    values: list[str] | None = None
+    for part in query.split("&"):
+        if part == "" or ";" in part:
+            continue
+        k, _, v = part.partition("=")
+        try:
+            _strict_unescape(k)
+            _strict_unescape(v)
+        except URLError:
+            continue
+        if unquote_plus(k) == key:
+            values = (values or []) + [unquote_plus(v)]
+    return values
+
+
+def _strict_unescape(s: str) -> None:
+    i = 0
+    while i < len(s):
+        if s[i] == "%":
+            if i + 2 >= len(s) or s[i + 1] not in _HEX or s[i + 2] not in _HEX:
+                raise URLError("invalid URL escape")
+            i += 3
+        else:
+            i += 1
+
+
+def _s3_version_error(query: str) -> str | None:
+    values = _query_values(query, "versionId")
+    if values is not None and (not values or values[0] == ""):
+        return ERR_S3_VERSION
+    return None
+
+
+def _arn_error(u: GoURL) -> str | None:
+    full = "arn:" + u.opaque
+    if full.count(":") < 5:
+        return ERR_S3_ARN
+    sections = full.split(":", 5)
+    if sections[1] == "":
+        return "arn: invalid partition"
+    if sections[2] == "":
+        return "arn: invalid service"
+    if sections[5] == "":
+        return "arn: invalid resource"
+    if sections[2] != "s3":
+        return ERR_S3_ARN
+    pieces = full.split("/")
+    if sections[5].startswith("accesspoint/"):
+        if len(pieces) < 3:
+            return ERR_S3_ARN
+    elif len(pieces) < 2:
+        return ERR_S3_ARN
+    return _s3_version_error(u.query)
+
+
+def url_error(raw: str, version: tuple[int, int]) -> str | None:
+    """Ignition's validateURL for a config of ``version``: the message, or None when valid."""
+    try:
+        u = go_url_parse(raw)
+    except URLError:
+        return ERR_INVALID_URL
+    scheme = u.scheme
+    if scheme in ("http", "https", "tftp"):
+        return None
+    if scheme == "gs" and version >= (3, 2):
+        return None
+    if scheme == "s3":
+        return _s3_version_error(u.query)
+    if scheme == "arn" and version >= (3, 4):
+        return _arn_error(u)
+    if scheme == "data":
+        return dataurl_error(raw)
+    return ERR_INVALID_SCHEME
+
+
+# --- data URLs (RFC 2397), with the decisions and messages of the Go decoder Ignition uses ---
+
+_TSPECIALS = set('()<>@,;:\\"/[]?=')
+
+
+def _is_token(ch: str) -> bool:
+    return ch.isascii() and ord(ch) >= 0x20 and ord(ch) != 0x7F and not ch.isspace() and ch not in _TSPECIALS
+
+
+def _is_url_char(ch: str) -> bool:
+    o = ord(ch)
+    return o < 0x80 and o > 0x1F and o != 0x7F and ch not in ' <>#"{}|\\^[]`'
+
+
+def _is_b64(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch in "+/=")
+
+
+def _media_type_ok(t: str) -> bool:
+    return t.startswith(("text", "image", "audio", "video", "application", "message", "multipart"))
+
+
+def dataurl_error(s: str) -> str | None:
+    """Decode a data URL the way Ignition does; return the decoder's error message or None."""
+    if not s.startswith("data:"):
+        return "missing data prefix"
+    n = len(s)
+    pos = 5
+    base64 = False
+    params: list[tuple[str, bool]] = []  # parameter values (raw, was quoted)
+
+    def at(i: int) -> str | None:
+        return s[i] if i < n else None
+
+    # media type
+    ch = at(pos)
+    if ch not in (";", ","):
+        if ch is None:
+            return "missing comma before data"
+        start = pos
+        x_token = False
+        if ch in "xX":
+            pos += 1
+            if at(pos) == "-":
+                x_token = True
+                pos += 1
+        elif _is_token(ch):
+            pos += 1
+        else:
+            return "invalid character after data prefix"
+        while True:
+            ch = at(pos)
+            if ch == "/":
+                if not x_token and not _media_type_ok(s[start:pos]):
+                    return "invalid media type"
+                pos += 1
+                break
+            if ch is None:
+                return "missing media type slash"
+            if not _is_token(ch):
+                return "invalid character for media type"
+            pos += 1
+        while True:
+            ch = at(pos)
+            if ch in (";", ","):
+                break
+            if ch is None:
+                return "incomplete media type"
+            if not _is_token(ch):
+                return "invalid character for media subtype"
+            pos += 1
+    # parameters and the base64 marker
+    while at(pos) == ";":
+        pos += 1
+        ch = at(pos)
+        if ch is None or ch in "=,":
+            return "unterminated parameter sequence"
+        if not _is_token(ch):
+            return "invalid character for parameter attribute"
+        start = pos
+        while True:
+            ch = at(pos)
+            if ch == "=":
+                break
+            if ch == ",":
+                if s[start:pos] != "base64":
+                    return f"expected base64, got {s[start:pos]}"
+                base64 = True
+                break
+            if ch is None:
+                return "unterminated parameter sequence"
+            if not _is_token(ch):
+                return "invalid character for parameter attribute"
+            pos += 1
+        if base64:
+            break
+        pos += 1  # '='
+        ch = at(pos)
+        if ch == '"':
+            pos += 1
+            start = pos
+            while True:
+                ch = at(pos)
+                if ch is None:
+                    return "unclosed quoted string"
+                if ch == "\\":
+                    pos += 1
+                    ch = at(pos)
+                    if ch is None:
+                        return "unexpected eof"
+                    if ord(ch) > 0x7F:
+                        return "invalid escaped character"
+                    pos += 1
+                    continue
+                if ch == '"':
+                    break
+                if ord(ch) > 0x7F:
+                    return "invalid character for parameter value"
+                pos += 1
+            params.append((s[start:pos], True))
+            pos += 1
+        elif ch is None:
+            return "missing comma before data"
+        elif _is_token(ch):
+            start = pos
+            while True:
+                ch = at(pos)
+                if ch in (";", ","):
+                    break
+                if ch is None:
+                    return "missing comma before data"
+                if not _is_token(ch):
+                    return "invalid character for parameter value"
+                pos += 1
+            params.append((s[start:pos], False))
+        else:
+            return "invalid character for parameter value"
+        ch = at(pos)
+        if ch is None:
+            return "missing comma before data"
+        if ch not in (";", ","):
+            return "expected semicolon or comma"
+    if at(pos) != ",":
+        return "missing comma before data"
+    pos += 1
+    data = s[pos:]
+    for ch in data:
+        if not (_is_b64(ch) if base64 else _is_url_char(ch)):
+            return "invalid data character"
+    # the lexer is done; now the parser decodes parameter values and the data
+    for value, quoted in params:
+        err = _unquote_error(value) if quoted else _rfc2396_error(value)
+        if err:
+            return err
+    if data:
+        return _base64_error(data) if base64 else _rfc2396_error(data)
+    return None
+
+
+def _rfc2396_error(s: str) -> str | None:
+    raw = s.encode()
+    i = 0
+    while i < len(raw):
+        if raw[i] >= 0x80:
+            return "rfc2396: non-ASCII char detected"
+        if raw[i] == 0x25:
+            for k in (1, 2):
+                if i + k >= len(raw):
+                    return "rfc2396: unexpected end of unescape sequence"
+                if chr(raw[i + k]) not in _HEX:
+                    return "rfc2396: invalid char 0x25 in unescape sequence"
+            i += 3
+            continue
+        i += 1
+    return None
+
+
+def _unquote_error(value: str) -> str | None:
+    """strconv.Unquote of a quoted parameter value: "invalid syntax" on a bad escape."""
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\":
+            nxt = value[i + 1] if i + 1 < len(value) else ""
+            if nxt in "abfnrtv\\\"'":
+                i += 2
+                continue
+            if nxt in "01234567":
+                digits = value[i + 1 : i + 4]
+                if len(digits) == 3 and all(d in "01234567" for d in digits) and int(digits, 8) < 256:
+                    i += 4
+                    continue
+                return "invalid syntax"
+            widths = {"x": 2, "u": 4, "U": 8}
+            if nxt in widths:
+                digits = value[i + 2 : i + 2 + widths[nxt]]
+                if len(digits) == widths[nxt] and all(d in _HEX for d in digits):
+                    i += 2 + widths[nxt]
+                    continue
+            return "invalid syntax"
+        if ch == '"' or (ord(ch) < 0x20 and ch != "\t"):
+            return "invalid syntax"
+        i += 1
+    return None
+
+
+_B64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def _base64_error(src: str) -> str | None:
+    """Go's base64.StdEncoding.DecodeString: "illegal base64 data at input byte N"."""
+    si = 0
+    n = len(src)
+    while True:
+        j = 0
+        while j < 4:
+            if si == n:
+                if j == 0:
+                    return None
+                return f"illegal base64 data at input byte {si - j}"
+            ch = src[si]
+            si += 1
+            if ch in _B64:
+                j += 1
+                continue
+            if ch != "=":
+                return f"illegal base64 data at input byte {si - 1}"
+            if j in (0, 1):
+                return f"illegal base64 data at input byte {si - 1}"
+            if j == 2:
+                if si == n:
+                    return f"illegal base64 data at input byte {n}"
+                if src[si] != "=":
+                    return f"illegal base64 data at input byte {si - 1}"
+                si += 1
+            if si < n:
+                return f"illegal base64 data at input byte {si}"
+            return None
