@@ -469,7 +469,14 @@ def _write_link(e: Entry, p: Path, target: Target, names: _Names) -> str:
             ) from exc
         return "created"
     os.symlink(link.target or "", p)
-    uid, gid = names.ids(link, 0, 0)
+    # As Ignition: unless given, a new link takes the owner of what it points to (looked up inside
+    # the root here), or root when it dangles.
+    try:
+        pointed = os.stat(target.resolve_all(e.path))
+        default = (pointed.st_uid, pointed.st_gid)
+    except (OSError, TargetError):
+        default = (0, 0)
+    uid, gid = names.ids(link, *default)
     os.lchown(p, uid, gid)
     return "created"
 
