@@ -1,29 +1,16 @@
 """The target's ``/etc/login.defs`` and ``/etc/default/useradd``, read as shadow-utils reads them.
 
-A key missing from an existing ``login.defs`` takes shadow-utils' built-in default (e.g.
-``USERGROUPS_ENAB`` off, password ageing fields left empty). A target with no ``login.defs`` at all
-(Alpine, Pine) gets the values of the ``login.defs`` that shadow-utils ships, which are also what
-busybox ``adduser`` does: user groups on, UIDs 1000-60000, ageing ``0:99999:7``.
+A key missing from ``login.defs``, or the whole file missing (Alpine and Pine have none), takes
+shadow-utils' built-in default, exactly what useradd does then: UIDs/GIDs 1000-60000, system IDs
+101-999 counted down, ``USERGROUPS_ENAB`` off (new users get ``/etc/default/useradd``'s GROUP, 100),
+ageing fields left empty, UMASK 022 (homes 0755). Configs that want user groups on such a target
+name a ``primaryGroup`` or ship a ``login.defs``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-# shadow-utils' shipped login.defs (the values a target without the file gets).
-SHIPPED = {
-    "UID_MIN": "1000",
-    "UID_MAX": "60000",
-    "GID_MIN": "1000",
-    "GID_MAX": "60000",
-    "USERGROUPS_ENAB": "yes",
-    "UMASK": "022",
-    "PASS_MIN_DAYS": "0",
-    "PASS_MAX_DAYS": "99999",
-    "PASS_WARN_AGE": "7",
-    "MAIL_DIR": "/var/mail",
-}
 
 
 def _parse(text: str) -> dict[str, str]:
@@ -96,7 +83,7 @@ class LoginDefs:
     @classmethod
     def from_text(cls, text: str | None) -> LoginDefs:
         present = text is not None
-        d = _parse(text) if text is not None else dict(SHIPPED)
+        d = _parse(text) if text is not None else {}
 
         def num(key: str, default: int) -> int:
             return _num(d.get(key), default)

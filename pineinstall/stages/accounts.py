@@ -121,15 +121,14 @@ def _one_group(db: Accounts, g: Any, log: Any) -> None:
 
 
 def _default_shell(db: Accounts, target: Any) -> str:
-    """/etc/default/useradd's SHELL; else bash when the target has it, else /bin/sh.
-
-    useradd's built-in default is /bin/bash, which Alpine/Pine do not have: sshd refuses users whose
-    shell does not exist.
+    """/etc/default/useradd's SHELL, else useradd's built-in /bin/bash — except on a target that has a
+    /bin/sh and no /bin/bash (Alpine, Pine: busybox), where /bin/sh: sshd refuses users whose shell
+    does not exist. A bare root with neither gets /bin/bash, as useradd gives.
     """
     if db.defaults.shell:
         return db.defaults.shell
-    bash = _resolve_all(target, "/bin/bash")
-    return "/bin/bash" if os.path.lexists(bash) else "/bin/sh"
+    has = {s: os.path.lexists(_resolve_all(target, s)) for s in ("/bin/bash", "/bin/sh")}
+    return "/bin/sh" if has["/bin/sh"] and not has["/bin/bash"] else "/bin/bash"
 
 
 def apply_users(users: tuple[Any, ...], target: Any, log: Any) -> None:
