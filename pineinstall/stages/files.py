@@ -372,6 +372,26 @@ def _refusal(e: Entry, p: Path, target: Target, *, dry_run: bool = False) -> str
     )
 
 
+def _already_there(e: Entry, p: Path, target: Target) -> bool:
+    """With ``overwrite``, a node that is already exactly what would be written is kept (same
+    contents, same link target, same inode), so that a re-run changes nothing."""
+    st = _lstat(p)
+    if st is None:
+        return False
+    if e.kind == "file":
+        return stat.S_ISREG(st.st_mode) and e.data is not None and e.has_source and _same_contents(p, e)
+    if e.kind == "link":
+        link = e.node
+        return stat.S_ISLNK(st.st_mode) and os.readlink(p) == link.target  # type: ignore[union-attr]
+    if e.kind == "hardlink":
+        try:
+            tst = os.lstat(target.resolve(e.node.target or ""))  # type: ignore[union-attr]
+        except (OSError, TargetError):
+            return False
+        return (tst.st_dev, tst.st_ino) == (st.st_dev, st.st_ino)
+    return False  # a directory: overwrite empties it
+
+
 def _remove(p: Path) -> None:
     st = _lstat(p)
     if st is None:
@@ -389,7 +409,8 @@ def _write_file(e: Entry, p: Path, target: Target, names: _Names, record: dict[s
     f = e.node
     assert isinstance(f, model.File)
     st = _lstat(p)
-    state = None if f.overwrite else _refusal(e, p, target)
+    # with overwrite, a node still here is one _already_there() kept: identical contents
+    state = ("same" if st is not None else None) if f.overwrite else _refusal(e, p, target)
     if st is not None and e.has_source and state == "same":
         _set_permissions(p, f.mode, f, names, st)
         return "unchanged"
@@ -456,7 +477,10 @@ def _write_dir(e: Entry, p: Path, target: Target, names: _Names) -> str:
 def _write_link(e: Entry, p: Path, target: Target, names: _Names) -> str:
     link = e.node
     assert isinstance(link, model.Link)
-    if not link.overwrite and _refusal(e, p, target) == "same":
+    if link.overwrite:
+        if _lstat(p) is not None:
+            return "unchanged"  # kept by _already_there(): the same link
+    elif _refusal(e, p, target) == "same":
         return "unchanged"
     _mkdir_parents(target, e.comps)
     if e.kind == "hardlink":
@@ -506,7 +530,7 @@ def apply_nodes(plan: Plan, target: Target, log: Log, result: Result, record: di
         text = f"{what} {e.path!r}" + (f" -> {e.node.target!r}" if isinstance(e.node, model.Link) else "")
         with log.op(text):
             try:
-                if e.node.overwrite:
+                if e.node.overwrite and not _already_there(e, p, target):
                     _remove(p)
                 if e.kind == "file":
                     outcome = _write_file(e, p, target, names, record)
