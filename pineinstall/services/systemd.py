@@ -2,7 +2,7 @@
 and ``disable`` do with a unit's ``[Install]`` section.
 
 Enabling creates, under ``/etc/systemd/system``: ``TARGET.wants/NAME`` for each ``WantedBy=``,
-``TARGET.requires/NAME`` for ``RequiredBy=``, ``TARGET.upholds/NAME`` for ``UpheldBy=``, and a link
+``TARGET.requires/NAME`` for ``RequiredBy=`` (``UpheldBy=`` is ignored, as systemd 252 does), and a link
 ``ALIAS`` for each ``Alias=``, all pointing at the unit file's path inside the root; ``Also=`` units
 are enabled too. Templates: enabling ``foo@bar.service`` uses ``foo@.service``'s file and names the
 links ``foo@bar.service``; enabling ``foo@.service`` uses ``DefaultInstance=``. Specifiers ``%n %N
@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = "/etc/systemd/system"
-# The unit search path of the system manager, as systemctl --root sees it (runtime dirs are empty
-# in an offline root; /lib is searched on split-usr systems such as Debian's).
+# The unit search path of the system manager, as Debian's systemctl --root walks it (runtime dirs
+# are empty in an offline root; its split-usr build looks in /lib before /usr/lib, and names links
+# after /lib even when /lib is a link to usr/lib).
 SEARCH_PATH = (
     "/etc/systemd/system",
     "/run/systemd/system",
     "/usr/local/lib/systemd/system",
-    "/usr/lib/systemd/system",
     "/lib/systemd/system",
+    "/usr/lib/systemd/system",
 )
 UNIT_SUFFIXES = (
     ".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path", ".timer",
@@ -82,18 +83,16 @@ def check_name(name: str) -> None:
 class InstallInfo:
     wanted_by: list[str] = field(default_factory=list)
     required_by: list[str] = field(default_factory=list)
-    upheld_by: list[str] = field(default_factory=list)
     alias: list[str] = field(default_factory=list)
     also: list[str] = field(default_factory=list)
     default_instance: str | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.wanted_by or self.required_by or self.upheld_by or self.alias or self.also)
+        return not (self.wanted_by or self.required_by or self.alias or self.also)
 
 
-_LIST_KEYS = {"WantedBy": "wanted_by", "RequiredBy": "required_by", "UpheldBy": "upheld_by", "Alias": "alias",
-              "Also": "also"}  # fmt: skip
+_LIST_KEYS = {"WantedBy": "wanted_by", "RequiredBy": "required_by", "Alias": "alias", "Also": "also"}
 
 
 def parse_install(text: str) -> InstallInfo:
@@ -349,17 +348,15 @@ def enable(target: Any, name: str, changes: Changes | None = None, _seen: set[st
         link_name = with_instance(name, info.default_instance)
     if info.empty and not (instance == "" and info.default_instance):
         changes.warnings.append(
-            f"unit {name} has no installation config (WantedBy=, RequiredBy=, UpheldBy=, Also=, Alias= in "
+            f"unit {name} has no installation config (WantedBy=, RequiredBy=, Also=, Alias= in "
             "[Install]); it is not meant to be enabled, nothing done"
         )
         return changes
     link_instance = split_name(link_name)[1]
-    for attr, dirsuffix in (("wanted_by", ".wants"), ("required_by", ".requires"), ("upheld_by", ".upholds")):
+    for attr, dirsuffix in (("wanted_by", ".wants"), ("required_by", ".requires")):
         for dst in getattr(info, attr):
             dst = expand(dst, link_name)
             _, dinstance, _ = split_name(dst)
-            if dinstance == "" and link_instance:
-                dst = with_instance(dst, link_instance)  # a template target follows our instance
             if link_instance == "" and dinstance is None:
                 raise UnitError(f"cannot enable {name}: destination unit {dst} is a non-template unit")
             _link(target, f"{CONFIG_DIR}/{dst}{dirsuffix}/{link_name}", path, changes)
@@ -368,6 +365,8 @@ def enable(target: Any, name: str, changes: Changes | None = None, _seen: set[st
         _, ainstance, asuffix = split_name(alias)
         if asuffix != suffix:
             raise UnitError(f"{name}: alias {alias} must have the same type ({suffix})")
+        if (instance is None) != (ainstance is None):
+            raise UnitError(f"cannot alias {name} as {alias}")
         if instance and ainstance == "":
             alias = with_instance(alias, instance)
         if alias == name:
