@@ -1,1 +1,80 @@
-"""Butane-compatible YAML to Ignition JSON translation (variants fcos, flatcar, pine)."""
+"""Butane-compatible YAML to Ignition JSON translation (variants fcos, flatcar, pine).
+
+The one entry point for programs is ``translate``; ``pine-transpile`` (``butane_like.cli``) is a
+thin layer over it. ``butane_like.fields`` holds the data table of what every variant/version
+accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .report import ERROR, WARNING, Entry, format_entries
+
+__all__ = ["ERROR", "WARNING", "Entry", "Result", "translate"]
+
+ERR_NO_VARIANT = "error parsing variant; must be specified"
+ERR_INVALID_VERSION = "error parsing version; must be a valid semver"
+ERR_SOURCE = "source config is invalid"
+ERR_GENERATED = "config generated was invalid"
+MISMATCH = (
+    "context tree does not match content tree at {path}. Line and column reporting may be "
+    "inconsistent. Unused keys may not be reported"
+)
+
+
+class Result:
+    """The outcome of one translation.
+
+    - ``output``: the Ignition config as bytes (compact or pretty JSON, no trailing newline), or
+      None when translation failed;
+    - ``config``: the same as a dict (None on failure); ``ignition_version``: e.g. "3.5.0";
+    - ``entries``: warnings and errors (``report.Entry``: ``kind``, ``message``, ``path`` — a
+      YAML path tuple —, ``line``, ``col``), in Butane's order;
+    - ``error``: the fatal message Butane prints after "Error translating config: ", or None;
+    - ``ok``: no fatal error (warnings allowed); ``failed(strict)``: what the exit code says.
+    - ``format(filename, raw=False)``: the report as Butane prints it on stderr.
+    """
+
+    __slots__ = ("config", "entries", "error", "ignition_version", "output", "source", "variant", "version")
+
+    def __init__(self) -> None:
+        self.output: bytes | None = None
+        self.config: dict[str, Any] | None = None
+        self.entries: list[Entry] = []
+        self.error: str | None = None
+        self.ignition_version: str | None = None
+        self.variant: str | None = None
+        self.version: str | None = None
+        self.source = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def failed(self, strict: bool = False) -> bool:
+        return self.error is not None or (strict and bool(self.entries))
+
+    def format(self, filename: str = "<stdin>", raw: bool = False) -> str:
+        return format_entries(self.entries, filename, self.source, raw)
+
+
+def translate(
+    text: bytes | str,
+    *,
+    files_dir: str | None = None,
+    strict: bool = False,
+    pretty: bool = False,
+    raw: bool = False,
+) -> Result:
+    """Translate a Butane config (YAML text) to Ignition.
+
+    ``files_dir`` is Butane's ``-d/--files-dir`` (None: local files are refused); ``pretty`` indents
+    the output; ``raw`` is accepted for Butane's ``-r`` (our variants never wrap the output, so it
+    changes nothing); ``strict`` does not change the result — ``Result.failed(strict)`` applies it.
+    Never raises for bad input: every problem is in the result.
+    """
+    from .pipeline import run
+
+    del strict, raw
+    return run(text, files_dir=files_dir, pretty=pretty)

@@ -1,0 +1,200 @@
+"""``pine-transpile``: Butane's command line.
+
+    pine-transpile [options] [input-file]
+
+Reads the file (stdin when absent), writes Ignition JSON and a newline to stdout (or ``-o FILE``,
+written only on success). Exit 0 on success, 1 on errors (or on warnings with ``--strict``),
+2 on usage errors. The option parser is hand-written: argparse alone would cost a sizeable part
+of the start-up budget, and Butane's pflag conventions (``-dDIR``, ``--files-dir=DIR``,
+combined short flags ``-ps``) are few.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """Usage: {prog} [options] [input-file]
+Options:
+  -c, --check              check config without producing output
+  -d, --files-dir string   allow embedding local files from this directory
+  -h, --help               show usage and exit
+  -o, --output string      write to output file instead of stdout
+  -p, --pretty             output formatted json
+  -r, --raw                never wrap in a MachineConfig; force Ignition output
+      --raw-errors         show raw errors, rather than pretty printing them
+  -s, --strict             fail on any warning
+  -V, --version            print the version and exit
+"""
+
+VERSION = "pine-transpile 0.1.0 (Butane 0.29.0 compatible)"
+
+_BOOL_SHORT = {"c": "check", "h": "help", "p": "pretty", "r": "raw", "s": "strict", "V": "version"}
+_VALUE_SHORT = {"d": "files_dir", "o": "output"}
+_BOOL_LONG = {
+    "check": "check",
+    "help": "help",
+    "pretty": "pretty",
+    "raw": "raw",
+    "strict": "strict",
+    "version": "version",
+    "raw-errors": "raw_errors",
+    "debug": "debug",
+}
+_VALUE_LONG = {"files-dir": "files_dir", "output": "output", "input": "input", "color": "color", "colour": "color"}
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
+    opts: dict = {
+        "check": False,
+        "help": False,
+        "pretty": False,
+        "raw": False,
+        "strict": False,
+        "version": False,
+        "raw_errors": False,
+        "debug": False,
+        "files_dir": "",
+        "output": "",
+        "input": "",
+        "color": "auto",
+    }
+    args: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if a == "--":
+            args.extend(argv[i:])
+            break
+        if a.startswith("--"):
+            name, eq, val = a[2:].partition("=")
+            if name in _BOOL_LONG:
+                if eq:
+                    if val.lower() in ("true", "1", "t"):
+                        opts[_BOOL_LONG[name]] = True
+                    elif val.lower() in ("false", "0", "f"):
+                        opts[_BOOL_LONG[name]] = False
+                    else:
+                        raise UsageError(f'invalid argument "{val}" for "--{name}" flag: parse error')
+                else:
+                    opts[_BOOL_LONG[name]] = True
+            elif name in _VALUE_LONG:
+                if not eq:
+                    if name in ("color", "colour"):
+                        val = "always"
+                    elif i < len(argv):
+                        val = argv[i]
+                        i += 1
+                    else:
+                        raise UsageError(f"flag needs an argument: --{name}")
+                opts[_VALUE_LONG[name]] = val
+            else:
+                raise UsageError(f"unknown flag: --{name}")
+        elif a.startswith("-") and len(a) > 1:
+            j = 1
+            while j < len(a):
+                c = a[j]
+                j += 1
+                if c in _BOOL_SHORT:
+                    opts[_BOOL_SHORT[c]] = True
+                elif c in _VALUE_SHORT:
+                    if j < len(a):
+                        val = a[j:].removeprefix("=")
+                    elif i < len(argv):
+                        val = argv[i]
+                        i += 1
+                    else:
+                        raise UsageError(f"flag needs an argument: '{c}' in -{c}")
+                    opts[_VALUE_SHORT[c]] = val
+                    break
+                elif c == "D":
+                    opts["debug"] = True
+                else:
+                    raise UsageError(f"unknown shorthand flag: '{c}' in {a}")
+        else:
+            args.append(a)
+    return opts, args
+
+
+def _err(text: str) -> None:
+    sys.stderr.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "pine-transpile"
+    try:
+        opts, args = parse_args(argv)
+    except UsageError as e:
+        _err(f"{e}\n" + USAGE.format(prog=prog))
+        return 2
+    if len(args) == 1 and not opts["input"]:
+        opts["input"] = args[0]
+    elif args:
+        _err(USAGE.format(prog=prog))
+        return 2
+    if opts["help"]:
+        sys.stdout.write(USAGE.format(prog=prog))
+        return 0
+    if opts["version"]:
+        sys.stdout.write(VERSION + "\n")
+        return 0
+
+    filename = opts["input"] or "<stdin>"
+    try:
+        if opts["input"]:
+            with open(opts["input"], "rb") as f:
+                data = f.read()
+        else:
+            data = sys.stdin.buffer.read()
+    except OSError as e:
+        from .sugar import go_errno_text
+
+        _err(f"failed to read {filename}: open {filename}: {go_errno_text(e)}\n")
+        return 1
+
+    from . import translate
+    from .yamlload import fast_import
+
+    fast_import()
+    res = translate(data, files_dir=opts["files_dir"] or None, pretty=opts["pretty"])
+    report = res.format(filename, raw=opts["raw_errors"])
+    if report:
+        _err(report)
+    if res.error is not None:
+        _err(f"Error translating config: {res.error}\n")
+        return 1
+    if opts["strict"] and res.entries:
+        _err("Config produced warnings and --strict was specified\n")
+        return 1
+    if opts["check"]:
+        return 0
+    assert res.output is not None
+    payload = res.output + b"\n"
+    if opts["output"]:
+        try:
+            fd = os.open(opts["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as e:
+            from .sugar import go_errno_text
+
+            _err(f"failed to open {opts['output']}: open {opts['output']}: {go_errno_text(e)}\n")
+            return 1
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+    else:
+        try:
+            sys.stdout.buffer.write(payload)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

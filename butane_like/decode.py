@@ -1,0 +1,257 @@
+"""Decode composed YAML nodes into plain values the way Go's yaml.v3 decodes Butane's structs.
+
+What this reproduces, because users see it:
+
+- scalar resolution of yaml.v3 (``0644`` and ``0o644`` octal, ``0x1a4`` hex, YAML 1.1 ``yes``/``on``
+  only where a bool is expected, ``!!str`` for quoted scalars);
+- its type errors (``line 6: cannot unmarshal !!str `0644` into int``), collected for the whole
+  document, and its duplicate-key error, which stops the decoding of that mapping;
+- null items of a sequence are dropped (Go cannot store nil in a struct slice), with Butane's
+  "context tree does not match" warning;
+- keys the variant/version does not know are *unused keys*: a warning at the key, value ignored.
+
+Positions (1-based line/column) are recorded for every value (``pos``) and every key (``keypos``),
+indexed by the YAML path, for the report.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .fields import B, I, S, Spec
+from .yamlload import Tags
+
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_TRUE = frozenset(("true", "True", "TRUE"))
+_FALSE = frozenset(("false", "False", "FALSE"))
+_YES = frozenset(("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"))
+_NO = frozenset(("n", "N", "no", "No", "NO", "off", "Off", "OFF"))
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_FLOAT_SPECIAL = frozenset((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF"))
+_FLOAT_NAN = frozenset((".nan", ".NaN", ".NAN"))
+_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ]|$)")
+_INT_RANGE = 1 << 63
+
+NULL = object()  # marker: a null scalar
+
+
+def go_parse_int(s: str) -> int | None:
+    """strconv.ParseInt(s, 0, 64) after yaml.v3 stripped underscores; None if it fails."""
+    s = s.replace("_", "")
+    if not s:
+        return None
+    sign = 1
+    body = s
+    if body[0] in "+-":
+        sign = -1 if body[0] == "-" else 1
+        body = body[1:]
+    if not body:
+        return None
+    low = body.lower()
+    try:
+        if low.startswith("0x"):
+            val = int(body[2:], 16) if body[2:] and body[2:].isalnum() else None
+        elif low.startswith("0o"):
+            val = int(body[2:], 8) if body[2:].isdigit() else None
+        elif low.startswith("0b"):
+            val = int(body[2:], 2) if body[2:].isdigit() else None
+        elif len(body) > 1 and body[0] == "0":
+            val = int(body[1:], 8) if body[1:].isdigit() else None
+        else:
+            val = int(body, 10) if body.isdigit() and body.isascii() else None
+    except ValueError:
+        return None
+    if val is None:
+        return None
+    val *= sign
+    if -_INT_RANGE <= val < _INT_RANGE:
+        return val
+    if 0 <= val < (1 << 64):
+        return val  # Go would take it as uint64
+    return None
+
+
+def resolve_plain(value: str) -> tuple[str, Any]:
+    """(short tag, value) of a plain scalar, as yaml.v3's resolve()."""
+    if value in _NULLS:
+        return "!!null", NULL
+    if value in _TRUE:
+        return "!!bool", True
+    if value in _FALSE:
+        return "!!bool", False
+    c = value[0]
+    if c.isdigit() or c in "+-.":
+        if c.isdigit() and _TIMESTAMP.match(value):
+            return "!!timestamp", value
+        iv = go_parse_int(value)
+        if iv is not None:
+            return "!!int", iv
+        plain = value.replace("_", "")
+        if _FLOAT.match(plain):
+            return "!!float", float(plain)
+        if value in _FLOAT_SPECIAL:
+            return "!!float", float(value.replace(".", "").lower().replace("in", "in"))
+        if value in _FLOAT_NAN:
+            return "!!float", float("nan")
+    return "!!str", value
+
+
+def _short_explicit(tag: str) -> str | None:
+    if tag.startswith("tag:yaml.org,2002:"):
+        return "!!" + tag[len("tag:yaml.org,2002:") :]
+    if tag.startswith("!!"):
+        return tag
+    return None
+
+
+class Decoder:
+    """One decoding pass over a document for one Spec."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.errors: list[str] = []  # yaml.v3 type errors, "line N: ..."
+        self.unused: list[tuple[tuple, str]] = []  # (path, key)
+        self.mismatch: list[tuple] = []  # paths of dropped null items
+        self.pos: dict[tuple, tuple[int, int]] = {}
+        self.keypos: dict[tuple, tuple[int, int]] = {}
+
+    # -- scalars -------------------------------------------------------------
+    @staticmethod
+    def scalar(node: Any) -> tuple[str, Any]:
+        tag = node.tag
+        if tag == Tags.PLAIN:
+            return resolve_plain(node.value)
+        if tag == Tags.QUOTED:
+            return "!!str", node.value
+        short = _short_explicit(tag)
+        if short == "!!str" or short is None:
+            return "!!str", node.value
+        got = resolve_plain(node.value)
+        return (short, got[1]) if got[0] == short else ("!!str", node.value)
+
+    def terror(self, node: Any, tag: str, go_type: str) -> None:
+        value = ""
+        if tag not in ("!!seq", "!!map"):
+            raw = node.value
+            b = raw.encode("utf-8", "surrogateescape")
+            if len(b) > 10:
+                value = " `" + b[:7].decode("utf-8", "ignore") + "...`"
+            else:
+                value = " `" + raw + "`"
+        line = node.start_mark.line + 1
+        self.errors.append(f"line {line}: cannot unmarshal {tag}{value} into {go_type}")
+
+    # -- values --------------------------------------------------------------
+    def decode(self, node: Any, typ: Any, path: tuple) -> Any:
+        """The value of ``node`` as type ``typ``; NULL for a null; None after a type error."""
+        m = node.start_mark
+        self.pos[path] = (m.line + 1, m.column + 1)
+        kind = node.id
+        if kind == "scalar":
+            tag, val = self.scalar(node)
+            if tag == "!!null":
+                return NULL
+            if typ == S:
+                return node.value
+            if typ == I:
+                if tag == "!!int" and isinstance(val, int):
+                    return val
+                if tag == "!!float" and val == val and abs(val) < 2**63:
+                    return int(val)
+                self.terror(node, tag, "int")
+                return None
+            if typ == B:
+                if tag == "!!bool":
+                    return val
+                if tag == "!!str":
+                    if val in _YES:
+                        return True
+                    if val in _NO:
+                        return False
+                self.terror(node, tag, "bool")
+                return None
+            self.terror(node, tag, self.spec.go_type(typ))
+            return None
+        if kind == "sequence":
+            if not (isinstance(typ, tuple) and typ[0] == "list"):
+                self.terror(node, "!!seq", self.spec.go_type(typ))
+                return None
+            out = []
+            elem = typ[1]
+            for item in node.value:
+                if item.id == "scalar" and self.scalar(item)[0] == "!!null":
+                    # Go drops it: the struct slice cannot hold a nil.
+                    mk = item.start_mark
+                    ipath = (*path, len(out))
+                    self.mismatch.append(ipath)
+                    self.pos.setdefault(ipath, (mk.line + 1, mk.column + 1))
+                    continue
+                v = self.decode(item, elem, (*path, len(out)))
+                if v is not None and v is not NULL:
+                    out.append(v)
+                elif v is NULL:
+                    out.append(None)
+            return out
+        # mapping
+        if isinstance(typ, tuple) or typ in (S, I, B):
+            self.terror(node, "!!map", self.spec.go_type(typ) if typ != S else "string")
+            return None
+        pairs = node.value
+        if self._duplicates(pairs):
+            return None
+        fields = self.spec.fields(typ)
+        out = {}
+        for knode, vnode in pairs:
+            key = knode.value if isinstance(knode.value, str) else None
+            km = knode.start_mark
+            if key is None or key not in fields:
+                kp = (*path, key if key is not None else "?")
+                self.keypos[kp] = (km.line + 1, km.column + 1)
+                self.unused.append((path, key if key is not None else "?"))
+                continue
+            kpath = (*path, key)
+            self.keypos[kpath] = (km.line + 1, km.column + 1)
+            v = self.decode(vnode, fields[key], kpath)
+            if v is NULL or v is None:
+                continue
+            out[key] = v
+        return out
+
+    def _duplicates(self, pairs: list) -> bool:
+        if len(pairs) < 2:
+            return False
+        first: dict[str, int] = {}
+        found = False
+        for k, _ in pairs:
+            if k.id != "scalar":
+                continue
+            line = k.start_mark.line + 1
+            if k.value in first:
+                self.errors.append(
+                    f"line {line}: mapping key {go_quote(k.value)} already defined at line {first[k.value]}"
+                )
+                found = True
+            else:
+                first[k.value] = line
+        return found
+
+
+def go_quote(s: str) -> str:
+    """Go's %q / %#v of a string (enough for keys)."""
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch < " ":
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)

@@ -1,0 +1,155 @@
+"""Ignition JSON bytes exactly as Go's encoding/json writes Butane's output structs.
+
+- keys in the order of Ignition's struct fields (``fields.OUTPUT_ORDER``), not sorted, not as built;
+- ``omitempty``: absent/None values, empty lists and empty objects are left out (Butane marshals
+  with clarketm/json, which also omits empty structs); plain (non-pointer) string fields are left
+  out when empty, pointer fields (``"compression": ""``, ``"overwrite": false``) are kept;
+- strings: ``<``, ``>``, ``&``, U+2028, U+2029 escaped as ``\\u003c``...; control characters as
+  ``\\u00XX`` except ``\\n``, ``\\r``, ``\\t``; DEL and other non-ASCII raw UTF-8; bytes that were
+  not UTF-8 (carried as lone surrogates by ``surrogateescape``) become ``\\ufffd``, one per byte;
+- pretty mode is ``MarshalIndent(v, "", "  ")``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .fields import NON_POINTER, OUTPUT_ORDER
+
+_ESC = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+for _i in range(0x20):
+    _ESC.setdefault(chr(_i), f"\\u{_i:04x}")
+_NEEDS = re.compile('[\\x00-\\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
+
+
+def _sub(m: re.Match[str]) -> str:
+    ch = m.group()
+    got = _ESC.get(ch)
+    return got if got is not None else "\\ufffd"
+
+
+def string(s: str) -> str:
+    if _NEEDS.search(s) is None:
+        return '"' + s + '"'
+    return '"' + _NEEDS.sub(_sub, s) + '"'
+
+
+def _empty(v: Any) -> bool:
+    return v is None or (isinstance(v, (list, dict)) and not v)
+
+
+def prune(v: Any, typ: Any) -> Any:
+    """Drop what omitempty drops (recursively); returns None when the value itself is empty."""
+    if isinstance(typ, tuple):  # list
+        if not v:
+            return None
+        elem = typ[1]
+        if isinstance(elem, str) and elem in OUTPUT_ORDER:
+            # Go keeps zero-valued structs inside slices as {}.
+            return [prune(x, elem) or {} for x in v]
+        return list(v)
+    if isinstance(typ, str) and typ in OUTPUT_ORDER:
+        if not isinstance(v, dict):
+            return None
+        out = {}
+        for key, ktyp in OUTPUT_ORDER[typ]:
+            if key not in v:
+                continue
+            val = v[key]
+            if val is None:
+                continue
+            if (typ, key) in NON_POINTER and val == "":
+                continue
+            if isinstance(ktyp, tuple) or ktyp in OUTPUT_ORDER:
+                val = prune(val, ktyp)
+                if _empty(val):
+                    continue
+            out[key] = val
+        return out or None
+    return v
+
+
+def encode(cfg: dict[str, Any], pretty: bool = False) -> bytes:
+    """Compact (or indented) JSON of a Config dict, keys in Ignition's order."""
+    pruned = prune(cfg, "Config") or {}
+    parts: list[str] = []
+    if pretty:
+        _pretty(pruned, parts, "")
+    else:
+        _compact(pruned, parts)
+    return "".join(parts).encode("utf-8", "surrogateescape")
+
+
+def _scalar(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    return string(v)
+
+
+def _compact(v: Any, parts: list[str]) -> None:
+    # Keys are already in order (prune rebuilt each object in Ignition's order).
+    if isinstance(v, dict):
+        parts.append("{")
+        first = True
+        for k, x in v.items():
+            if not first:
+                parts.append(",")
+            first = False
+            parts.append(string(k))
+            parts.append(":")
+            _compact(x, parts)
+        parts.append("}")
+    elif isinstance(v, list):
+        parts.append("[")
+        for i, x in enumerate(v):
+            if i:
+                parts.append(",")
+            _compact(x, parts)
+        parts.append("]")
+    else:
+        parts.append(_scalar(v))
+
+
+def _pretty(v: Any, parts: list[str], indent: str) -> None:
+    inner = indent + "  "
+    if isinstance(v, dict):
+        if not v:
+            parts.append("{}")
+            return
+        parts.append("{\n")
+        items = list(v.items())
+        for i, (k, x) in enumerate(items):
+            parts.append(inner + string(k) + ": ")
+            _pretty(x, parts, inner)
+            parts.append(",\n" if i < len(items) - 1 else "\n")
+        parts.append(indent + "}")
+    elif isinstance(v, list):
+        if not v:
+            parts.append("[]")
+            return
+        parts.append("[\n")
+        for i, x in enumerate(v):
+            parts.append(inner)
+            _pretty(x, parts, inner)
+            parts.append(",\n" if i < len(v) - 1 else "\n")
+        parts.append(indent + "]")
+    else:
+        parts.append(_scalar(v))

@@ -1,0 +1,177 @@
+"""The translation pipeline: parse, pick the variant/version, decode, validate, desugar, check."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH, Result
+from .decode import NULL, Decoder, go_quote
+from .fields import VARIANTS, Spec
+from .report import ERROR, WARNING, Entry, format_path
+from .yamlload import YAMLSyntaxError, compose
+
+_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
+
+
+def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
+    res = Result()
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    res.source = data.decode("utf-8", "surrogateescape")
+    try:
+        root = compose(data)
+    except YAMLSyntaxError as e:
+        res.error = f"Error unmarshaling yaml: {e}"
+        return res
+    except RecursionError:
+        res.error = "Error unmarshaling yaml: yaml: exceeded max depth"
+        return res
+
+    # First pass, as Butane: only variant and version, from the top-level mapping.
+    variant, version = "", ""
+    if root is not None:
+        if root.id != "mapping":
+            if not (root.id == "scalar" and Decoder.scalar(root)[0] == "!!null"):
+                tag = "!!seq" if root.id == "sequence" else Decoder.scalar(root)[0]
+                val = "" if root.id == "sequence" else f" `{root.value[:7]}...`" if len(root.value) > 10 else f" `{root.value}`"
+                res.error = (
+                    "Error unmarshaling yaml: yaml: unmarshal errors:\n"
+                    f"  line {root.start_mark.line + 1}: cannot unmarshal {tag}{val} into "
+                    'struct { Variant string "yaml:\\"variant\\""; Version string "yaml:\\"version\\"" }'
+                )
+                return res
+            root = None
+    if root is not None:
+        dup = _top_duplicates(root)
+        if dup:
+            res.error = "Error unmarshaling yaml: yaml: unmarshal errors:\n" + "\n".join("  " + d for d in dup)
+            return res
+        errs = []
+        for k, v in root.value:
+            if k.id == "scalar" and k.value in ("variant", "version"):
+                if v.id != "scalar":
+                    errs.append(
+                        f"  line {v.start_mark.line + 1}: cannot unmarshal "
+                        f"{'!!map' if v.id == 'mapping' else '!!seq'} into string"
+                    )
+                    continue
+                s = "" if Decoder.scalar(v)[0] == "!!null" else v.value
+                if k.value == "variant":
+                    variant = s
+                else:
+                    version = s
+        if errs:
+            res.error = "Error unmarshaling yaml: yaml: unmarshal errors:\n" + "\n".join(errs)
+            return res
+    if not variant:
+        res.error = ERR_NO_VARIANT
+        return res
+    m = _SEMVER.match(version)
+    if not m:
+        res.error = ERR_INVALID_VERSION
+        return res
+    norm = f"{int(m[1])}.{int(m[2])}.{int(m[3])}" + (f"-{m[4]}" if m[4] else "") + (f"+{m[5]}" if m[5] else "")
+    if variant not in VARIANTS or norm not in VARIANTS[variant]:
+        res.error = f"No translator exists for variant {variant} with version {norm}"
+        return res
+    spec = Spec(variant, norm)
+    res.variant, res.version, res.ignition_version = variant, norm, spec.ign_version
+
+    dec = Decoder(spec)
+    cfg = dec.decode(root, "Config", ()) if root is not None else {}
+    if dec.errors:
+        res.error = "yaml: unmarshal errors:\n" + "\n".join("  " + e for e in dec.errors)
+        return res
+    if cfg is None or cfg is NULL:
+        cfg = {}
+
+    entries: list[Entry] = []
+    for parent, key in dec.unused:
+        entries.append(Entry(WARNING, f"unused key {key}", (*parent, key), at_key=True))
+    for p in dec.mismatch[:1]:
+        entries.append(Entry(WARNING, MISMATCH.format(path=format_path(p)), p))
+
+    from .translate import Translator
+
+    tr = Translator(spec, files_dir)
+    tr.validate_source(cfg)
+    entries.extend(tr.entries)
+    tr.entries = []
+    if any(e.kind == ERROR for e in entries):
+        return _finish(res, entries, dec, ERR_SOURCE)
+    out = tr.translate(cfg)
+    tr.filters(out)
+    entries.extend(tr.entries)
+    tr.entries = []
+    if any(e.kind == ERROR for e in entries):
+        return _finish(res, entries, dec, ERR_SOURCE)
+
+    from .gojson import encode, prune
+
+    pruned = prune(out, "Config") or {}
+    for jpath, msg in tr.duplicates(pruned):
+        entries.append(Entry(ERROR, msg, tr.out.yaml_path(out, _unprune_path(jpath))))
+    seen = {(e.kind, e.message, e.path) for e in entries}
+    for kind, msg, jpath in _ignition_check(pruned):
+        ypath = tr.out.yaml_path(out, jpath)
+        if (kind, msg, ypath) in seen:
+            continue
+        seen.add((kind, msg, ypath))
+        entries.append(Entry(kind, msg, ypath))
+    if any(e.kind == ERROR for e in entries):
+        return _finish(res, entries, dec, ERR_GENERATED)
+    res.config = pruned
+    res.output = encode(out, pretty)
+    return _finish(res, entries, dec, None)
+
+
+def _unprune_path(jpath: tuple) -> tuple:
+    return jpath
+
+
+def _ignition_check(cfg: dict) -> list[tuple[str, str, tuple]]:
+    """Ignition's validation of the generated config (pineinstall.config.check_dict)."""
+    try:
+        from pineinstall.config import check_dict
+    except ImportError:  # pragma: no cover - the package ships with pineinstall
+        return []
+    out = []
+    for e in check_dict(cfg):
+        out.append((ERROR if e.kind == "error" else WARNING, e.message, tuple(e.path or ())))
+    return out
+
+
+def _top_duplicates(root: Any) -> list[str]:
+    first: dict[str, int] = {}
+    errs = []
+    for k, _ in root.value:
+        if k.id != "scalar":
+            continue
+        line = k.start_mark.line + 1
+        if k.value in first:
+            errs.append(f"line {line}: mapping key {go_quote(k.value)} already defined at line {first[k.value]}")
+        else:
+            first[k.value] = line
+    return errs
+
+
+def _locate(entries: list[Entry], dec: Decoder) -> None:
+    for e in entries:
+        pos = None
+        if e.at_key:
+            pos = dec.keypos.get(e.path)
+        p = e.path
+        while pos is None:
+            pos = dec.pos.get(p)
+            if pos is not None or not p:
+                break
+            p = p[:-1]
+        if pos is not None:
+            e.line, e.col = pos
+
+
+def _finish(res: Result, entries: list[Entry], dec: Decoder, error: str | None) -> Result:
+    _locate(entries, dec)
+    res.entries = entries
+    res.error = error
+    return res
