@@ -290,19 +290,27 @@ class Fetcher:
                 with os.fdopen(fd, "wb") as f:
                     f.write(system + b"\n" + self.ca_bundle + b"\n")
                 self._ca_file = name
-                s.verify = name
             p = self.proxy
             if p.http_proxy or p.https_proxy:
                 s.trust_env = False  # the config's proxy settings replace the environment's
-                s.proxies = {}
-                if p.http_proxy:
-                    s.proxies["http"] = p.http_proxy
-                if p.https_proxy or p.http_proxy:
-                    s.proxies["https"] = p.https_proxy or p.http_proxy
-                if p.no_proxy:
-                    s.proxies["no_proxy"] = ",".join(p.no_proxy)
             self._session = s
         return self._session
+
+    def _request_options(self, url: str) -> dict[str, Any]:
+        """verify and proxies for one request, passed explicitly: requests lets the environment
+        (REQUESTS_CA_BUNDLE, *_proxy) win over session attributes otherwise."""
+        opts: dict[str, Any] = {"verify": self._ca_file or True}
+        p = self.proxy
+        if p.http_proxy or p.https_proxy:
+            parts = urlsplit(url)
+            if _bypass_proxy(parts.hostname or "", parts.port, p.no_proxy):
+                opts["proxies"] = {"http": None, "https": None}
+            else:
+                opts["proxies"] = {
+                    "http": p.http_proxy,
+                    "https": p.https_proxy or p.http_proxy,
+                }
+        return opts
 
     def _http(self, res: model.Resource) -> Iterator[bytes]:
         import requests
@@ -321,6 +329,7 @@ class Fetcher:
                     stream=True,
                     allow_redirects=False,
                     timeout=(timeout, timeout),
+                    **self._request_options(url),
                 )
             except requests.exceptions.SSLError as exc:
                 raise ResourceError(f"GET {url}: TLS error: {exc}") from exc
@@ -329,7 +338,7 @@ class Fetcher:
             with resp:
                 if resp.is_redirect:
                     url = requests.compat.urljoin(url, resp.headers["location"])
-                    headers = {}  # the config's headers are for the first server only
+                    headers = {"Accept-Encoding": "identity"}  # the config's are for the first URL only
                     continue
                 if resp.status_code >= 500:
                     raise RetryableError(f"GET {url}: server answered {resp.status_code}")
@@ -344,6 +353,50 @@ class Fetcher:
                     raise RetryableError(f"GET {url}: reading the body: {exc}") from exc
                 return
         raise ResourceError(f"GET {res.source}: more than {MAX_REDIRECTS} redirects")
+
+
+def _bypass_proxy(host: str, port: int | None, no_proxy: tuple[str, ...]) -> bool:
+    """Ignition's ``noProxy``: ``*``; an IP or CIDR prefix; a domain and its subdomains; a
+    leading ``.`` for subdomains only; any of these with ``:port``."""
+    import ipaddress
+
+    host = host.lower().strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    for raw in no_proxy:
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        want_port = None
+        if entry.count(":") == 1 and "/" not in entry:
+            entry, _, port_text = entry.partition(":")
+            want_port = int(port_text) if port_text.isdigit() else None
+        if want_port is not None and port is not None and want_port != port:
+            continue
+        if "/" in entry:
+            try:
+                if ip is not None and ip in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        if ip is not None:
+            try:
+                if ip == ipaddress.ip_address(entry.strip("[]")):
+                    return True
+            except ValueError:
+                pass
+            continue
+        if entry.startswith("."):
+            if host.endswith(entry):
+                return True
+        elif host == entry or host.endswith("." + entry):
+            return True
+    return False
 
 
 def _system_ca_bundle() -> bytes:
