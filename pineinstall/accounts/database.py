@@ -110,6 +110,8 @@ class Accounts:
             if f is not None and f.changed:
                 f.write()
                 written.append(f.path.name)
+        if written:
+            self._lock.wrote = True
         return written
 
     # --- lookups ------------------------------------------------------------------------------------
@@ -413,10 +415,12 @@ class Accounts:
             check_field(password, "password")
             s = self.shadow.get(name) if self.shadow is not None else None
             if s is not None and e[1] in ("x", ""):
-                if s[1] != password:
+                # usermod -p stamps the change day even when the hash is the same (Ignition passes it
+                # on every run); on the same day a second apply is still byte-identical.
+                day = str(today() or "")
+                if s[1] != password or s[2] != day:
                     s[1] = password
-                    day = today()
-                    s[2] = str(day) if day else ""
+                    s[2] = day
                     changes.append("password")
             elif e[1] != password:
                 e[1] = password

@@ -133,9 +133,12 @@ class Lock:
         self.names = names
         self._fd: int | None = None
         self._held: list[Path] = []
+        self._created = False
+        self.wrote = False  # set by the user of the lock; a lock file we created is then kept
 
     def __enter__(self) -> Lock:
         self.etc.mkdir(parents=True, exist_ok=True)
+        self._created = not os.path.lexists(self.etc / ".pwd.lock")
         fd = os.open(self.etc / ".pwd.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         deadline = time.monotonic() + LOCK_TIMEOUT
         while True:
@@ -184,6 +187,10 @@ class Lock:
                 lock.unlink()
         self._held.clear()
         if self._fd is not None:
+            if self._created and not self.wrote:
+                # Nothing changed: leave the root as we found it (shadow-utils' tools do not run then).
+                with contextlib.suppress(OSError):
+                    os.unlink(self.etc / ".pwd.lock")
             os.close(self._fd)  # closing drops the fcntl lock
             self._fd = None
 

@@ -75,6 +75,7 @@ def write_authorized_keys(home: Path, uid: int, gid: int, keys: list[str]) -> bo
         parent = home.parent
         if not parent.is_dir():
             os.makedirs(parent, 0o755, exist_ok=True)
+        _check_user_may_create(parent, uid, gid, home)
         os.mkdir(home, 0o700)
         os.chown(home, uid, gid, follow_symlinks=False)
         changed = True
@@ -86,6 +87,7 @@ def write_authorized_keys(home: Path, uid: int, gid: int, keys: list[str]) -> bo
                 kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
                 raise AccountsError(f"refusing to write SSH keys: {home}/.ssh is {kind}")
         except FileNotFoundError:
+            _check_user_may_create(home, uid, gid, home / ".ssh")
             os.mkdir(".ssh", 0o700, dir_fd=home_fd)
             os.chown(".ssh", uid, gid, dir_fd=home_fd, follow_symlinks=False)
             os.chmod(".ssh", 0o700, dir_fd=home_fd)
@@ -97,6 +99,23 @@ def write_authorized_keys(home: Path, uid: int, gid: int, keys: list[str]) -> bo
         return _write_file(ssh_fd, home, uid, gid, keys) or changed
     finally:
         os.close(ssh_fd)
+
+
+def _check_user_may_create(directory: Path, uid: int, gid: int, what: Path) -> None:
+    """Refuse to create ``what`` where the user could not have: Ignition writes keys as the user
+    (setfsuid), so a home or ``.ssh`` the user does not control is "permission denied" there, and
+    root never plants a user-owned directory in a place the user has no say over."""
+    if uid == 0:
+        return
+    st = os.stat(directory)
+    if st.st_uid == uid:
+        bits = (st.st_mode >> 6) & 0o7
+    elif st.st_gid == gid:
+        bits = (st.st_mode >> 3) & 0o7
+    else:
+        bits = st.st_mode & 0o7
+    if bits & 0o3 != 0o3:
+        raise AccountsError(f"cannot create {what}: permission denied (the user cannot write to {directory})")
 
 
 def _write_file(ssh_fd: int, home: Path, uid: int, gid: int, keys: list[str]) -> bool:
