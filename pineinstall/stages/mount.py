@@ -74,7 +74,7 @@ def mount_all(
                     argv += ["-o", ",".join(options)]
                 run([*argv, device, str(where)])
             done.append(where)
-    except (CommandError, StageError) as exc:
+    except (CommandError, StageError, OSError) as exc:
         _umount(list(reversed(done)), log)
         if isinstance(exc, StageError):
             raise
