@@ -53,7 +53,7 @@ def apply(storage: dict):
 
 @pytest.mark.parametrize("fmt", ["ext4", "xfs", "btrfs", "swap"])
 def test_create_then_reuse_by_label_and_uuid_then_wipe(loops, fmt):
-    dev, part, image, disk = one_partition(loops, fmt)
+    _dev, part, image, disk = one_partition(loops, fmt)
     fs = {"device": part, "format": fmt, "label": "L1", "uuid": UUID1}
     plan = apply({"disks": [disk], "filesystems": [fs]})
     assert plan.filesystems[0].action == "create"
@@ -90,7 +90,7 @@ def test_create_then_reuse_by_label_and_uuid_then_wipe(loops, fmt):
         }
     )
     assert plan.filesystems[0].action == "wipe+create"
-    assert [c.argv[0] for c in plan.filesystems[0].commands][0] == "wipefs"
+    assert next(c.argv[0] for c in plan.filesystems[0].commands) == "wipefs"
     assert (blk(part, "TYPE"), blk(part, "LABEL"), blk(part, "UUID")) == (want_type, "L2", UUID2)
 
 
@@ -283,7 +283,7 @@ def test_luks_plan_format_and_reuse_detection(loops):
         {"keyFile": {}},
         {"uuid": UUID1},
     ):
-        with pytest.raises(StageError, match="volume at .* is not of the correct type"):
+        with pytest.raises(StageError, match=r"volume at .* is not of the correct type"):
             disks.plan(config({"luks": [{**luks, **change}]}).storage)
     assert file_hash(image) == before
     # wipeVolume: formatted anew.
