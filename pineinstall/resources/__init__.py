@@ -169,6 +169,7 @@ class Fetcher:
         proxy: model.Proxy | None = None,
         max_attempts: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.response_headers_timeout = response_headers_timeout or None  # 0 means no limit
@@ -177,6 +178,7 @@ class Fetcher:
         self.proxy = proxy or model.Proxy()
         self.max_attempts = max_attempts
         self.sleep = sleep
+        self.clock = clock
         self.log = log or (lambda _msg: None)
         self._session: Any = None
         self._ca_file: str | None = None
@@ -246,7 +248,7 @@ class Fetcher:
     # --- retries ---
 
     def _with_retries(self, attempt: Callable[[], int], source: str) -> int:
-        deadline = time.monotonic() + self.total_timeout if self.total_timeout else None
+        deadline = self.clock() + self.total_timeout if self.total_timeout else None
         max_attempts = self.max_attempts or (None if deadline else DEFAULT_MAX_ATTEMPTS)
         delay = INITIAL_BACKOFF
         tries = 0
@@ -257,7 +259,7 @@ class Fetcher:
             except RetryableError as exc:
                 if max_attempts is not None and tries >= max_attempts:
                     raise ResourceError(f"fetching {source} failed after {tries} attempts: {exc}") from exc
-                if deadline is not None and time.monotonic() + delay > deadline:
+                if deadline is not None and self.clock() + delay > deadline:
                     raise ResourceError(
                         f"fetching {source} failed: total timeout of {self.total_timeout} s "
                         f"reached after {tries} attempts: {exc}"
