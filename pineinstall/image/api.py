@@ -1,0 +1,514 @@
+"""preflight() and write_image(): the image layer's entry points (see the package docstring)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from pineinstall.image import formats, qcow2, writer
+from pineinstall.image.errors import DestinationError, FormatError, ImageError, SourceError, VerificationError
+from pineinstall.image.formats import Format
+from pineinstall.image.progress import Progress
+from pineinstall.image.source import FileSource, HttpSource, ImageSource, open_source
+from pineinstall.image.verify import Outcome, Signature, SigStatus, Verifier, check_policy
+
+STAGING_MARGIN = 64 << 20  # free space left in the temporary directory after staging an image
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    dest: str
+    format: Format
+    image_size: int  # bytes of the image as written (decompressed)
+    source_bytes: int  # bytes of the image as stored (what sha256/signature cover)
+    written: int  # data bytes written
+    zeroed: int  # bytes left as holes / zeroed by offload
+    sha256: str  # of the stored image
+    sha256_checked: bool
+    signature: SigStatus
+    verified_before_write: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Format | SigStatus) else v) for k, v in _asdict(self).items()}
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+@dataclass(slots=True)
+class Plan:
+    """What preflight decided; :func:`execute` carries it out. Call :meth:`cleanup` if not executed."""
+
+    source: ImageSource
+    data: ImageSource  # what is streamed: the source itself or a verified staged copy
+    fmt: Format
+    image_size: int | None  # exact decompressed size, when known
+    min_size: int  # a lower bound (equal to image_size when that is known)
+    dest: writer.DestInfo
+    sha256: str | None
+    signature: Signature | None
+    insecure: bool
+    require: bool
+    verified_before_write: bool = False
+    raw_path: str | None = None  # a local raw file to copy extent by extent (holes skipped)
+    outcome: Outcome | None = None  # of the pass before writing, when there was one
+    temp_paths: list[str] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        for path in self.temp_paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        self.temp_paths.clear()
+
+    def describe(self) -> str:
+        size = (
+            f"{self.image_size} bytes" if self.image_size is not None else f"at least {self.min_size} bytes"
+        )
+        cap = "grows to fit" if self.dest.capacity is None else f"{self.dest.capacity} bytes"
+        has_sig = self.signature is not None and (self.signature.path or self.signature.data is not None)
+        if not (self.sha256 or has_sig):
+            how = "nothing to verify it with"
+        elif self.verified_before_write:
+            how = "verified before writing"
+        else:
+            how = "verified while writing"
+        return f"{self.source} ({self.fmt}, {size}) -> {self.dest.path} ({cap}); {how}"
+
+
+# --- preflight --------------------------------------------------------------------------------------
+
+
+def _sizes(src: ImageSource, fmt: Format) -> tuple[int | None, int]:
+    """(exact decompressed size or None, lower bound)."""
+    total = src.size
+    ranged = total is not None and (not isinstance(src, HttpSource) or src.accepts_ranges)
+    if fmt is Format.RAW:
+        return total, total or 0
+    if fmt is Format.QCOW2:
+        n = formats.qcow2_size(src.head)
+        return n, n
+    if fmt is Format.ZSTD:
+        n = formats.zstd_size(src.head)
+        return n, n or 0
+    if not ranged:
+        return None, 0
+    if fmt is Format.XZ:
+        n = formats.xz_size(src.read_range, total)  # type: ignore[arg-type]
+        return n, n
+    if fmt is Format.GZIP:
+        return None, formats.gzip_size_lower_bound(src.read_range, total)  # type: ignore[arg-type]
+    return None, 0
+
+
+def _disk_of(devnum: int) -> str | None:
+    """The whole disk (sysfs name) holding block device ``devnum``, or None when not a block device."""
+    base = f"/sys/dev/block/{os.major(devnum)}:{os.minor(devnum)}"
+    if not os.path.exists(base):
+        return None
+    real = os.path.realpath(base)
+    if os.path.exists(os.path.join(real, "partition")):
+        real = os.path.dirname(real)
+    return os.path.basename(real)
+
+
+def _staging_dir(tmpdir: str | None, need: int, dest: writer.DestInfo) -> str | None:
+    """A temporary directory with room for ``need`` bytes, not on the destination disk."""
+    path = tmpdir or tempfile.gettempdir()
+    try:
+        vfs = os.statvfs(path)
+    except OSError:
+        return None
+    if vfs.f_bavail * vfs.f_frsize < need + STAGING_MARGIN:
+        return None
+    if dest.is_block:
+        target = _disk_of(os.stat(dest.path).st_rdev)
+        if target is not None and _disk_of(os.stat(path).st_dev) == target:
+            return None
+    return path
+
+
+def _fetch_signature(src: ImageSource, sig: Signature) -> Signature:
+    """Resolve a signature given as a URL, or looked for next to an http image (``URL.sig``)."""
+    url = sig.path if sig.path and sig.path.lower().startswith(("http://", "https://")) else None
+    if url is None and sig.path is None and sig.data is None and isinstance(src, HttpSource):
+        url = src.url + ".sig"
+        optional = True
+    else:
+        optional = False
+    if url is None:
+        return sig
+    fetcher = HttpSource(url, retries=src.retries if isinstance(src, HttpSource) else 3)
+    try:
+        resp = fetcher.request()
+    except SourceError as exc:
+        if optional and ("HTTP 404" in str(exc) or "HTTP 410" in str(exc)):
+            return Signature(sig.keyring)  # missing
+        raise
+    try:
+        data = resp.content
+    finally:
+        resp.close()
+    if len(data) > 1 << 20:
+        raise VerificationError(f"{url}: too large for a detached signature")
+    return Signature(sig.keyring, data=data)
+
+
+class _Tap(io.RawIOBase):
+    """Passes the stored bytes through the verifier and counts them."""
+
+    def __init__(self, raw: BinaryIO, verifier: Verifier) -> None:
+        self.raw = raw
+        self.verifier = verifier
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.raw.readinto(b)  # type: ignore[attr-defined]
+        if n:
+            self.verifier.update(memoryview(b)[:n])
+            self.count += n
+        return n or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _verify_pass(plan: Plan, src: ImageSource, progress: Progress, copy_to: BinaryIO | None) -> Outcome:
+    """Read the whole stored image once (copying it to ``copy_to``) and verify it."""
+    verifier = Verifier(
+        str(plan.source),
+        sha256=plan.sha256,
+        signature=plan.signature,
+        insecure=plan.insecure,
+        require=plan.require,
+    )
+    progress.phase("downloading and verifying" if copy_to else "verifying", src.size)
+    buf = bytearray(writer.CHUNK)
+    try:
+        with src.open() as stream:
+            done = 0
+            while n := stream.readinto(buf):  # type: ignore[attr-defined]
+                view = memoryview(buf)[:n]
+                verifier.update(view)
+                if copy_to is not None:
+                    copy_to.write(view)
+                done += n
+                progress.update(done, done)
+    except BaseException:
+        verifier.abort()
+        raise
+    return verifier.finish()
+
+
+def preflight(
+    source: str | ImageSource,
+    dest: str,
+    *,
+    sha256: str | None = None,
+    signature: Signature | None = None,
+    insecure: bool = False,
+    require_verification: bool | None = None,
+    size: int | None = None,
+    verify_first: str = "auto",
+    tmpdir: str | None = None,
+    progress: Progress | None = None,
+) -> Plan:
+    """Check everything that can be checked without touching ``dest``; see the package docstring."""
+    progress = progress or Progress()
+    src = open_source(source) if isinstance(source, str) else source
+    require = src.is_remote if require_verification is None else require_verification
+    if verify_first not in ("auto", "always", "never"):
+        raise ValueError(f"verify_first must be auto, always or never, not {verify_first!r}")
+    if signature is not None:
+        signature = _fetch_signature(src, signature)
+    check_policy(str(src), sha256=sha256, signature=signature, insecure=insecure, require=require)
+    src.probe()
+    if not src.head:
+        raise FormatError(f"{src}: the image is empty")
+    fmt = formats.sniff(src.head)
+    if fmt is Format.ZSTD:
+        _need_module("zstandard", fmt)
+    image_size, min_size = _sizes(src, fmt)
+    info = writer.inspect(dest, size=size)
+    if src.local_path and info.exists and os.path.samefile(src.local_path, dest):
+        raise DestinationError(f"{dest}: is the image itself")
+    _check_fits(info, min_size, image_size)
+    plan = Plan(src, src, fmt, image_size, min_size, info, sha256, signature, insecure, require)
+    try:
+        _stage(plan, verify_first, tmpdir, progress)
+    except BaseException:
+        plan.cleanup()
+        raise
+    return plan
+
+
+def _need_module(name: str, fmt: Format) -> None:
+    try:
+        __import__(name)
+    except ImportError:
+        raise FormatError(f"{fmt} images need the Python package {name!r}") from None
+
+
+def _check_fits(info: writer.DestInfo, min_size: int, exact: int | None) -> None:
+    if info.capacity is not None and min_size > info.capacity:
+        what = "is" if exact is not None else "is at least"
+        raise DestinationError(
+            f"{info.path}: too small: the image {what} {min_size} bytes, the destination holds {info.capacity}"
+        )
+
+
+def _stage(plan: Plan, verify_first: str, tmpdir: str | None, progress: Progress) -> None:
+    src = plan.source
+    has_sig = plan.signature is not None and (plan.signature.path or plan.signature.data is not None)
+    wants = bool(plan.sha256 or has_sig) and verify_first != "never"
+    needs_local = plan.fmt is Format.QCOW2
+    if needs_local and not qcow2.available():
+        raise FormatError(
+            f"{src}: qcow2 images need qemu-img (Debian package qemu-utils), which is not installed"
+        )
+    if src.local_path is not None:
+        # qcow2 is verified before qemu-img reads it, whatever verify_first says.
+        if wants or (needs_local and (plan.sha256 or has_sig)):
+            plan.outcome = _verify_pass(plan, src, progress, None)
+            plan.verified_before_write = True
+    elif wants or needs_local:
+        stage_dir = _staging_dir(tmpdir, src.size, plan.dest) if src.size is not None else None
+        if stage_dir is None:
+            if needs_local:
+                raise SourceError(
+                    f"{src}: a qcow2 image must be downloaded first and there is no room for it"
+                )
+            if verify_first == "always":
+                raise VerificationError(
+                    f"{src}: cannot verify before writing: no temporary space for {src.size or 'an unknown number of'} bytes"
+                )
+            progress.message(f"{src}: no room to download it first: verifying while writing")
+        else:
+            fd, path = tempfile.mkstemp(prefix="pine-image-", dir=stage_dir)
+            plan.temp_paths.append(path)
+            with os.fdopen(fd, "wb") as out:
+                plan.outcome = _verify_pass(plan, src, progress, out)
+                out.flush()
+                os.fsync(out.fileno())
+            staged = FileSource(path)
+            staged.probe()
+            if staged.size != src.size:
+                raise SourceError(f"{src}: downloaded {staged.size} bytes, the server announced {src.size}")
+            plan.data = staged
+            plan.verified_before_write = True
+            plan.image_size, plan.min_size = _sizes(staged, plan.fmt)
+            _check_fits(plan.dest, plan.min_size, plan.image_size)
+    if plan.fmt is Format.QCOW2:
+        assert plan.data.local_path is not None
+        progress.phase("converting qcow2 with qemu-img")
+        raw = qcow2.to_raw(plan.data.local_path, tmpdir)
+        plan.temp_paths.append(raw)
+        plan.raw_path = raw
+    elif plan.fmt is Format.RAW and plan.data.local_path is not None:
+        plan.raw_path = plan.data.local_path
+
+
+# --- execution --------------------------------------------------------------------------------------
+
+
+def _fill(stream: Any, buf: bytearray) -> int:
+    """Read until ``buf`` is full or the stream ends (streams return short reads)."""
+    view = memoryview(buf)
+    got = 0
+    while got < len(buf):
+        n = stream.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _extents(fd: int, size: int) -> Any:
+    """(offset, length, is_data) over a file, holes found with SEEK_DATA/SEEK_HOLE, 4 KiB aligned."""
+    off = 0
+    blk = writer.BLOCK
+    while off < size:
+        try:
+            data = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            data = size
+        data = max(off, data // blk * blk)
+        if data > off:
+            yield off, data - off, False
+        if data >= size:
+            return
+        hole = min(size, -(-os.lseek(fd, data, os.SEEK_HOLE) // blk) * blk)
+        yield data, hole - data, True
+        off = hole
+
+
+def _copy_extents(plan: Plan, w: writer.SparseWriter, verifier: Verifier | None, progress: Progress) -> int:
+    """A local raw file: only its data extents are read. Returns the image size."""
+    assert plan.raw_path is not None
+    buf = bytearray(writer.CHUNK)
+    fd = os.open(plan.raw_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        for start, length, is_data in _extents(fd, size):
+            if not is_data:
+                w.skip_zero(start, length)
+                if verifier is not None:
+                    left = length
+                    while left:
+                        k = min(left, writer.CHUNK)
+                        verifier.update(memoryview(writer.ZERO_CHUNK)[:k])
+                        left -= k
+                progress.update(start + length, start + length)
+                continue
+            off = start
+            while off < start + length:
+                k = min(writer.CHUNK, start + length - off)
+                n = os.preadv(fd, [memoryview(buf)[:k]], off)
+                if n != k:
+                    raise SourceError(f"{plan.raw_path}: short read at byte {off + n} (file changed?)")
+                if verifier is not None:
+                    verifier.update(memoryview(buf)[:k])
+                w.feed(buf, k, off)
+                off += k
+                progress.update(off, off)
+        return size
+    finally:
+        os.close(fd)
+
+
+def _copy_stream(
+    plan: Plan, w: writer.SparseWriter, verifier: Verifier, progress: Progress
+) -> tuple[int, int]:
+    buf = bytearray(writer.CHUNK)
+    tap = _Tap(plan.data.open(), verifier)
+    stream = formats.open_stream(plan.fmt, tap)  # type: ignore[arg-type]
+    off = 0
+    try:
+        while n := _fill(stream, buf):
+            w.feed(buf, n, off)
+            off += n
+            progress.update(off, tap.count)
+            if n < len(buf):
+                break
+        # Trailing garbage after the compressed stream would be silently ignored by some readers.
+        if plan.fmt is not Format.RAW and tap.raw.read(1):
+            raise FormatError(f"{plan.source}: data after the end of the compressed stream")
+    except formats.corrupt_errors() as exc:
+        raise FormatError(f"{plan.source}: corrupt {plan.fmt} stream: {exc}") from exc
+    finally:
+        stream.close()
+        tap.close()
+    return off, tap.count
+
+
+def execute(plan: Plan, *, preserve_on_error: bool = False, progress: Progress | None = None) -> WriteResult:
+    """Write the image as planned. On any failure after writing began the partition tables are wiped
+    (unless ``preserve_on_error``) and the error is raised."""
+    progress = progress or Progress()
+    t0 = time.monotonic()
+    w = writer.SparseWriter(plan.dest, image_size=plan.image_size)
+    # The qcow2 file was verified before conversion; its raw form has nothing to compare with.
+    verify_stream = plan.fmt is not Format.QCOW2
+    verifier = (
+        Verifier(
+            str(plan.source),
+            sha256=plan.sha256,
+            signature=plan.signature,
+            insecure=plan.insecure,
+            require=plan.require,
+        )
+        if verify_stream
+        else None
+    )
+    try:
+        w.open()
+        w.begin()
+        progress.phase(f"writing {plan.dest.path}", plan.image_size)
+        if plan.raw_path is not None:
+            image_size = _copy_extents(plan, w, verifier, progress)
+            source_bytes = plan.data.size or image_size
+        else:
+            assert verifier is not None
+            image_size, source_bytes = _copy_stream(plan, w, verifier, progress)
+        if plan.image_size is not None and image_size != plan.image_size:
+            raise FormatError(
+                f"{plan.source}: {image_size} bytes decompressed, the container said {plan.image_size}"
+            )
+        w.finish_body()
+        outcome = verifier.finish() if verifier is not None else None
+        verifier = None
+        w.commit()
+    except BaseException as exc:
+        if verifier is not None:
+            verifier.abort()
+        if w.began and not preserve_on_error:
+            try:
+                w.wipe()
+                progress.message(f"{plan.dest.path}: partition tables wiped after the failure")
+            except OSError as wipe_exc:
+                progress.message(f"{plan.dest.path}: could not wipe the partition tables: {wipe_exc}")
+        if isinstance(exc, OSError) and not isinstance(exc, ImageError):
+            raise DestinationError(f"{plan.dest.path}: {exc.strerror or exc}") from exc
+        raise
+    finally:
+        w.close()
+        plan.cleanup()
+    if outcome is None:  # qcow2: verified (when there was anything to verify with) in preflight
+        outcome = plan.outcome or Outcome("", False, SigStatus.MISSING)
+    result = WriteResult(
+        dest=plan.dest.path,
+        format=plan.fmt,
+        image_size=image_size,
+        source_bytes=source_bytes,
+        written=w.written,
+        zeroed=w.zeroed,
+        sha256=outcome.sha256,
+        sha256_checked=outcome.sha256_checked,
+        signature=outcome.signature,
+        verified_before_write=plan.verified_before_write,
+        seconds=round(time.monotonic() - t0, 3),
+    )
+    progress.done(**result.to_dict())
+    return result
+
+
+def write_image(
+    source: str | ImageSource,
+    dest: str,
+    *,
+    sha256: str | None = None,
+    signature: Signature | None = None,
+    insecure: bool = False,
+    require_verification: bool | None = None,
+    size: int | None = None,
+    preserve_on_error: bool = False,
+    verify_first: str = "auto",
+    tmpdir: str | None = None,
+    progress: Progress | None = None,
+) -> WriteResult:
+    """:func:`preflight` then :func:`execute`."""
+    progress = progress or Progress()
+    progress.start(None, f"image {source}")
+    plan = preflight(
+        source, dest, sha256=sha256, signature=signature, insecure=insecure,
+        require_verification=require_verification, size=size, verify_first=verify_first,
+        tmpdir=tmpdir, progress=progress,
+    )  # fmt: skip
+    progress.message(plan.describe())
+    return execute(plan, preserve_on_error=preserve_on_error, progress=progress)
+
+
+__all__ = ["Plan", "WriteResult", "execute", "preflight", "write_image"]

@@ -1,0 +1,181 @@
+"""Image formats: sniffed from magic bytes, never from the file name.
+
+``raw`` (anything without a known magic), ``xz``, ``gzip``, ``zstd`` are stream-decompressed with
+bounded output per read (a megabyte of compressed zeroes can expand to gigabytes: every reader here
+returns at most what was asked for). ``qcow2`` is not a stream format: :mod:`pineinstall.image.qcow2`
+converts it with ``qemu-img`` first. Formats we recognise but do not take (bzip2, lz4, VMDK, VHDX)
+are refused by name rather than written raw.
+
+The decompressed size is read from the container where it is stored: the xz index (exact), the
+zstd frame header (exact when the compressor knew it), the qcow2 header (exact), the gzip trailer
+(the size modulo 2**32: a lower bound, exact below 4 GiB for a single member).
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from typing import BinaryIO
+
+from pineinstall.image.errors import FormatError
+
+SNIFF_BYTES = 512
+
+
+class Format(enum.StrEnum):
+    RAW = "raw"
+    XZ = "xz"
+    GZIP = "gzip"
+    ZSTD = "zstd"
+    QCOW2 = "qcow2"
+
+
+_MAGICS: tuple[tuple[bytes, Format], ...] = (
+    (b"\xfd7zXZ\x00", Format.XZ),
+    (b"\x1f\x8b", Format.GZIP),
+    (b"\x28\xb5\x2f\xfd", Format.ZSTD),
+    (b"QFI\xfb", Format.QCOW2),
+)
+# Recognised so that they are refused by name instead of being written as raw bytes.
+_REFUSED: tuple[tuple[bytes, str], ...] = (
+    (b"BZh", "bzip2"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"KDMV", "VMDK"),
+    (b"vhdxfile", "VHDX"),
+    (b"PK\x03\x04", "zip"),
+    (b"\x89PNG", "PNG"),
+)
+
+
+def sniff(head: bytes) -> Format:
+    """The format of an image whose first bytes are ``head`` (at least 8 bytes when available)."""
+    for magic, fmt in _MAGICS:
+        if head.startswith(magic):
+            return fmt
+    for magic, name in _REFUSED:
+        if head.startswith(magic):
+            raise FormatError(f"{name} images are not supported (use raw, xz, gzip, zstd or qcow2)")
+    return Format.RAW
+
+
+# --- decompressed size ----------------------------------------------------------------------------
+
+RangeReader = Callable[[int, int], bytes]
+"""``read(offset, length) -> bytes`` over the compressed image (a file or an HTTP Range request)."""
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """xz's multibyte integer: 7 bits a byte, little end first, at most 9 bytes."""
+    value = 0
+    for i in range(9):
+        if pos >= len(buf):
+            raise FormatError("xz index truncated")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return value, pos
+    raise FormatError("xz index has an over-long integer")
+
+
+def xz_size(read: RangeReader, total: int) -> int:
+    """Uncompressed size of a (possibly multi-stream) .xz file of ``total`` bytes, from its indexes."""
+    size = 0
+    end = total
+    while end > 0:
+        # Stream padding (multiples of 4 zero bytes) may follow a stream.
+        footer = read(end - 12, 12)
+        while footer == b"\0" * 12 and end >= 24:
+            end -= 12
+            footer = read(end - 12, 12)
+        if footer[-2:] != b"YZ":
+            raise FormatError("xz stream footer not found (truncated image?)")
+        backward = (struct.unpack("<I", footer[4:8])[0] + 1) * 4
+        index_start = end - 12 - backward
+        if index_start < 12:
+            raise FormatError("xz index size out of range")
+        index = read(index_start, backward)
+        if index[0] != 0:
+            raise FormatError("xz index indicator missing")
+        count, pos = _varint(index, 1)
+        blocks = 0
+        for _ in range(count):
+            unpadded, pos = _varint(index, pos)
+            usize, pos = _varint(index, pos)
+            size += usize
+            blocks += (unpadded + 3) // 4 * 4
+        # Previous stream ends before this one's header (12) + blocks + index + footer (12).
+        end = index_start - blocks - 12
+        if end < 0:
+            raise FormatError("xz index does not match the file size")
+    return size
+
+
+def gzip_size_lower_bound(read: RangeReader, total: int) -> int:
+    """ISIZE of the last gzip member: the size modulo 2**32, so a lower bound of the truth."""
+    if total < 18:
+        raise FormatError("gzip image truncated")
+    return struct.unpack("<I", read(total - 4, 4))[0]
+
+
+def zstd_size(head: bytes) -> int | None:
+    """Content size of the first zstd frame, when the compressor wrote it (``zstd FILE`` does)."""
+    import zstandard
+
+    try:
+        params = zstandard.get_frame_parameters(head)
+    except zstandard.ZstdError as exc:
+        raise FormatError(f"zstd frame header unreadable: {exc}") from exc
+    if params.content_size in (0, zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
+        return None
+    return params.content_size
+
+
+def qcow2_size(head: bytes) -> int:
+    if len(head) < 32:
+        raise FormatError("qcow2 header truncated")
+    return struct.unpack(">Q", head[24:32])[0]
+
+
+# --- stream decompression -------------------------------------------------------------------------
+
+
+def open_stream(fmt: Format, raw: BinaryIO) -> BinaryIO:
+    """A reader of the decompressed bytes of ``raw``; ``read(n)`` returns at most ``n`` bytes.
+
+    Concatenated members/streams/frames are read through, as the command-line tools do.
+    """
+    if fmt is Format.RAW:
+        return raw
+    if fmt is Format.XZ:
+        import lzma
+
+        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
+    if fmt is Format.GZIP:
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if fmt is Format.ZSTD:
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+            raw, read_size=1 << 20, read_across_frames=True, closefd=False
+        )
+    raise FormatError(f"{fmt} images cannot be streamed; convert them first")
+
+
+def corrupt_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "the compressed stream is corrupt" (mapped to FormatError)."""
+    import gzip
+    import lzma
+    import zlib
+
+    errors: list[type[BaseException]] = [lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError]
+    try:
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    except ImportError:
+        pass
+    return tuple(errors)
