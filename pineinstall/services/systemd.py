@@ -416,7 +416,18 @@ def disable(target: Any, name: str, changes: Changes | None = None) -> Changes:
             if fname in names or dest in paths:
                 os.unlink(p)
                 changes.removed.append(f"{target_path(target, p)}")
+                _rmdir_empty_parents(p.parent, top)
     return changes
+
+
+def _rmdir_empty_parents(d: Path, top: Path) -> None:
+    """systemctl removes the .wants/.requires directories it empties (never the config dir)."""
+    while d != top and top in d.parents:
+        try:
+            os.rmdir(d)
+        except OSError:
+            return
+        d = d.parent
 
 
 def target_path(target: Any, host: Path) -> str:

@@ -250,6 +250,8 @@ def links(root: Path) -> set[tuple[str, str]]:
             p = Path(dirpath) / name
             if p.is_symlink():
                 out.add((str(p.relative_to(top)), os.readlink(p)))
+            elif p.is_dir():
+                out.add((str(p.relative_to(top)), "<dir>"))
     return out
 
 
