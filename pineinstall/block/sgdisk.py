@@ -96,7 +96,7 @@ def parse_info(text: str, numbers: list[int]) -> dict[int, tuple[int, int]]:
     return {n: (s, e - s + 1) for n, s, e in zip(numbers, starts, lasts, strict=True)}
 
 
-_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+\S+ \S+\s+([0-9A-Fa-f]{4})  ?(.*)$")
+_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+\S+ \S+\s+([0-9A-Fa-f]{4})(?: +(.*))?$")
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,6 @@ def parse_print(text: str) -> list[PrintRow]:
         if in_table:
             m = _ROW.match(line)
             if m:
-                rows.append(
-                    PrintRow(int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4), m.group(5))
-                )
+                name = (m.group(5) or "").rstrip()
+                rows.append(PrintRow(int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4), name))
     return rows
