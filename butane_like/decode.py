@@ -112,7 +112,7 @@ class Decoder:
         self.spec = spec
         self.errors: list[str] = []  # yaml.v3 type errors, "line N: ..."
         self.unused: list[tuple[tuple, str]] = []  # (path, key)
-        self.mismatch: list[tuple] = []  # paths of dropped null items
+        self.mismatch: list[tuple[tuple, tuple[int, int]]] = []  # dropped null items: path, position
         self.pos: dict[tuple, tuple[int, int]] = {}
         self.keypos: dict[tuple, tuple[int, int]] = {}
 
@@ -183,9 +183,7 @@ class Decoder:
                 if item.id == "scalar" and self.scalar(item)[0] == "!!null":
                     # Go drops it: the struct slice cannot hold a nil.
                     mk = item.start_mark
-                    ipath = (*path, len(out))
-                    self.mismatch.append(ipath)
-                    self.pos.setdefault(ipath, (mk.line + 1, mk.column + 1))
+                    self.mismatch.append(((*path, len(out)), (mk.line + 1, mk.column + 1)))
                     continue
                 v = self.decode(item, elem, (*path, len(out)))
                 if v is not None and v is not NULL:

@@ -88,8 +88,11 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     entries: list[Entry] = []
     for parent, key in dec.unused:
         entries.append(Entry(WARNING, f"unused key {key}", (*parent, key), at_key=True))
-    for p in dec.mismatch[:1]:
-        entries.append(Entry(WARNING, MISMATCH.format(path=format_path(p)), p))
+    for p, (line, col) in dec.mismatch[:1]:
+        # Go's context tree still has the null node at this index: its position is reported.
+        entry = Entry(WARNING, MISMATCH.format(path=format_path(p)), p)
+        entry.line, entry.col = line, col
+        entries.append(entry)
 
     from .translate import Translator
 
@@ -112,7 +115,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     for jpath, msg in tr.duplicates(pruned):
         entries.append(Entry(ERROR, msg, tr.out.yaml_path(out, _unprune_path(jpath))))
     seen = {(e.kind, e.message, e.path) for e in entries}
-    for kind, msg, jpath in _ignition_check(pruned):
+    for kind, msg, jpath in _ignition_check(_replace_surrogates(pruned) if tr.invalid_utf8 else pruned):
         ypath = tr.out.yaml_path(out, jpath)
         if (kind, msg, ypath) in seen:
             continue
@@ -129,6 +132,12 @@ def _unprune_path(jpath: tuple) -> tuple:
     return jpath
 
 
+_SPECIAL_BITS_PREFIX = "setuid/setgid/sticky bits are not supported in spec versions older than"
+_SPECIAL_BITS_BUTANE = (
+    "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
+)
+
+
 def _ignition_check(cfg: dict) -> list[tuple[str, str, tuple]]:
     """Ignition's validation of the generated config (pineinstall.config.check_dict)."""
     try:
@@ -136,9 +145,70 @@ def _ignition_check(cfg: dict) -> list[tuple[str, str, tuple]]:
     except ImportError:  # pragma: no cover - the package ships with pineinstall
         return []
     out = []
-    for e in check_dict(cfg):
-        out.append((ERROR if e.kind == "error" else WARNING, e.message, tuple(e.path or ())))
+    for e in sorted(check_dict(cfg), key=lambda e: _walk_key(tuple(e.path or ()), e.message)):
+        msg = e.message
+        if msg.startswith(_SPECIAL_BITS_PREFIX):
+            # Butane 0.29 links a newer Ignition than Debian's 2.14, with this wording.
+            msg = _SPECIAL_BITS_BUTANE
+        out.append((ERROR if e.kind == "error" else WARNING, msg, tuple(e.path or ())))
     return out
+
+
+# Checks Ignition runs from Storage.Validate / Config.Validate, i.e. before walking into the fields.
+_STORAGE_LEVEL = frozenset(
+    (
+        "file path includes link in config",
+        "directory path includes link in config",
+        "link path includes link in config",
+        "link target is required",
+        "hard link target is a directory",
+        "filesystem overwrites partitioned device",
+        "device matches disk with wipeTable enabled; filesystem will be wiped",
+    )
+)
+_CONFIG_LEVEL = frozenset(("path conflicts with systemd unit or dropin",))
+
+
+def _walk_key(jpath: tuple, message: str) -> tuple:
+    """Sort key giving the order of Ignition's validation walk (struct field order, parent first)."""
+    from .fields import OUTPUT_ORDER
+
+    if message in _CONFIG_LEVEL:
+        return (-1,)
+    if message in _STORAGE_LEVEL:
+        jpath = ("storage",)
+    key: list[int] = []
+    typ: Any = "Config"
+    for part in jpath:
+        if isinstance(part, int):
+            key.append(part)
+            typ = typ[1] if isinstance(typ, tuple) else None
+            continue
+        fields = OUTPUT_ORDER.get(typ) if isinstance(typ, str) else None
+        if not fields:
+            key.append(99)
+            typ = None
+            continue
+        idx = next((i for i, (k, _) in enumerate(fields) if k == part), 99)
+        key.append(idx)
+        typ = fields[idx][1] if idx != 99 else None
+    if message in _STORAGE_LEVEL:
+        key.append(-1)
+    return tuple(key)
+
+
+def _replace_surrogates(v: Any) -> Any:
+    """Strings as Go sees them after JSON: invalid bytes (lone surrogates here) are U+FFFD."""
+    if isinstance(v, str):
+        return _SURROGATES.sub("\ufffd", v)
+    if isinstance(v, list):
+        return [_replace_surrogates(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _replace_surrogates(x) for k, x in v.items()}
+    return v
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _top_duplicates(root: Any) -> list[str]:
@@ -157,6 +227,8 @@ def _top_duplicates(root: Any) -> list[str]:
 
 def _locate(entries: list[Entry], dec: Decoder) -> None:
     for e in entries:
+        if e.line is not None:
+            continue
         pos = None
         if e.at_key:
             pos = dec.keypos.get(e.path)

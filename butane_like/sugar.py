@@ -29,7 +29,9 @@ def gzip9(data: bytes) -> bytes:
     import zlib
 
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    body = comp.compress(data) + comp.flush()
+    # Go's compressor ends with an empty stored block after the data blocks; a sync flush before
+    # finishing gives a stream of about the same length, so both choose the same encoding.
+    body = comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH) + comp.flush(zlib.Z_FINISH)
     crc = zlib.crc32(data) & 0xFFFFFFFF
     return _GZIP_HEADER + body + crc.to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
 

@@ -135,6 +135,14 @@ class Translator:
         self.files_dir = files_dir
         self.entries: list[Entry] = []
         self.out = Out()
+        self.invalid_utf8 = False  # a local file was not UTF-8 (kept as lone surrogates)
+
+    def text(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.invalid_utf8 = True
+            return data.decode("utf-8", "surrogateescape")
 
     # -- report ---------------------------------------------------------------
     def error(self, message: str, path: tuple) -> None:
@@ -334,7 +342,7 @@ class Translator:
         elif typ in ("Unit", "Dropin") and "contents_local" in value:
             data = self.read_local(value["contents_local"], (*ypath, "contents_local"))
             if data is not None:
-                out["contents"] = data.decode("utf-8", "surrogateescape")
+                out["contents"] = self.text(data)
                 self.out.leaf_from(out, "contents", (*ypath, "contents_local"))
         return out
 
@@ -393,7 +401,7 @@ class Translator:
             data = self.read_local(rel, kpath)
             if data is None:
                 continue
-            for line in _SSH_SPLIT.split(data.decode("utf-8", "surrogateescape")):
+            for line in _SSH_SPLIT.split(self.text(data)):
                 if line:
                     # A leaf per key: remember where each one came from.
                     self.out.leaf[(id(keys), len(keys))] = kpath  # type: ignore[index]
