@@ -106,8 +106,8 @@ def _check_partition(report: Report, p: dict, base: Path) -> None:
         report.error(ERR_NEED_LABEL_OR_NUMBER, base)
     label = p.get("label")
     if isinstance(label, str):
-        # 36 UTF-16 code units: what the GPT entry holds
-        if len(label.encode("utf-16-le")) // 2 > 36:
+        # Ignition counts bytes of UTF-8 (Go's len), not characters: checked against the binary
+        if len(label.encode()) > 36:
             report.error(ERR_LABEL_TOO_LONG, (*base, "label"))
         elif ":" in label:
             report.error(ERR_LABEL_CONTAINS_COLON, (*base, "label"))
