@@ -127,7 +127,7 @@ def _default_shell(db: Accounts, target: Any) -> str:
     """
     if db.defaults.shell:
         return db.defaults.shell
-    has = {s: os.path.lexists(_resolve_all(target, s)) for s in ("/bin/bash", "/bin/sh")}
+    has = {s: os.path.lexists(Path(target.resolve(s))) for s in ("/bin/bash", "/bin/sh")}
     return "/bin/sh" if has["/bin/sh"] and not has["/bin/bash"] else "/bin/bash"
 
 
