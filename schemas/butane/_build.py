@@ -1114,7 +1114,7 @@ def _root(s: Spec) -> Schema:
                 "type": "string",
                 "const": s.version,
                 "description": f"Version of the {s.variant} spec; {s.version} produces Ignition "
-                f"{s.ign_version}. Quote nothing: `version: {s.version}`.",
+                f"{s.ign_version}. Written as is: `version: {s.version}`.",
             },
         ),
         (True, "ignition", ref("Ignition", "Settings of Ignition itself.")),
