@@ -1,0 +1,214 @@
+"""Helpers of the image-layer integration tests: test images made with the real tools, loop
+devices, and an HTTP server on 127.0.0.1 that serves byte ranges and can cut, slow down or corrupt
+its answers."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+MiB = 1 << 20
+
+
+def sh(*argv: str | os.PathLike[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([os.fspath(a) for a in argv], check=True, capture_output=True, **kw)  # type: ignore[call-overload]
+
+
+def tools_missing(*names: str) -> list[str]:
+    return [n for n in names if shutil.which(n) is None]
+
+
+def make_image(path: Path, size_mib: int = 64, data_bytes: int = 3 * MiB, seed: int = 1) -> Path:
+    """A GPT disk image: one ext4 partition (from 1 MiB, 40 MiB) holding random data and a text file."""
+    root = path.parent / (path.name + ".root")
+    root.mkdir()
+    rnd = hashlib.shake_256(str(seed).encode()).digest(data_bytes)
+    (root / "random.bin").write_bytes(rnd)
+    (root / "hello.txt").write_text("hello from the test image\n")
+    sh("truncate", "-s", f"{size_mib}M", path)
+    sh("sgdisk", "-n1:2048:+40M", "-t1:8300", "-c1:root", path)
+    sh("mkfs.ext4", "-q", "-F", "-d", root, "-E", "offset=1048576", path, "40M")
+    shutil.rmtree(root)
+    return path
+
+
+def compress(raw: Path, fmt: str) -> Path:
+    if fmt == "raw":
+        return raw
+    if fmt == "xz":
+        sh("xz", "-k", "-f", "-T1", raw)
+        return raw.with_name(raw.name + ".xz")
+    if fmt == "gzip":
+        sh("gzip", "-k", "-f", raw)
+        return raw.with_name(raw.name + ".gz")
+    if fmt == "zstd":
+        sh("zstd", "-q", "-f", "-k", raw)
+        return raw.with_name(raw.name + ".zst")
+    if fmt == "qcow2":
+        out = raw.with_suffix(".qcow2")
+        sh("qemu-img", "convert", "-O", "qcow2", raw, out)
+        return out
+    raise ValueError(fmt)
+
+
+def sha256_file(path: str | os.PathLike[str], length: int | None = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        left = length
+        while True:
+            chunk = f.read(MiB if left is None else min(MiB, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            if left is not None:
+                left -= len(chunk)
+                if not left:
+                    break
+    return h.hexdigest()
+
+
+def same_prefix(image: Path, dest: str) -> bool:
+    """``cmp -n SIZE``: dest starts with exactly the image's bytes."""
+    size = image.stat().st_size
+    return (
+        subprocess.run(["cmp", "-n", str(size), os.fspath(image), dest], capture_output=True).returncode == 0
+    )
+
+
+@contextlib.contextmanager
+def loop_device(backing: Path, size_mib: int, fill: bytes | None = None) -> Iterator[str]:
+    """A loop device over a new backing file, optionally filled with a repeated byte pattern."""
+    with open(backing, "wb") as f:
+        if fill:
+            block = (fill * (MiB // len(fill) + 1))[:MiB]
+            for _ in range(size_mib):
+                f.write(block)
+        else:
+            f.truncate(size_mib * MiB)
+    dev = sh("losetup", "-f", "--show", backing).stdout.decode().strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+
+def partition_table(dev: str) -> str | None:
+    """The partition-table type ``blkid -p`` finds (gpt, dos, PMBR...) or None."""
+    proc = subprocess.run(["blkid", "-p", "-o", "value", "-s", "PTTYPE", dev], capture_output=True, text=True)
+    return proc.stdout.strip() or None
+
+
+def sgdisk_sees_gpt(dev: str) -> bool:
+    out = subprocess.run(["sgdisk", "-p", dev], capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    return "GPT: present" in text or ("Number  Start" in text and "root" in text)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------
+
+
+class Faults:
+    """What the server does wrong. ``cuts``: absolute offsets at which one answer each is cut
+    (connection closed); ``delay``: seconds slept per 64 KiB; ``ranges``: honour Range;
+    ``corrupt_at``: flip one byte at that offset of every answer covering it."""
+
+    def __init__(self) -> None:
+        self.cuts: list[int] = []
+        self.delay = 0.0
+        self.ranges = True
+        self.corrupt_at: int | None = None
+        self.requests: list[str | None] = []
+        self.status: int | None = None
+
+
+class ImageServer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.faults = Faults()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                f = server.faults
+                f.requests.append(self.headers.get("Range"))
+                path = server.root / self.path.lstrip("/")
+                if f.status is not None:
+                    self.send_response(f.status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if not path.is_file():
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = path.read_bytes()
+                etag = '"' + hashlib.md5(data).hexdigest() + '"'
+                start, end = 0, len(data)
+                rng = self.headers.get("Range")
+                if_range = self.headers.get("If-Range")
+                partial = bool(rng and f.ranges and (if_range is None or if_range == etag))
+                if partial:
+                    spec = rng.removeprefix("bytes=")  # type: ignore[union-attr]
+                    a, _, b = spec.partition("-")
+                    start = int(a)
+                    end = min(int(b) + 1, len(data)) if b else len(data)
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                if f.ranges:
+                    self.send_header("Accept-Ranges", "bytes")
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(end - start))
+                self.end_headers()
+                cut = next((c for c in sorted(f.cuts) if start < c < end), None)
+                if cut is not None:
+                    f.cuts.remove(cut)
+                stop = cut if cut is not None else end
+                pos = start
+                try:
+                    while pos < stop:
+                        chunk = bytearray(data[pos : min(stop, pos + 65536)])
+                        if f.corrupt_at is not None and pos <= f.corrupt_at < pos + len(chunk):
+                            chunk[f.corrupt_at - pos] ^= 0xFF
+                        self.wfile.write(chunk)
+                        pos += len(chunk)
+                        if f.delay:
+                            time.sleep(f.delay)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                if cut is not None:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(2)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def __enter__(self) -> ImageServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,307 @@
+"""The image layer on real files and loop devices: every format, sparse output, sha256 and GPG,
+too-small and busy destinations left unchanged, a corrupt stream caught and the table wiped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pineinstall.image import (
+    DestinationError,
+    FormatError,
+    Signature,
+    SigStatus,
+    VerificationError,
+    preflight,
+    write_image,
+)
+
+from .image_helpers import (
+    MiB,
+    compress,
+    loop_device,
+    make_image,
+    partition_table,
+    same_prefix,
+    sgdisk_sees_gpt,
+    sh,
+    sha256_file,
+    tools_missing,
+)
+
+NEEDED = ("sgdisk", "mkfs.ext4", "xz", "gzip", "zstd", "qemu-img", "gpg", "losetup", "blkid", "cmp")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (loop devices)"),
+    pytest.mark.skipif(bool(tools_missing(*NEEDED)), reason=f"needs {' '.join(tools_missing(*NEEDED))}"),
+]
+FORMATS = ("raw", "xz", "gzip", "zstd", "qcow2")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("images")
+    raw = make_image(d / "disk.raw")
+    out = {fmt: compress(raw, fmt) for fmt in FORMATS}
+    # Sanity of the fixture itself: a GPT with an ext4 partition, mostly empty.
+    assert partition_table(os.fspath(raw)) == "gpt"
+    return out
+
+
+@pytest.fixture(scope="module")
+def gpg_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("gpg")
+    home = d / "home"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": os.fspath(home)}
+    for name in ("Image Signer <signer@example.test>", "Someone Else <other@example.test>"):
+        sh("gpg", "--batch", "--passphrase", "", "--quick-gen-key", name, "ed25519", "sign", "never", env=env)
+    sh("gpg", "--batch", "--export", "-o", d / "trusted.gpg", "signer@example.test", env=env)
+    return {"home": home, "keyring": d / "trusted.gpg"}
+
+
+def sign(path: Path, home: Path, who: str) -> Path:
+    sig = path.with_name(path.name + f".{who.split('@')[0]}.sig")
+    env = {**os.environ, "GNUPGHOME": os.fspath(home)}
+    sh("gpg", "--batch", "--yes", "--local-user", who, "--detach-sign", "-o", sig, path, env=env)
+    return sig
+
+
+def file_hash(path: str) -> str:
+    return sha256_file(path)
+
+
+# --- every format, to a file and to a device --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_to_sparse_file(images: dict[str, Path], tmp_path: Path, fmt: str) -> None:
+    raw = images["raw"]
+    dest = tmp_path / "out.img"
+    result = write_image(os.fspath(images[fmt]), os.fspath(dest))
+    assert result.format == fmt
+    assert result.image_size == raw.stat().st_size
+    assert subprocess.run(["cmp", raw, dest]).returncode == 0
+    # Sparse: far fewer blocks than the 64 MiB it reads as (the image holds ~3.5 MiB of data).
+    used = dest.stat().st_blocks * 512
+    assert used < raw.stat().st_size // 4, used
+    assert result.written + result.zeroed == raw.stat().st_size
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_to_loop_device_over_old_data(images: dict[str, Path], tmp_path: Path, fmt: str) -> None:
+    """The device held non-zero junk: zero runs must read back as zeroes (BLKZEROOUT), not as junk."""
+    raw = images["raw"]
+    with loop_device(tmp_path / "backing", 96, fill=b"\xa5junk") as dev:
+        result = write_image(os.fspath(images[fmt]), dev)
+        assert same_prefix(raw, dev)
+        assert result.zeroed > 32 * MiB
+        assert partition_table(dev) == "gpt"
+        # The old end of the device (where a stale backup GPT would sit) was cleared.
+        with open(dev, "rb") as f:
+            f.seek(96 * MiB - MiB)
+            assert f.read(MiB) == bytes(MiB)
+
+
+def test_file_destination_grown_to_size_and_rerun_exact(images: dict[str, Path], tmp_path: Path) -> None:
+    raw = images["raw"]
+    dest = tmp_path / "big.img"
+    dest.write_bytes(b"\x5a" * (80 * MiB))  # an old, dense file: holes must be punched into it
+    write_image(os.fspath(images["xz"]), os.fspath(dest), size=128 * MiB)
+    assert dest.stat().st_size == 128 * MiB
+    assert same_prefix(raw, os.fspath(dest))
+    assert dest.stat().st_blocks * 512 < 80 * MiB // 4
+    with open(dest, "rb") as f:  # the old content beyond the image is gone at the wiped end only
+        f.seek(128 * MiB - MiB)
+        assert f.read(MiB) == bytes(MiB)
+
+
+# --- too small, busy: refused, unchanged ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_too_small_device_refused_unchanged(images: dict[str, Path], tmp_path: Path, fmt: str) -> None:
+    with loop_device(tmp_path / "small", 32, fill=b"old!") as dev:
+        before = file_hash(dev)
+        with pytest.raises(DestinationError, match="too small"):
+            write_image(os.fspath(images[fmt]), dev)
+        assert file_hash(dev) == before
+
+
+def test_too_small_file_size_refused_unchanged(images: dict[str, Path], tmp_path: Path) -> None:
+    dest = tmp_path / "small.img"
+    with pytest.raises(DestinationError, match="too small"):
+        write_image(os.fspath(images["zstd"]), os.fspath(dest), size=16 * MiB)
+    assert not dest.exists()
+
+
+def test_busy_device_refused_unchanged(images: dict[str, Path], tmp_path: Path) -> None:
+    with loop_device(tmp_path / "busy", 96) as dev:
+        sh("mkfs.ext4", "-q", "-F", dev)
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        sh("mount", dev, mnt)
+        try:
+            before = file_hash(dev)
+            with pytest.raises(DestinationError, match="busy"):
+                write_image(os.fspath(images["raw"]), dev)
+            assert file_hash(dev) == before
+        finally:
+            sh("umount", mnt)
+
+
+# --- sha256 -----------------------------------------------------------------------------------------
+
+
+def test_sha256_good(images: dict[str, Path], tmp_path: Path) -> None:
+    xz = images["xz"]
+    digest = sha256_file(xz)
+    result = write_image(os.fspath(xz), os.fspath(tmp_path / "o.img"), sha256=digest)
+    assert result.sha256 == digest and result.sha256_checked and result.verified_before_write
+    result = write_image(os.fspath(xz), os.fspath(tmp_path / "o2.img"), sha256="sha256-" + digest)
+    assert result.sha256_checked
+
+
+def test_sha256_bad_refused_before_writing(images: dict[str, Path], tmp_path: Path) -> None:
+    with loop_device(tmp_path / "d", 96, fill=b"keep") as dev:
+        before = file_hash(dev)
+        with pytest.raises(VerificationError, match="sha256 mismatch"):
+            write_image(os.fspath(images["gzip"]), dev, sha256="0" * 64)
+        assert file_hash(dev) == before
+
+
+def test_sha256_bad_while_streaming_wipes_table(images: dict[str, Path], tmp_path: Path) -> None:
+    """verify_first=never: the mismatch is found after the body was written; the held first MiB is
+    never written and both table locations are wiped."""
+    with loop_device(tmp_path / "d", 96) as dev:
+        write_image(os.fspath(images["raw"]), dev)  # a previous, bootable install
+        assert partition_table(dev) == "gpt"
+        with pytest.raises(VerificationError, match="sha256 mismatch"):
+            write_image(os.fspath(images["zstd"]), dev, sha256="1" * 64, verify_first="never")
+        assert partition_table(dev) is None
+        assert not sgdisk_sees_gpt(dev)
+
+
+def test_preserve_on_error_keeps_written_body(images: dict[str, Path], tmp_path: Path) -> None:
+    raw = images["raw"]
+    with loop_device(tmp_path / "d", 96) as dev:
+        with pytest.raises(VerificationError):
+            write_image(os.fspath(raw), dev, sha256="1" * 64, verify_first="never", preserve_on_error=True)
+        # The body past the first MiB is there; the first MiB (held back) never was.
+        with open(dev, "rb") as f, open(raw, "rb") as g:
+            f.seek(MiB)
+            g.seek(MiB)
+            assert f.read(8 * MiB) == g.read(8 * MiB)
+            f.seek(0)
+            assert f.read(MiB) == bytes(MiB)
+
+
+# --- corrupt stream ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ("xz", "gzip", "zstd"))
+def test_corrupt_byte_caught_and_table_wiped(images: dict[str, Path], tmp_path: Path, fmt: str) -> None:
+    bad = tmp_path / ("bad." + fmt)
+    data = bytearray(images[fmt].read_bytes())
+    data[len(data) // 2] ^= 0x55
+    bad.write_bytes(data)
+    with loop_device(tmp_path / "d", 96) as dev:
+        write_image(os.fspath(images["raw"]), dev)
+        assert partition_table(dev) == "gpt"
+        with pytest.raises(FormatError, match="corrupt"):
+            write_image(os.fspath(bad), dev)
+        assert partition_table(dev) is None
+        assert not sgdisk_sees_gpt(dev)
+
+
+def test_truncated_xz_refused_in_preflight(images: dict[str, Path], tmp_path: Path) -> None:
+    cut = tmp_path / "cut.xz"
+    cut.write_bytes(images["xz"].read_bytes()[:-100])
+    with pytest.raises(FormatError, match="xz"):
+        preflight(os.fspath(cut), os.fspath(tmp_path / "o.img"))
+    assert not (tmp_path / "o.img").exists()
+
+
+# --- GPG --------------------------------------------------------------------------------------------
+
+
+def test_gpg_good(images: dict[str, Path], gpg_key: dict[str, Path], tmp_path: Path) -> None:
+    xz = images["xz"]
+    sig = sign(xz, gpg_key["home"], "signer@example.test")
+    result = write_image(
+        os.fspath(xz),
+        os.fspath(tmp_path / "o.img"),
+        signature=Signature(os.fspath(gpg_key["keyring"]), os.fspath(sig)),
+    )
+    assert result.signature is SigStatus.GOOD
+    assert same_prefix(images["raw"], os.fspath(tmp_path / "o.img"))
+
+
+def test_gpg_bad_signature_refused_even_insecure(
+    images: dict[str, Path], gpg_key: dict[str, Path], tmp_path: Path
+) -> None:
+    sig = sign(images["gzip"], gpg_key["home"], "signer@example.test")  # the signature of another file
+    with loop_device(tmp_path / "d", 96, fill=b"keep") as dev:
+        before = file_hash(dev)
+        with pytest.raises(VerificationError, match="bad GPG signature"):
+            write_image(
+                os.fspath(images["xz"]),
+                dev,
+                signature=Signature(os.fspath(gpg_key["keyring"]), os.fspath(sig)),
+                insecure=True,
+            )
+        assert file_hash(dev) == before
+
+
+def test_gpg_unknown_key_refused(images: dict[str, Path], gpg_key: dict[str, Path], tmp_path: Path) -> None:
+    sig = sign(images["xz"], gpg_key["home"], "other@example.test")  # a valid signature, key not trusted
+    with pytest.raises(VerificationError, match="no key in the keyring"):
+        write_image(
+            os.fspath(images["xz"]), os.fspath(tmp_path / "o.img"),
+            signature=Signature(os.fspath(gpg_key["keyring"]), os.fspath(sig)),
+        )  # fmt: skip
+    assert not (tmp_path / "o.img").exists()
+
+
+def test_gpg_bad_while_streaming_wipes(
+    images: dict[str, Path], gpg_key: dict[str, Path], tmp_path: Path
+) -> None:
+    sig = sign(images["gzip"], gpg_key["home"], "signer@example.test")
+    with loop_device(tmp_path / "d", 96) as dev:
+        write_image(os.fspath(images["raw"]), dev)
+        with pytest.raises(VerificationError, match="bad GPG signature"):
+            write_image(
+                os.fspath(images["xz"]), dev, signature=Signature(os.fspath(gpg_key["keyring"]), os.fspath(sig)),
+                verify_first="never",
+            )  # fmt: skip
+        assert partition_table(dev) is None
+
+
+def test_gpg_missing_needs_insecure(
+    images: dict[str, Path], gpg_key: dict[str, Path], tmp_path: Path
+) -> None:
+    sig = Signature(os.fspath(gpg_key["keyring"]))  # a keyring, no signature
+    with pytest.raises(VerificationError, match="no GPG signature"):
+        write_image(os.fspath(images["xz"]), os.fspath(tmp_path / "o.img"), signature=sig)
+    assert not (tmp_path / "o.img").exists()
+    result = write_image(os.fspath(images["xz"]), os.fspath(tmp_path / "o.img"), signature=sig, insecure=True)
+    assert result.signature is SigStatus.MISSING
+
+
+def test_gpg_qcow2_verified_before_conversion(
+    images: dict[str, Path], gpg_key: dict[str, Path], tmp_path: Path
+) -> None:
+    q = images["qcow2"]
+    good = sign(q, gpg_key["home"], "signer@example.test")
+    bad = sign(images["xz"], gpg_key["home"], "signer@example.test")
+    kr = os.fspath(gpg_key["keyring"])
+    with pytest.raises(VerificationError):
+        write_image(os.fspath(q), os.fspath(tmp_path / "bad.img"), signature=Signature(kr, os.fspath(bad)))
+    assert not (tmp_path / "bad.img").exists()
+    result = write_image(
+        os.fspath(q), os.fspath(tmp_path / "o.img"), signature=Signature(kr, os.fspath(good))
+    )
+    assert result.signature is SigStatus.GOOD and result.verified_before_write
