@@ -66,11 +66,10 @@ class Env:
     """What :func:`plan` needs besides the config.
 
     ``fetch`` turns a key file resource into bytes (the resources package's fetcher); without it
-    only ``data:`` URLs can be used. ``device_timeout`` bounds every wait for a device node.
+    only ``data:`` URLs can be used.
     """
 
     fetch: Callable[[Any], bytes] | None = None
-    device_timeout: float = 30.0
 
 
 # --- where config names point ----------------------------------------------------------------------
@@ -521,18 +520,23 @@ def _fetch_key(resource: Any, env: Env, where: str) -> bytes:
     return data
 
 
-def _luks_matches(node: str, luks: Any, key: bytes) -> bool:
-    """Ignition's "volume exists": LUKS2, same label and UUID when given, and the key opens it."""
-    if run(cryptsetup.is_luks_argv(node), check=False).returncode != 0:
+def _luks_matches(ref: _Ref, sig: blkid.Signature, luks: Any, key: bytes) -> bool:
+    """Ignition's "volume exists": a LUKS2 header, the same label and UUID when given, and the key
+    opens it. The header is read by blkid (it works on a partition's byte range before the kernel
+    has a node for it); the key is tested without device-mapper (``--test-passphrase``) when the
+    volume has a node now, otherwise by the open in :func:`apply`."""
+    if sig.type != "crypto_LUKS" or sig.get("VERSION") != "2":
         return False
-    if luks.label is not None:
-        dump = run(cryptsetup.dump_argv(node), check=False).stdout.decode("utf-8", "replace")
-        if cryptsetup.label_of_dump(dump) != luks.label:
-            return False
-    if luks.uuid is not None:
-        uuid = run(cryptsetup.uuid_argv(node), check=False).stdout.decode().strip()
-        if uuid.lower() != luks.uuid.lower():
-            return False
+    if luks.label is not None and sig.label != luks.label:
+        return False
+    if luks.uuid is not None and sig.uuid.lower() != luks.uuid.lower():
+        return False
+    node: str | None = ref.node if ref.kind == "block" else None
+    if ref.kind == "partition" and ref.disk is not None and ref.row is not None and ref.row.action == "keep":
+        kernel = _kernel_partition(ref.disk.path, ref.row.number)
+        node = f"/dev/{kernel}" if kernel else None
+    if node is None:
+        return True
     return run(cryptsetup.test_key_argv(node), input=key, check=False).returncode == 0
 
 
@@ -562,14 +566,7 @@ def _plan_luks(index: int, luks: Any, names: _Names, env: Env) -> LuksPlan:
         if wipe:
             action = "wipe+create" if sig.type else "create"
         elif sig.type:
-            reusable = (
-                sig.type == "crypto_LUKS"
-                and not generated
-                and not clevis
-                and discover.is_block(ref.node)
-                and (ref.kind != "partition" or ref.row is None or ref.row.action == "keep")
-                and _luks_matches(ref.node, luks, key)
-            )
+            reusable = not generated and not clevis and _luks_matches(ref, sig, luks, key)
             if not reusable:
                 raise StageError(
                     f"{where}: volume at {luks.device} is not of the correct type, label, or UUID "

@@ -293,6 +293,35 @@ def test_luks_plan_format_and_reuse_detection(loops):
     assert file_hash(image) == before
 
 
+def test_luks_reuse_on_a_partition_before_the_kernel_knows_it(loops):
+    """After a reboot on a kernel without partition parsers the partition has no node: the header is
+    still recognised from the disk's byte range (the key is then checked by the open)."""
+    dev, image = loops.make(40)
+    key = b"k3y"
+    disk = {"device": dev, "partitions": [{"number": 1, "label": "crypt"}]}
+    disks.apply(disks.plan(config({"disks": [disk]}).storage), quiet_log())
+    sh("cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--label", "C", *FAST_KDF,
+       "--key-file", "-", f"{dev}p1", input=key)  # fmt: skip
+    luks = {
+        "name": "c",
+        "device": "/dev/disk/by-partlabel/crypt",
+        "label": "C",
+        "keyFile": {"source": data_url(key)},
+    }
+    wrong = {**luks, "keyFile": {"source": data_url(b"nope")}}
+    # With a node, the key is tested now.
+    assert disks.plan(config({"disks": [disk], "luks": [luks]}).storage).luks[0].action == "reuse"
+    with pytest.raises(StageError, match="not of the correct type"):
+        disks.plan(config({"disks": [disk], "luks": [wrong]}).storage)
+    sh("partx", "-d", dev)
+    before = file_hash(image)
+    plan = disks.plan(config({"disks": [disk], "luks": [luks]}).storage)
+    assert (plan.luks[0].action, plan.luks[0].node) == ("reuse", f"{dev}p1")
+    with pytest.raises(StageError, match="not of the correct type"):
+        disks.plan(config({"disks": [disk], "luks": [{**luks, "label": "D"}]}).storage)
+    assert file_hash(image) == before
+
+
 def test_luks_on_a_partition_with_a_filesystem_on_it(loops):
     dev, _ = loops.make(40)
     plan = disks.plan(
