@@ -1,0 +1,46 @@
+"""Fixtures of the VM tier. Every test under tests/vm/ is marked `vm`.
+
+    def test_x(run_in_guest):
+        r = run_in_guest("mdadm --version", timeout=120)
+
+`run_in_guest` and `boot_disk` are the harness functions (see harness/qemu.py), available once QEMU is
+installed and the guest image is built (cached under ~/.cache/pineinstall-tests/). Tests skip, with the
+reason, only when qemu-system-x86_64 is missing; a failing image build is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.vm)
+
+
+@pytest.fixture(scope="session")
+def vm_image() -> harness.GuestImage:
+    """The cached guest image (built on first use: a few minutes, as root)."""
+    if harness.qemu_binary() is None:
+        pytest.skip("qemu-system-x86_64 is not installed (Debian package qemu-system-x86)")
+    return harness.ensure_guest_image()
+
+
+@pytest.fixture
+def run_in_guest(vm_image: harness.GuestImage):
+    return harness.run_in_guest
+
+
+@pytest.fixture
+def boot_disk(vm_image: harness.GuestImage):
+    return harness.boot_disk

@@ -1,0 +1,181 @@
+"""Smoke tests of the VM harness itself: each proves one thing later VM tests rely on."""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from harness import DiskSpec, GuestError, GuestTimeout
+
+# Boots take 15-40 s under TCG on a busy 2-core machine; the limits leave room for a slow run.
+T = 180
+
+
+def test_repository_is_importable_with_debian_python_and_tools(run_in_guest):
+    r = run_in_guest(
+        "set -e\n"
+        "python3 -c 'import pineinstall, butane_like; print(pineinstall.__file__)'\n"
+        "python3 -c 'import yaml, requests, jsonschema, pyudev, passlib; print(\"libs-ok\")'\n"
+        "python3 -c 'import sys; print(sys.executable)'\n"
+        "for t in mdadm cryptsetup mkfs.vfat mcopy sgdisk sfdisk mkfs.ext4 mkfs.xfs mkfs.btrfs \\\n"
+        "    blkid udevadm modprobe; do command -v $t; done\n"
+        "id -u",
+        timeout=T,
+    ).check()
+    lines = r.output.splitlines()
+    assert lines[0] == "/repo/pineinstall/__init__.py"
+    assert "libs-ok" in lines
+    assert "/usr/bin/python3" in lines
+    assert len([line for line in lines if line.startswith("/")]) >= 14
+    assert lines[-1] == "0"  # root
+
+
+def test_disks_by_id_and_mdadm_raid1_with_ext4(run_in_guest):
+    r = run_in_guest(
+        """set -e
+        readlink -f /dev/disk/by-id/virtio-alpha /dev/disk/by-id/virtio-beta
+        blockdev --getsize64 /dev/disk/by-id/virtio-alpha
+        mdadm --create /dev/md/pinetest --run --level=1 --raid-devices=2 --metadata=1.2 \
+            /dev/disk/by-id/virtio-alpha /dev/disk/by-id/virtio-beta
+        mkfs.ext4 -q -L raidroot /dev/md/pinetest
+        mkdir /mnt/r && mount /dev/md/pinetest /mnt/r
+        echo hello > /mnt/r/file && sync
+        cat /mnt/r/file
+        cat /proc/mdstat
+        mdadm --detail /dev/md/pinetest | grep -E 'Raid Level|Active Devices'
+        umount /mnt/r && mdadm --stop /dev/md/pinetest
+        """,
+        disks=[DiskSpec("alpha", "128M"), DiskSpec("beta", "128M")],
+        timeout=T,
+    ).check()
+    out = r.output.splitlines()
+    assert out[0].startswith("/dev/vd") and out[1].startswith("/dev/vd") and out[0] != out[1]
+    assert out[2] == str(128 * 2**20)
+    assert "hello" in out
+    assert "Raid Level : raid1" in r.output
+    assert "Active Devices : 2" in r.output
+
+
+def test_luks_format_open_mount(run_in_guest):
+    r = run_in_guest(
+        """set -e
+        dev=/dev/disk/by-id/virtio-secret
+        printf 'pass-phrase' > /tmp/key
+        cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+            --label pinecrypt --key-file /tmp/key $dev
+        cryptsetup open --key-file /tmp/key $dev plain
+        mkfs.ext4 -q /dev/mapper/plain
+        mkdir /mnt/c && mount /dev/mapper/plain /mnt/c
+        echo inside > /mnt/c/f && cat /mnt/c/f
+        umount /mnt/c && cryptsetup close plain
+        cryptsetup open --key-file /tmp/key $dev again && mount /dev/mapper/again /mnt/c && cat /mnt/c/f
+        blkid -o value -s TYPE $dev
+        """,
+        disks=[DiskSpec("secret", "64M")],
+        timeout=T,
+    ).check()
+    assert r.output.splitlines()[-3:] == ["inside", "inside", "crypto_LUKS"]
+
+
+def test_vfat_mount_and_disk_kept_for_the_host(run_in_guest, tmp_path: Path):
+    esp = tmp_path / "esp.img"
+    r = run_in_guest(
+        """set -e
+        mkfs.vfat -F 32 -n PINEESP /dev/disk/by-id/virtio-esp
+        mkdir /mnt/e && mount -t vfat /dev/disk/by-id/virtio-esp /mnt/e
+        echo fat > /mnt/e/HELLO.TXT && cat /mnt/e/HELLO.TXT
+        grep ' /mnt/e ' /proc/mounts | cut -d' ' -f3
+        umount /mnt/e
+        """,
+        disks=[DiskSpec("esp", "64M", path=esp)],
+        timeout=T,
+    ).check()
+    assert r.output.splitlines()[-2:] == ["fat", "vfat"]
+    # The disk given by path outlives the guest: the host reads what the guest wrote.
+    label = subprocess.run(["blkid", "-o", "value", "-s", "LABEL", str(esp)], capture_output=True, text=True)
+    assert label.stdout.strip() == "PINEESP"
+    listing = subprocess.run(["mdir", "-b", "-i", str(esp), "::"], capture_output=True, text=True)
+    assert "HELLO.TXT" in listing.stdout
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"served": "by the host"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_fw_cfg_share_and_host_http_server(run_in_guest, tmp_path: Path):
+    config = tmp_path / "config.ign"
+    config.write_text('{"ignition": {"version": "3.4.0"}}')
+    share = tmp_path / "share"
+    share.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = run_in_guest(
+            f"""set -e
+            cat /sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw; echo
+            python3 -c 'import requests; print(requests.get("http://10.0.2.2:{server.server_port}/x").text)'
+            echo from-guest > /mnt/share/result.txt
+            """,
+            fw_cfg={"opt/com.coreos/config": config},
+            share=share,
+            net=True,
+            timeout=T,
+        ).check()
+    finally:
+        server.shutdown()
+    assert r.output.splitlines() == ['{"ignition": {"version": "3.4.0"}}', '{"served": "by the host"}']
+    assert (share / "result.txt").read_text() == "from-guest\n"
+
+
+def test_failing_command_returns_its_rc(run_in_guest):
+    r = run_in_guest(["sh", "-c", "echo before-failure; exit 7"], timeout=T)
+    assert r.rc == 7
+    assert r.output == "before-failure\n"
+    with pytest.raises(GuestError, match="rc 7"):
+        r.check()
+
+
+def test_hung_command_hits_the_timeout(run_in_guest):
+    # Long enough for the boot, far too short for the command.
+    with pytest.raises(GuestTimeout, match="did not finish within 90 s") as info:
+        run_in_guest("echo started; sleep 3600", timeout=90)
+    assert "PINE-GUEST-START" in info.value.serial_log  # it was the command that hung, not the boot
+    assert info.value.output == "started\n"
+
+
+# A 512-byte MBR boot sector: writes PINE-MBR-OK to COM1 (port 0x3f8) and halts.
+_MBR_CODE = bytes.fromhex("31c08ed8fcbe167cbaf803ac84c07403eeebf8f4ebfd") + b"PINE-MBR-OK\r\n\0"
+
+
+def test_boot_disk_bios_runs_the_boot_sector(boot_disk, tmp_path: Path):
+    disk = tmp_path / "mbr.img"
+    sector = _MBR_CODE.ljust(510, b"\0") + b"\x55\xaa"
+    disk.write_bytes(sector + bytes(2**20 - 512))
+    r = boot_disk(disk, firmware="bios", until="PINE-MBR-OK", timeout=120, disks=[DiskSpec("empty", "16M")])
+    assert r.marker_seen and not r.powered_off
+
+
+def test_boot_disk_uefi_runs_the_shell_startup_script(boot_disk, tmp_path: Path):
+    # No boot loader on the disk: OVMF falls back to its built-in shell, which runs startup.nsh from
+    # the FAT filesystem and then powers the machine off (reset -s).
+    disk = tmp_path / "esp.img"
+    with open(disk, "wb") as fh:
+        fh.truncate(64 * 2**20)
+    subprocess.run(["mkfs.vfat", "-F", "32", str(disk)], check=True, capture_output=True)
+    nsh = tmp_path / "startup.nsh"
+    nsh.write_text("echo PINE-UEFI-OK\r\nreset -s\r\n")
+    subprocess.run(["mcopy", "-i", str(disk), str(nsh), "::startup.nsh"], check=True)
+    r = boot_disk(disk, firmware="uefi", timeout=240)
+    assert r.powered_off
+    assert "PINE-UEFI-OK" in r.serial
