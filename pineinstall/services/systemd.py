@@ -223,12 +223,13 @@ def _mkdirs(target: Any, path: str) -> None:
     comps = [c for c in path.split("/") if c]
     for n in range(1, len(comps) + 1):
         p = "/" + "/".join(comps[:n])
-        host = _host(target, p)
+        host = _resolve_all(target, p)  # a link on the way is followed inside the root
         if host.is_dir():
             continue
         if os.path.lexists(host):
             raise UnitError(f"{p} exists and is not a directory")
-        os.mkdir(host, 0o755)
+        # A dangling link on the way may name several missing directories (inside the root).
+        os.makedirs(host, 0o755, exist_ok=True)
         os.chmod(host, 0o755)
 
 
