@@ -210,46 +210,52 @@ def _declared_names(config: model.Config) -> tuple[set[str], set[str]]:
 def prepare(config: model.Config, target: Target, log: Log, fetcher: Fetcher) -> Plan:
     """Everything that can be checked, checked; every resource fetched. Writes nothing."""
     plan = Plan(config)
-    st = config.storage
-    resolved: dict[tuple[str, ...], str] = {}
     try:
-        raw: list[tuple[str, Any]] = (
-            [("directory", d) for d in st.directories]
-            + [("file", f) for f in st.files]
-            + [("hardlink" if lk.hard else "link", lk) for lk in st.links]
-        )
-        for kind, node in raw:
-            try:
-                comps = target.components(node.path)
-            except TargetError as exc:
-                raise StageError(f"{node.path}: {exc}") from exc
-            key = tuple(comps)
-            if key in resolved:
-                label = {"directory": "Directory", "file": "File"}.get(kind, "Link")
-                raise StageError(
-                    f"{label} at {node.path} resolved to /{'/'.join(comps)} after symlink chasing, "
-                    f"but another entry with path {resolved[key]} also resolves there"
-                )
-            resolved[key] = node.path
-            entry = Entry(kind, node, comps)
-            if kind == "file":
-                with log.op(f"fetching contents of {node.path}") if _remote(node) else _nullctx():
-                    try:
-                        entry.data, entry.has_source = _fetch_file_data(node, fetcher)
-                    except ResourceError as exc:
-                        raise StageError(f"failed to fetch contents of {node.path}: {exc}") from exc
-                if entry.data is not None:
-                    entry.sha256 = _data_sha256(entry.data)
-            plan.entries.append(entry)
-
+        with target.frozen():
+            _collect(plan, target, log, fetcher)
         _check_owners(plan, target)
         _check_units(config, target)
         _precheck_conflicts(plan, target)
     except BaseException:
         plan.close()
         raise
-    plan.config_hash = hashlib.sha256(json.dumps(model.to_dict(config), sort_keys=True).encode()).hexdigest()
+    # a digest of the whole config, to recognise a re-run of the same config
+    plan.config_hash = hashlib.sha256(repr(config).encode()).hexdigest()
     return plan
+
+
+def _collect(plan: Plan, target: Target, log: Log, fetcher: Fetcher) -> None:
+    """Resolve every node's path (duplicates refused) and fetch every file's data."""
+    st = plan.config.storage
+    resolved: dict[tuple[str, ...], str] = {}
+    raw: list[tuple[str, Any]] = (
+        [("directory", d) for d in st.directories]
+        + [("file", f) for f in st.files]
+        + [("hardlink" if lk.hard else "link", lk) for lk in st.links]
+    )
+    for kind, node in raw:
+        try:
+            comps = target.components(node.path)
+        except TargetError as exc:
+            raise StageError(f"{node.path}: {exc}") from exc
+        key = tuple(comps)
+        if key in resolved:
+            label = {"directory": "Directory", "file": "File"}.get(kind, "Link")
+            raise StageError(
+                f"{label} at {node.path} resolved to /{'/'.join(comps)} after symlink chasing, "
+                f"but another entry with path {resolved[key]} also resolves there"
+            )
+        resolved[key] = node.path
+        entry = Entry(kind, node, comps)
+        if kind == "file":
+            with log.op(f"fetching contents of {node.path}") if _remote(node) else _nullctx():
+                try:
+                    entry.data, entry.has_source = _fetch_file_data(node, fetcher)
+                except ResourceError as exc:
+                    raise StageError(f"failed to fetch contents of {node.path}: {exc}") from exc
+            if entry.data is not None:
+                entry.sha256 = _data_sha256(entry.data)
+        plan.entries.append(entry)
 
 
 def _remote(f: model.File) -> bool:
@@ -288,15 +294,14 @@ def _check_units(config: model.Config, target: Target) -> None:
 def _precheck_conflicts(plan: Plan, target: Target) -> None:
     """Refusals that can be seen now, for entries whose place nothing else in the config touches."""
     keys = [tuple(e.comps) for e in plan.entries]
+    all_keys = set(keys)
     homes = [
         tuple(target.components(u.home_dir or f"/home/{u.name}"))
         for u in plan.config.passwd.users
         if u.should_exist is not False
     ]
     for e, key in zip(plan.entries, keys, strict=True):
-        touched = any(len(k) < len(key) and key[: len(k)] == k for k in keys) or any(
-            key[: len(h)] == h for h in homes
-        )
+        touched = any(key[:n] in all_keys for n in range(len(key))) or any(key[: len(h)] == h for h in homes)
         if touched or e.node.overwrite or e.kind == "hardlink":
             continue
         _refusal(e, target.host(e.comps), target, dry_run=True)
@@ -305,18 +310,36 @@ def _precheck_conflicts(plan: Plan, target: Target) -> None:
 # --- phase 2: apply --------------------------------------------------------------------------------
 
 
+class _Parents:
+    """Creates missing parents 0755 root:root, never through a link. Directories already checked
+    are remembered until an entry that may replace one (overwrite, links) runs."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.known: set[tuple[str, ...]] = set()
+
+    def forget(self) -> None:
+        self.known.clear()
+
+    def ensure(self, comps: list[str]) -> None:
+        for n in range(1, len(comps)):
+            key = tuple(comps[:n])
+            if key in self.known:
+                continue
+            p = self.target.host_str(key)
+            st = _lstat(Path(p))
+            if st is None:
+                os.mkdir(p, DEFAULT_DIR_MODE)
+                os.chown(p, 0, 0)
+                os.chmod(p, DEFAULT_DIR_MODE)  # the umask must not decide
+            elif stat.S_ISLNK(st.st_mode):
+                # resolution guarantees this cannot happen; refuse rather than follow out of the root
+                raise StageError(f"{self.target.config_path(Path(p))} is a symlink in the way")
+            self.known.add(key)
+
+
 def _mkdir_parents(target: Target, comps: list[str]) -> None:
-    """Create the missing parents of a node, 0755 root:root, never through a link."""
-    for n in range(1, len(comps)):
-        p = target.host(comps[:n])
-        st = _lstat(p)
-        if st is None:
-            os.mkdir(p, DEFAULT_DIR_MODE)
-            os.chown(p, 0, 0)
-            os.chmod(p, DEFAULT_DIR_MODE)  # the umask must not decide
-        elif stat.S_ISLNK(st.st_mode):
-            # resolution guarantees this cannot happen; refuse rather than follow out of the root
-            raise StageError(f"{target.config_path(p)} is a symlink in the way")
+    _Parents(target).ensure(comps)
 
 
 def _refusal(e: Entry, p: Path, target: Target, *, dry_run: bool = False) -> str | None:
@@ -404,7 +427,9 @@ def _remove(p: Path) -> None:
         os.unlink(p)
 
 
-def _write_file(e: Entry, p: Path, target: Target, names: _Names, record: dict[str, Any]) -> str:
+def _write_file(
+    e: Entry, p: Path, target: Target, names: _Names, record: dict[str, Any], parents: _Parents
+) -> str:
     """Returns "created" or "unchanged"."""
     f = e.node
     assert isinstance(f, model.File)
@@ -431,7 +456,7 @@ def _write_file(e: Entry, p: Path, target: Target, names: _Names, record: dict[s
         _set_permissions(p, f.mode, f, names, os.lstat(p))
         return "created"
     # a new file (or an overwritten one): temp file beside it, owner, mode, rename
-    _mkdir_parents(target, e.comps)
+    parents.ensure(e.comps)
     uid, gid = names.ids(f, 0, 0)
     mode = f.mode if f.mode is not None else DEFAULT_FILE_MODE
     fd, tmp = tempfile.mkstemp(prefix=".pine-", dir=p.parent)
@@ -459,14 +484,14 @@ def _set_permissions(p: Path, mode: int | None, node: Any, names: _Names, st: os
         os.chmod(p, mode)
 
 
-def _write_dir(e: Entry, p: Path, target: Target, names: _Names) -> str:
+def _write_dir(e: Entry, p: Path, target: Target, names: _Names, parents: _Parents) -> str:
     d = e.node
     st = None if d.overwrite else _lstat(p)
     if st is not None:
         _refusal(e, p, target)
         _set_permissions(p, d.mode, d, names, st)  # type: ignore[arg-type]
         return "unchanged"
-    _mkdir_parents(target, e.comps)
+    parents.ensure(e.comps)
     os.mkdir(p, DEFAULT_DIR_MODE)
     uid, gid = names.ids(d, 0, 0)
     os.chown(p, uid, gid)
@@ -474,7 +499,7 @@ def _write_dir(e: Entry, p: Path, target: Target, names: _Names) -> str:
     return "created"
 
 
-def _write_link(e: Entry, p: Path, target: Target, names: _Names) -> str:
+def _write_link(e: Entry, p: Path, target: Target, names: _Names, parents: _Parents) -> str:
     link = e.node
     assert isinstance(link, model.Link)
     if link.overwrite:
@@ -482,7 +507,7 @@ def _write_link(e: Entry, p: Path, target: Target, names: _Names) -> str:
             return "unchanged"  # kept by _already_there(): the same link
     elif _refusal(e, p, target) == "same":
         return "unchanged"
-    _mkdir_parents(target, e.comps)
+    parents.ensure(e.comps)
     if e.kind == "hardlink":
         src = target.resolve(link.target or "")
         try:
@@ -520,12 +545,17 @@ def apply_nodes(plan: Plan, target: Target, log: Log, result: Result, record: di
     names = _Names(target)  # after groups and users: names created by this config resolve
     ordered = sorted((e for e in plan.entries if e.kind != "hardlink"), key=_depth_key)
     ordered += [e for e in plan.entries if e.kind == "hardlink"]
+    # Paths were resolved before anything was written. Only a symlink made by this config can
+    # change where a later path leads; then every path is resolved again just before its write,
+    # so that the new link, too, is followed inside the root and never by the kernel.
+    again = any(e.kind == "link" for e in plan.entries)
+    parents = _Parents(target)
     for e in ordered:
-        # resolve again: an earlier entry may have put a link in the way, which must be followed
-        # inside the root rather than by the kernel
-        comps = target.components(e.path)
-        e.comps = comps
-        p = target.host(comps)
+        if again:
+            e.comps = target.components(e.path)
+        if e.node.overwrite or e.kind == "link":
+            parents.forget()  # a directory we checked may be replaced by this entry
+        p = target.host(e.comps)
         what = {"file": "writing file", "directory": "creating directory"}.get(e.kind, "writing link")
         text = f"{what} {e.path!r}" + (f" -> {e.node.target!r}" if isinstance(e.node, model.Link) else "")
         with log.op(text):
@@ -533,14 +563,14 @@ def apply_nodes(plan: Plan, target: Target, log: Log, result: Result, record: di
                 if e.node.overwrite and not _already_there(e, p, target):
                     _remove(p)
                 if e.kind == "file":
-                    outcome = _write_file(e, p, target, names, record)
+                    outcome = _write_file(e, p, target, names, record, parents)
                     result.files[e.path] = _file_sha256(p)
                     if not e.has_source and e.sha256:
                         result.fragments[e.path] = e.sha256
                 elif e.kind == "directory":
-                    outcome = _write_dir(e, p, target, names)
+                    outcome = _write_dir(e, p, target, names, parents)
                 else:
-                    outcome = _write_link(e, p, target, names)
+                    outcome = _write_link(e, p, target, names, parents)
             except StageError as exc:
                 raise StageError(f"error creating {e.path}: {exc}") from exc
             except OSError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 MAX_LINK_HOPS = 40  # what the kernel allows (ELOOP)
@@ -50,6 +51,8 @@ class Target:
         self.kind = kind
         self.sysroot = sysroot if sysroot is not None else self.root
         self._init_system: str | bool | None = False  # False: not computed yet
+        self._root_str = str(self.root).rstrip("/") or ""
+        self._cache: dict[str, list[str]] | None = None
 
     def __repr__(self) -> str:
         return f"Target({str(self.root)!r}, kind={self.kind!r})"
@@ -58,18 +61,34 @@ class Target:
 
     def host(self, components: list[str] | tuple[str, ...]) -> Path:
         """The host path of already-resolved components (longest mount prefix wins)."""
-        comps = tuple(components)
-        for n in range(len(comps), 0, -1):
-            base = self.mounts.get(comps[:n])
-            if base is not None:
-                return base.joinpath(*comps[n:]) if comps[n:] else base
-        return self.root.joinpath(*comps) if comps else self.root
+        return Path(self.host_str(components))
+
+    def host_str(self, components: list[str] | tuple[str, ...]) -> str:
+        """:meth:`host` as a string (the hot path: no pathlib objects)."""
+        if self.mounts:
+            comps = tuple(components)
+            for n in range(len(comps), 0, -1):
+                base = self.mounts.get(comps[:n])
+                if base is not None:
+                    return "/".join([str(base), *comps[n:]])
+        return "/".join([self._root_str, *components]) if components else (self._root_str or "/")
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """While nothing writes to the root, remember resolved directories (many entries share
+        parents); the memory is dropped on exit."""
+        self._cache = {}
+        try:
+            yield
+        finally:
+            self._cache = None
 
     def _follow(self, pending: list[str]) -> list[str]:
         """Resolve every component of ``pending`` (all of them followed) inside the root."""
         current: list[str] = []
         hops = 0
         pending = list(reversed(pending))  # a stack: the next component is at the end
+        mounts = self.mounts
         while pending:
             comp = pending.pop()
             if comp in ("", "."):
@@ -78,26 +97,21 @@ class Target:
                 if current:
                     current.pop()
                 continue
-            candidate = [*current, comp]
-            if tuple(candidate) in self.mounts:
-                current = candidate  # a mount point is a directory, never a link
-                continue
-            host = self.host(candidate)
+            current.append(comp)
+            if mounts and tuple(current) in mounts:
+                continue  # a mount point is a directory, never a link
+            host = self.host_str(current)
             try:
                 st = os.lstat(host)
-            except FileNotFoundError:
-                current = candidate
-                continue
-            except NotADirectoryError:
-                current = candidate
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             if not stat.S_ISLNK(st.st_mode):
-                current = candidate
                 continue
             hops += 1
             if hops > MAX_LINK_HOPS:
-                raise TargetError(f"too many levels of symbolic links resolving {'/' + '/'.join(candidate)}")
+                raise TargetError(f"too many levels of symbolic links resolving {'/' + '/'.join(current)}")
             link = os.readlink(host)
+            current.pop()
             if link.startswith("/"):
                 current = []  # re-rooted: an absolute link means the target's /, not the host's
             pending.extend(reversed(link.split("/")))
@@ -107,12 +121,17 @@ class Target:
         """The resolved components of a config path (last component not followed)."""
         if not path.startswith("/"):
             raise TargetError(f"path not absolute: {path!r}")
-        comps = path.split("/")
-        last = comps[-1]
+        parent, _, last = path.rpartition("/")
         if last in ("", ".", ".."):
             # "/a/b/", "/a/." and "/a/.." name a directory: follow everything
-            return self._follow(comps)
-        return [*self._follow(comps[:-1]), last]
+            return self._follow(path.split("/"))
+        cache = self._cache
+        if cache is not None:
+            hit = cache.get(parent)
+            if hit is None:
+                hit = cache[parent] = self._follow(parent.split("/"))
+            return [*hit, last]
+        return [*self._follow(parent.split("/")), last]
 
     def resolve(self, path: str) -> Path:
         """Config path -> host path; never outside the root (or its mounts)."""
