@@ -41,7 +41,13 @@ _BOOL_LONG = {
     "raw-errors": "raw_errors",
     "debug": "debug",
 }
-_VALUE_LONG = {"files-dir": "files_dir", "output": "output", "input": "input", "color": "color", "colour": "color"}
+_VALUE_LONG = {
+    "files-dir": "files_dir",
+    "output": "output",
+    "input": "input",
+    "color": "color",
+    "colour": "color",
+}
 
 
 class UsageError(Exception):

@@ -135,10 +135,8 @@ class Decoder:
         if tag not in ("!!seq", "!!map"):
             raw = node.value
             b = raw.encode("utf-8", "surrogateescape")
-            if len(b) > 10:
-                value = " `" + b[:7].decode("utf-8", "ignore") + "...`"
-            else:
-                value = " `" + raw + "`"
+            # yaml.v3 shortens long values to their first 7 bytes.
+            value = " `" + (b[:7].decode("utf-8", "ignore") + "..." if len(b) > 10 else raw) + "`"
         line = node.start_mark.line + 1
         self.errors.append(f"line {line}: cannot unmarshal {tag}{value} into {go_type}")
 

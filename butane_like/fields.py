@@ -40,7 +40,7 @@ VARIANTS: dict[str, dict[str, tuple[str, int, int, str]]] = {
     },
 }
 
-S, I, B = "string", "int", "bool"
+S, I, B = "string", "int", "bool"  # noqa: E741 - short names keep the tables readable
 
 
 def L(t: Any) -> tuple[str, Any]:
@@ -77,7 +77,11 @@ OBJECTS: dict[str, tuple[str, str, list[tuple[str, Any, Any]]]] = {
             ("timeouts", "Timeouts", 1),
         ],
     ),
-    "IgnitionConfig": ("IgnitionConfig", "base", [("merge", L("ConfigResource"), 1), ("replace", "ConfigResource", 1)]),
+    "IgnitionConfig": (
+        "IgnitionConfig",
+        "base",
+        [("merge", L("ConfigResource"), 1), ("replace", "ConfigResource", 1)],
+    ),
     "ConfigResource": (
         "Resource",
         "base",
@@ -274,7 +278,11 @@ OBJECTS: dict[str, tuple[str, str, list[tuple[str, Any, Any]]]] = {
     "BootDevice": (
         "BootDevice",
         "variant",
-        [("layout", S, ("fcos", 3)), ("luks", "BootDeviceLuks", ("fcos", 3)), ("mirror", "BootDeviceMirror", ("fcos", 3))],
+        [
+            ("layout", S, ("fcos", 3)),
+            ("luks", "BootDeviceLuks", ("fcos", 3)),
+            ("mirror", "BootDeviceMirror", ("fcos", 3)),
+        ],
     ),
     "BootDeviceLuks": (
         "BootDeviceLuks",
@@ -316,7 +324,12 @@ OBJECTS: dict[str, tuple[str, str, list[tuple[str, Any, Any]]]] = {
     "NetworkInterface": (
         "NetworkInterface",
         "variant",
-        [("name", S, ("pine", 1)), ("dhcp", B, ("pine", 1)), ("address", S, ("pine", 1)), ("gateway", S, ("pine", 1))],
+        [
+            ("name", S, ("pine", 1)),
+            ("dhcp", B, ("pine", 1)),
+            ("address", S, ("pine", 1)),
+            ("gateway", S, ("pine", 1)),
+        ],
     ),
 }
 

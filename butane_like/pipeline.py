@@ -29,22 +29,29 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
 
     # First pass, as Butane: only variant and version, from the top-level mapping.
     variant, version = "", ""
-    if root is not None:
-        if root.id != "mapping":
-            if not (root.id == "scalar" and Decoder.scalar(root)[0] == "!!null"):
-                tag = "!!seq" if root.id == "sequence" else Decoder.scalar(root)[0]
-                val = "" if root.id == "sequence" else f" `{root.value[:7]}...`" if len(root.value) > 10 else f" `{root.value}`"
-                res.error = (
-                    "Error unmarshaling yaml: yaml: unmarshal errors:\n"
-                    f"  line {root.start_mark.line + 1}: cannot unmarshal {tag}{val} into "
-                    'struct { Variant string "yaml:\\"variant\\""; Version string "yaml:\\"version\\"" }'
-                )
-                return res
-            root = None
+    if root is not None and root.id != "mapping":
+        if not (root.id == "scalar" and Decoder.scalar(root)[0] == "!!null"):
+            tag = "!!seq" if root.id == "sequence" else Decoder.scalar(root)[0]
+            val = (
+                ""
+                if root.id == "sequence"
+                else f" `{root.value[:7]}...`"
+                if len(root.value) > 10
+                else f" `{root.value}`"
+            )
+            res.error = (
+                "Error unmarshaling yaml: yaml: unmarshal errors:\n"
+                f"  line {root.start_mark.line + 1}: cannot unmarshal {tag}{val} into "
+                'struct { Variant string "yaml:\\"variant\\""; Version string "yaml:\\"version\\"" }'
+            )
+            return res
+        root = None
     if root is not None:
         dup = _top_duplicates(root)
         if dup:
-            res.error = "Error unmarshaling yaml: yaml: unmarshal errors:\n" + "\n".join("  " + d for d in dup)
+            res.error = "Error unmarshaling yaml: yaml: unmarshal errors:\n" + "\n".join(
+                "  " + d for d in dup
+            )
             return res
         errs = []
         for k, v in root.value:
@@ -70,7 +77,9 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     if not m:
         res.error = ERR_INVALID_VERSION
         return res
-    norm = f"{int(m[1])}.{int(m[2])}.{int(m[3])}" + (f"-{m[4]}" if m[4] else "") + (f"+{m[5]}" if m[5] else "")
+    norm = (
+        f"{int(m[1])}.{int(m[2])}.{int(m[3])}" + (f"-{m[4]}" if m[4] else "") + (f"+{m[5]}" if m[5] else "")
+    )
     if variant not in VARIANTS or norm not in VARIANTS[variant]:
         res.error = f"No translator exists for variant {variant} with version {norm}"
         return res
@@ -219,7 +228,9 @@ def _top_duplicates(root: Any) -> list[str]:
             continue
         line = k.start_mark.line + 1
         if k.value in first:
-            errs.append(f"line {line}: mapping key {go_quote(k.value)} already defined at line {first[k.value]}")
+            errs.append(
+                f"line {line}: mapping key {go_quote(k.value)} already defined at line {first[k.value]}"
+            )
         else:
             first[k.value] = line
     return errs

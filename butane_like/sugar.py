@@ -36,7 +36,9 @@ def gzip9(data: bytes) -> bytes:
     return _GZIP_HEADER + body + crc.to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
 
 
-def make_data_url(data: bytes, compression: str | None = None, allow_gzip: bool = True) -> tuple[str, str | None]:
+def make_data_url(
+    data: bytes, compression: str | None = None, allow_gzip: bool = True
+) -> tuple[str, str | None]:
     """Butane's choice of encoding: the shortest of percent-encoding, base64 and gzip+base64.
 
     Returns (url, compression): compression is "" or "gzip" when we chose it, None when the user
@@ -100,7 +102,9 @@ def unit_escape_path(path: str) -> str:
     return "".join(out)
 
 
-def mount_unit(device: str, path: str | None, fmt: str, options: list[str] | None, remote: bool) -> tuple[str, str]:
+def mount_unit(
+    device: str, path: str | None, fmt: str, options: list[str] | None, remote: bool
+) -> tuple[str, str]:
     """(unit name, contents) of the mount or swap unit Butane generates for a filesystem."""
     opts = list(options or [])
     if fmt == "swap":

@@ -31,10 +31,14 @@ ERR_TOO_MANY_UNIT_SOURCES = "only one of the following can be set: contents, con
 ERR_FILES_DIR_ESCAPE = "local file path traverses outside the files directory"
 ERR_FILE_TYPE = "trees may only contain files, directories, and symlinks"
 ERR_NODE_EXISTS = "matching filesystem node has existing contents or different type"
-ERR_NO_FILES_DIR = "local file paths are relative to a files directory that must be specified with -d/--files-dir"
+ERR_NO_FILES_DIR = (
+    "local file paths are relative to a files directory that must be specified with -d/--files-dir"
+)
 ERR_TREE_NOT_DIR = "root of tree must be a directory"
 ERR_TREE_NO_LOCAL = "local is required"
-ERR_DECIMAL_MODE = "unreasonable mode would be reasonable if specified in octal; remember to add a leading zero"
+ERR_DECIMAL_MODE = (
+    "unreasonable mode would be reasonable if specified in octal; remember to add a leading zero"
+)
 ERR_MOUNT_NO_PATH = "path is required if with_mount_unit is true and format is not swap"
 ERR_MOUNT_NO_FORMAT = "format is required if with_mount_unit is true"
 ERR_MOUNT_FORBIDDEN = "path must be under /etc or /var if with_mount_unit is true"
@@ -57,7 +61,9 @@ ERR_REUSE_BY_LABEL = (
 ERR_ROOT_TOO_SMALL = "root should have 8GiB of space assigned"
 ERR_CLEVIS_UNSUPPORTED = "clevis is not supported in this spec version"
 ERR_DUPLICATE = "duplicate entry defined"
-WARN_MERGE_UNKNOWN_VERSION = "skipping validation for the merge/replace ignition config due to an unkown version"
+WARN_MERGE_UNKNOWN_VERSION = (
+    "skipping validation for the merge/replace ignition config due to an unkown version"
+)
 
 ROOT_DEVICE = "/dev/disk/by-id/coreos-boot-disk"
 _ALLOWED_MOUNT = re.compile(r"^/(etc|var)(/|$)")
@@ -200,7 +206,9 @@ class Translator:
                 self.error(ERR_TOO_MANY_UNIT_SOURCES, ("systemd", "units", i, "contents_local"))
             for j, d in enumerate(u.get("dropins") or []):
                 if "contents" in d and "contents_local" in d:
-                    self.error(ERR_TOO_MANY_UNIT_SOURCES, ("systemd", "units", i, "dropins", j, "contents_local"))
+                    self.error(
+                        ERR_TOO_MANY_UNIT_SOURCES, ("systemd", "units", i, "dropins", j, "contents_local")
+                    )
         if "boot_device" in cfg:
             self._validate_boot_device(cfg["boot_device"])
         for i, u in enumerate((cfg.get("grub") or {}).get("users") or []):
@@ -223,7 +231,11 @@ class Translator:
                     and 0 < part["size_mib"] < 8192
                 ):
                     self.warn(ERR_ROOT_TOO_SMALL, ("storage", "disks", i, "partitions", j, "size_mib"))
-            if self.spec.fcos >= 6 and disk.get("device") != ROOT_DEVICE and disk.get("wipe_table") is not True:
+            if (
+                self.spec.fcos >= 6
+                and disk.get("device") != ROOT_DEVICE
+                and disk.get("wipe_table") is not True
+            ):
                 for j, part in enumerate(disk.get("partitions") or []):
                     if not part.get("number") and part.get("label") is not None:
                         self.warn(ERR_REUSE_BY_LABEL, ("storage", "disks", i, "partitions", j, "number"))
@@ -352,11 +364,15 @@ class Translator:
         if "compression" in value:
             out["compression"] = value["compression"]
         if "http_headers" in value:
-            out["httpHeaders"] = self.convert(value["http_headers"], ("list", "HTTPHeader"), (*ypath, "http_headers"))
+            out["httpHeaders"] = self.convert(
+                value["http_headers"], ("list", "HTTPHeader"), (*ypath, "http_headers")
+            )
         if "source" in value:
             out["source"] = value["source"]
         if "verification" in value:
-            out["verification"] = self.convert(value["verification"], "Verification", (*ypath, "verification"))
+            out["verification"] = self.convert(
+                value["verification"], "Verification", (*ypath, "verification")
+            )
         data = None
         field = None
         if "inline" in value:
@@ -523,7 +539,9 @@ class Translator:
     # -- mount units ----------------------------------------------------------
     def _mount_units(self, out: dict, cfg: dict) -> dict:
         storage = cfg.get("storage") or {}
-        tang_luks = {lk.get("name") for lk in storage.get("luks") or [] if (lk.get("clevis") or {}).get("tang")}
+        tang_luks = {
+            lk.get("name") for lk in storage.get("luks") or [] if (lk.get("clevis") or {}).get("tang")
+        }
         units = []
         for i, fs in enumerate(storage.get("filesystems") or []):
             if fs.get("with_mount_unit") is not True:
@@ -533,7 +551,9 @@ class Translator:
             for prefix in ("/dev/mapper/", "/dev/disk/by-id/dm-name-"):
                 if dev.startswith(prefix) and dev[len(prefix) :] in tang_luks:
                     remote = True
-            name, contents = sugar.mount_unit(dev, fs.get("path"), fs.get("format") or "", fs.get("mount_options"), remote)
+            name, contents = sugar.mount_unit(
+                dev, fs.get("path"), fs.get("format") or "", fs.get("mount_options"), remote
+            )
             unit = self.out.reg(
                 {"contents": contents, "enabled": True, "name": name},
                 ("storage", "filesystems", i, "with_mount_unit"),
@@ -579,7 +599,9 @@ class Translator:
                 parts.append({"label": f"root-{n}"})
                 for p in parts:
                     reg(p, dpath)
-                disks.append(reg({"device": device, "partitions": reg(parts, dpath), "wipeTable": True}, dpath))
+                disks.append(
+                    reg({"device": device, "partitions": reg(parts, dpath), "wipeTable": True}, dpath)
+                )
                 if efi:
                     filesystems.append(
                         reg(
@@ -677,9 +699,16 @@ class Translator:
             {
                 "storage": reg(
                     {
-                        "files": reg([reg({"path": "/boot/grub2/user.cfg", "append": reg([res], ypath)}, ypath)], ypath),
+                        "files": reg(
+                            [reg({"path": "/boot/grub2/user.cfg", "append": reg([res], ypath)}, ypath)], ypath
+                        ),
                         "filesystems": reg(
-                            [reg({"device": "/dev/disk/by-label/boot", "format": "ext4", "path": "/boot"}, ypath)],
+                            [
+                                reg(
+                                    {"device": "/dev/disk/by-label/boot", "format": "ext4", "path": "/boot"},
+                                    ypath,
+                                )
+                            ],
                             ypath,
                         ),
                     },

@@ -83,7 +83,9 @@ def _load_behind_stub() -> Any:
             ("representer", "RepresenterError"),
         ):
             mod = types.ModuleType("yaml." + name)
-            base = error.YAMLError if name in ("emitter", "serializer", "representer") else error.MarkedYAMLError
+            base = (
+                error.YAMLError if name in ("emitter", "serializer", "representer") else error.MarkedYAMLError
+            )
             if name == "reader":
                 base = error.YAMLError
             setattr(mod, cls, type(cls, (base,), {}))
