@@ -19,6 +19,7 @@ FLAGS = {
     "zap": "--zap-all",
     "clear": "--clear",
     "pretend": "--pretend",
+    "move_header": "--move-second-header",
     "delete": "--delete={number}",
     "new": "--new={number}:{start}:+{size}",
     "name": "--change-name={number}:{value}",
@@ -44,6 +45,7 @@ class Edit:
     device: str
     zap: bool = False
     clear: bool = False
+    move_header: bool = False  # the disk grew: put the backup GPT at its real end first
     deletes: list[int] = field(default_factory=list)
     creates: list[NewPartition] = field(default_factory=list)
     infos: list[int] = field(default_factory=list)
@@ -60,6 +62,8 @@ class Edit:
             args.append(FLAGS["zap"])
         if self.clear:
             args.append(FLAGS["clear"])
+        if self.move_header:
+            args.append(FLAGS["move_header"])
         args += [FLAGS["delete"].format(number=n) for n in self.deletes]
         for p in self.creates:
             args.append(FLAGS["new"].format(number=p.number, start=p.start or 0, size=p.size or 0))

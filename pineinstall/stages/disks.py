@@ -263,6 +263,11 @@ def _plan_disk(index: int, disk: Any) -> DiskPlan:
                     "set wipeTable to replace it"
                 )
     existing = sfdisk.TableInfo(sector_size=ss) if wipe else table
+    # An image written to a bigger disk keeps its backup GPT where the image ended: move it to the
+    # disk's end in the same edit, or "as large as possible" would stop at the old end.
+    grown = (
+        not wipe and table.label == "gpt" and table.last_lba is not None and table.last_lba < size // ss - 34
+    )
 
     specs = [
         _Spec(
@@ -285,7 +290,7 @@ def _plan_disk(index: int, disk: Any) -> DiskPlan:
 
     # Resolve start/size 0 ("what it would become") with sgdisk --pretend, as if every specified
     # partition were created anew; unspecified start/size of an existing one means "keep it".
-    probe_edit = sgdisk.Edit(path, clear=wipe)
+    probe_edit = sgdisk.Edit(path, clear=wipe, move_header=grown)
     for s in specs:
         info = existing.get(s.number) if s.number else None
         if info is not None:
@@ -363,11 +368,14 @@ def _plan_disk(index: int, disk: Any) -> DiskPlan:
     if wipe:
         commands.append(Command(sgdisk.zap_argv(path), "wipe the partition table"))
     if not edit.empty():
+        edit.move_header = grown
         commands.append(Command(edit.argv(), "write the partition table"))
 
     after = [PartRow(r.number, r.start, r.size, r.type_guid, r.guid, r.label, "keep") for r in before]
     if commands:
-        final = sgdisk.Edit(path, clear=wipe, deletes=edit.deletes, creates=edit.creates, print_table=True)
+        final = sgdisk.Edit(
+            path, clear=wipe, move_header=grown, deletes=edit.deletes, creates=edit.creates, print_table=True
+        )
         after = _after_rows(sgdisk.parse_print(_pretend(final, where_dev)), existing, edit, row_action)
     _refuse_overlap(after, where_dev)
     return DiskPlan(
@@ -737,6 +745,8 @@ def _tools(plan_: Plan) -> set[str]:
     for group in (plan_.raids, plan_.luks, plan_.filesystems):
         for item in group:
             tools |= {c.argv[0] for c in item.commands}
+    if plan_.mounts:
+        tools |= {"mount", "umount"}
     return tools
 
 

@@ -149,6 +149,41 @@ def test_resize_keeps_identity_and_data(loops):
     assert sh("blkid", "-p", "-s", "UUID", "-o", "value", f"{dev}p1").strip() == fs_uuid
 
 
+def test_resize_with_size_zero_grows_to_the_end_of_a_grown_disk(loops):
+    """The usual first-boot case: an image written to a bigger disk, its last partition grown to
+    fill it (the backup GPT header moves to the new end in the same edit)."""
+    dev, image = loops.make(64)
+    apply_storage(
+        {
+            "disks": [
+                {
+                    "device": dev,
+                    "partitions": [
+                        {"number": 1, "sizeMiB": 8},
+                        {"number": 2, "label": "root", "sizeMiB": 16},
+                    ],
+                }
+            ]
+        }
+    )
+    with open(image, "r+b") as f:
+        f.truncate(96 * MIB)
+    sh("losetup", "-c", dev)
+    plan = apply_storage(
+        {
+            "disks": [
+                {"device": dev, "partitions": [{"number": 2, "label": "root", "sizeMiB": 0, "resize": True}]}
+            ]
+        }
+    )
+    assert plan.disks[0].actions[0].action == "resize"
+    t = table(dev)
+    assert t["by_number"][2]["start"] == sectors(9)
+    assert t["lastlba"] == sectors(96) - 34  # the backup header is at the new end
+    assert t["by_number"][2]["start"] + t["by_number"][2]["size"] - 1 == t["lastlba"]
+    assert t["by_number"][1]["size"] == sectors(8)
+
+
 def test_size_mismatch_without_resize_is_refused_and_disk_unchanged(loops):
     dev, image = loops.make(64)
     apply_storage({"disks": [{"device": dev, "partitions": [{"number": 1, "label": "a", "sizeMiB": 10}]}]})
