@@ -210,6 +210,72 @@ CASES: dict[str, tuple[dict[str, Any], list[Setup]]] = {
         {"users": [{"name": "a"}, {"name": "b"}, {"name": "s", "system": True}]},
         [write("etc/subuid", "old:100000:65536\n"), write("etc/subgid", "")],
     ),
+    "uid-range-full-falls-back": (
+        {"users": [{"name": "c"}]},
+        [
+            write("etc/login.defs", "UID_MIN 1000\nUID_MAX 1002\n"),
+            *user_line("a", 1000, 100, "/home/a"),
+            *user_line("b", 1002, 100, "/home/b"),
+        ],
+    ),
+    "system-uid-below-lowest": (
+        {"users": [{"name": "s", "system": True}]},
+        [*user_line("x", 998, 100, "/x"), *user_line("y", 500, 100, "/y")],
+    ),
+    "system-uid-range-falls-back": (
+        {"users": [{"name": "s", "system": True}]},
+        [
+            write("etc/login.defs", "SYS_UID_MIN 200\nSYS_UID_MAX 210\n"),
+            *user_line("lo", 200, 100, "/x"),
+            *user_line("hi", 210, 100, "/y"),
+        ],
+    ),
+    "home-through-symlink": (
+        {"users": [{"name": "core", "sshAuthorizedKeys": [KEY1, KEY2]}]},
+        [mkdir("var/home"), lambda r: os.symlink("var/home", r / "home")],
+    ),
+    "mail-spool": (
+        {"users": [{"name": "a"}]},
+        [
+            write("etc/default/useradd", "CREATE_MAIL_SPOOL=yes\n"),
+            mkdir("var/mail", 0o2775),
+            *group_line("mail", 8),
+        ],
+    ),
+    "no-gshadow": (
+        {
+            "groups": [{"name": "g", "passwordHash": HASH}, {"name": "h"}],
+            "users": [{"name": "a", "groups": ["g"]}],
+        },
+        [lambda r: (r / "etc/gshadow").unlink()],
+    ),
+    "no-shadow": (
+        {"users": [{"name": "a", "passwordHash": HASH}, {"name": "b"}]},
+        [lambda r: (r / "etc/shadow").unlink()],
+    ),
+    "gecos-unicode": ({"users": [{"name": "a", "gecos": "Zoë Ångström"}]}, []),
+    "user-group-and-primary-group": (
+        {
+            "users": [
+                {"name": "a", "primaryGroup": "wheel"},
+                {"name": "b", "noUserGroup": True},
+                {"name": "c"},
+            ]
+        },
+        [write("etc/login.defs", LOGIN_DEFS_UG)],
+    ),
+    "existing-user-existing-ssh-dir": (
+        {"users": [{"name": "bob", "sshAuthorizedKeys": [KEY3]}]},
+        [
+            *user_line("bob", 1000, 100, "/home/bob"),
+            mkdir("home/bob", 0o750, 1000, 100),
+            mkdir("home/bob/.ssh", 0o755, 1000, 100),
+        ],
+    ),
+    "many-users": (
+        {"users": [{"name": f"u{i}", "system": i % 3 == 0, "noCreateHome": i % 4 == 0} for i in range(12)]},
+        [write("etc/login.defs", LOGIN_DEFS_UG)],
+    ),
     # --- existing users are modified
     "modify-root-keys-hash": (
         {"users": [{"name": "root", "passwordHash": HASH, "sshAuthorizedKeys": [KEY1, KEY2]}]},
