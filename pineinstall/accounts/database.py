@@ -21,7 +21,9 @@ from .dbfile import AccountsError, DbFile, Lock
 from .ids import new_id
 from .logindefs import LoginDefs, UseraddDefaults
 
-# Characters that would corrupt a colon file or that shadow-utils refuses in names.
+# Characters that would corrupt a colon file or a home path. Otherwise as permissive as Debian's
+# useradd (digits-only, upper case, '.', '@', '$' are accepted there; 33+ characters and a leading
+# '-', '+' or '~' are not).
 _BAD_NAME_CHARS = set(":,\n\r\t /\\")
 
 
@@ -32,7 +34,6 @@ def check_name(name: str, what: str) -> None:
         or name[0] in "-+~"
         or any(c in _BAD_NAME_CHARS for c in name)
         or len(name) > 32
-        or name.isdigit()
     ):
         raise AccountsError(f"invalid {what} name {name!r}")
 

@@ -276,6 +276,10 @@ CASES: dict[str, tuple[dict[str, Any], list[Setup]]] = {
         {"users": [{"name": f"u{i}", "system": i % 3 == 0, "noCreateHome": i % 4 == 0} for i in range(12)]},
         [write("etc/login.defs", LOGIN_DEFS_UG)],
     ),
+    "name-variants": ({"users": [{"name": n} for n in ("Alice", "a.b", "_x", "a$", "x" * 32)]}, []),
+    "name-too-long": ({"users": [{"name": "x" * 33}]}, []),
+    "name-leading-plus": ({"users": [{"name": "+x"}]}, []),
+    "group-name-too-long": ({"groups": [{"name": "g" * 33}]}, []),
     # --- existing users are modified
     "modify-root-keys-hash": (
         {"users": [{"name": "root", "passwordHash": HASH, "sshAuthorizedKeys": [KEY1, KEY2]}]},
