@@ -101,8 +101,8 @@ def check_path(report: Report, value: Any, path: Path) -> None:
 
 
 def check_path_nil_ok(report: Report, value: Any, path: Path) -> None:
-    """validatePathNilOK: a missing or null path is fine, an empty string is not."""
-    if value is None:
+    """validatePathNilOK: a missing, null or empty path is fine."""
+    if nil_or_empty(value):
         return
     check_path(report, value, path)
 

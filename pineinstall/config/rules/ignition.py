@@ -21,11 +21,15 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
         # is checked as a URL even when empty.
         for i, ref in enumerate(merge):
             check_resource(
-                ref, ("ignition", "config", "merge", i), version, report, verification_needs_source=False
+                _without_compression(ref),
+                ("ignition", "config", "merge", i),
+                version,
+                report,
+                verification_needs_source=False,
             )
         if "replace" in config and config["replace"] is not None:
             check_resource(
-                config["replace"],
+                _without_compression(config["replace"]),
                 ("ignition", "config", "replace"),
                 version,
                 report,
@@ -76,3 +80,8 @@ def _check_proxy(report: Report, value, where, *, http_ok: bool) -> None:
         report.error(ERR_INVALID_PROXY, where)
     elif scheme == "http" and not http_ok:
         report.warning(ERR_INSECURE_PROXY, where)
+
+
+def _without_compression(ref) -> dict:
+    """3.0.0 config references had no compression field (the schema walk reports it unused)."""
+    return {k: v for k, v in obj(ref).items() if k != "compression"}
