@@ -564,7 +564,8 @@ def apply_nodes(plan: Plan, target: Target, log: Log, result: Result, record: di
                     _remove(p)
                 if e.kind == "file":
                     outcome = _write_file(e, p, target, names, record, parents)
-                    result.files[e.path] = _file_sha256(p)
+                    # what we wrote is known: read back only a file we appended to or kept
+                    result.files[e.path] = e.sha256 if e.has_source and e.sha256 else _file_sha256(p)
                     if not e.has_source and e.sha256:
                         result.fragments[e.path] = e.sha256
                 elif e.kind == "directory":
