@@ -197,13 +197,19 @@ def _fetch_file_data(f: model.File, fetcher: Fetcher) -> tuple[IO[bytes] | None,
     return out, has_source
 
 
-def _declared_names(config: model.Config) -> tuple[set[str], set[str]]:
+def _declared_names(config: model.Config, target: Target) -> tuple[set[str], set[str]]:
     """Users and groups this config creates (they may own nodes before they exist)."""
     users = {u.name for u in config.passwd.users if u.should_exist is not False}
     groups = {g.name for g in config.passwd.groups if g.should_exist is not False}
+    try:
+        from pineinstall.accounts.logindefs import LoginDefs
+
+        user_groups = LoginDefs.from_text(target.read_text("/etc/login.defs")).usergroups_enab
+    except ImportError:
+        user_groups = True
     for u in config.passwd.users:
-        if u.should_exist is not False and not u.no_user_group:
-            groups.add(u.name)  # the user's own group (USERGROUPS_ENAB)
+        if user_groups and u.should_exist is not False and not u.no_user_group:
+            groups.add(u.name)  # the user's own group (login.defs USERGROUPS_ENAB)
     return users, groups
 
 
@@ -270,7 +276,7 @@ def _nullctx() -> Any:
 
 def _check_owners(plan: Plan, target: Target) -> None:
     names = _Names(target)
-    users, groups = _declared_names(plan.config)
+    users, groups = _declared_names(plan.config, target)
     for e in plan.entries:
         n = e.node
         if n.user.id is None and n.user.name and n.user.name not in names.users and n.user.name not in users:
@@ -650,6 +656,10 @@ def apply_plan(plan: Plan, target: Target, log: Log) -> Result:
         if services is None:
             raise StageError("systemd units are configured but the services stage is not available")
         services.apply_units(cfg.systemd.units, target, log)
+    if target.init_system == "openrc":
+        services = _services()
+        if services is not None and hasattr(services, "check_openrc"):
+            services.check_openrc(target, log)  # runlevel links whose script is missing: warnings
     with log.op(f"writing result record {RESULT_PATH!r}"):
         result.result_path = write_record(plan, target, result)
     result.seconds = time.perf_counter() - start
