@@ -1,0 +1,94 @@
+"""`pineinstall apply` as a command: stdin, --dry-run, --json, exit statuses, stderr vs stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .ignition_ref import seed_root, snapshot
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)"),
+]
+
+PINEINSTALL = [sys.executable, "-m", "pineinstall.cli"]
+CONFIG = {
+    "ignition": {"version": "3.4.0"},
+    "storage": {
+        "files": [{"path": "/etc/hostname", "contents": {"source": "data:,pine%0A"}, "mode": 420}],
+        "links": [{"path": "/etc/localtime", "target": "/usr/share/zoneinfo/UTC"}],
+    },
+}
+
+
+def pine(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PINEINSTALL, *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_apply_from_stdin_logs_numbered_timed_ops(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    proc = pine("apply", "--root", str(root), "-", stdin=json.dumps(CONFIG).encode())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""  # humans read stderr
+    assert (root / "etc" / "hostname").read_text() == "pine\n"
+    assert "op(1): [started]" in proc.stderr and " ms)" in proc.stderr
+
+
+def test_json_result_on_stdout(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    cfg = tmp_path / "c.ign"
+    cfg.write_text(json.dumps(CONFIG))
+    proc = pine("apply", "--json", "--root", str(root), str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["created"] == {"file": 1, "link": 1}
+    assert out["result"].endswith("etc/.pine-result.json")
+
+
+def test_dry_run_touches_nothing(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    before = snapshot(root, exclude=())
+    cfg = tmp_path / "c.ign"
+    cfg.write_text(json.dumps(CONFIG))
+    proc = pine("apply", "--dry-run", "--root", str(root), str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    assert "file: /etc/hostname -> " in proc.stdout
+    assert snapshot(root, exclude=()) == before
+
+
+def test_invalid_config_exits_1_with_the_place(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    before = snapshot(root, exclude=())
+    bad = {"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "relative"}]}}
+    proc = pine("apply", "--root", str(root), "-", stdin=json.dumps(bad).encode())
+    assert proc.returncode == 1
+    assert "error at $.storage.files.0.path, line 1 col" in proc.stderr
+    assert snapshot(root, exclude=()) == before
+
+
+def test_refusal_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    (root / "etc" / "hostname").write_text("other\n")
+    proc = pine("apply", "--root", str(root), "-", stdin=json.dumps(CONFIG).encode())
+    assert proc.returncode == 1
+    assert "apply failed: error creating file '/etc/hostname': A file exists there already" in proc.stderr
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    assert pine("apply").returncode == 2
+    assert pine("apply", "--root", str(tmp_path / "missing"), "-", stdin=b"{}").returncode == 1
+    proc = pine("apply", "--root", str(tmp_path), str(tmp_path / "no-such.ign"))
+    assert proc.returncode == 1 and "cannot read" in proc.stderr
