@@ -40,7 +40,7 @@ def render(cfg: dict[str, Any], log: Log, *, fetcher: Any = None, depth: int = 0
     fetched with this level's network options, verified, checked, and rendered in turn."""
     from pineinstall.config import merge as merging
     from pineinstall.config import model
-    from pineinstall.resources import Fetcher, ResourceError, check_resource
+    from pineinstall.resources import Fetcher, ResourceError, check_resource, shown_url
 
     refs = (cfg.get("ignition") or {}).get("config") or {}
     replace = refs.get("replace") or {}
@@ -56,7 +56,7 @@ def render(cfg: dict[str, Any], log: Log, *, fetcher: Any = None, depth: int = 0
         def fetch(ref: model.Resource, what: str) -> dict[str, Any]:
             try:
                 check_resource(ref)
-                with log.op(f"fetching {what} {ref.source[:80] if ref.source else ''}"):
+                with log.op(f"fetching {what} {shown_url(ref.source or '')}"):
                     data = own.fetch(ref)
             except ResourceError as exc:
                 raise ApplyError(f"{what}: {exc}") from exc

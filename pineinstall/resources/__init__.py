@@ -55,13 +55,35 @@ def scheme_of(source: str) -> str:
     return source.split(":", 1)[0].lower() if ":" in source else ""
 
 
+def shown_url(source: str) -> str:
+    """A URL as it may appear in logs and errors: no credentials, query or fragment (they may
+    carry tokens), and no data: payload (it may be a secret, and it may be megabytes)."""
+    if source.lower().startswith("data:"):
+        return f"data: URL ({len(source)} characters)"
+    try:
+        parts = urlsplit(source)
+    except ValueError:
+        return source.split("?", 1)[0][:200]
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else source.split("?", 1)[0][:200]
+
+
+def _scrub(text: str, url: str) -> str:
+    """An exception's text without the URL's query (requests repeats the URL in its messages)."""
+    _, _, query = url.partition("?")
+    query = query.split("#", 1)[0]
+    return text.replace("?" + query, "?…") if query else text
+
+
 def check_source(source: str) -> None:
     """Refuse what this build cannot fetch, before anything is written."""
     scheme = scheme_of(source)
     if scheme in UNSUPPORTED_SCHEMES:
-        raise ResourceError(f"{scheme} sources are not supported by this build: {source}")
+        raise ResourceError(f"{scheme} sources are not supported by this build: {shown_url(source)}")
     if scheme not in SUPPORTED_SCHEMES:
-        raise ResourceError(f"unsupported source scheme {scheme!r}: {source}")
+        raise ResourceError(f"unsupported source scheme {scheme!r}: {shown_url(source)}")
 
 
 def check_resource(res: model.Resource) -> None:
@@ -234,7 +256,7 @@ class Fetcher:
             return sink.size
 
         if scheme in ("http", "https", "tftp"):
-            return self._with_retries(attempt, res.source)
+            return self._with_retries(attempt, shown_url(res.source))
         return attempt()
 
     def close(self) -> None:
@@ -319,6 +341,7 @@ class Fetcher:
 
         session = self._get_session()
         url = res.source
+        shown = shown_url(url)
         # identity: ask for the bytes as stored; the config's own headers may say otherwise
         headers = {"Accept-Encoding": "identity"}
         headers.update({h.name: h.value or "" for h in res.http_headers if h.name})
@@ -334,27 +357,30 @@ class Fetcher:
                     **self._request_options(url),
                 )
             except requests.exceptions.SSLError as exc:
-                raise ResourceError(f"GET {url}: TLS error: {exc}") from exc
+                raise ResourceError(f"GET {shown}: TLS error: {_scrub(str(exc), url)}") from exc
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                raise RetryableError(f"GET {url}: {exc.__class__.__name__}: {exc}") from exc
+                raise RetryableError(
+                    f"GET {shown}: {exc.__class__.__name__}: {_scrub(str(exc), url)}"
+                ) from exc
             with resp:
                 if resp.is_redirect:
                     url = requests.compat.urljoin(url, resp.headers["location"])
+                    shown = shown_url(url)
                     headers = {"Accept-Encoding": "identity"}  # the config's are for the first URL only
                     continue
                 if resp.status_code >= 500:
-                    raise RetryableError(f"GET {url}: server answered {resp.status_code}")
+                    raise RetryableError(f"GET {shown}: server answered {resp.status_code}")
                 if resp.status_code != 200:
-                    raise ResourceError(f"GET {url}: server answered {resp.status_code} {resp.reason}")
+                    raise ResourceError(f"GET {shown}: server answered {resp.status_code} {resp.reason}")
                 try:
                     # a transport Content-Encoding is undone here; `compression` is about the data
                     yield from resp.raw.stream(CHUNK, decode_content=True)
                 except (requests.exceptions.RequestException, OSError) as exc:
-                    raise RetryableError(f"GET {url}: reading the body: {exc}") from exc
+                    raise RetryableError(f"GET {shown}: reading the body: {_scrub(str(exc), url)}") from exc
                 except Exception as exc:  # urllib3's ProtocolError / ReadTimeoutError
-                    raise RetryableError(f"GET {url}: reading the body: {exc}") from exc
+                    raise RetryableError(f"GET {shown}: reading the body: {_scrub(str(exc), url)}") from exc
                 return
-        raise ResourceError(f"GET {res.source}: more than {MAX_REDIRECTS} redirects")
+        raise ResourceError(f"GET {shown_url(res.source or '')}: more than {MAX_REDIRECTS} redirects")
 
 
 def _bypass_proxy(host: str, port: int | None, no_proxy: tuple[str, ...]) -> bool:

@@ -256,3 +256,29 @@ def test_tftp_error_packet() -> None:
     with pytest.raises(ResourceError, match="File not found"):
         Fetcher().fetch(f"tftp://127.0.0.1:{port}/nope")
     t.join(5)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pw@host:8443/path/cfg.ign?token=abc#frag", "https://host:8443/path/cfg.ign"),
+        ("http://h/x", "http://h/x"),
+        ("data:,secret-password", "data: URL (21 characters)"),
+        ("tftp://10.0.0.1/boot/x", "tftp://10.0.0.1/boot/x"),
+    ],
+)
+def test_urls_in_messages_carry_no_secrets(url: str, shown: str) -> None:
+    from pineinstall.resources import shown_url
+
+    assert shown_url(url) == shown
+
+
+def test_unreachable_server_error_has_no_token() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    f = Fetcher(sleep=lambda _s: None, max_attempts=2)
+    with pytest.raises(ResourceError) as exc:
+        f.fetch(f"http://127.0.0.1:{port}/cfg.ign?token=SECRET123")
+    assert "SECRET123" not in str(exc.value)
+    assert f"http://127.0.0.1:{port}/cfg.ign" in str(exc.value)
