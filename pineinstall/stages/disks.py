@@ -357,8 +357,6 @@ def _plan_disk(index: int, disk: Any) -> DiskPlan:
             row_action[s.number] = "recreate"
 
     # Busy partitions are never deleted, moved or resized; a busy disk's table is never wiped.
-    if wipe and (before or table.label):
-        _refuse_busy(path, where_dev, "wipe the partition table")
     for number in edit.deletes:
         kernel = _kernel_partition(path, number)
         if kernel:
@@ -370,6 +368,10 @@ def _plan_disk(index: int, disk: Any) -> DiskPlan:
     if not edit.empty():
         edit.move_header = grown
         commands.append(Command(edit.argv(), "write the partition table"))
+    if commands:
+        # A wipe touches every partition; any edit touches the whole disk's own use.
+        what = "wipe the partition table" if wipe else "change the partition table"
+        _refuse_busy(path, where_dev, what, with_partitions=wipe)
 
     after = [PartRow(r.number, r.start, r.size, r.type_guid, r.guid, r.label, "keep") for r in before]
     if commands:
