@@ -358,13 +358,15 @@ def _refusal(e: Entry, p: Path, target: Target, *, dry_run: bool = False) -> str
     if e.kind == "file":
         if not stat.S_ISREG(st.st_mode):
             raise StageError(
-                f"error creating file {path!r}: A non regular file exists there already and overwrite is false"
+                f"error creating file {json.dumps(path)}: A non regular file exists there already and overwrite is false"
             )
         if not e.has_source:
             return None  # existing contents kept (appends, if any, are decided at write time)
         if _same_contents(p, e):
             return "same"
-        raise StageError(f"error creating file {path!r}: A file exists there already and overwrite is false")
+        raise StageError(
+            f"error creating file {json.dumps(path)}: A file exists there already and overwrite is false"
+        )
     if e.kind == "directory":
         if not stat.S_ISDIR(st.st_mode):
             raise StageError(

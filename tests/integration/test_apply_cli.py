@@ -84,7 +84,7 @@ def test_refusal_exits_1_with_a_clear_message(tmp_path: Path) -> None:
     (root / "etc" / "hostname").write_text("other\n")
     proc = pine("apply", "--root", str(root), "-", stdin=json.dumps(CONFIG).encode())
     assert proc.returncode == 1
-    assert "apply failed: error creating file '/etc/hostname': A file exists there already" in proc.stderr
+    assert 'apply failed: error creating file "/etc/hostname": A file exists there already' in proc.stderr
 
 
 def test_usage_errors(tmp_path: Path) -> None:

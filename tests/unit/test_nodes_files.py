@@ -184,7 +184,7 @@ def test_duplicate_resolved_paths(root: Path) -> None:
         (
             "dir",
             {"files": [{"path": "/n"}]},
-            "error creating file '/n': A non regular file exists there already",
+            'error creating file "/n": A non regular file exists there already',
         ),
         (
             "file",
