@@ -10,6 +10,7 @@ virtio disks, device-mapper and md devices).
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -20,7 +21,19 @@ BY = "/dev/disk/"
 
 
 def udev_running() -> bool:
-    return UDEV_CONTROL.exists()
+    """udevd listens on its control socket (a socket file left behind by a stopped udevd refuses
+    the connection, so it does not count)."""
+    if not UDEV_CONTROL.exists():
+        return False
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.settimeout(0.5)
+        sock.connect(str(UDEV_CONTROL))
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
 
 
 def is_block(path: str) -> bool:
@@ -114,7 +127,10 @@ def resolve(path: str) -> str | None:
         if target:
             return target
     if udev_running() and path.startswith(BY):
-        return _resolve_with_pyudev(path)
+        found = _resolve_with_pyudev(path)
+        if found:
+            return found
+        # udev has not made the link (yet): the same answer from blkid and sysfs.
     return _resolve_without_udev(path)
 
 

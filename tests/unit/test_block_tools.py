@@ -336,3 +336,20 @@ def test_partition_node_names():
     assert sysfs.partition_node("/dev/sda", 2) == "/dev/sda2"
     assert sysfs.partition_node("/dev/loop3", 1) == "/dev/loop3p1"
     assert sysfs.partition_node("/dev/nvme0n1", 5) == "/dev/nvme0n1p5"
+
+
+def test_udev_running_means_someone_listens(monkeypatch, tmp_path):
+    import socket
+
+    control = tmp_path / "control"
+    monkeypatch.setattr(discover, "UDEV_CONTROL", control)
+    assert not discover.udev_running()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server.bind(str(control))
+    server.listen(1)
+    try:
+        assert discover.udev_running()
+    finally:
+        server.close()
+    # The socket file a stopped udevd leaves behind does not count.
+    assert control.exists() and not discover.udev_running()
