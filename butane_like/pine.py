@@ -21,8 +21,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import sugar
-
 ERR_NAME_REQUIRED = 'field "name" is required'
 ERR_SERVICE_NAME = "service name must be a file name (letters, digits, '.', '_', '-', '@')"
 ERR_RUNLEVEL = "runlevel must be a directory name (letters, digits, '.', '_', '-')"
@@ -166,7 +164,7 @@ def render(cfg: dict, tr: Any) -> dict | None:
     links: list[dict] = []
 
     def add_file(path: str, data: bytes, mode: int, ypath: tuple) -> None:
-        url, comp = sugar.make_data_url(data)
+        url, comp = tr.data_url(data)
         contents = reg({"compression": comp, "source": url}, ypath)
         files.append(reg({"overwrite": True, "path": path, "contents": contents, "mode": mode}, ypath))
 

@@ -124,7 +124,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     for jpath, msg in tr.duplicates(pruned):
         entries.append(Entry(ERROR, msg, tr.out.yaml_path(out, _unprune_path(jpath))))
     seen = {(e.kind, e.message, e.path) for e in entries}
-    for kind, msg, jpath in _ignition_check(_replace_surrogates(pruned) if tr.invalid_utf8 else pruned):
+    for kind, msg, jpath in _ignition_check(_for_check(pruned, tr.generated, tr.invalid_utf8)):
         ypath = tr.out.yaml_path(out, jpath)
         if (kind, msg, ypath) in seen:
             continue
@@ -204,6 +204,28 @@ def _walk_key(jpath: tuple, message: str) -> tuple:
     if message in _STORAGE_LEVEL:
         key.append(-1)
     return tuple(key)
+
+
+def _for_check(v: Any, generated: set[int], surrogates: bool) -> Any:
+    """The config as Ignition's validation should see it, cheaply.
+
+    Data URLs we generated are valid by construction; Ignition's check would scan every byte
+    of them, so they are shown to it as an empty ``data:,``. Invalid UTF-8 from local files
+    becomes U+FFFD, as in Go's JSON.
+    """
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if k == "source" and id(x) in generated:
+                out[k] = "data:,"
+            else:
+                out[k] = _for_check(x, generated, surrogates)
+        return out
+    if isinstance(v, list):
+        return [_for_check(x, generated, surrogates) for x in v]
+    if surrogates and isinstance(v, str):
+        return _replace_surrogates(v)
+    return v
 
 
 def _replace_surrogates(v: Any) -> Any:
