@@ -93,6 +93,12 @@ def write_authorized_keys(home: Path, uid: int, gid: int, keys: list[str]) -> bo
             os.chmod(".ssh", 0o700, dir_fd=home_fd)
             changed = True
         ssh_fd = os.open(".ssh", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=home_fd)
+        try:
+            ssh = home / ".ssh"
+            _check_user_may_create(ssh, uid, gid, ssh / "authorized_keys", os.fstat(ssh_fd))
+        except BaseException:
+            os.close(ssh_fd)
+            raise
     finally:
         os.close(home_fd)
     try:
@@ -101,13 +107,15 @@ def write_authorized_keys(home: Path, uid: int, gid: int, keys: list[str]) -> bo
         os.close(ssh_fd)
 
 
-def _check_user_may_create(directory: Path, uid: int, gid: int, what: Path) -> None:
+def _check_user_may_create(
+    directory: Path, uid: int, gid: int, what: Path, st: os.stat_result | None = None
+) -> None:
     """Refuse to create ``what`` where the user could not have: Ignition writes keys as the user
     (setfsuid), so a home or ``.ssh`` the user does not control is "permission denied" there, and
     root never plants a user-owned directory in a place the user has no say over."""
     if uid == 0:
         return
-    st = os.stat(directory)
+    st = st if st is not None else os.stat(directory)
     if st.st_uid == uid:
         bits = (st.st_mode >> 6) & 0o7
     elif st.st_gid == gid:

@@ -150,6 +150,7 @@ def apply_users(users: tuple[Any, ...], target: Any, log: Any) -> None:
                 for w in db.warnings:
                     _warn(log, w)
                 defs, defaults = db.defs, db.defaults
+                remaining_homes = {u.home.rstrip("/") for u in db.users()}
                 # The target's own group entries decide the mail spool group (as useradd).
                 mail_gid = db.group_gid("mail")
         except AccountsError as exc:
@@ -162,7 +163,7 @@ def apply_users(users: tuple[Any, ...], target: Any, log: Any) -> None:
             elif kind == "modify" and old is not None and new is not None:
                 _changed_home(target, old, new, log)
             elif kind == "delete" and old is not None:
-                _removed_home(target, old, defs, log)
+                _removed_home(target, old, defs, log, remaining_homes)
             if kind != "delete" and new is not None and u.ssh_authorized_keys:
                 with _op(log, f"adding ssh keys to user {u.name!r}"):
                     home = _resolve_all(target, new.home)
@@ -269,11 +270,13 @@ def _changed_home(target: Any, old: UserInfo, new: UserInfo, log: Any) -> None:
             )
 
 
-def _removed_home(target: Any, old: UserInfo, defs: Any, log: Any) -> None:
+def _removed_home(target: Any, old: UserInfo, defs: Any, log: Any, remaining: set[str]) -> None:
     with _op(log, f"removing home directory {old.home!r} of deleted user {old.name!r}"):
         # Never a shared or top-level directory: "/" or one component ("/home") is not a user's home.
-        if old.home.strip("/").count("/") < 1:
+        if old.home.strip("/").count("/") < 1 or old.uid == 0:
             _warn(log, f"{old.home} looks like a system directory, not removing")
+        elif old.home.rstrip("/") in remaining:
+            _warn(log, f"{old.home} is also another user's home, not removing")
         else:
             msg = homes.remove_home(_resolve_all(target, old.home), old.uid)
             if msg:

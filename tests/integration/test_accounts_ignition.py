@@ -272,6 +272,14 @@ CASES: dict[str, tuple[dict[str, Any], list[Setup]]] = {
             mkdir("home/bob/.ssh", 0o755, 1000, 100),
         ],
     ),
+    "existing-ssh-dir-not-the-users": (
+        {"users": [{"name": "bob", "sshAuthorizedKeys": [KEY3]}]},
+        [
+            *user_line("bob", 1000, 100, "/home/bob"),
+            mkdir("home/bob", 0o750, 1000, 100),
+            mkdir("home/bob/.ssh", 0o755, 0, 0),
+        ],
+    ),
     "many-users": (
         {"users": [{"name": f"u{i}", "system": i % 3 == 0, "noCreateHome": i % 4 == 0} for i in range(12)]},
         [write("etc/login.defs", LOGIN_DEFS_UG)],

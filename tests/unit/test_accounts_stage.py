@@ -279,6 +279,7 @@ def test_foreign_keys_are_kept_and_ours_replaced(root: Path) -> None:
     apply(root, {"users": [{"name": "alice"}]})
     f = root / "home/alice/.ssh/authorized_keys"
     f.parent.mkdir(mode=0o700)
+    os.chown(f.parent, 1000, 100)
     f.write_text("ssh-ed25519 AAAAmine mine\n")
     apply(root, {"users": [{"name": "alice", "sshAuthorizedKeys": [K1]}]})
     apply(root, {"users": [{"name": "alice", "sshAuthorizedKeys": [K2]}]})
@@ -318,6 +319,13 @@ def test_authorized_keys_symlink_is_refused(root: Path) -> None:
 def test_keys_into_home_the_user_cannot_write_are_refused(root: Path) -> None:
     (root / "home/alice").mkdir(parents=True, mode=0o755)
     with pytest.raises(StageError, match="permission denied"):
+        apply(root, {"users": [{"name": "alice", "sshAuthorizedKeys": [K1]}]})
+
+
+def test_keys_into_ssh_dir_the_user_cannot_write_are_refused(root: Path) -> None:
+    apply(root, {"users": [{"name": "alice"}]})
+    (root / "home/alice/.ssh").mkdir(mode=0o755)  # root's, inside the user's home
+    with pytest.raises(StageError, match=r"permission denied \(the user cannot write to .*/\.ssh\)"):
         apply(root, {"users": [{"name": "alice", "sshAuthorizedKeys": [K1]}]})
 
 
