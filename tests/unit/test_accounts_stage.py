@@ -351,3 +351,30 @@ def test_second_apply_is_byte_identical(root: Path) -> None:
     before = tree(root)
     apply(root, cfg)
     assert tree(root) == before
+
+
+# --- OSTree sysroot
+
+
+def test_ostree_sysroot_users_land_in_deployment_and_stateroot(tmp_path: Path) -> None:
+    from pineinstall.target import open_target
+
+    dep = tmp_path / "ostree/deploy/pine/deploy/abc123.0"
+    var = tmp_path / "ostree/deploy/pine/var"
+    (dep / "etc").mkdir(parents=True)
+    (var / "home").mkdir(parents=True)
+    (dep / "home").symlink_to("var/home")
+    (dep / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (dep / "etc/group").write_text("root:x:0:\nusers:x:100:\n")
+    (dep / "etc/shadow").write_text("root:*:1::::::\n")
+    (dep / "etc/gshadow").write_text("root:*::\nusers:*::\n")
+    cfg = model.from_dict(
+        {"ignition": {"version": "3.6.0"}, "passwd": {"users": [{"name": "core", "sshAuthorizedKeys": [K1]}]}}
+    )
+    target = open_target(tmp_path)
+    apply_users(cfg.passwd.users, target, Log(quiet=True))
+    assert line(dep, "core") == ["core", "x", "1000", "100", "", "/home/core", "/bin/bash"]
+    keys = var / "home/core/.ssh/authorized_keys"
+    assert sshkeys.managed_keys(keys.read_text()) == [K1]
+    assert os.stat(var / "home/core").st_uid == 1000
+    assert not (tmp_path / "etc").exists() and not (tmp_path / "home").exists()
