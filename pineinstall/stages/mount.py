@@ -34,18 +34,24 @@ def mountable(filesystems: Any) -> list[Any]:
     return sorted(chosen, key=lambda fs: _depth(fs.path))
 
 
-def mount_point(root: str | os.PathLike[str], path: str) -> Path:
-    """``path`` inside ``root``; refuses paths that climb out of it, and symlinks on the way
-    (they could point outside the root)."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    if ".." in parts:
-        raise StageError(f"mount path {path!r} leaves the root")
-    current = Path(root)
-    for part in parts:
-        current = current / part
-        if current.is_symlink():
-            raise StageError(f"mount path {path!r}: {current} is a symbolic link")
-    return current
+def _target(root: Any) -> Any:
+    """A :class:`pineinstall.target.Target` (pass one for an OSTree root), or a plain one for a path."""
+    if hasattr(root, "resolve_all"):
+        return root
+    from pineinstall.target import Target
+
+    return Target(root)
+
+
+def mount_point(root: Any, path: str) -> Path:
+    """Where ``path`` is on the host: symlinks on the way followed *inside* the root (as Ignition
+    joins mount paths), so a mount never lands outside it."""
+    from pineinstall.target import TargetError
+
+    try:
+        return _target(root).resolve_all(path if path.startswith("/") else "/" + path)
+    except TargetError as exc:
+        raise StageError(f"mount path {path!r}: {exc}") from exc
 
 
 def _device(fs: Any, timeout: float) -> str:
@@ -90,7 +96,7 @@ def _umount(points: list[Path], log: Log) -> None:
             log.warning(f"could not unmount {point}: {exc}")
 
 
-def umount_all(filesystems: Any, target_root: str | os.PathLike[str], log: Log) -> None:
+def umount_all(filesystems: Any, target_root: Any, log: Log) -> None:
     """Unmount what :func:`mount_all` mounted, deepest first; every one is tried, the first
     failure is raised at the end."""
     failed: list[str] = []
