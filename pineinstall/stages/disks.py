@@ -122,6 +122,17 @@ class _Names:
             for r in d.after:
                 if name == sysfs.partition_node(d.path, r.number):
                     return self._part(d, r)
+        # /dev/disk/by-id/NAME-partN (and by-path): partition N of a configured disk, which may
+        # not exist yet.
+        base, sep, number = name.rpartition("-part")
+        if sep and number.isdigit() and name.startswith(discover.BY):
+            disk_node = discover.resolve(base)
+            for d in self.disks:
+                if disk_node == d.path:
+                    for r in d.after:
+                        if r.number == int(number):
+                            return self._part(d, r)
+                    raise StageError(f"{where}: {name}: {d.device} will have no partition {number}")
         node = discover.resolve(name)
         if node is None:
             raise StageError(f"{where}: device {name} does not exist and this config does not create it")

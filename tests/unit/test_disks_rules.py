@@ -395,3 +395,15 @@ def test_discover_prefers_a_real_node(monkeypatch):
     monkeypatch.setattr(discover, "udev_running", lambda: False)
     assert discover._resolve_without_udev("/dev/sda") is None
     assert discover._resolve_without_udev("/dev/disk/by-path/pci-0000:00:1f.2-ata-1") is None
+
+
+def test_by_id_partition_names_of_a_configured_disk(monkeypatch):
+    monkeypatch.setattr(discover, "resolve", lambda p: "/dev/vda" if p == "/dev/disk/by-id/virtio-a" else None)
+    d = disk_plan(rows=[PartRow(1, 2048, 100, action="create"), PartRow(3, 4096, 100, action="create")])
+    names = disks._Names([d])
+    ref = names.resolve("/dev/disk/by-id/virtio-a-part3", "$")
+    assert (ref.kind, ref.node, ref.row.number) == ("partition", "/dev/vda3", 3)
+    with pytest.raises(StageError, match="will have no partition 2"):
+        names.resolve("/dev/disk/by-id/virtio-a-part2", "$")
+    with pytest.raises(StageError, match="does not exist and this config does not create it"):
+        names.resolve("/dev/disk/by-id/virtio-zzz-part1", "$")
