@@ -115,3 +115,19 @@ def test_duplicate_units_and_dropins():
         err("$.systemd.units.0.dropins.1", "duplicate entry defined"),
         err("$.systemd.units.1", "duplicate entry defined"),
     }
+
+
+def test_enabled_instance_of_a_template_without_install_from_3_4():
+    cfg = [
+        {"name": "getty@.service", "contents": "[Service]\nExecStart=/sbin/agetty %I\n"},
+        {"name": "getty@ttyS0.service", "enabled": True},
+    ]
+    assert units(*cfg, version=(3, 3)) == set()
+    assert units(*cfg, version=(3, 4)) == {
+        warn(
+            "$.systemd.units.1.contents",
+            'template unit "getty@.service" for "getty@ttyS0.service" doesn\'t have Install section',
+        )
+    }
+    cfg[0]["contents"] += "[Install]\nWantedBy=getty.target\n"
+    assert units(*cfg, version=(3, 4)) == set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..report import Report
 from ._common import arr, duplicates, field_key, is_true, nil_or_empty, obj, text
-from .unitfile import UnitError, parse_unit
+from .unitfile import UnitError, go_quote, parse_unit
 
 ERR_INVALID_SYSTEMD_EXT = "invalid systemd unit extension"
 ERR_INVALID_SYSTEMD_DROPIN_EXT = "invalid systemd drop-in extension"
@@ -27,7 +27,32 @@ UNIT_EXTENSIONS = frozenset(
 
 
 def no_install_section(name: str) -> str:
-    return f'unit "{name}" is enabled, but has no install section so enable does nothing'
+    return f"unit {go_quote(name)} is enabled, but has no install section so enable does nothing"
+
+
+def no_install_in_template(template: str, instance: str) -> str:
+    return f"template unit {go_quote(template)} for {go_quote(instance)} doesn't have Install section"
+
+
+def _check_templates(report: Report, units: list) -> None:
+    """3.4.0+ (Ignition 2.15): an enabled instance whose configured template cannot be enabled."""
+    import re  # lazy: only configs with units reach this
+
+    instance = re.compile(r"^(.+?)@(.+?)\.service\Z")
+    by_name = {text(obj(u).get("name")): obj(u) for u in units}
+    for i, unit in enumerate(units):
+        unit = obj(unit)
+        name = text(unit.get("name"))
+        m = instance.match(name)
+        if not m or not is_true(unit.get("enabled")):
+            continue
+        template_name = m.group(1) + "@.service"
+        template = by_name.get(template_name)
+        if template is None or nil_or_empty(template.get("contents")):
+            continue
+        options, err = _parse(template.get("contents"))
+        if err is None and not any(section == "Install" for section, _, _ in options or []):
+            report.warning(no_install_in_template(template_name, name), ("systemd", "units", i, "contents"))
 
 
 def _ext(name: str) -> str:
@@ -51,6 +76,8 @@ def _parse(contents) -> tuple[list | None, str | None]:
 
 def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
     units = arr(obj(cfg.get("systemd")).get("units"))
+    if version >= (3, 4):
+        _check_templates(report, units)
     for i, unit in enumerate(units):
         unit = obj(unit)
         base = ("systemd", "units", i)

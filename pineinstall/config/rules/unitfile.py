@@ -15,7 +15,7 @@ class UnitError(Exception):
     pass
 
 
-def _go_quote(data: str) -> str:
+def go_quote(data: str) -> str:
     """Go's %q of a byte string (enough for ASCII and UTF-8 text)."""
     out = ['"']
     for ch in data:
@@ -85,7 +85,7 @@ def parse_unit(content: str) -> list[tuple[str, str, str]]:
                 pos += len(section) + 1
                 garbage, _ = to_eol()
                 if garbage.strip():
-                    raise UnitError(f"found garbage after section name : {_go_quote(garbage.strip())}")
+                    raise UnitError(f"found garbage after section name : {go_quote(garbage.strip())}")
             elif ch in "#;":
                 skip_comment()
             continue
@@ -96,7 +96,7 @@ def parse_unit(content: str) -> list[tuple[str, str, str]]:
             pos += len(section) + 1
             garbage, _ = to_eol()
             if garbage.strip():
-                raise UnitError(f"found garbage after section name : {_go_quote(garbage.strip())}")
+                raise UnitError(f"found garbage after section name : {go_quote(garbage.strip())}")
             continue
         if ch in "#;":
             skip_comment()
