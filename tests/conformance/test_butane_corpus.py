@@ -49,12 +49,12 @@ def _check(case: str, *flags: str) -> subprocess.CompletedProcess:
 
 def test_corpus_is_complete() -> None:
     assert len(CASES) == 74
-    assert GZIP == {
+    assert {
         "022-fcos14-gzip-inline-large",
         "027-fcos15-grub-users",
         "032-fcos15-gzip-local-large",
         "041-fcos16-ca-local-gzip-merge-inline",
-    }
+    } == GZIP
     # The corpus relies on symlinks in trees; a copy that flattened them would test nothing.
     assert (CORPUS / "007-fcos11-tree-basic/files/opt-tools/bin/hc").is_symlink()
 
