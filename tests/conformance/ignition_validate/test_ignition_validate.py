@@ -15,6 +15,7 @@ In every case each of OUR entries must carry a line and a column.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -50,15 +51,20 @@ DELIBERATE = {
 }
 
 
+REPO = Path(__file__).resolve().parents[3]
+
+
 def _ours_argv() -> list[str]:
-    script = Path(sys.executable).with_name("pineinstall")
-    if script.exists():
-        return [str(script), "validate"]
+    """``pineinstall validate`` of THIS checkout (the venv may hold an installed, older copy)."""
     return [sys.executable, "-m", "pineinstall.cli", "validate"]
 
 
 def _run(argv: list[str]) -> tuple[int, list[tuple[str, str | None, str | None, str]]]:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
     entries = []
     for line in (proc.stdout + proc.stderr).splitlines():
         m = LINE.match(line)
