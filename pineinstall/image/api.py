@@ -68,13 +68,18 @@ class Plan:
                 os.unlink(path)
         self.temp_paths.clear()
 
+    @property
+    def has_checks(self) -> bool:
+        """A sha256 or a signature to check the image with."""
+        sig = self.signature
+        return bool(self.sha256) or (sig is not None and (sig.path is not None or sig.data is not None))
+
     def describe(self) -> str:
         size = (
             f"{self.image_size} bytes" if self.image_size is not None else f"at least {self.min_size} bytes"
         )
         cap = "grows to fit" if self.dest.capacity is None else f"{self.dest.capacity} bytes"
-        has_sig = self.signature is not None and (self.signature.path or self.signature.data is not None)
-        if not (self.sha256 or has_sig):
+        if not self.has_checks:
             how = "nothing to verify it with"
         elif self.verified_before_write:
             how = "verified before writing"
@@ -164,7 +169,7 @@ def _fetch_signature(src: ImageSource, sig: Signature) -> Signature:
 class _Tap(io.RawIOBase):
     """Passes the stored bytes through the verifier and counts them."""
 
-    def __init__(self, raw: BinaryIO, verifier: Verifier) -> None:
+    def __init__(self, raw: BinaryIO, verifier: Verifier | None) -> None:
         self.raw = raw
         self.verifier = verifier
         self.count = 0
@@ -174,8 +179,9 @@ class _Tap(io.RawIOBase):
 
     def readinto(self, b: Any) -> int:
         n = self.raw.readinto(b)  # type: ignore[attr-defined]
-        if n:
+        if n and self.verifier is not None:
             self.verifier.update(memoryview(b)[:n])
+        if n:
             self.count += n
         return n or 0
 
@@ -270,8 +276,7 @@ def _check_fits(info: writer.DestInfo, min_size: int, exact: int | None) -> None
 
 def _stage(plan: Plan, verify_first: str, tmpdir: str | None, progress: Progress) -> None:
     src = plan.source
-    has_sig = plan.signature is not None and (plan.signature.path or plan.signature.data is not None)
-    wants = bool(plan.sha256 or has_sig) and verify_first != "never"
+    wants = plan.has_checks and verify_first != "never"
     needs_local = plan.fmt is Format.QCOW2
     if needs_local and not qcow2.available():
         raise FormatError(
@@ -279,7 +284,7 @@ def _stage(plan: Plan, verify_first: str, tmpdir: str | None, progress: Progress
         )
     if src.local_path is not None:
         # qcow2 is verified before qemu-img reads it, whatever verify_first says.
-        if wants or (needs_local and (plan.sha256 or has_sig)):
+        if wants or (needs_local and plan.has_checks):
             plan.outcome = _verify_pass(plan, src, progress, None)
             plan.verified_before_write = True
     elif wants or needs_local:
@@ -390,7 +395,7 @@ def _copy_extents(plan: Plan, w: writer.SparseWriter, verifier: Verifier | None,
 
 
 def _copy_stream(
-    plan: Plan, w: writer.SparseWriter, verifier: Verifier, progress: Progress
+    plan: Plan, w: writer.SparseWriter, verifier: Verifier | None, progress: Progress
 ) -> tuple[int, int]:
     buf = bytearray(writer.CHUNK)
     tap = _Tap(plan.data.open(), verifier)
@@ -420,19 +425,17 @@ def execute(plan: Plan, *, preserve_on_error: bool = False, progress: Progress |
     progress = progress or Progress()
     t0 = time.monotonic()
     w = writer.SparseWriter(plan.dest, image_size=plan.image_size)
-    # The qcow2 file was verified before conversion; its raw form has nothing to compare with.
-    verify_stream = plan.fmt is not Format.QCOW2
-    verifier = (
-        Verifier(
+    # Verified once: before writing (the staged copy is private to us; a qcow2 file is verified before
+    # qemu-img reads it) or else while writing. Hashing is slow on small machines: never twice.
+    verifier = None
+    if plan.has_checks and not plan.verified_before_write:
+        verifier = Verifier(
             str(plan.source),
             sha256=plan.sha256,
             signature=plan.signature,
             insecure=plan.insecure,
             require=plan.require,
         )
-        if verify_stream
-        else None
-    )
     try:
         w.open()
         w.begin()
@@ -441,7 +444,6 @@ def execute(plan: Plan, *, preserve_on_error: bool = False, progress: Progress |
             image_size = _copy_extents(plan, w, verifier, progress)
             source_bytes = plan.data.size or image_size
         else:
-            assert verifier is not None
             image_size, source_bytes = _copy_stream(plan, w, verifier, progress)
         if plan.image_size is not None and image_size != plan.image_size:
             raise FormatError(
@@ -466,7 +468,7 @@ def execute(plan: Plan, *, preserve_on_error: bool = False, progress: Progress |
     finally:
         w.close()
         plan.cleanup()
-    if outcome is None:  # qcow2: verified (when there was anything to verify with) in preflight
+    if outcome is None:  # verified in preflight, or nothing to verify with
         outcome = plan.outcome or Outcome("", False, SigStatus.MISSING)
     result = WriteResult(
         dest=plan.dest.path,

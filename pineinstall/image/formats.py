@@ -85,10 +85,16 @@ def xz_size(read: RangeReader, total: int) -> int:
     end = total
     while end > 0:
         # Stream padding (multiples of 4 zero bytes) may follow a stream.
+        while end >= 4:
+            tail = read(max(0, end - 4096), min(end, 4096))
+            stripped = len(tail.rstrip(b"\0"))
+            pad = (len(tail) - stripped) // 4 * 4
+            end -= pad
+            if pad < len(tail):
+                break
+        if end < 12:
+            raise FormatError("xz stream footer not found (truncated image?)")
         footer = read(end - 12, 12)
-        while footer == b"\0" * 12 and end >= 24:
-            end -= 12
-            footer = read(end - 12, 12)
         if footer[-2:] != b"YZ":
             raise FormatError("xz stream footer not found (truncated image?)")
         backward = (struct.unpack("<I", footer[4:8])[0] + 1) * 4

@@ -167,7 +167,7 @@ class GpgCheck:
 
 @dataclass(slots=True)
 class Outcome:
-    sha256: str  # hex digest of what streamed past
+    sha256: str  # hex digest of what streamed past ("" when no sha256 was asked for)
     sha256_checked: bool
     signature: SigStatus
 
@@ -183,14 +183,15 @@ class Verifier:
         self.signature = signature
         self.insecure = insecure
         self.require = require
-        self.hash = hashlib.sha256()
+        self.hash = hashlib.sha256() if self.expected is not None else None  # slow here: only when asked
         has_sig = signature is not None and (signature.path is not None or signature.data is not None)
         self.gpg = GpgCheck(signature) if has_sig else None  # type: ignore[arg-type]
         self.sig_missing = signature is not None and not has_sig
         self.count = 0
 
     def update(self, data: bytes | memoryview) -> None:
-        self.hash.update(data)
+        if self.hash is not None:
+            self.hash.update(data)
         if self.gpg is not None:
             self.gpg.update(data)
         self.count += len(data)
@@ -201,7 +202,7 @@ class Verifier:
             self.gpg = None
 
     def finish(self) -> Outcome:
-        digest = self.hash.digest()
+        digest = self.hash.digest() if self.hash is not None else b""
         status = SigStatus.MISSING
         if self.gpg is not None:
             status, detail = self.gpg.finish()

@@ -305,3 +305,23 @@ def test_gpg_qcow2_verified_before_conversion(
         os.fspath(q), os.fspath(tmp_path / "o.img"), signature=Signature(kr, os.fspath(good))
     )
     assert result.signature is SigStatus.GOOD and result.verified_before_write
+
+
+def test_xz_multi_block_and_multi_stream_sizes(images: dict[str, Path], tmp_path: Path) -> None:
+    """Sizes from the xz index of what the xz tool writes with several blocks and streams."""
+    from pineinstall.image import formats
+    from pineinstall.image.source import FileSource
+
+    raw = images["raw"]
+    blocks = tmp_path / "blocks.xz"
+    blocks.write_bytes(sh("xz", "-c", "-T2", "--block-size=1MiB", raw).stdout)
+    both = tmp_path / "both.xz"
+    both.write_bytes(blocks.read_bytes() + images["xz"].read_bytes())
+    for path, expected in ((blocks, raw.stat().st_size), (both, 2 * raw.stat().st_size)):
+        src = FileSource(os.fspath(path))
+        src.probe()
+        assert formats.xz_size(src.read_range, src.size) == expected
+    dest = tmp_path / "o.img"
+    result = write_image(os.fspath(both), os.fspath(dest))
+    assert result.image_size == 2 * raw.stat().st_size
+    assert dest.read_bytes() == raw.read_bytes() * 2
