@@ -1,0 +1,470 @@
+"""Every piece of Butane sugar, one behaviour per test, through ``butane_like.translate``."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from butane_like import translate
+from butane_like.sugar import make_data_url, unit_escape_path
+
+
+def run(body: str, version: str = "1.5.0", variant: str = "fcos", files_dir: str | None = None):
+    return translate(f"variant: {variant}\nversion: {version}\n{body}".encode(), files_dir=files_dir)
+
+
+def text_of(res: dict) -> bytes:
+    url = res["source"]
+    meta, _, payload = url[5:].partition(",")
+    raw = base64.b64decode(payload) if meta.endswith(";base64") else urllib.parse.unquote_to_bytes(payload)
+    return gzip.decompress(raw) if res.get("compression") == "gzip" else raw
+
+
+def raw_entries(res) -> list[str]:
+    return [e.raw() for e in res.entries]
+
+
+# -- data URLs -------------------------------------------------------------------------------
+def test_short_ascii_is_percent_encoded() -> None:
+    res = run("storage:\n  files:\n    - path: /etc/a\n      contents:\n        inline: 'a b/c'\n")
+    assert res.config["storage"]["files"][0]["contents"] == {"compression": "", "source": "data:,a%20b%2Fc"}
+
+
+def test_unreserved_characters_stay() -> None:
+    url, comp = make_data_url(b"AZaz09-_.!~*'()")
+    assert (url, comp) == ("data:,AZaz09-_.!~*'()", "")
+
+
+def test_non_ascii_text_prefers_base64() -> None:
+    # The corpus's own example (case 026): base64 is shorter than percent-encoding here...
+    url, comp = make_data_url("Grüße aus München — naïve café\n".encode())
+    assert url == "data:;base64,R3LDvMOfZSBhdXMgTcO8bmNoZW4g4oCUIG5hw692ZSBjYWbDqQo=" and comp == ""
+    # ...and not for a short word, where the escapes cost less than base64's prefix.
+    assert make_data_url("Grüße".encode()) == ("data:,Gr%C3%BC%C3%9Fe", "")
+
+
+def test_empty_contents() -> None:
+    assert make_data_url(b"") == ("data:,", "")
+
+
+def test_large_repetitive_text_is_gzipped() -> None:
+    data = b"server { listen 443; }\n" * 200
+    url, comp = make_data_url(data)
+    assert comp == "gzip" and url.startswith("data:;base64,H4sI")
+    assert gzip.decompress(base64.b64decode(url.split(",", 1)[1])) == data
+
+
+def test_user_compression_is_kept_and_not_applied_again() -> None:
+    res = run(
+        "storage:\n  files:\n    - path: /etc/a\n      contents:\n        compression: gzip\n"
+        "        inline: " + "x" * 500 + "\n"
+    )
+    contents = res.config["storage"]["files"][0]["contents"]
+    assert contents["compression"] == "gzip"
+    assert contents["source"] == "data:," + "x" * 500
+
+
+def test_gzip_is_level_9_with_go_header() -> None:
+    url, comp = make_data_url(b"a" * 10000)
+    assert comp == "gzip"
+    raw = base64.b64decode(url.split(",", 1)[1])
+    assert raw[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+
+
+# -- local files -------------------------------------------------------------------------------
+def test_contents_local(tmp_path: Path) -> None:
+    (tmp_path / "motd").write_bytes(b"hello\n")
+    res = run(
+        "storage:\n  files:\n    - path: /etc/motd\n      contents:\n        local: motd\n",
+        files_dir=str(tmp_path),
+    )
+    assert text_of(res.config["storage"]["files"][0]["contents"]) == b"hello\n"
+
+
+def test_append_local_and_inline(tmp_path: Path) -> None:
+    (tmp_path / "tail").write_bytes(b"two\n")
+    res = run(
+        'storage:\n  files:\n    - path: /etc/x\n      append:\n        - inline: "one\\n"\n        - local: tail\n',
+        files_dir=str(tmp_path),
+    )
+    append = res.config["storage"]["files"][0]["append"]
+    assert [text_of(a) for a in append] == [b"one\n", b"two\n"]
+
+
+def test_local_without_files_dir() -> None:
+    res = run("storage:\n  files:\n    - path: /etc/x\n      contents:\n        local: x\n")
+    assert res.error == "source config is invalid"
+    assert raw_entries(res) == [
+        "error at $.storage.files.0.contents.local, line 7 col 16: local file paths are relative to a files "
+        "directory that must be specified with -d/--files-dir"
+    ]
+
+
+def test_local_cannot_escape_files_dir(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("x")
+    (tmp_path / "files").mkdir()
+    res = run(
+        "storage:\n  files:\n    - path: /etc/x\n      contents:\n        local: ../secret\n",
+        files_dir=str(tmp_path / "files"),
+    )
+    assert [e.message for e in res.entries] == ["local file path traverses outside the files directory"]
+
+
+def test_local_missing_file_message_is_gos(tmp_path: Path) -> None:
+    res = run(
+        "storage:\n  files:\n    - path: /etc/x\n      contents:\n        local: nope\n",
+        files_dir=str(tmp_path),
+    )
+    assert [e.message for e in res.entries] == [f"open {tmp_path}/nope: no such file or directory"]
+
+
+def test_inline_and_local_together(tmp_path: Path) -> None:
+    res = run(
+        "storage:\n  files:\n    - path: /etc/x\n      contents:\n        inline: a\n        source: https://e/x\n",
+        files_dir=str(tmp_path),
+    )
+    assert raw_entries(res) == [
+        "error at $.storage.files.0.contents.source, line 8 col 17: only one of the following can be set: "
+        "inline, local, source"
+    ]
+
+
+def test_ca_and_merge_local(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "next.ign").write_text('{"ignition":{"version":"3.4.0"}}')
+    res = run(
+        "ignition:\n  config:\n    merge:\n      - local: next.ign\n  security:\n    tls:\n"
+        "      certificate_authorities:\n        - local: ca.pem\n",
+        files_dir=str(tmp_path),
+    )
+    ign = res.config["ignition"]
+    assert text_of(ign["config"]["merge"][0]) == b'{"ignition":{"version":"3.4.0"}}'
+    assert text_of(ign["security"]["tls"]["certificateAuthorities"][0]).startswith(b"-----BEGIN")
+
+
+def test_inline_merge_of_another_version_warns() -> None:
+    res = run('ignition:\n  config:\n    replace:\n      inline: \'{"ignition":{"version":"3.0.0"}}\'\n')
+    assert res.ok
+    assert raw_entries(res) == [
+        "warning at $.ignition.config.replace.version, line 6 col 7: skipping validation for the "
+        "merge/replace ignition config due to an unkown version"
+    ]
+
+
+# -- trees ---------------------------------------------------------------------------------------
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "files" / "t"
+    (root / "bin").mkdir(parents=True)
+    (root / "empty").mkdir()
+    (root / "bin" / "run").write_text("#!/bin/sh\n")
+    os.chmod(root / "bin" / "run", 0o755)
+    (root / "conf").write_text("k=v\n")
+    os.symlink("conf", root / "link")
+    return tmp_path / "files"
+
+
+def test_tree_files_modes_links_and_order(tree: Path) -> None:
+    res = run("storage:\n  trees:\n    - local: t\n      path: /opt/t\n", files_dir=str(tree))
+    assert res.ok, raw_entries(res)
+    files = res.config["storage"]["files"]
+    assert [(f["path"], f["mode"]) for f in files] == [("/opt/t/bin/run", 0o755), ("/opt/t/conf", 0o644)]
+    assert res.config["storage"]["links"] == [{"path": "/opt/t/link", "target": "conf"}]
+    assert "directories" not in res.config["storage"]  # empty directories are not carried
+
+
+def test_tree_defaults_to_root(tree: Path) -> None:
+    res = run("storage:\n  trees:\n    - local: t\n", files_dir=str(tree))
+    assert res.config["storage"]["files"][1]["path"] == "/conf"
+
+
+def test_tree_entry_overridden_by_explicit_file(tree: Path) -> None:
+    res = run(
+        "storage:\n  files:\n    - path: /opt/t/conf\n      mode: 0600\n  trees:\n    - local: t\n      path: /opt/t\n",
+        files_dir=str(tree),
+    )
+    conf = res.config["storage"]["files"][0]
+    assert conf["path"] == "/opt/t/conf" and conf["mode"] == 0o600 and text_of(conf["contents"]) == b"k=v\n"
+
+
+def test_tree_conflict_with_contents(tree: Path) -> None:
+    res = run(
+        "storage:\n  files:\n    - path: /opt/t/conf\n      contents:\n        inline: x\n"
+        "  trees:\n    - local: t\n      path: /opt/t\n",
+        files_dir=str(tree),
+    )
+    assert raw_entries(res) == [
+        "error at $.storage.trees.0, line 9 col 7: matching filesystem node has existing contents or different type"
+    ]
+
+
+def test_tree_must_be_a_directory(tree: Path) -> None:
+    res = run("storage:\n  trees:\n    - local: t/conf\n", files_dir=str(tree))
+    assert [e.message for e in res.entries] == ["root of tree must be a directory"]
+
+
+def test_tree_needs_local() -> None:
+    res = run("storage:\n  trees:\n    - path: /x\n", files_dir="/tmp")
+    assert [e.message for e in res.entries] == ["local is required"]
+
+
+# -- passwd and systemd -------------------------------------------------------------------------
+def test_ssh_keys_local_split_crlf_and_blank_lines(tmp_path: Path) -> None:
+    (tmp_path / "k").write_bytes(b"ssh-ed25519 AAA one\r\n\r\nssh-ed25519 BBB two\n\n")
+    res = run(
+        "passwd:\n  users:\n    - name: core\n      ssh_authorized_keys: [ssh-rsa CCC inline]\n"
+        "      ssh_authorized_keys_local: [k]\n",
+        files_dir=str(tmp_path),
+    )
+    keys = res.config["passwd"]["users"][0]["sshAuthorizedKeys"]
+    assert keys == ["ssh-rsa CCC inline", "ssh-ed25519 AAA one", "ssh-ed25519 BBB two"]
+
+
+def test_ssh_keys_local_is_from_15() -> None:
+    res = run("passwd:\n  users:\n    - name: core\n      ssh_authorized_keys_local: [k]\n", version="1.4.0")
+    assert raw_entries(res) == [
+        "warning at $.passwd.users.0.ssh_authorized_keys_local, line 6 col 7: unused key ssh_authorized_keys_local"
+    ]
+
+
+def test_unit_and_dropin_contents_local(tmp_path: Path) -> None:
+    (tmp_path / "a.service").write_text("[Service]\nExecStart=/bin/true\n")
+    (tmp_path / "10.conf").write_text("[Service]\nNice=5\n")
+    res = run(
+        "systemd:\n  units:\n    - name: a.service\n      contents_local: a.service\n"
+        "      dropins:\n        - name: 10.conf\n          contents_local: 10.conf\n",
+        files_dir=str(tmp_path),
+    )
+    unit = res.config["systemd"]["units"][0]
+    assert unit["contents"] == "[Service]\nExecStart=/bin/true\n"
+    assert unit["dropins"] == [{"contents": "[Service]\nNice=5\n", "name": "10.conf"}]
+
+
+def test_unit_both_contents_is_an_error(tmp_path: Path) -> None:
+    res = run(
+        "systemd:\n  units:\n    - name: a.service\n      contents: x\n      contents_local: y\n",
+        files_dir="/",
+    )
+    assert [e.message for e in res.entries] == [
+        "only one of the following can be set: contents, contents_local"
+    ]
+
+
+# -- mount units -----------------------------------------------------------------------------------
+def test_mount_unit_generated_first_with_escaped_name() -> None:
+    res = run(
+        "storage:\n  filesystems:\n    - device: /dev/disk/by-label/my-data\n      path: /var/lib/my-data\n"
+        "      format: xfs\n      mount_options: [noatime]\n      with_mount_unit: true\n"
+        "systemd:\n  units:\n    - name: other.service\n      mask: true\n"
+    )
+    units = res.config["systemd"]["units"]
+    assert [u["name"] for u in units] == ["var-lib-my\\x2ddata.mount", "other.service"]
+    assert units[0]["enabled"] is True
+    assert units[0]["contents"] == (
+        "# Generated by Butane\n[Unit]\nRequires=systemd-fsck@dev-disk-by\\x2dlabel-my\\x2ddata.service\n"
+        "After=systemd-fsck@dev-disk-by\\x2dlabel-my\\x2ddata.service\n\n[Mount]\nWhere=/var/lib/my-data\n"
+        "What=/dev/disk/by-label/my-data\nType=xfs\nOptions=noatime\n\n[Install]\nRequiredBy=local-fs.target"
+    )
+    assert "withMountUnit" not in res.config["storage"]["filesystems"][0]
+
+
+def test_swap_unit() -> None:
+    res = run(
+        "storage:\n  filesystems:\n    - device: /dev/vdb1\n      format: swap\n      with_mount_unit: true\n"
+    )
+    unit = res.config["systemd"]["units"][0]
+    assert unit["name"] == "dev-vdb1.swap"
+    assert (
+        unit["contents"]
+        == "# Generated by Butane\n[Swap]\nWhat=/dev/vdb1\n\n[Install]\nRequiredBy=swap.target"
+    )
+
+
+def test_mount_unit_on_tang_luks_is_remote() -> None:
+    res = run(
+        "storage:\n  luks:\n    - name: db\n      device: /dev/vdb\n      clevis:\n        tang:\n"
+        "          - url: http://tang\n            thumbprint: abc\n"
+        "  filesystems:\n    - device: /dev/mapper/db\n      path: /var/db\n      format: xfs\n      with_mount_unit: true\n"
+    )
+    contents = res.config["systemd"]["units"][0]["contents"]
+    assert "Options=_netdev\n" in contents and contents.endswith("RequiredBy=remote-fs.target")
+
+
+def test_user_unit_merges_into_generated_one() -> None:
+    res = run(
+        "storage:\n  filesystems:\n    - device: /dev/vdb\n      path: /var/b\n      format: ext4\n      with_mount_unit: true\n"
+        "systemd:\n  units:\n    - name: var-b.mount\n      enabled: false\n"
+    )
+    units = res.config["systemd"]["units"]
+    assert len(units) == 1 and units[0]["enabled"] is False and units[0]["contents"].startswith("# Generated")
+
+
+@pytest.mark.parametrize(
+    ("path", "escaped"),
+    [
+        ("/", "-"),
+        ("/var/lib/a b", "var-lib-a\\x20b"),
+        ("/var/.x", "var-.x"),
+        ("/.x", "\\x2ex"),
+        ("/ü", "\\xc3\\xbc"),
+    ],
+)
+def test_unit_path_escaping(path: str, escaped: str) -> None:
+    assert unit_escape_path(path) == escaped
+
+
+def test_mount_unit_needs_format_then_path() -> None:
+    res = run("storage:\n  filesystems:\n    - device: /dev/a\n      with_mount_unit: true\n")
+    assert [e.message for e in res.entries] == ["format is required if with_mount_unit is true"]
+    res = run(
+        "storage:\n  filesystems:\n    - device: /dev/a\n      format: xfs\n      with_mount_unit: true\n"
+    )
+    assert [e.message for e in res.entries] == [
+        "path is required if with_mount_unit is true and format is not swap"
+    ]
+
+
+def test_mount_unit_outside_etc_var_from_16() -> None:
+    body = "storage:\n  filesystems:\n    - device: /dev/a\n      path: /srv\n      format: xfs\n      with_mount_unit: true\n"
+    assert run(body, version="1.5.0").ok
+    assert [e.message for e in run(body, version="1.6.0").entries] == [
+        "path must be under /etc or /var if with_mount_unit is true"
+    ]
+
+
+# -- boot device ---------------------------------------------------------------------------------------
+def test_boot_device_luks_tang_and_tpm2() -> None:
+    res = run(
+        "boot_device:\n  luks:\n    tpm2: true\n    threshold: 2\n    tang:\n      - url: https://t\n        thumbprint: x\n"
+    )
+    luks = res.config["storage"]["luks"][0]
+    assert luks["clevis"] == {"tang": [{"thumbprint": "x", "url": "https://t"}], "threshold": 2, "tpm2": True}
+    assert luks["device"] == "/dev/disk/by-partlabel/root" and luks["name"] == "root"
+    assert res.config["storage"]["filesystems"] == [
+        {"device": "/dev/mapper/root", "format": "xfs", "label": "root", "wipeFilesystem": True}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("layout", "first", "second"),
+    [("x86_64", "bios-1", "esp-1"), ("aarch64", "reserved-1", "esp-1"), ("ppc64le", "prep-1", "reserved-1")],
+)
+def test_mirror_layouts(layout: str, first: str, second: str) -> None:
+    res = run(f"boot_device:\n  layout: {layout}\n  mirror:\n    devices: [/dev/sda, /dev/sdb]\n")
+    disks = res.config["storage"]["disks"]
+    assert [p["label"] for p in disks[0]["partitions"]] == [first, second, "boot-1", "root-1"]
+    assert [r["name"] for r in res.config["storage"]["raid"]] == ["md-boot", "md-root"]
+    assert res.config["storage"]["filesystems"][-1]["device"] == "/dev/md/md-root"
+
+
+@pytest.mark.parametrize(
+    ("layout", "device", "luks"),
+    [("s390x-eckd", "/dev/dasda", "/dev/dasda2"), ("s390x-zfcp", "/dev/sdb", "/dev/sdb4")],
+)
+def test_s390x_luks_device(layout: str, device: str, luks: str) -> None:
+    res = run(
+        f"boot_device:\n  layout: {layout}\n  luks:\n    device: {device}\n    tpm2: true\n", version="1.6.0"
+    )
+    assert res.ok and res.config["storage"]["luks"][0]["device"] == luks
+
+
+def test_s390x_layouts_are_from_16() -> None:
+    res = run("boot_device:\n  layout: s390x-virt\n  luks:\n    tpm2: true\n", version="1.5.0")
+    assert [e.message for e in res.entries] == ["layout must be one of: aarch64, ppc64le, x86_64"]
+
+
+def test_boot_device_is_from_13_and_not_flatcar() -> None:
+    assert [e.message for e in run("boot_device: {}\n", version="1.2.0").entries] == [
+        "unused key boot_device"
+    ]
+    assert run("boot_device: {}\n", version="1.3.0").entries == []
+
+
+def test_user_disk_entries_follow_the_rendered_ones() -> None:
+    res = run(
+        "boot_device:\n  mirror:\n    devices: [/dev/sda, /dev/sdb]\n"
+        "storage:\n  disks:\n    - device: /dev/sdc\n      wipe_table: true\n"
+    )
+    assert [d["device"] for d in res.config["storage"]["disks"]] == ["/dev/sda", "/dev/sdb", "/dev/sdc"]
+
+
+# -- grub, kernel arguments, modes, sizes ----------------------------------------------------------------
+def test_grub_users() -> None:
+    res = run("grub:\n  users:\n    - name: root\n      password_hash: grub.pbkdf2.sha512.X\n")
+    f = res.config["storage"]["files"][0]
+    assert f["path"] == "/boot/grub2/user.cfg"
+    assert text_of(f["append"][0]) == (
+        b'# Generated by Butane\n\nset superusers="root"\npassword_pbkdf2 root grub.pbkdf2.sha512.X\n'
+    )
+    assert res.config["storage"]["filesystems"] == [
+        {"device": "/dev/disk/by-label/boot", "format": "ext4", "path": "/boot"}
+    ]
+
+
+def test_grub_user_needs_password() -> None:
+    res = run("grub:\n  users:\n    - name: root\n")
+    assert [e.message for e in res.entries] == ['field "password_hash" is required']
+
+
+def test_kernel_arguments() -> None:
+    res = run("kernel_arguments:\n  should_exist: [a]\n  should_not_exist: [b]\n", version="1.4.0")
+    assert res.config["kernelArguments"] == {"shouldExist": ["a"], "shouldNotExist": ["b"]}
+
+
+@pytest.mark.parametrize(
+    ("mode", "value"), [("0644", 0o644), ("0o750", 0o750), ("0x1a4", 0o644), ("420", 420)]
+)
+def test_mode_spellings(mode: str, value: int) -> None:
+    res = run(f"storage:\n  directories:\n    - path: /d\n      mode: {mode}\n")
+    assert res.config["storage"]["directories"][0]["mode"] == value
+
+
+def test_decimal_mode_warning() -> None:
+    res = run("storage:\n  files:\n    - path: /f\n      mode: 644\n", version="1.7.0")
+    assert raw_entries(res) == [
+        "warning at $.storage.files.0.mode, line 6 col 13: unreasonable mode would be reasonable if specified "
+        "in octal; remember to add a leading zero"
+    ]
+
+
+def test_quoted_mode_is_a_type_error() -> None:
+    res = run("storage:\n  files:\n    - path: /f\n      mode: '0644'\n")
+    assert res.error == "yaml: unmarshal errors:\n  line 6: cannot unmarshal !!str `0644` into int"
+
+
+def test_snake_case_and_mib() -> None:
+    res = run(
+        "storage:\n  disks:\n    - device: /dev/sdb\n      wipe_table: true\n      partitions:\n"
+        "        - label: a\n          size_mib: 100\n          start_mib: 1\n          type_guid: 0FC63DAF-8483-4772-8E79-3D69D8477DE4\n"
+    )
+    assert res.config["storage"]["disks"][0] == {
+        "device": "/dev/sdb",
+        "partitions": [
+            {"label": "a", "sizeMiB": 100, "startMiB": 1, "typeGuid": "0FC63DAF-8483-4772-8E79-3D69D8477DE4"}
+        ],
+        "wipeTable": True,
+    }
+
+
+def test_yaml11_booleans_only_for_bool_fields() -> None:
+    res = run(
+        "passwd:\n  users:\n    - name: 'on'\n      system: on\n      no_create_home: yes\n      gecos: yes\n"
+    )
+    user = res.config["passwd"]["users"][0]
+    assert user == {"gecos": "yes", "name": "on", "noCreateHome": True, "system": True}
+
+
+def test_flatcar_refuses_clevis() -> None:
+    res = run(
+        "storage:\n  luks:\n    - name: d\n      device: /dev/sdb\n      clevis:\n        tpm2: true\n",
+        variant="flatcar",
+        version="1.0.0",
+    )
+    assert raw_entries(res) == [
+        "error at $.storage.luks.0.clevis, line 8 col 9: clevis is not supported in this spec version"
+    ]
