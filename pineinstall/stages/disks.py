@@ -750,11 +750,13 @@ def plan_mounts(filesystems: list[FsPlan]) -> list[MountPlan]:
 
 
 def _tools(plan_: Plan) -> set[str]:
-    tools = {"blkid", "sfdisk"}
+    tools: set[str] = set()
+    if plan_.disks:
+        tools |= {"blkid", "sfdisk", "partx"}
+    if plan_.luks or plan_.filesystems:
+        tools.add("blkid")
     for d in plan_.disks:
         tools |= {c.argv[0] for c in d.commands}
-        if d.commands:
-            tools.add("partx")
     for group in (plan_.raids, plan_.luks, plan_.filesystems):
         for item in group:
             tools |= {c.argv[0] for c in item.commands}

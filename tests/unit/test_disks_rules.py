@@ -398,7 +398,9 @@ def test_discover_prefers_a_real_node(monkeypatch):
 
 
 def test_by_id_partition_names_of_a_configured_disk(monkeypatch):
-    monkeypatch.setattr(discover, "resolve", lambda p: "/dev/vda" if p == "/dev/disk/by-id/virtio-a" else None)
+    monkeypatch.setattr(
+        discover, "resolve", lambda p: "/dev/vda" if p == "/dev/disk/by-id/virtio-a" else None
+    )
     d = disk_plan(rows=[PartRow(1, 2048, 100, action="create"), PartRow(3, 4096, 100, action="create")])
     names = disks._Names([d])
     ref = names.resolve("/dev/disk/by-id/virtio-a-part3", "$")
@@ -407,3 +409,32 @@ def test_by_id_partition_names_of_a_configured_disk(monkeypatch):
         names.resolve("/dev/disk/by-id/virtio-a-part2", "$")
     with pytest.raises(StageError, match="does not exist and this config does not create it"):
         names.resolve("/dev/disk/by-id/virtio-zzz-part1", "$")
+
+
+def test_an_empty_storage_section_needs_no_tools(monkeypatch):
+    monkeypatch.setattr(disks.shutil, "which", lambda *a, **k: None)
+    assert disks.plan(model.Storage()).to_dict()["disks"] == []
+    with pytest.raises(StageError, match=r"required tools are missing: blkid, mkfs\.xfs, wipefs$"):
+        disks._refuse_missing_tools(
+            Plan(
+                filesystems=[
+                    FsPlan(
+                        0,
+                        "/d",
+                        "/d",
+                        "xfs",
+                        "create",
+                        "",
+                        "",
+                        "",
+                        None,
+                        None,
+                        [],
+                        False,
+                        None,
+                        False,
+                        [Command(["wipefs", "-a", "/d"], ""), Command(["mkfs.xfs", "/d"], "")],
+                    )
+                ]
+            )
+        )
