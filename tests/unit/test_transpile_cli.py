@@ -1,0 +1,214 @@
+"""``pine-transpile``: Butane's command line, its error formats and Go's JSON bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from butane_like import translate
+from butane_like.gojson import string
+
+REPO = Path(__file__).resolve().parents[2]
+OK = b"variant: fcos\nversion: 1.4.0\nstorage:\n  files:\n    - path: /etc/a\n      contents:\n        inline: x\n"
+WARN = b"variant: fcos\nversion: 1.4.0\nbogus: 1\n"
+BAD = b"variant: fcos\nversion: 1.4.0\nstorage:\n  files:\n    - path: etc/relative\n"
+
+
+def cli(*args: str, stdin: bytes = b"", cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, "-m", "butane_like.cli", *args], input=stdin, capture_output=True, cwd=cwd, env=env
+    )
+
+
+# -- Go's encoding/json ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "json_text"),
+    [
+        ("a<b>&c", '"a\\u003cb\\u003e\\u0026c"'),
+        ("line\u2028para\u2029", '"line\\u2028para\\u2029"'),
+        ("\b\f\x00\x1b", '"\\u0008\\u000c\\u0000\\u001b"'),
+        ("\n\r\t", '"\\n\\r\\t"'),
+        ('q"b\\', '"q\\"b\\\\"'),
+        ("\x7fé€", '"\x7fé€"'),
+        ("bad\udce9byte", '"bad\\ufffdbyte"'),
+    ],
+)
+def test_go_string_escaping(text: str, json_text: str) -> None:
+    assert string(text) == json_text
+
+
+def test_output_key_order_is_ignitions() -> None:
+    res = translate(
+        b"variant: fcos\nversion: 1.4.0\nsystemd:\n  units:\n    - name: a.service\n      enabled: true\n"
+        b"storage:\n  files:\n    - mode: 0644\n      contents:\n        inline: x\n      path: /etc/a\n"
+        b"      overwrite: true\npasswd:\n  users:\n    - uid: 1\n      name: u\n"
+    )
+    assert res.output == (
+        b'{"ignition":{"version":"3.3.0"},"passwd":{"users":[{"name":"u","uid":1}]},'
+        b'"storage":{"files":[{"overwrite":true,"path":"/etc/a","contents":{"compression":"","source":"data:,x"},'
+        b'"mode":420}]},"systemd":{"units":[{"enabled":true,"name":"a.service"}]}}'
+    )
+
+
+def test_pretty_is_marshal_indent() -> None:
+    res = translate(OK, pretty=True)
+    assert res.output.decode() == json.dumps(json.loads(res.output), indent=2)
+    assert res.output.startswith(b'{\n  "ignition": {\n    "version": "3.3.0"\n  },')
+
+
+def test_empty_objects_are_omitted_but_false_is_kept() -> None:
+    res = translate(
+        b"variant: fcos\nversion: 1.0.0\nstorage:\n  links:\n    - path: /a\n      target: /b\n      hard: false\nsystemd: {}\n"
+    )
+    assert (
+        res.output
+        == b'{"ignition":{"version":"3.0.0"},"storage":{"links":[{"path":"/a","hard":false,"target":"/b"}]}}'
+    )
+
+
+def test_null_items_are_dropped_with_a_warning() -> None:
+    res = translate(
+        b"variant: fcos\nversion: 1.5.0\npasswd:\n  users:\n    - name: a\n    -\n    - name: b\n"
+    )
+    assert [u["name"] for u in res.config["passwd"]["users"]] == ["a", "b"]
+    assert res.entries[0].message.startswith("context tree does not match content tree at $.passwd.users.1.")
+
+
+# -- errors before translation ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (b"", "error parsing variant; must be specified"),
+        (b"variant: fcos\n", "error parsing version; must be a valid semver"),
+        (b"variant: fcos\nversion: 1.4\n", "error parsing version; must be a valid semver"),
+        (b"variant: fcos\nversion: 1.9.0\n", "No translator exists for variant fcos with version 1.9.0"),
+        (
+            b"variant: pine\nversion: 1.0.0-experimental\n",
+            "No translator exists for variant pine with version 1.0.0-experimental",
+        ),
+        (
+            b"variant: fcos\nversion: 1.5.0\nx: [a,\n",
+            "Error unmarshaling yaml: yaml: line 3: did not find expected ',' or ']'",
+        ),
+        (
+            b"variant: fcos\nversion: 1.5.0\nstorage:\n  files: []\n  files: []\n",
+            'yaml: unmarshal errors:\n  line 5: mapping key "files" already defined at line 4',
+        ),
+        (
+            b"variant: fcos\nversion: 1.5.0\npasswd:\n  users:\n    - name: {a: 1}\n      uid: abc\n",
+            "yaml: unmarshal errors:\n  line 5: cannot unmarshal !!map into string\n"
+            "  line 6: cannot unmarshal !!str `abc` into int",
+        ),
+        (
+            b"variant: fcos\nversion: 1.5.0\nstorage: [1]\n",
+            "yaml: unmarshal errors:\n  line 3: cannot unmarshal !!seq into v0_5.Storage",
+        ),
+    ],
+)
+def test_fatal_errors(text: bytes, error: str) -> None:
+    res = translate(text)
+    assert res.error == error and res.output is None
+
+
+def test_only_the_first_document_counts() -> None:
+    res = translate(b"variant: fcos\nversion: 1.0.0\n---\nvariant: nope\n")
+    assert res.ok and res.output == b'{"ignition":{"version":"3.0.0"}}'
+
+
+# -- the command line -------------------------------------------------------------------------------------
+def test_stdin_to_stdout() -> None:
+    p = cli(stdin=OK)
+    assert p.returncode == 0 and p.stderr == b""
+    assert p.stdout.endswith(b"}\n") and json.loads(p.stdout)["storage"]["files"][0]["path"] == "/etc/a"
+
+
+def test_output_file_written_only_on_success(tmp_path: Path) -> None:
+    (tmp_path / "ok.bu").write_bytes(OK)
+    (tmp_path / "bad.bu").write_bytes(BAD)
+    assert cli("-o", "out.ign", "ok.bu", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "out.ign").read_bytes().endswith(b"}\n")
+    p = cli("--output=fail.ign", "bad.bu", cwd=tmp_path)
+    assert p.returncode == 1 and not (tmp_path / "fail.ign").exists()
+
+
+def test_pretty_error_block(tmp_path: Path) -> None:
+    (tmp_path / "bad.bu").write_bytes(BAD)
+    p = cli("bad.bu", cwd=tmp_path)
+    assert p.returncode == 1 and p.stdout == b""
+    assert p.stderr.decode() == (
+        "error[$.storage.files.0.path]:\n"
+        "  --> bad.bu:5:13\n"
+        "   |\n"
+        " 3 | storage:\n"
+        " 4 |   files:\n"
+        " 5 |     - path: etc/relative\n"
+        "   |             ^^^^^^^^^^^^ path not absolute\n"
+        " 6 | \n"
+        "   |\n"
+        "Error translating config: config generated was invalid\n"
+    )
+
+
+def test_raw_errors() -> None:
+    p = cli("--raw-errors", stdin=BAD)
+    assert p.stderr.decode() == (
+        "error at $.storage.files.0.path, line 5 col 13: path not absolute\n"
+        "Error translating config: config generated was invalid\n"
+    )
+
+
+def test_stdin_is_named_in_snippets() -> None:
+    assert b"  --> <stdin>:5:13\n" in cli(stdin=BAD).stderr
+
+
+def test_strict_fails_on_warnings() -> None:
+    p = cli("-s", stdin=WARN)
+    assert p.returncode == 1 and p.stdout == b""
+    assert p.stderr.endswith(b"Config produced warnings and --strict was specified\n")
+    p = cli(stdin=WARN)
+    assert p.returncode == 0 and p.stdout and b"unused key bogus" in p.stderr
+
+
+def test_check_produces_no_output() -> None:
+    p = cli("--check", stdin=OK)
+    assert p.returncode == 0 and p.stdout == b""
+
+
+def test_combined_short_flags_and_attached_values(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("hi")
+    body = OK.replace(b"inline: x", b"local: f")
+    p = cli("-psd", "d", stdin=body, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(b"{\n  ")
+    assert cli("-dd", "--strict", stdin=body, cwd=tmp_path).returncode == 0
+    assert cli("--files-dir=d", stdin=body, cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["-x"], ["a.bu", "b.bu"], ["-d"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    p = cli(*args)
+    assert p.returncode == 2 and b"Usage:" in p.stderr and p.stdout == b""
+
+
+def test_help_and_version() -> None:
+    p = cli("--help")
+    assert p.returncode == 0 and p.stdout.startswith(b"Usage:")
+    assert cli("-V").stdout.startswith(b"pine-transpile ")
+
+
+def test_missing_input_file(tmp_path: Path) -> None:
+    p = cli("nope.bu", cwd=tmp_path)
+    assert p.returncode == 1
+    assert p.stderr == b"failed to read nope.bu: open nope.bu: no such file or directory\n"
+
+
+def test_crlf_input_positions() -> None:
+    res = translate(BAD.replace(b"\n", b"\r\n"))
+    assert [(e.line, e.col) for e in res.entries] == [(5, 13)]
