@@ -74,6 +74,8 @@ def write_authorized_keys(home: Path, uid: int, gid: int, keys: list[str]) -> bo
     if not os.path.lexists(home):
         parent = home.parent
         if not parent.is_dir():
+            if uid != 0:  # the user could not have created it either; leave no trace
+                raise AccountsError(f"cannot create {home}: permission denied ({parent} does not exist)")
             os.makedirs(parent, 0o755, exist_ok=True)
         _check_user_may_create(parent, uid, gid, home)
         os.mkdir(home, 0o700)
