@@ -93,7 +93,7 @@ def test_null_items_are_dropped_with_a_warning() -> None:
             "No translator exists for variant pine with version 1.0.0-experimental",
         ),
         (
-            b"variant: fcos\nversion: 1.5.0\nx: [a,\n",
+            b"variant: fcos\nversion: 1.5.0\nx: [a, b\n",
             "Error unmarshaling yaml: yaml: line 3: did not find expected ',' or ']'",
         ),
         (
