@@ -901,13 +901,14 @@ def crypttab_line(key: LuksKey) -> str:
     return f"{key.name} UUID={key.uuid} {keyfile} {options}"
 
 
-def write_luks_keys(applied: Applied, root: str | os.PathLike[str], log: Log) -> None:
+def write_luks_keys(applied: Applied, root: Any, log: Log) -> None:
     """Keep each LUKS key at ``/etc/luks/NAME`` (0600, directory 0700) in the target root and give
     it an ``/etc/crypttab`` line. Called after the target's filesystems are mounted."""
     if not applied.luks:
         return
-    etc = Path(root) / "etc"
-    keydir = Path(root) / LUKS_KEY_DIR.lstrip("/")
+    # A pineinstall.target.Target (an OSTree deployment's etc) or a plain directory.
+    etc = root.resolve_all("/etc") if hasattr(root, "resolve_all") else Path(root) / "etc"
+    keydir = etc / "luks"
     keydir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(keydir, 0o700)
     crypttab = etc / "crypttab"

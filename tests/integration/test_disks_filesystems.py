@@ -397,6 +397,15 @@ def test_luks_keys_and_crypttab_in_the_target(tmp_path):
         f"data UUID={UUID1} /etc/luks/data luks,discard",
         f"tang UUID={UUID2} none luks",
     ]
+    # A Target: /etc as the target resolves it (here a link inside the root, re-rooted).
+    from pineinstall.target import Target
+
+    deploy = tmp_path / "deploy"
+    (deploy / "usr" / "etc").mkdir(parents=True)
+    (deploy / "etc").symlink_to("/usr/etc")
+    disks.write_luks_keys(applied, Target(deploy), quiet_log())
+    assert (deploy / "usr/etc/luks/data").read_bytes() == b"k" * 10
+    assert (deploy / "usr/etc/crypttab").read_text().startswith("data UUID=")
 
 
 # --- RAID: planned here, created in the VM tier ----------------------------------------------------
