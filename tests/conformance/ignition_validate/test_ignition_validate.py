@@ -43,6 +43,9 @@ DELIBERATE = {
         "the reference reports Go's decoder error without a JSON path; we name the field "
         "($.storage.files.0.mode) with a message of our own. Verdict must still agree."
     ),
+    "type-error-float-mode": (
+        "the reference reports Go's decoder error without a JSON path; we name the field."
+    ),
     "unsupported-version": (
         "the reference prints 'couldn't parse config: unsupported config version' with no "
         "place; we point at $.ignition.version and list the versions we support (3.4.0-3.6.0 "
