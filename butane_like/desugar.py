@@ -1,4 +1,4 @@
-"""From a decoded Butane config (YAML-side dicts) to an Ignition config (JSON-side dicts).
+"""From a decoded Butane config (YAML-side dicts) to an Ignition config (JSON-side dicts): the sugar.
 
 The phases and their order are Butane's, because the order of the report is visible to users:
 

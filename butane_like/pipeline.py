@@ -103,7 +103,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
         entry.line, entry.col = line, col
         entries.append(entry)
 
-    from .translate import Translator
+    from .desugar import Translator
 
     tr = Translator(spec, files_dir)
     tr.validate_source(cfg)

@@ -145,13 +145,15 @@ def _parser_class(cparser: Any) -> Any:
 
 
 def _go_message(e: Exception) -> str:
+    if type(e).__name__ == "ReaderError":
+        # Bad bytes (control characters, invalid UTF-8): yaml.v3 gives the reason and no line.
+        reason = getattr(e, "reason", None)
+        if reason is None and len(e.args) >= 5:
+            reason = e.args[4]
+        return f"yaml: {reason or 'invalid input'}"
     problem = getattr(e, "problem", None)
     if not problem:
-        # Reader errors (bad encoding) carry their text in str().
-        problem = str(e).splitlines()[0] if str(e) else "unknown problem parsing YAML content"
-        if "invalid" in problem and "utf" in problem.lower():
-            return "yaml: invalid leading UTF-8 octet"
-        return "yaml: " + problem
+        return "yaml: unknown problem parsing YAML content"
     scanner = type(e).__name__ == "ScannerError"
     line = 0
     cmark = getattr(e, "context_mark", None)
