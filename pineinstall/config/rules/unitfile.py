@@ -60,10 +60,21 @@ def parse_unit(content: str) -> list[tuple[str, str, str]]:
             line = line[:-1]
         return line, eof
 
+    next_break = -1  # index of the next line break at or after pos (cached: this runs per step)
+
     def check_line_length() -> None:
         # the deserializer refuses a run of LINE_MAX bytes without a line break
-        window = data[pos : pos + LINE_MAX]
-        if len(window.encode()) >= LINE_MAX and "\n" not in window and "\r" not in window:
+        nonlocal next_break
+        if n - pos < LINE_MAX // 4:
+            return
+        if next_break < pos:
+            nl, cr = data.find("\n", pos), data.find("\r", pos)
+            next_break = n if nl < 0 else nl
+            if 0 <= cr < next_break:
+                next_break = cr
+        if next_break - pos >= LINE_MAX or (
+            next_break - pos >= LINE_MAX // 4 and len(data[pos:next_break].encode()) >= LINE_MAX
+        ):
             raise UnitError(f"line too long (max {LINE_MAX} bytes)")
 
     def skip_comment() -> None:
