@@ -146,7 +146,8 @@ def _check_disk(report: Report, disk: dict, base: Path) -> None:
         report.error(ERR_DISK_DEVICE_REQUIRED, (*base, "device"))
     else:
         check_path(report, device, (*base, "device"))
-        # numbers: the second partition of the first colliding number
+        # numbers: the second partition of a colliding number. With several colliding numbers
+        # ignition-validate picks one at random (Go map order); we report the earliest.
         seen_numbers: dict[int, int] = {}
         collision = None
         for i, p in enumerate(parts):
