@@ -526,13 +526,16 @@ def _write_link(e: Entry, p: Path, target: Target, names: _Names, parents: _Pare
             ) from exc
         return "created"
     os.symlink(link.target or "", p)
-    # As Ignition: unless given, a new link takes the owner of what it points to (looked up inside
-    # the root here), or root when it dangles.
-    try:
-        pointed = os.stat(target.resolve_all(e.path))
-        default = (pointed.st_uid, pointed.st_gid)
-    except (OSError, TargetError):
-        default = (0, 0)
+    # As Ignition: unless given, a new link takes the owner of what it points to, or root when it
+    # dangles. Ignition stats an absolute target in its own namespace (the initramfs, where all is
+    # root's), so an absolute target gives root here too; a relative one is looked up inside the root.
+    default = (0, 0)
+    if not (link.target or "").startswith("/"):
+        try:
+            pointed = os.stat(target.resolve_all(e.path))
+            default = (pointed.st_uid, pointed.st_gid)
+        except (OSError, TargetError):
+            pass
     uid, gid = names.ids(link, *default)
     os.lchown(p, uid, gid)
     return "created"

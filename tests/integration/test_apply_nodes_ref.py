@@ -383,6 +383,48 @@ CASES: dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str | tuple[str, s
         {"links": [{"path": "/ex/other", "target": "/ex/f", "hard": True, "overwrite": True}]},
         None,
     ),
+    # --- owners by default ---
+    "symlink-default-owner-of-target": (
+        [("file", "/owned", "o", 0o644, 1, 2)],
+        {"links": [{"path": "/to-owned", "target": "/owned"}]},
+        None,
+    ),
+    "symlink-relative-default-owner": (
+        [("dir", "/sub"), ("file", "/sub/owned", "o", 0o644, 2, 1)],
+        {"links": [{"path": "/sub/rel", "target": "owned"}]},
+        None,
+    ),
+    "append-new-with-owner": (
+        [],
+        {"files": [{"path": "/an", "append": [data("x")], "user": {"id": 2}}]},
+        None,
+    ),
+    "file-kept-group-only": (
+        [("file", "/k", "k", 0o640, 1, 1)],
+        {"files": [{"path": "/k", "group": {"id": 2}}]},
+        None,
+    ),
+    "dir-existing-owner-kept": (
+        [("dir", "/od", 0o700, 1, 1)],
+        {"directories": [{"path": "/od", "mode": 0o755}]},
+        None,
+    ),
+    "symlink-existing-same-owner-untouched": (
+        [*BASE],
+        {"links": [{"path": "/ex/sl", "target": "/ex/f", "user": {"id": 1}}]},
+        None,
+    ),
+    "hardlink-new-parents": (BASE, {"links": [{"path": "/n1/n2/hl", "target": "/ex/f", "hard": True}]}, None),
+    "through-link-to-root-dotdot": (
+        [("symlink", "/x", "../../..")],
+        {"files": [{"path": "/x/f", "contents": data("top")}]},
+        None,
+    ),
+    "file-in-existing-dir-with-owner": (
+        [("dir", "/opt/app", 0o750, 1, 1)],
+        {"files": [{"path": "/opt/app/conf", "contents": data("c"), "mode": 0o640, "group": {"id": 1}}]},
+        None,
+    ),
     # --- mixtures ---
     "mixed-tree": (
         [("dir", "/etc/ssh", 0o755)],
