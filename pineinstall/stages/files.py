@@ -213,12 +213,53 @@ def _declared_names(config: model.Config, target: Target) -> tuple[set[str], set
     return users, groups
 
 
-def prepare(config: model.Config, target: Target, log: Log, fetcher: Fetcher) -> Plan:
-    """Everything that can be checked, checked; every resource fetched. Writes nothing."""
+class Fetched:
+    """Every file's data (``contents`` then ``append``), fetched and verified ahead of time, e.g. by
+    an installer before it writes a disk; handed to :func:`prepare`, which then fetches nothing."""
+
+    def __init__(self) -> None:
+        self.data: dict[int, tuple[IO[bytes] | None, bool, str | None]] = {}
+
+    def take(self, index: int) -> tuple[IO[bytes] | None, bool, str | None] | None:
+        return self.data.pop(index, None)
+
+    def close(self) -> None:
+        for data, _src, _sha in self.data.values():
+            if data is not None:
+                data.close()
+        self.data.clear()
+
+
+def fetch_all(config: model.Config, fetcher: Fetcher, log: Log) -> Fetched:
+    """Fetch and verify the data of every ``storage.files`` entry; nothing is written anywhere."""
+    fetched = Fetched()
+    try:
+        for i, f in enumerate(config.storage.files):
+            fetched.data[i] = _fetch_one(f, fetcher, log)
+    except BaseException:
+        fetched.close()
+        raise
+    return fetched
+
+
+def _fetch_one(f: model.File, fetcher: Fetcher, log: Log) -> tuple[IO[bytes] | None, bool, str | None]:
+    with log.op(f"fetching contents of {f.path}") if _remote(f) else _nullctx():
+        try:
+            data, has_source = _fetch_file_data(f, fetcher)
+        except ResourceError as exc:
+            raise StageError(f"failed to fetch contents of {f.path}: {exc}") from exc
+    return data, has_source, (_data_sha256(data) if data is not None else None)
+
+
+def prepare(
+    config: model.Config, target: Target, log: Log, fetcher: Fetcher, *, fetched: Fetched | None = None
+) -> Plan:
+    """Everything that can be checked, checked; every resource fetched (unless ``fetched`` holds
+    it already). Writes nothing."""
     plan = Plan(config)
     try:
         with target.frozen():
-            _collect(plan, target, log, fetcher)
+            _collect(plan, target, log, fetcher, fetched)
         _check_owners(plan, target)
         _check_units(config, target)
         _precheck_conflicts(plan, target)
@@ -230,16 +271,16 @@ def prepare(config: model.Config, target: Target, log: Log, fetcher: Fetcher) ->
     return plan
 
 
-def _collect(plan: Plan, target: Target, log: Log, fetcher: Fetcher) -> None:
+def _collect(plan: Plan, target: Target, log: Log, fetcher: Fetcher, fetched: Fetched | None) -> None:
     """Resolve every node's path (duplicates refused) and fetch every file's data."""
     st = plan.config.storage
     resolved: dict[tuple[str, ...], str] = {}
-    raw: list[tuple[str, Any]] = (
-        [("directory", d) for d in st.directories]
-        + [("file", f) for f in st.files]
-        + [("hardlink" if lk.hard else "link", lk) for lk in st.links]
+    raw: list[tuple[str, Any, int]] = (
+        [("directory", d, i) for i, d in enumerate(st.directories)]
+        + [("file", f, i) for i, f in enumerate(st.files)]
+        + [("hardlink" if lk.hard else "link", lk, i) for i, lk in enumerate(st.links)]
     )
-    for kind, node in raw:
+    for kind, node, index in raw:
         try:
             comps = target.components(node.path)
         except TargetError as exc:
@@ -253,15 +294,10 @@ def _collect(plan: Plan, target: Target, log: Log, fetcher: Fetcher) -> None:
             )
         resolved[key] = node.path
         entry = Entry(kind, node, comps)
+        plan.entries.append(entry)  # from here on the plan owns (and closes) the entry's data
         if kind == "file":
-            with log.op(f"fetching contents of {node.path}") if _remote(node) else _nullctx():
-                try:
-                    entry.data, entry.has_source = _fetch_file_data(node, fetcher)
-                except ResourceError as exc:
-                    raise StageError(f"failed to fetch contents of {node.path}: {exc}") from exc
-            if entry.data is not None:
-                entry.sha256 = _data_sha256(entry.data)
-        plan.entries.append(entry)
+            got = fetched.take(index) if fetched is not None else None
+            entry.data, entry.has_source, entry.sha256 = got or _fetch_one(node, fetcher, log)
 
 
 def _remote(f: model.File) -> bool:
@@ -671,13 +707,20 @@ def apply_plan(plan: Plan, target: Target, log: Log) -> Result:
     return result
 
 
-def run(config: model.Config, target: Target, log: Log, *, fetcher: Fetcher | None = None) -> Result:
+def run(
+    config: model.Config,
+    target: Target,
+    log: Log,
+    *,
+    fetcher: Fetcher | None = None,
+    fetched: Fetched | None = None,
+) -> Result:
     """The whole stage: prepare (fetch, check) then apply."""
     own = fetcher is None
     fetcher = fetcher or Fetcher.for_config(config.ignition)
     try:
         with log.stage("files"):
-            plan = prepare(config, target, log, fetcher)
+            plan = prepare(config, target, log, fetcher, fetched=fetched)
             try:
                 return apply_plan(plan, target, log)
             finally:

@@ -359,3 +359,33 @@ def test_https_needs_the_extra_ca(root: Path, tls: tuple[ssl.SSLContext, bytes])
         )
     assert rc == 0, log
     assert (root / "s").read_bytes() == b"over tls"
+
+
+def test_fetch_ahead_then_apply_offline(root: Path) -> None:
+    """The installer's order: fetch and verify everything first (before a disk is written), then
+    apply later with the server already gone."""
+    from pineinstall.config import model
+    from pineinstall.resources import Fetcher
+    from pineinstall.stages import files
+    from pineinstall.target import open_target
+
+    body = b"fetched ahead\n"
+    with serve() as srv:
+        url = srv.route("/ahead", Answer(200, body))
+        config = model.from_dict(
+            {
+                "storage": {
+                    "files": [
+                        {
+                            "path": "/ahead",
+                            "contents": {"source": url, "verification": {"hash": sha512(body)}},
+                        }
+                    ]
+                }
+            }
+        )
+        fetcher = Fetcher.for_config(config.ignition)
+        fetched = files.fetch_all(config, fetcher, Log(io.StringIO()))
+    # the server is gone now
+    files.run(config, open_target(root), Log(io.StringIO()), fetcher=fetcher, fetched=fetched)
+    assert (root / "ahead").read_bytes() == body
