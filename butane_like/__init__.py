@@ -7,9 +7,11 @@ accepts.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .report import ERROR, WARNING, Entry, format_entries
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
 
 __all__ = ["ERROR", "WARNING", "Entry", "Result", "translate"]
 

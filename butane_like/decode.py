@@ -17,20 +17,23 @@ indexed by the YAML path, for the report.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .fields import B, I, S, Spec
 from .yamlload import Tags
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
 
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 _TRUE = frozenset(("true", "True", "TRUE"))
 _FALSE = frozenset(("false", "False", "FALSE"))
 _YES = frozenset(("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"))
 _NO = frozenset(("n", "N", "no", "No", "NO", "off", "Off", "OFF"))
-_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_FLOAT = r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$"
 _FLOAT_SPECIAL = frozenset((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF"))
 _FLOAT_NAN = frozenset((".nan", ".NaN", ".NAN"))
-_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ]|$)")
+_TIMESTAMP = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ]|$)"
 _INT_RANGE = 1 << 63
 
 NULL = object()  # marker: a null scalar
@@ -82,13 +85,13 @@ def resolve_plain(value: str) -> tuple[str, Any]:
         return "!!bool", False
     c = value[0]
     if c.isdigit() or c in "+-.":
-        if c.isdigit() and _TIMESTAMP.match(value):
+        if c.isdigit() and re.match(_TIMESTAMP, value):
             return "!!timestamp", value
         iv = go_parse_int(value)
         if iv is not None:
             return "!!int", iv
         plain = value.replace("_", "")
-        if _FLOAT.match(plain):
+        if re.match(_FLOAT, plain):
             return "!!float", float(plain)
         if value in _FLOAT_SPECIAL:
             return "!!float", float(value.replace(".", "").lower().replace("in", "in"))

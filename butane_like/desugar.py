@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from . import sugar
 from .fields import OBJECTS, Spec, camel
 from .report import ERROR, WARNING, Entry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
 
 ERR_TOO_MANY_SOURCES = "only one of the following can be set: inline, local, source"
 ERR_TOO_MANY_UNIT_SOURCES = "only one of the following can be set: contents, contents_local"
@@ -66,10 +69,10 @@ WARN_MERGE_UNKNOWN_VERSION = (
 )
 
 ROOT_DEVICE = "/dev/disk/by-id/coreos-boot-disk"
-_ALLOWED_MOUNT = re.compile(r"^/(etc|var)(/|$)")
-_DASD = re.compile(r"(/dev/dasd[a-z]$)")
-_SD = re.compile(r"(/dev/sd[a-z]$)")
-_SSH_SPLIT = re.compile(r"\r?\n")
+_ALLOWED_MOUNT = r"^/(etc|var)(/|$)"
+_DASD = r"(/dev/dasd[a-z]$)"
+_SD = r"(/dev/sd[a-z]$)"
+_SSH_SPLIT = r"\r?\n"
 
 RESERVED_GUID = "8DA63339-0007-60C0-C436-083AC8230908"
 BIOS_GUID = "21686148-6449-6E6F-744E-656564454649"
@@ -176,7 +179,7 @@ class Translator:
         if sp.fcos >= 6:
             for i, fs in enumerate(storage.get("filesystems") or []):
                 p = fs.get("path")
-                if p is not None and fs.get("with_mount_unit") is True and not _ALLOWED_MOUNT.match(p):
+                if p is not None and fs.get("with_mount_unit") is True and not re.match(_ALLOWED_MOUNT, p):
                     self.error(ERR_MOUNT_FORBIDDEN, ("storage", "filesystems", i, "path"))
         ign = cfg.get("ignition") or {}
         conf = ign.get("config") or {}
@@ -296,7 +299,7 @@ class Translator:
                 dev = luks.get("device")
                 if not dev:
                     self.error(ERR_NO_LUKS_BOOT_DEVICE, (*base, "layout"))
-                elif not (_DASD if layout == "s390x-eckd" else _SD).search(dev):
+                elif not re.search(_DASD if layout == "s390x-eckd" else _SD, dev):
                     self.error(ERR_LUKS_BOOT_DEVICE_NAME, (*base, "layout"))
             elif s390x and layout == "s390x-virt":
                 pass
@@ -424,7 +427,7 @@ class Translator:
             data = self.read_local(rel, kpath)
             if data is None:
                 continue
-            for line in _SSH_SPLIT.split(self.text(data)):
+            for line in re.split(_SSH_SPLIT, self.text(data)):
                 if line:
                     # A leaf per key: remember where each one came from.
                     self.out.leaf[(id(keys), len(keys))] = kpath  # type: ignore[index]

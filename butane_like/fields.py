@@ -1,5 +1,9 @@
 """What each variant/version accepts (YAML side) and how Ignition orders its JSON keys (output side).
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
+
 Data only, so that other tools (the JSON Schemas of ``schemas/butane/``, editors, tests) can read
 it: ``accepted(variant, version)`` returns the YAML field tree of one variant/version, and
 ``OUTPUT_ORDER`` the key order of every Ignition type as Go's encoding/json writes it (struct field
@@ -17,7 +21,9 @@ Types: ``"string"``, ``"int"``, ``"bool"``, ``("list", T)`` or the name of an ob
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
 
 # variant -> version -> (Ignition version, base level, fcos-equivalent level or 0, Go package)
 VARIANTS: dict[str, dict[str, tuple[str, int, int, str]]] = {

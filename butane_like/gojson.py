@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .fields import NON_POINTER, OUTPUT_ORDER
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
 
 _ESC = {
     '"': '\\"',

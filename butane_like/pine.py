@@ -19,7 +19,11 @@ entries are merged *under* the user's config, as Butane does with its own sugar:
 from __future__ import annotations
 
 import re
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
+
 
 ERR_NAME_REQUIRED = 'field "name" is required'
 ERR_SERVICE_NAME = "service name must be a file name (letters, digits, '.', '_', '-', '@')"
@@ -36,16 +40,16 @@ ERR_GATEWAY_DHCP = "gateway is ignored with dhcp: the DHCP server provides it"
 ERR_DNS = "DNS server must be an IP address"
 ERR_DUPLICATE = "duplicate entry defined"
 
-_SERVICE = re.compile(r"^[A-Za-z0-9_@][A-Za-z0-9._@-]*$")
-_RUNLEVEL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
-_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_IFACE = re.compile(r"^[^/:\s]{1,15}$")
+_SERVICE = r"^[A-Za-z0-9_@][A-Za-z0-9._@-]*$"
+_RUNLEVEL = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+_LABEL = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+_IFACE = r"^[^/:\s]{1,15}$"
 
 
 def valid_hostname(name: str) -> bool:
     if not name or len(name) > 253:
         return False
-    return all(_LABEL.match(label) for label in name.rstrip(".").split("."))
+    return all(re.match(_LABEL, label) for label in name.rstrip(".").split("."))
 
 
 def _ip(text: str) -> Any:
@@ -77,7 +81,7 @@ def validate(cfg: dict, tr: Any) -> None:
         name = svc.get("name")
         if not name:
             tr.error(ERR_NAME_REQUIRED, (*base, "name"))
-        elif not _SERVICE.match(name):
+        elif not re.match(_SERVICE, name):
             tr.error(ERR_SERVICE_NAME, (*base, "name"))
         elif (name, svc.get("runlevel") or "default") in seen:
             tr.error(ERR_DUPLICATE, base)
@@ -85,7 +89,7 @@ def validate(cfg: dict, tr: Any) -> None:
         if "contents" in svc and "contents_local" in svc:
             tr.error(ERR_SERVICE_SOURCES, (*base, "contents_local"))
         runlevel = svc.get("runlevel")
-        if runlevel is not None and not _RUNLEVEL.match(runlevel):
+        if runlevel is not None and not re.match(_RUNLEVEL, runlevel):
             tr.error(ERR_RUNLEVEL, (*base, "runlevel"))
     net = cfg.get("network") or {}
     if "hostname" in net and not valid_hostname(net["hostname"]):
@@ -96,7 +100,7 @@ def validate(cfg: dict, tr: Any) -> None:
         name = iface.get("name")
         if not name:
             tr.error(ERR_NAME_REQUIRED, (*base, "name"))
-        elif not _IFACE.match(name) or name == "lo":
+        elif not re.match(_IFACE, name) or name == "lo":
             tr.error(ERR_IFACE_NAME, (*base, "name"))
         elif name in names:
             tr.error(ERR_DUPLICATE, base)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from . import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH, Result
 from .decode import NULL, Decoder, go_quote
@@ -11,7 +10,11 @@ from .fields import VARIANTS, Spec
 from .report import ERROR, WARNING, Entry, format_path
 from .yamlload import YAMLSyntaxError, compose
 
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
+
+_SEMVER = r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
 
 
 def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
@@ -73,7 +76,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     if not variant:
         res.error = ERR_NO_VARIANT
         return res
-    m = _SEMVER.match(version)
+    m = re.match(_SEMVER, version)
     if not m:
         res.error = ERR_INVALID_VERSION
         return res
@@ -231,7 +234,7 @@ def _for_check(v: Any, generated: set[int], surrogates: bool) -> Any:
 def _replace_surrogates(v: Any) -> Any:
     """Strings as Go sees them after JSON: invalid bytes (lone surrogates here) are U+FFFD."""
     if isinstance(v, str):
-        return _SURROGATES.sub("\ufffd", v)
+        return re.sub(_SURROGATES, "\ufffd", v)
     if isinstance(v, list):
         return [_replace_surrogates(x) for x in v]
     if isinstance(v, dict):
@@ -239,7 +242,7 @@ def _replace_surrogates(v: Any) -> Any:
     return v
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
+_SURROGATES = "[\ud800-\udfff]"
 
 
 def _top_duplicates(root: Any) -> list[str]:

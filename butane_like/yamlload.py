@@ -14,7 +14,11 @@ reporting a parser error at the 0-based line of the construct being parsed.
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
+
 
 _cparser: Any = None
 _fast = False
