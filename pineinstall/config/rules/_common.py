@@ -11,6 +11,13 @@ from typing import Any
 
 from ..report import Path, Report
 
+# Ignition 2.15 added four checks to EVERY spec version: nodes at a unit's path (an error), and
+# warnings for user/group on hard links, filesystems made over partitioned or wiped disks, and
+# enabled instances of templates without [Install]. The reference installed here (Debian's
+# ignition-validate 2.14) predates them, and for 3.0.0-3.3.0 we give its verdicts; from 3.4.0
+# on (specs it does not know) we apply them. Lower this to (3, 0) to follow newer Ignition.
+POST_2_14_CHECKS_FROM = (3, 4)
+
 # Message texts of ignition-validate (config/shared/errors in Ignition).
 ERR_DUPLICATE = "duplicate entry defined"
 ERR_NO_PATH = "path not specified"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..report import Path, Report
 from ._common import (
+    POST_2_14_CHECKS_FROM,
     arr,
     check_path,
     clean_path,
@@ -99,7 +100,7 @@ def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int
         for d in dir_paths:
             if resolved == d:
                 report.error(ERR_HARD_LINK_TO_DIRECTORY, ("storage", "links", i))
-        if version >= (3, 4):
+        if version >= POST_2_14_CHECKS_FROM:
             for field in ("user", "group"):
                 owner = obj(link.get(field))
                 for key in ("id", "name"):
@@ -127,7 +128,7 @@ def _check_systemd_conflicts(report: Report, cfg: dict) -> None:
 
 
 def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
-    if version >= (3, 4):
+    if version >= POST_2_14_CHECKS_FROM:
         _check_systemd_conflicts(report, cfg)
     storage = obj(cfg.get("storage"))
     _check_links_in_paths(report, storage, version)

@@ -8,6 +8,7 @@ import re
 
 from ..report import Path, Report
 from ._common import (
+    POST_2_14_CHECKS_FROM,
     arr,
     check_path,
     check_path_nil_ok,
@@ -335,7 +336,7 @@ def _check_luks(report: Report, luks: dict, base: Path, version: tuple[int, int]
 
 def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
     storage = obj(cfg.get("storage"))
-    if version >= (3, 4):
+    if version >= POST_2_14_CHECKS_FROM:
         _check_filesystems_vs_disks(report, storage)
     disks = arr(storage.get("disks"))
     for i, disk in enumerate(disks):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..report import Report
-from ._common import arr, duplicates, field_key, is_true, nil_or_empty, obj, text
+from ._common import POST_2_14_CHECKS_FROM, arr, duplicates, field_key, is_true, nil_or_empty, obj, text
 from .unitfile import UnitError, go_quote, parse_unit
 
 ERR_INVALID_SYSTEMD_EXT = "invalid systemd unit extension"
@@ -76,7 +76,7 @@ def _parse(contents) -> tuple[list | None, str | None]:
 
 def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
     units = arr(obj(cfg.get("systemd")).get("units"))
-    if version >= (3, 4):
+    if version >= POST_2_14_CHECKS_FROM:
         _check_templates(report, units)
     for i, unit in enumerate(units):
         unit = obj(unit)
