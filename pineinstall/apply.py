@@ -137,27 +137,19 @@ def run_apply(
         return 1
     try:
         config = load(data, log)
-        target = open_target(root)
-        log.info(f"target {target.root} ({target.kind}, init: {target.init_system or 'unknown'})")
         if dry_run:
-            return _dry_run(config, target, as_json, stdout)
-        from pineinstall.resources import Fetcher
-        from pineinstall.stages import files
-
-        fetcher = Fetcher.for_config(config.ignition, log=log.info)
-        try:
-            result = files.run(config, target, log, fetcher=fetcher)
-        finally:
-            fetcher.close()
+            return _dry_run(config, open_target(root), as_json, stdout, log)
+        result, target = _provision(config, root, log)
     except (ApplyError, StageError, ResourceError, TargetError, CommandError) as exc:
         log.error(f"apply failed: {exc}")
         return 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(result.created.items())) or "nothing new"
+    target_root = target.root if target is not None else root
     log.info(f"apply finished in {result.seconds:.2f} s: {summary}; {result.unchanged} already in place")
     if as_json:
         json.dump(
             {
-                "root": str(target.root),
+                "root": str(target_root),
                 "created": result.created,
                 "unchanged": result.unchanged,
                 "files": result.files,
@@ -171,11 +163,76 @@ def run_apply(
     return 0
 
 
-def _dry_run(config: Any, target: Any, as_json: bool, stdout: Any) -> int:
-    """The plan, without fetching or touching anything."""
-    plan: dict[str, list[Any]] = {"groups": [], "users": [], "nodes": [], "units": []}
-    plan["groups"] = [g.name for g in config.passwd.groups]
-    plan["users"] = [u.name for u in config.passwd.users]
+def _has_storage(config: Any) -> bool:
+    st = config.storage
+    return bool(st.disks or st.raid or st.luks or st.filesystems)
+
+
+def _provision(config: Any, root: str, log: Log) -> tuple[Any, Any]:
+    """Ignition's stage order: disks -> mount -> files -> umount. Before the first write, the
+    storage plan is computed (devices read, nothing changed) and every file's data is fetched and
+    verified; the target is opened once its filesystems are mounted (one of them may be its /)."""
+    from pineinstall.resources import Fetcher
+    from pineinstall.stages import files
+    from pineinstall.target import open_target
+
+    fetcher = Fetcher.for_config(config.ignition, log=log.info)
+    fetched = None
+    try:
+        storage_plan = None
+        if _has_storage(config):
+            from pineinstall.stages import disks
+
+            with log.stage("disks"):
+                storage_plan = disks.plan(config.storage, disks.Env(fetch=fetcher.fetch))
+                for warning in storage_plan.warnings:
+                    log.warning(warning)
+        with log.stage("fetch"):
+            fetched = files.fetch_all(config, fetcher, log)
+        if storage_plan is None:
+            target = open_target(root)
+            log.info(f"target {target.root} ({target.kind}, init: {target.init_system or 'unknown'})")
+            return files.run(config, target, log, fetcher=fetcher, fetched=fetched), target
+        return _with_storage(config, storage_plan, root, log, fetcher, fetched), None
+    finally:
+        if fetched is not None:
+            fetched.close()
+        fetcher.close()
+
+
+def _with_storage(config: Any, storage_plan: Any, root: str, log: Log, fetcher: Any, fetched: Any) -> Any:
+    from pineinstall.stages import disks, files, mount
+    from pineinstall.target import open_target
+
+    with log.stage("disks"):
+        applied = disks.apply(storage_plan, log)
+    with log.stage("mount"):
+        mount.mount_all(storage_plan.filesystems, root, log)
+    try:
+        target = open_target(root)
+        log.info(f"target {target.root} ({target.kind}, init: {target.init_system or 'unknown'})")
+        result = files.run(config, target, log, fetcher=fetcher, fetched=fetched)
+        with log.stage("files"):
+            disks.write_luks_keys(applied, target, log)
+        return result
+    finally:
+        with log.stage("umount"):
+            mount.umount_all(storage_plan.filesystems, root, log)
+
+
+def _dry_run(config: Any, target: Any, as_json: bool, stdout: Any, log: Log) -> int:
+    """The plan, without fetching or touching anything (the devices are only read)."""
+    storage_plan = None
+    if _has_storage(config):
+        from pineinstall.stages import disks
+
+        storage_plan = disks.plan(config.storage)
+    plan: dict[str, list[Any]] = {
+        "groups": [g.name for g in config.passwd.groups],
+        "users": [u.name for u in config.passwd.users],
+        "nodes": [],
+        "units": [u.name for u in config.systemd.units],
+    }
     for kind, nodes in (
         ("directory", config.storage.directories),
         ("file", config.storage.files),
@@ -183,18 +240,22 @@ def _dry_run(config: Any, target: Any, as_json: bool, stdout: Any) -> int:
     ):
         for n in nodes:
             plan["nodes"].append({"kind": kind, "path": n.path, "host": str(target.resolve(n.path))})
-    plan["units"] = [u.name for u in config.systemd.units]
     if as_json:
-        json.dump(plan, stdout, indent=2)
+        out: dict[str, Any] = dict(plan)
+        if storage_plan is not None:
+            out["storage"] = storage_plan.to_dict()
+        json.dump(out, stdout, indent=2)
         stdout.write("\n")
-    else:
-        for key, items in plan.items():
-            for item in items:
-                stdout.write(
-                    f"{key[:-1]}: {item}\n"
-                    if not isinstance(item, dict)
-                    else (f"{item['kind']}: {item['path']} -> {item['host']}\n")
-                )
+        return 0
+    if storage_plan is not None:
+        from pineinstall.stages.plan import render_text
+
+        stdout.write(render_text(storage_plan))
+    for key in ("groups", "users", "units"):
+        for item in plan[key]:
+            stdout.write(f"{key[:-1]}: {item}\n")
+    for node in plan["nodes"]:
+        stdout.write(f"{node['kind']}: {node['path']} -> {node['host']}\n")
     return 0
 
 
