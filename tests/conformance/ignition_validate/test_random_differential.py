@@ -1,0 +1,320 @@
+"""Random differential test: seeded random configs, our rules against ignition-validate.
+
+A fixed-seed generator draws configs of spec 3.0.0-3.3.0 from pools of tricky values (bad paths,
+URL schemes, hashes, partition layouts, unit texts...). For each, the set of (kind, JSON path,
+message) that ignition-validate prints must equal ours (from ``pineinstall.config.check``), and
+so must the verdict. One known exception: when several partition numbers collide on one disk,
+ignition-validate names one of them at random (Go map order), so that entry is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import subprocess
+from collections import Counter
+
+import pytest
+
+from pineinstall.config import check
+from pineinstall.config.report import format_path
+
+pytestmark = pytest.mark.conformance
+REFERENCE = shutil.which("ignition-validate")
+SEEDS = range(10)
+PER_SEED = 40
+
+R = random.Random(0)
+
+
+def pick(*xs):
+    return R.choice(xs)
+
+
+PATHS = [
+    "/a",
+    "/a/b",
+    "/a/b/c",
+    "a",
+    "/a/",
+    "/a/../b",
+    "",
+    "/l",
+    "/l/x",
+    "/d",
+    "/etc/systemd/system/x.service",
+]
+URLS = [
+    "http://x/a",
+    "https://x/a",
+    "data:,x",
+    "data:;base64,QUJD",
+    "data:text",
+    "s3://b/k",
+    "s3://b/k?versionId=",
+    "gs://b/o",
+    "tftp://h/f",
+    "ftp://x",
+    "",
+    "http://[::1",
+    "http://h:p/",
+    "data:,%zz",
+    "arn:aws:s3:::b/k",
+    "HTTP://X",
+    "x",
+]
+HASHES = ["sha512-" + "0" * 128, "sha256-" + "0" * 64, "sha512-0", "md5-00", "sha512", "sha256-" + "0" * 63]
+
+
+def maybe(d, k, gen, p=0.4):
+    if R.random() < p:
+        d[k] = gen()
+
+
+def resource():
+    d = {}
+    maybe(d, "source", lambda: pick(*URLS), 0.7)
+    maybe(d, "compression", lambda: pick("", "gzip", "xz", None), 0.2)
+    maybe(d, "verification", lambda: {"hash": pick(*HASHES)}, 0.2)
+    maybe(
+        d,
+        "httpHeaders",
+        lambda: [{"name": pick("", "A", "A"), "value": "v"} for _ in range(R.randint(0, 2))],
+        0.15,
+    )
+    return d
+
+
+def owner():
+    d = {}
+    maybe(d, "id", lambda: pick(0, 1, None), 0.5)
+    maybe(d, "name", lambda: pick("", "root", None), 0.5)
+    return d
+
+
+def node():
+    d = {"path": pick(*PATHS)}
+    maybe(d, "user", owner, 0.2)
+    maybe(d, "group", owner, 0.2)
+    return d
+
+
+def file():
+    d = node()
+    maybe(d, "mode", lambda: pick(420, 4095, 4096, -1, 2541, 0), 0.3)
+    maybe(d, "overwrite", lambda: pick(True, False), 0.3)
+    maybe(d, "contents", resource, 0.5)
+    maybe(d, "append", lambda: [resource() for _ in range(R.randint(0, 2))], 0.2)
+    return d
+
+
+def dirn():
+    d = node()
+    maybe(d, "mode", lambda: pick(493, 1023, 8000), 0.3)
+    return d
+
+
+def link():
+    d = node()
+    maybe(d, "target", lambda: pick("/a", "/d", "d", "", "../d", "/x/../d/"), 0.8)
+    maybe(d, "hard", lambda: pick(True, False), 0.4)
+    return d
+
+
+def part():
+    d = {}
+    maybe(d, "number", lambda: pick(0, 1, 2, 3), 0.7)
+    maybe(d, "label", lambda: pick("", "a", "a:b", "x" * 37, "root"), 0.5)
+    maybe(d, "startMiB", lambda: pick(0, 1, 10, 15, 100), 0.4)
+    maybe(d, "sizeMiB", lambda: pick(0, 10, 100), 0.4)
+    maybe(d, "shouldExist", lambda: pick(True, False), 0.3)
+    maybe(d, "guid", lambda: pick("", "x", "5e9c4a2b-1b6e-4d2c-9f0a-0123456789ab"), 0.2)
+    maybe(d, "typeGuid", lambda: pick("", "x"), 0.1)
+    maybe(d, "wipePartitionEntry", lambda: True, 0.1)
+    return d
+
+
+def fs():
+    d = {"device": pick("/dev/a", "/dev/b", "", "dev/c")}
+    maybe(d, "format", lambda: pick("ext4", "xfs", "vfat", "swap", "btrfs", "none", "", "zfs"), 0.7)
+    maybe(d, "label", lambda: pick("", "short", "x" * 12, "x" * 17), 0.4)
+    maybe(d, "path", lambda: pick("/var", "var", ""), 0.3)
+    maybe(d, "wipeFilesystem", lambda: pick(True, False), 0.2)
+    maybe(d, "options", lambda: ["-x"], 0.1)
+    maybe(d, "mountOptions", lambda: ["ro"], 0.1)
+    maybe(d, "uuid", lambda: pick("", "u"), 0.1)
+    return d
+
+
+def raid():
+    d = {"name": pick("md0", "md1", "")}
+    maybe(d, "level", lambda: pick("raid0", "raid1", "linear", "5", "raid7", ""), 0.8)
+    maybe(d, "devices", lambda: [pick("/dev/a", "/dev/a", "dev/b") for _ in range(R.randint(0, 2))], 0.8)
+    maybe(d, "spares", lambda: pick(0, 1), 0.3)
+    return d
+
+
+def luks():
+    d = {"name": pick("c", "c", "a/b", "")}
+    maybe(d, "device", lambda: pick("/dev/a", "", "dev/a"), 0.8)
+    maybe(d, "label", lambda: pick("l", "l" * 48), 0.2)
+    maybe(d, "keyFile", resource, 0.2)
+    cl = {}
+    maybe(cl, "tpm2", lambda: pick(True, False), 0.3)
+    maybe(cl, "threshold", lambda: pick(0, 1, 2), 0.2)
+    maybe(
+        cl,
+        "tang",
+        lambda: [
+            {
+                "url": pick("http://t", "t", "http://t"),
+                **({"thumbprint": pick("", "x")} if R.random() < 0.7 else {}),
+            }
+            for _ in range(R.randint(0, 2))
+        ],
+        0.3,
+    )
+    maybe(
+        cl,
+        "custom",
+        lambda: {
+            k: v
+            for k, v in (
+                ("pin", pick("tpm2", "foo", "")),
+                ("config", pick("", "{}")),
+                ("needsNetwork", pick(True, False)),
+            )
+            if R.random() < 0.5
+        },
+        0.4,
+    )
+    if cl or R.random() < 0.1:
+        d["clevis"] = cl
+    return d
+
+
+def unit():
+    d = {"name": pick("a.service", "a.service", "b.timer", "c", "d.SERVICE", "x.service")}
+    maybe(d, "enabled", lambda: pick(True, False), 0.4)
+    maybe(
+        d,
+        "contents",
+        lambda: pick(
+            "",
+            "[Unit]\n",
+            "[Install]\nWantedBy=a\n",
+            "[Unit",
+            "[Unit]\nA",
+            "[Unit] x\n",
+            "# c\n",
+            "[S]\nA=1\nB\n",
+        ),
+        0.6,
+    )
+    maybe(
+        d,
+        "dropins",
+        lambda: [
+            {
+                "name": pick("x.conf", "x.conf", "y"),
+                **({"contents": pick("[S]\n", "[S")} if R.random() < 0.5 else {}),
+            }
+            for _ in range(R.randint(0, 2))
+        ],
+        0.3,
+    )
+    return d
+
+
+def config(v):
+    c = {"ignition": {"version": v}}
+    ig = c["ignition"]
+    if R.random() < 0.3:
+        ig["config"] = {
+            "merge": [resource() for _ in range(R.randint(0, 2))],
+            **({"replace": resource()} if R.random() < 0.3 else {}),
+        }
+    if R.random() < 0.2:
+        ig["security"] = {"tls": {"certificateAuthorities": [resource() for _ in range(R.randint(0, 2))]}}
+    if v != "3.0.0" and R.random() < 0.2:
+        ig["proxy"] = {
+            k: pick("http://p", "https://p", "ftp://p", "http://[p")
+            for k in ("httpProxy", "httpsProxy")
+            if R.random() < 0.6
+        }
+    st = {}
+    lists = [("files", file), ("directories", dirn), ("links", link), ("filesystems", fs), ("raid", raid)]
+    if v >= "3.2.0":
+        lists.append(("luks", luks))
+    for k, g in lists:
+        if R.random() < 0.4:
+            st[k] = [g() for _ in range(R.randint(1, 3))]
+    if R.random() < 0.3:
+        st["disks"] = [
+            {"device": pick("/dev/a", "/dev/b", ""), "partitions": [part() for _ in range(R.randint(0, 4))]}
+            for _ in range(R.randint(1, 2))
+        ]
+    if st:
+        c["storage"] = st
+    if R.random() < 0.4:
+        c["systemd"] = {"units": [unit() for _ in range(R.randint(1, 3))]}
+    if R.random() < 0.2:
+        c["passwd"] = {
+            "users": [
+                {
+                    "name": pick("a", "a", "b"),
+                    "sshAuthorizedKeys": [pick("k", "k")],
+                    "groups": [pick("g", "h")],
+                }
+                for _ in range(R.randint(1, 2))
+            ],
+            "groups": [{"name": pick("g", "g")}],
+        }
+    if v == "3.3.0" and R.random() < 0.2:
+        c["kernelArguments"] = {"shouldExist": [pick("a", "b")], "shouldNotExist": [pick("a", "c")]}
+    return c
+
+
+LINE = re.compile(r"^(error|warning) at (\$[^,]*), line \d+ col \d+: (.*)$")
+
+
+def _random_collisions(cfg: dict) -> set[str]:
+    """Paths of disks where more than one partition number collides."""
+    paths = set()
+    for i, disk in enumerate((cfg.get("storage") or {}).get("disks") or []):
+        counts = Counter(p.get("number") for p in disk.get("partitions") or [] if p.get("number"))
+        if sum(1 for n in counts.values() if n > 1) > 1:
+            paths.add(f"$.storage.disks.{i}.partitions.")
+    return paths
+
+
+def _is_random_pick(entry: tuple[str, str, str], disks: set[str]) -> bool:
+    return entry[2] == "partition numbers collide" and any(entry[1].startswith(p) for p in disks)
+
+
+@pytest.mark.skipif(REFERENCE is None, reason="ignition-validate is not installed")
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_configs_agree(seed, tmp_path):
+    R.seed(seed)
+    for n in range(PER_SEED):
+        version = pick("3.0.0", "3.1.0", "3.2.0", "3.3.0")
+        cfg = config(version)
+        text = json.dumps(cfg)
+        path = tmp_path / f"{n}.ign"
+        path.write_text(text)
+        proc = subprocess.run([REFERENCE, str(path)], capture_output=True, text=True, timeout=60)
+        ref = set()
+        for line in (proc.stdout + proc.stderr).splitlines():
+            m = LINE.match(line)
+            if m and not m.group(3).startswith("context tree does not match"):
+                ref.add(m.groups())
+        report = check(text).report
+        ours = {(e.kind, format_path(e.path), e.message) for e in report if e.path is not None}
+        skip = _random_collisions(cfg)
+        if skip:
+            ref = {e for e in ref if not _is_random_pick(e, skip)}
+            ours = {e for e in ours if not _is_random_pick(e, skip)}
+        assert ours == ref, text
+        assert report.has_errors == (proc.returncode != 0), text
