@@ -199,6 +199,8 @@ class Decoder:
         pairs = node.value
         if self._duplicates(pairs):
             return None
+        if any(k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN for k, _ in pairs):
+            pairs = self._merge_keys(pairs)
         fields = self.spec.fields(typ)
         out = {}
         for knode, vnode in pairs:
@@ -216,6 +218,29 @@ class Decoder:
                 continue
             out[key] = v
         return out
+
+    @staticmethod
+    def _merge_keys(pairs: list) -> list:
+        """YAML merge keys (``<<: *base``), as yaml.v3 applies them: explicit keys win."""
+        merged: list = []
+        explicit = {
+            k.value for k, _ in pairs if k.id == "scalar" and not (k.value == "<<" and k.tag == Tags.PLAIN)
+        }
+        taken: set = set()
+        for k, v in pairs:
+            if not (k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN):
+                continue
+            sources = v.value if v.id == "sequence" else [v]
+            for src in sources:
+                if src.id != "mapping":
+                    continue
+                for mk, mv in src.value:
+                    if mk.id == "scalar" and mk.value not in explicit and mk.value not in taken:
+                        taken.add(mk.value)
+                        merged.append((mk, mv))
+        return merged + [
+            (k, v) for k, v in pairs if not (k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN)
+        ]
 
     def _duplicates(self, pairs: list) -> bool:
         if len(pairs) < 2:

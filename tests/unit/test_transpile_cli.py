@@ -213,3 +213,14 @@ def test_missing_input_file(tmp_path: Path) -> None:
 def test_crlf_input_positions() -> None:
     res = translate(BAD.replace(b"\n", b"\r\n"))
     assert [(e.line, e.col) for e in res.entries] == [(5, 13)]
+
+
+def test_anchors_and_merge_keys() -> None:
+    res = translate(
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - &base\n      path: /etc/a\n      mode: 0600\n"
+        b"    - <<: *base\n      path: /etc/b\n"
+    )
+    assert res.ok and [(f["path"], f["mode"]) for f in res.config["storage"]["files"]] == [
+        ("/etc/a", 0o600),
+        ("/etc/b", 0o600),
+    ]
