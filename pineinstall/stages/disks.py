@@ -66,10 +66,12 @@ class Env:
     """What :func:`plan` needs besides the config.
 
     ``fetch`` turns a key file resource into bytes (the resources package's fetcher); without it
-    only ``data:`` URLs can be used.
+    only ``data:`` URLs can be used. ``device_timeout``: how long to wait for a device the config
+    names but this plan does not create (early boot: disks appear late); 0 looks once.
     """
 
     fetch: Callable[[Any], bytes] | None = None
+    device_timeout: float = 0.0
 
 
 # --- where config names point ----------------------------------------------------------------------
@@ -95,6 +97,7 @@ class _Names:
     disks: list[DiskPlan]
     raids: dict[str, str] = field(default_factory=dict)  # name -> /dev/md/NAME
     luks: dict[str, str] = field(default_factory=dict)  # name -> /dev/mapper/NAME
+    timeout: float = 0.0
 
     def resolve(self, name: str, where: str) -> _Ref:
         # Devices this plan creates first: arrays, LUKS mappings.
@@ -133,7 +136,7 @@ class _Names:
                         if r.number == int(number):
                             return self._part(d, r)
                     raise StageError(f"{where}: {name}: {d.device} will have no partition {number}")
-        node = discover.resolve(name)
+        node = _existing(name, self.timeout)
         if node is None:
             raise StageError(f"{where}: device {name} does not exist and this config does not create it")
         parent = discover.whole_disk(node)
@@ -153,6 +156,17 @@ class _Names:
     @staticmethod
     def _part(disk: DiskPlan, row: PartRow) -> _Ref:
         return _Ref("partition", sysfs.partition_node(disk.path, row.number), disk=disk, row=row)
+
+
+def _existing(name: str, timeout: float) -> str | None:
+    """The node of a device that must exist already, waiting up to ``timeout`` for it."""
+    node = discover.resolve(name)
+    if node is None and timeout > 0:
+        try:
+            node = wait.wait_for(name, timeout)
+        except wait.DeviceTimeout:
+            return None
+    return node
 
 
 def _probe(ref: _Ref) -> blkid.Signature:
@@ -246,9 +260,9 @@ def _pretend(edit: sgdisk.Edit, where: str) -> str:
     return text
 
 
-def _plan_disk(index: int, disk: Any) -> DiskPlan:
+def _plan_disk(index: int, disk: Any, timeout: float = 0.0) -> DiskPlan:
     where = f"$.storage.disks.{index}"
-    path = discover.resolve(disk.device)
+    path = _existing(disk.device, timeout)
     if path is None:
         raise StageError(f"{where}.device: {disk.device} does not exist")
     name = sysfs.name_of(path)
@@ -785,8 +799,8 @@ def plan(storage: Any, env: Env | None = None) -> Plan:
     result = Plan()
     try:
         for i, disk in enumerate(storage.disks):
-            result.disks.append(_plan_disk(i, disk))
-        names = _Names(result.disks)
+            result.disks.append(_plan_disk(i, disk, env.device_timeout))
+        names = _Names(result.disks, timeout=env.device_timeout)
         for r in storage.raid:
             names.raids[r.name] = mdadm.device_path(r.name)
         for lk in storage.luks:

@@ -131,3 +131,33 @@ def test_discovery_without_udev(loops):
     assert discover.resolve("/dev/disk/by-label/not-there") is None
     assert discover.resolve(part) == part and discover.whole_disk(part) == dev
     assert discover.whole_disk(dev) is None
+
+
+def test_plan_waits_for_a_device_that_appears_late(loops, tmp_path):
+    import threading
+    import time
+
+    image = tmp_path / "late.img"
+    with open(image, "wb") as f:
+        f.truncate(24 * MIB)
+    sh("mkfs.ext4", "-q", "-F", "-L", "LATE-ARRIVAL", str(image))
+
+    def attach_later():
+        time.sleep(1.0)
+        dev = sh("losetup", "-f", "--show", str(image)).strip()
+        loops.devices.append((dev, image))
+
+    storage = config(
+        {"filesystems": [{"device": "/dev/disk/by-label/LATE-ARRIVAL", "format": "ext4"}]}
+    ).storage
+    with pytest.raises(StageError, match="does not exist"):
+        disks.plan(storage)  # looks once by default
+    worker = threading.Thread(target=attach_later)
+    worker.start()
+    try:
+        started = time.monotonic()
+        plan = disks.plan(storage, disks.Env(device_timeout=20))
+        assert plan.filesystems[0].action == "reuse"
+        assert 0.9 < time.monotonic() - started < 15
+    finally:
+        worker.join()
