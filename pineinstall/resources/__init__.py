@@ -22,6 +22,7 @@ import os
 import socket
 import struct
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -204,6 +205,7 @@ class Fetcher:
         self.log = log or (lambda _msg: None)
         self._session: Any = None
         self._ca_file: str | None = None
+        self._lock = threading.Lock()  # the session is made once, even with fetches in threads
 
     @classmethod
     def for_config(cls, ign: model.Ignition, base: Fetcher | None = None, **kwargs: Any) -> Fetcher:
@@ -304,6 +306,10 @@ class Fetcher:
             raise ResourceError(f"unsupported scheme {scheme!r}")
 
     def _get_session(self) -> Any:
+        with self._lock:
+            return self._make_session()
+
+    def _make_session(self) -> Any:
         if self._session is None:
             import requests
 

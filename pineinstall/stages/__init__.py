@@ -7,6 +7,7 @@ Shared here: :class:`Log` (numbered, timed operations on stderr, the shape of Ig
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ class Log:
         self.count = 0
         self.records: list[tuple[int, str, float, bool]] = []
         self.warnings: list[str] = []
+        self._lock = threading.Lock()  # fetches may run in threads: numbers stay unique
 
     def _emit(self, level: str, text: str) -> None:
         if not self.quiet:
@@ -61,8 +63,9 @@ class Log:
     def op(self, text: str) -> Iterator[None]:
         """One numbered operation: ``op(N): [started]``, then ``[finished]`` with its time or
         ``[failed]`` with the error (which propagates)."""
-        self.count += 1
-        n = self.count
+        with self._lock:
+            self.count += 1
+            n = self.count
         self._emit("INFO", f"op({n}): [started]  {text}")
         start = time.perf_counter()
         try:

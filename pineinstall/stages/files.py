@@ -40,7 +40,8 @@ from pineinstall.target import Target, TargetError
 RESULT_PATH = "/etc/.pine-result.json"
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_DIR_MODE = 0o755
-SPOOL_MAX = 8 << 20  # fetched data above this size goes to a temporary file, not memory
+SPOOL_MAX = 8 << 20
+FETCH_THREADS = 4  # fetched data above this size goes to a temporary file, not memory
 
 
 # --- the plan --------------------------------------------------------------------------------------
@@ -233,9 +234,26 @@ class Fetched:
 def fetch_all(config: model.Config, fetcher: Fetcher, log: Log) -> Fetched:
     """Fetch and verify the data of every ``storage.files`` entry; nothing is written anywhere."""
     fetched = Fetched()
+    entries = config.storage.files
+    remote = [i for i, f in enumerate(entries) if _remote(f)]
     try:
-        for i, f in enumerate(config.storage.files):
-            fetched.data[i] = _fetch_one(f, fetcher, log)
+        if len(remote) > 1:
+            # several servers (or one slow one): fetch up to FETCH_THREADS at a time
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(remote))) as pool:
+                futures = {i: pool.submit(_fetch_one, entries[i], fetcher, log) for i in remote}
+            errors = []
+            for i, fut in futures.items():
+                if fut.exception() is not None:
+                    errors.append(fut.exception())
+                else:
+                    fetched.data[i] = fut.result()
+            if errors:
+                raise errors[0]  # the first in config order
+        for i, f in enumerate(entries):
+            if i not in fetched.data:
+                fetched.data[i] = _fetch_one(f, fetcher, log)
     except BaseException:
         fetched.close()
         raise

@@ -389,3 +389,34 @@ def test_fetch_ahead_then_apply_offline(root: Path) -> None:
     # the server is gone now
     files.run(config, open_target(root), Log(io.StringIO()), fetcher=fetcher, fetched=fetched)
     assert (root / "ahead").read_bytes() == body
+
+
+def test_remote_files_are_fetched_concurrently(root: Path) -> None:
+    with serve() as srv:
+        files = [
+            {
+                "path": f"/many/{i}",
+                "contents": {"source": srv.route(f"/slow{i}", Answer(200, b"%d" % i, delay=0.6))},
+            }
+            for i in range(8)
+        ]
+        start = time.monotonic()
+        rc, log = apply(root, {"storage": {"files": files}})
+        took = time.monotonic() - start
+    assert rc == 0, log
+    assert [(root / "many" / str(i)).read_bytes() for i in range(8)] == [b"%d" % i for i in range(8)]
+    assert took < 8 * 0.6  # four at a time: about 1.2 s of waiting, not 4.8 s
+
+
+def test_first_failure_in_config_order_is_reported(root: Path) -> None:
+    before = snapshot(root)
+    with serve() as srv:
+        files = [
+            {"path": "/ok", "contents": {"source": srv.route("/ok", Answer(200, b"ok", delay=0.3))}},
+            {"path": "/bad1", "contents": {"source": srv.route("/bad1", Answer(404, delay=0.3))}},
+            {"path": "/bad2", "contents": {"source": srv.route("/bad2", Answer(403))}},
+        ]
+        rc, log = apply(root, {"storage": {"files": files}})
+    assert rc == 1
+    assert "apply failed: failed to fetch contents of /bad1" in log
+    assert snapshot(root) == before
