@@ -64,6 +64,10 @@ ERR_REUSE_BY_LABEL = (
 ERR_ROOT_TOO_SMALL = "root should have 8GiB of space assigned"
 ERR_CLEVIS_UNSUPPORTED = "clevis is not supported in this spec version"
 ERR_DUPLICATE = "duplicate entry defined"
+ERR_WRONG_PARTITION_NUMBER = (
+    "incorrect partition number; a new partition will be created using reserved label"
+)
+_RESERVED_LABELS = {"BIOS-BOOT": 1, "PowerPC-PReP-boot": 1, "EFI-SYSTEM": 2, "boot": 3, "root": 4}
 WARN_MERGE_UNKNOWN_VERSION = (
     "skipping validation for the merge/replace ignition config due to an unkown version"
 )
@@ -333,6 +337,8 @@ class Translator:
             out = self._mount_units(out, cfg)
         if "boot_device" in cfg:
             out = self._boot_device(out, cfg["boot_device"])
+        if self.spec.fcos >= 6:
+            self._reserved_labels(out)
         if (cfg.get("grub") or {}).get("users"):
             out = self._grub(out, cfg["grub"]["users"])
         if self.spec.variant == "pine" and ("openrc" in cfg or "network" in cfg):
@@ -696,6 +702,19 @@ class Translator:
             storage["raid"] = reg(raids, ("boot_device", "mirror"))
         rendered = reg({"storage": reg(storage, ("boot_device",))}, ())
         return merge_configs(rendered, out, self.out)
+
+    def _reserved_labels(self, out: dict) -> None:
+        """Partitions reusing a label of the OS layout at another number get a new partition."""
+        for i, disk in enumerate((out.get("storage") or {}).get("disks") or []):
+            if disk.get("wipeTable") is True:
+                continue
+            for j, part in enumerate(disk.get("partitions") or []):
+                want = _RESERVED_LABELS.get(part.get("label"))
+                if want is not None and (part.get("number") or 0) != want:
+                    self.warn(
+                        ERR_WRONG_PARTITION_NUMBER,
+                        self.out.yaml_path(out, ("storage", "disks", i, "partitions", j, "label")),
+                    )
 
     def _grub(self, out: dict, users: list) -> dict:
         ypath = ("grub", "users")

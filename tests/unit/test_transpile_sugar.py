@@ -468,3 +468,15 @@ def test_flatcar_refuses_clevis() -> None:
     assert raw_entries(res) == [
         "error at $.storage.luks.0.clevis, line 8 col 9: clevis is not supported in this spec version"
     ]
+
+
+def test_reserved_label_at_another_number_warns_from_16() -> None:
+    body = (
+        "storage:\n  disks:\n    - device: /dev/disk/by-id/coreos-boot-disk\n      partitions:\n"
+        "        - label: root\n          number: 5\n"
+    )
+    assert run(body, version="1.5.0").entries == []
+    assert raw_entries(run(body, version="1.6.0")) == [
+        "warning at $.storage.disks.0.partitions.0.label, line 7 col 18: incorrect partition number; "
+        "a new partition will be created using reserved label"
+    ]
