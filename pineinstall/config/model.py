@@ -381,25 +381,46 @@ class Config:
 # --- conversion ------------------------------------------------------------------------------------
 
 
+_PLANS: dict[type, list[tuple[str, str, str, Any]]] = {}
+
+
+def _plan(cls: type) -> list[tuple[str, str, str, Any]]:
+    """(field name, JSON key, kind, type) per field, computed once per class."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if "obj" in meta or "ptr" in meta:
+                kind, inner = "obj", meta.get("obj") or meta["ptr"]
+            elif "list" in meta:
+                kind, inner = "list", meta["list"]
+            elif "enum" in meta:
+                kind, inner = "enum", meta["enum"]
+            else:
+                kind, inner = "scalar", None
+            plan.append((f.name, _json_name(f.name), kind, inner))
+        _PLANS[cls] = plan
+    return plan
+
+
 def _convert(cls: type, data: dict[str, Any] | None) -> Any:
     if data is None:
         return cls()
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        value = data.get(_json_name(f.name))
+    for name, key, kind, inner in _plan(cls):
+        value = data.get(key)
         if value is None:
             continue  # the field's default: None, (), or an empty object
-        meta = f.metadata
-        if "obj" in meta or "ptr" in meta:
-            value = _convert(meta.get("obj") or meta["ptr"], value)
-        elif "list" in meta:
-            item = meta["list"]
-            value = tuple(_convert(item, v) if item is not None else v for v in value)
-        elif "enum" in meta:
+        if kind == "obj":
+            value = _convert(inner, value)
+        elif kind == "list":
+            value = tuple(_convert(inner, v) for v in value) if inner is not None else tuple(value)
+        elif kind == "enum":
             if value == "":
                 continue  # Go treats "" as unset for these
-            value = meta["enum"](value)
-        kwargs[f.name] = value
+            value = inner(value)
+        kwargs[name] = value
     return cls(**kwargs)
 
 
