@@ -197,7 +197,7 @@ def _clean_stale(cache: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _build(tmp: Path) -> dict:
+def _build(tmp: Path, key: str) -> dict:
     started = time.monotonic()
     root = tmp / "root"
     kpkg, knote = _resolve_kernel_package()
@@ -261,7 +261,7 @@ def _build(tmp: Path) -> dict:
     ).stdout.split()
     shutil.rmtree(root)
     return {
-        "key": image_key(),
+        "key": key,
         "suite": SUITE,
         "kernel_package": kpkg,
         "kernel_note": knote,
@@ -302,7 +302,7 @@ def ensure_guest_image() -> GuestImage:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            manifest = _build(tmp)
+            manifest = _build(tmp, key)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
             os.rename(tmp, final)
         finally:

@@ -26,6 +26,9 @@ REPO = HERE.parents[2]  # the checkout the tests run from (not necessarily /work
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 ROOT_SERIAL = "pine-guest-root"
+# panic=-1 with -no-reboot: a kernel panic ends QEMU at once instead of waiting for the timeout.
+# PINE_VM_APPEND adds arguments (e.g. "loglevel=7" to see the whole boot).
+KERNEL_CMDLINE = "console=ttyS0,115200n8 panic=-1 quiet loglevel=4 random.trust_cpu=on mitigations=off"
 
 
 class GuestError(RuntimeError):
@@ -261,8 +264,7 @@ def run_in_guest(
         argv += [
             "-kernel", str(image.kernel),
             "-initrd", str(image.initrd),
-            "-append", "console=ttyS0,115200n8 panic=-1 quiet loglevel=4 random.trust_cpu=on "
-                       "mitigations=off tsc=reliable no_timer_check",
+            "-append", f"{KERNEL_CMDLINE} {os.environ.get('PINE_VM_APPEND', '')}".strip(),
             "-drive", f"if=none,id=root,file={image.rootfs},format=raw,snapshot=on,cache=unsafe",
             "-device", f"virtio-blk-pci,drive=root,serial={ROOT_SERIAL}",
             "-virtfs", f"local,path={rundir},mount_tag=pinerun,security_model=none",
