@@ -22,7 +22,7 @@ class Log:
     """Human-facing progress on stderr. ``op`` numbers and times each operation.
 
     ``records`` keeps ``(number, message, seconds, ok)`` of every operation, for the result record
-    and for tests; ``quiet`` silences the stream but still records.
+    and for tests; ``quiet`` keeps only errors on the stream but still records everything.
     """
 
     def __init__(self, stream: TextIO | None = None, *, quiet: bool = False, prefix: str = "") -> None:
@@ -35,7 +35,7 @@ class Log:
         self._lock = threading.Lock()  # fetches may run in threads: numbers stay unique
 
     def _emit(self, level: str, text: str) -> None:
-        if not self.quiet:
+        if not self.quiet or level == "ERROR":
             prefix = f"{self.prefix}: " if self.prefix else ""
             print(f"{level:<8} {prefix}{text}", file=self.stream)
 

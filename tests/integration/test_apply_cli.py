@@ -92,3 +92,14 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert pine("apply", "--root", str(tmp_path / "missing"), "-", stdin=b"{}").returncode == 1
     proc = pine("apply", "--root", str(tmp_path), str(tmp_path / "no-such.ign"))
     assert proc.returncode == 1 and "cannot read" in proc.stderr
+
+
+def test_quiet_keeps_errors(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    ok = pine("apply", "--quiet", "--root", str(root), "-", stdin=json.dumps(CONFIG).encode())
+    assert ok.returncode == 0 and ok.stderr == ""
+    again = json.loads(json.dumps(CONFIG))
+    again["storage"]["files"][0]["contents"]["source"] = "data:,changed"
+    bad = pine("apply", "--quiet", "--root", str(root), "-", stdin=json.dumps(again).encode())
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("ERROR") and "A file exists there already" in bad.stderr
