@@ -140,7 +140,7 @@ def run_apply(
         if dry_run:
             return _dry_run(config, open_target(root), as_json, stdout, log)
         result, target = _provision(config, root, log)
-    except (ApplyError, StageError, ResourceError, TargetError, CommandError) as exc:
+    except (ApplyError, StageError, ResourceError, TargetError, CommandError, OSError) as exc:
         log.error(f"apply failed: {exc}")
         return 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(result.created.items())) or "nothing new"
