@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import mmap
 import os
+import queue
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -327,7 +329,7 @@ def _stage(plan: Plan, verify_first: str, tmpdir: str | None, progress: Progress
 # --- execution --------------------------------------------------------------------------------------
 
 
-def _fill(stream: Any, buf: bytearray) -> int:
+def _fill(stream: Any, buf: writer.Buffer) -> int:
     """Read until ``buf`` is full or the stream ends (streams return short reads)."""
     view = memoryview(buf)
     got = 0
@@ -360,13 +362,30 @@ def _extents(fd: int, size: int) -> Any:
         off = hole
 
 
+class _Buffers:
+    """A few chunk buffers passed between the reader (this thread) and the writer's thread."""
+
+    def __init__(self, count: int = 3) -> None:
+        # mmap: page-aligned memory, which O_DIRECT writes take without a copy.
+        self.free: queue.Queue[mmap.mmap] = queue.Queue()
+        for _ in range(count):
+            self.free.put(mmap.mmap(-1, writer.CHUNK))
+
+    def get(self) -> mmap.mmap:
+        return self.free.get()
+
+    def done(self, w: writer.SparseWriter, buf: mmap.mmap) -> None:
+        w.release(self.free.put, buf)
+
+
 def _copy_extents(plan: Plan, w: writer.SparseWriter, verifier: Verifier | None, progress: Progress) -> int:
     """A local raw file: only its data extents are read. Returns the image size."""
     assert plan.raw_path is not None
-    buf = bytearray(writer.CHUNK)
+    bufs = _Buffers()
     fd = os.open(plan.raw_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         for start, length, is_data in _extents(fd, size):
             if not is_data:
                 w.skip_zero(start, length)
@@ -381,12 +400,14 @@ def _copy_extents(plan: Plan, w: writer.SparseWriter, verifier: Verifier | None,
             off = start
             while off < start + length:
                 k = min(writer.CHUNK, start + length - off)
+                buf = bufs.get()
                 n = os.preadv(fd, [memoryview(buf)[:k]], off)
                 if n != k:
                     raise SourceError(f"{plan.raw_path}: short read at byte {off + n} (file changed?)")
                 if verifier is not None:
                     verifier.update(memoryview(buf)[:k])
                 w.feed(buf, k, off)
+                bufs.done(w, buf)
                 off += k
                 progress.update(off, off)
         return size
@@ -397,19 +418,24 @@ def _copy_extents(plan: Plan, w: writer.SparseWriter, verifier: Verifier | None,
 def _copy_stream(
     plan: Plan, w: writer.SparseWriter, verifier: Verifier | None, progress: Progress
 ) -> tuple[int, int]:
-    buf = bytearray(writer.CHUNK)
+    bufs = _Buffers()
     tap = _Tap(plan.data.open(), verifier)
     stream = formats.open_stream(plan.fmt, tap)  # type: ignore[arg-type]
     off = 0
     try:
-        while n := _fill(stream, buf):
+        while True:
+            buf = bufs.get()
+            n = _fill(stream, buf)
+            if not n:
+                break
             w.feed(buf, n, off)
+            bufs.done(w, buf)
             off += n
             progress.update(off, tap.count)
             if n < len(buf):
                 break
         # Trailing garbage after the compressed stream would be silently ignored by some readers.
-        if plan.fmt is not Format.RAW and tap.raw.read(1):
+        if plan.fmt is Format.ZSTD and tap.read(1):
             raise FormatError(f"{plan.source}: data after the end of the compressed stream")
     except formats.corrupt_errors() as exc:
         raise FormatError(f"{plan.source}: corrupt {plan.fmt} stream: {exc}") from exc

@@ -115,3 +115,22 @@ def test_corrupt_stream_raises_a_corrupt_error(fmt: Format) -> None:
     with pytest.raises(formats.corrupt_errors()):
         while stream.read(1 << 20):
             pass
+
+
+@pytest.mark.parametrize("fmt", [Format.XZ, Format.GZIP])
+def test_truncated_and_trailing_garbage(fmt: Format) -> None:
+    data = lzma.compress(PAYLOAD) if fmt is Format.XZ else gzip.compress(PAYLOAD)
+
+    def read_all(blob: bytes) -> bytes:
+        stream = formats.open_stream(fmt, io.BytesIO(blob))
+        out = bytearray()
+        buf = bytearray(100_000)
+        while n := stream.readinto(buf):
+            out += buf[:n]
+        return bytes(out)
+
+    assert read_all(data + bytes(64)) == PAYLOAD  # zero padding after the last stream is fine
+    with pytest.raises(formats.corrupt_errors()):
+        read_all(data[:-20])
+    with pytest.raises(formats.corrupt_errors()):
+        read_all(data + b"garbage!")

@@ -21,9 +21,9 @@ def pattern(n: int, seed: int = 1) -> bytes:
 
 
 def feed_all(w: writer.SparseWriter, data: bytes) -> None:
-    buf = bytearray(writer.CHUNK)
     for off in range(0, len(data), writer.CHUNK):
         piece = data[off : off + writer.CHUNK]
+        buf = bytearray(writer.CHUNK)  # the writer owns a buffer until its release runs
         buf[: len(piece)] = piece
         w.feed(buf, len(piece), off)
 
