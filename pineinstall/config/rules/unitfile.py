@@ -54,9 +54,12 @@ def parse_unit(content: str) -> list[tuple[str, str, str]]:
             line, pos = data[pos:], n
             eof = True
         else:
-            line, pos = data[pos:nl], nl + 1
+            line, pos = data[pos : nl + 1], nl + 1
             eof = False
+        # the deserializer trims "\r" before "\n": a CRLF line keeps its "\r"
         if line.endswith("\r"):
+            line = line[:-1]
+        if line.endswith("\n"):
             line = line[:-1]
         return line, eof
 

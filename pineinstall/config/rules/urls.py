@@ -79,9 +79,10 @@ def _parse_host(host: str) -> str:
 
 def go_url_parse(raw: str) -> GoURL:
     """Parse like Go's url.Parse; raise URLError where it returns an error."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
-        raise URLError("invalid control character in URL")
     rest, _, fragment = raw.partition("#")
+    # only the part before the fragment is checked for control characters
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in rest):
+        raise URLError("invalid control character in URL")
     scheme = ""
     for i, ch in enumerate(rest):
         if ch.isascii() and ch.isalpha():
@@ -234,7 +235,6 @@ def dataurl_error(s: str) -> str | None:
     n = len(s)
     pos = 5
     base64 = False
-    params: list[tuple[str, bool]] = []  # parameter values (raw, was quoted)
 
     def at(i: int) -> str | None:
         return s[i] if i < n else None
@@ -324,7 +324,10 @@ def dataurl_error(s: str) -> str | None:
                 if ord(ch) > 0x7F:
                     return "invalid character for parameter value"
                 pos += 1
-            params.append((s[start:pos], True))
+            # the decoder reads each item as the lexer emits it: a bad value stops it here
+            err = _unquote_error(s[start:pos])
+            if err:
+                return err
             pos += 1
         elif ch is None:
             return "missing comma before data"
@@ -339,7 +342,9 @@ def dataurl_error(s: str) -> str | None:
                 if not _is_token(ch):
                     return "invalid character for parameter value"
                 pos += 1
-            params.append((s[start:pos], False))
+            err = _rfc2396_error(s[start:pos])
+            if err:
+                return err
         else:
             return "invalid character for parameter value"
         ch = at(pos)
@@ -354,11 +359,6 @@ def dataurl_error(s: str) -> str | None:
     for ch in data:
         if not (_is_b64(ch) if base64 else _is_url_char(ch)):
             return "invalid data character"
-    # the lexer is done; now the parser decodes parameter values and the data
-    for value, quoted in params:
-        err = _unquote_error(value) if quoted else _rfc2396_error(value)
-        if err:
-            return err
     if data:
         return _base64_error(data) if base64 else _rfc2396_error(data)
     return None

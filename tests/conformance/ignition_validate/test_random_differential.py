@@ -3,7 +3,8 @@
 A fixed-seed generator draws configs of spec 3.0.0-3.3.0 from pools of tricky values (bad paths,
 URL schemes, hashes, partition layouts, unit texts...). For each, the set of (kind, JSON path,
 message) that ignition-validate prints must equal ours (from ``pineinstall.config.check``), and
-so must the verdict. One known exception: when several partition numbers collide on one disk,
+so must the verdict. A second generator draws URLs, data URLs, unit texts and paths character
+by character, to exercise the parsers behind the rules. One known exception: when several partition numbers collide on one disk,
 ignition-validate names one of them at random (Go map order), so that entry is left out.
 """
 
@@ -316,5 +317,116 @@ def test_random_configs_agree(seed, tmp_path):
         if skip:
             ref = {e for e in ref if not _is_random_pick(e, skip)}
             ours = {e for e in ours if not _is_random_pick(e, skip)}
+        assert ours == ref, text
+        assert report.has_errors == (proc.returncode != 0), text
+
+
+# --- strings: URLs (Go's url.Parse), data URLs, unit texts and paths, drawn character by character
+
+URLP = ["http", "https", "s3", "gs", "tftp", "data", "ftp", "HTTP", "x-y", "1a", ""]
+CH = list("abc/:?#[]@%=;,.-_~!$&'()*+ \"<>{}|\\^`") + ["%2", "%41", "%zz", "%25", "é", "\t", "\x7f"]
+
+
+def rstr(n):
+    return "".join(R.choice(CH) for _ in range(R.randint(0, n)))
+
+
+def url():
+    k = R.random()
+    if k < 0.3:
+        return R.choice(URLP) + ":" + R.choice(["//", "/", ""]) + rstr(8)
+    if k < 0.6:
+        mt = R.choice(["", "text/plain", "x-a/b", "foo/bar", "text/", "text", "application/json", "x-"])
+        params = "".join(
+            R.choice([";base64", ";a=b", ';a="q\\"x"', ";charset=utf-8", ";", ";=", ";a=%zz", ';a="x'])
+            for _ in range(R.randint(0, 2))
+        )
+        data = R.choice(
+            ["", "QUJD", "QQ==", "QQ=", "Q", "a b", "abc%20", "%z", "é", "QU=D", "QUJDRA==", "====", "x\n"]
+        )
+        return "data:" + mt + params + R.choice([",", "", ",,"]) + data
+    if k < 0.8:
+        return (
+            R.choice(["http://", "s3://", "https://"])
+            + R.choice(["host", "[::1]", "[::1", "h:80", "h:x", "u@h", "u:p@h", "h%41", "h%25", "a b", ""])
+            + R.choice(
+                [
+                    "",
+                    "/",
+                    "/p?versionId=",
+                    "/p?versionId=1",
+                    "/p?versionId",
+                    "/%zz",
+                    "#%x",
+                    "/a b",
+                    "?x=%zz&versionId=",
+                ]
+            )
+        )
+    return rstr(12)
+
+
+UNITC = [
+    "[Unit]",
+    "[Service]",
+    "[Install]",
+    "A=1",
+    "B",
+    "# c",
+    "; c \\",
+    " x",
+    "[X] y",
+    "[",
+    "]",
+    "=",
+    "\\",
+    "",
+    "\r",
+    "Foo = bar \\",
+    "WantedBy=x",
+]
+
+
+def unit_text():
+    return "".join(R.choice(UNITC) + R.choice(["\n", "\r\n", "", " "]) for _ in range(R.randint(0, 6)))
+
+
+PATHC = ["/", "a", "..", ".", "//", "b/", "/c"]
+
+
+def path():
+    return "".join(R.choice(PATHC) for _ in range(R.randint(0, 4)))
+
+
+def _string_config(version: str) -> dict:
+    files = [{"path": path(), "contents": {"source": url()}} for _ in range(4)]
+    units = [
+        {
+            "name": R.choice(["a.service", "b.service", "c", "d@.service", "d@x.service"]),
+            "enabled": R.choice([True, False, None]),
+            "contents": unit_text(),
+            "dropins": [{"name": R.choice(["x.conf", "y"]), "contents": unit_text()}],
+        }
+        for _ in range(3)
+    ]
+    return {
+        "ignition": {"version": version, "proxy": {"httpProxy": url(), "httpsProxy": url()}},
+        "storage": {"files": files},
+        "systemd": {"units": units},
+    }
+
+
+@pytest.mark.skipif(REFERENCE is None, reason="ignition-validate is not installed")
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_strings_agree(seed, tmp_path):
+    R.seed(1000 + seed)
+    for n in range(PER_SEED):
+        text = json.dumps(_string_config(R.choice(["3.1.0", "3.3.0"])))
+        path_ = tmp_path / f"{n}.ign"
+        path_.write_text(text)
+        proc = subprocess.run([REFERENCE, str(path_)], capture_output=True, text=True, timeout=60)
+        ref = {m.groups() for line in (proc.stdout + proc.stderr).splitlines() if (m := LINE.match(line))}
+        report = check(text).report
+        ours = {(e.kind, format_path(e.path), e.message) for e in report if e.path is not None}
         assert ours == ref, text
         assert report.has_errors == (proc.returncode != 0), text
