@@ -26,6 +26,7 @@ def contents(version=(3, 3), **res):
         ("data:,x", (3, 0)),
         ("http://user:pw@host/a", (3, 3)),
         ("http://[fe80::1%25en0]/", (3, 3)),
+        ("http://x/a#\t", (3, 3)),  # control characters are only refused before the fragment
         ("arn:aws:s3:::bucket/key", (3, 4)),
         ("arn:aws:s3:us-east-1:123456789012:accesspoint/ap/object/key", (3, 6)),
     ],
@@ -85,6 +86,9 @@ def test_rejected_urls(url, version, message):
         ("data:;base64,Q===", "illegal base64 data at input byte 1"),
         ("data:;base64,QU*D", "invalid data character"),
         ("data:;base64,QU=D", "illegal base64 data at input byte 2"),
+        # a parameter value is decoded as soon as it is read, before later syntax errors
+        ('data:;a=%zz;a="x,y', "rfc2396: invalid char 0x25 in unescape sequence"),
+        ('data:;a="\\q",x', "invalid syntax"),
     ],
 )
 def test_data_url_errors(url, message):

@@ -131,3 +131,12 @@ def test_enabled_instance_of_a_template_without_install_from_3_4():
     }
     cfg[0]["contents"] += "[Install]\nWantedBy=getty.target\n"
     assert units(*cfg, version=(3, 4)) == set()
+
+
+def test_crlf_comment_does_not_continue():
+    # "\r" is trimmed before "\n" is: a CRLF line ending in "\" keeps its "\r" and so does not
+    # continue (checked against ignition-validate)
+    assert units({"name": "a.service", "contents": "; c \\\r\n[X] y\r\n"}) == {
+        err("$.systemd.units.0.contents", 'invalid unit content: found garbage after section name : "y"')
+    }
+    assert units({"name": "a.service", "contents": "; c \\\n[X] y\n"}) == set()
