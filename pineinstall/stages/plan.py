@@ -226,6 +226,7 @@ class Plan:
     filesystems: list[FsPlan] = field(default_factory=list)
     mounts: list[MountPlan] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False  # computed for showing only: apply refuses it
 
     @property
     def changes(self) -> bool:

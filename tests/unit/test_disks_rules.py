@@ -438,3 +438,14 @@ def test_an_empty_storage_section_needs_no_tools(monkeypatch):
                 ]
             )
         )
+
+
+def test_dry_run_plans_do_not_fetch_remote_keys_and_cannot_be_applied():
+    remote = model.from_dict(
+        {"storage": {"luks": [{"name": "x", "keyFile": {"source": "https://example.com/k"}}]}}
+    )
+    key_file = remote.storage.luks[0].key_file
+    assert disks._fetch_key(key_file, disks.Env(dry_run=True), "$") == b""
+    assert disks._fetch_key(key_file, disks.Env(dry_run=True, fetch=lambda r: b"got"), "$") == b"got"
+    with pytest.raises(StageError, match="dry run cannot be applied"):
+        disks.apply(Plan(dry_run=True), None)
