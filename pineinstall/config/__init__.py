@@ -9,12 +9,15 @@ newest spec. Positions are resolved only for what is reported. Nothing here impo
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from . import schema
 from .jsonpos import finder, line_col
 from .report import Report
 from .versions import SUPPORTED, describe_supported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~5 ms of start-up; annotations stay strings here
+    from typing import Any
 
 __all__ = ["Checked", "Report", "check", "check_dict"]
 
