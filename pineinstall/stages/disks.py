@@ -351,10 +351,10 @@ def _plan_disk(index: int, disk: Any, timeout: float = 0.0) -> DiskPlan:
         mismatch = _matches(info, s) if info is not None else None
         new = sgdisk.NewPartition(s.number, s.start, s.size, s.label, s.type_guid, s.guid)
         if info is None and not s.should_exist:
-            actions.append(PartAction(s.number, "absent", "does not exist, as specified"))
+            actions.append(PartAction(s.number, "absent", "does not exist, as specified", s.label))
         elif info is None:
             edit.creates.append(new)
-            actions.append(PartAction(s.number, "create"))
+            actions.append(PartAction(s.number, "create", label=s.label))
             if s.number:
                 row_action[s.number] = "create"
         elif not s.should_exist and not s.wipe_entry:
@@ -364,9 +364,9 @@ def _plan_disk(index: int, disk: Any, timeout: float = 0.0) -> DiskPlan:
             )
         elif not s.should_exist:
             edit.deletes.append(s.number)
-            actions.append(PartAction(s.number, "delete"))
+            actions.append(PartAction(s.number, "delete", label=s.label))
         elif mismatch is None:
-            actions.append(PartAction(s.number, "keep", "matches"))
+            actions.append(PartAction(s.number, "keep", "matches", s.label))
             row_action[s.number] = "keep"
         elif not s.wipe_entry:
             if s.resize and _matches_common(info, s) is None:
@@ -374,14 +374,14 @@ def _plan_disk(index: int, disk: Any, timeout: float = 0.0) -> DiskPlan:
                 edit.creates.append(
                     sgdisk.NewPartition(s.number, info.start, s.size, info.label, info.type_guid, info.guid)
                 )
-                actions.append(PartAction(s.number, "resize", f"{info.size} -> {s.size} sectors"))
+                actions.append(PartAction(s.number, "resize", f"{info.size} -> {s.size} sectors", s.label))
                 row_action[s.number] = "resize"
             else:
                 raise StageError(f"{pwhere}: partition {s.number} didn't match: {mismatch}")
         else:
             edit.deletes.append(s.number)
             edit.creates.append(new)
-            actions.append(PartAction(s.number, "recreate", mismatch))
+            actions.append(PartAction(s.number, "recreate", mismatch, s.label))
             row_action[s.number] = "recreate"
 
     # Busy partitions are never deleted, moved or resized; a busy disk's table is never wiped.
@@ -408,6 +408,12 @@ def _plan_disk(index: int, disk: Any, timeout: float = 0.0) -> DiskPlan:
         )
         after = _after_rows(sgdisk.parse_print(_pretend(final, where_dev)), existing, edit, row_action)
     _refuse_overlap(after, where_dev)
+    # Tell which numbers the "next free number" partitions get (the rows sgdisk created for them).
+    explicit = {s.number for s in specs if s.number}
+    free = iter(sorted(r.number for r in after if r.action == "create" and r.number not in explicit))
+    for a in actions:
+        if not a.number and a.action == "create":
+            a.assigned = next(free, None)
     return DiskPlan(
         device=disk.device,
         path=path,

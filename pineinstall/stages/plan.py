@@ -65,9 +65,16 @@ class PartAction:
     number: int  # as configured (0: the next free number)
     action: str  # keep, create, delete, resize, recreate, absent
     detail: str = ""
+    label: str | None = None  # as configured
+    assigned: int | None = None  # the number a "next free number" partition gets
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "action": self.action, "detail": self.detail}
+        out: dict[str, Any] = {"number": self.number, "action": self.action, "detail": self.detail}
+        if self.label is not None:
+            out["label"] = self.label
+        if self.assigned is not None:
+            out["assigned"] = self.assigned
+        return out
 
 
 @dataclass
@@ -290,7 +297,14 @@ def render_text(plan: Plan) -> str:
             lines.append("  table after: gpt")
             lines += _table(d.after, d.sector_size, "    ", True)
         for a in d.actions:
-            number = f"partition {a.number}" if a.number else "partition (next free number)"
+            if a.number:
+                number = f"partition {a.number}"
+            elif a.assigned:
+                number = f"partition {a.assigned} (next free number)"
+            else:
+                number = "partition (next free number)"
+            if a.label:
+                number += f' "{a.label}"'
             lines.append(f"  {number}: {a.action}" + (f" ({a.detail})" if a.detail else ""))
     for r in plan.raids:
         spares = f", {r.spares} spare" + ("s" if r.spares != 1 else "") if r.spares else ""

@@ -265,7 +265,7 @@ def test_wipe_table_replaces_everything(loops):
 def test_number_zero_takes_the_next_free_number_after_numbered_ones(loops):
     dev, _ = loops.make(64)
     apply_storage({"disks": [{"device": dev, "partitions": [{"number": 2, "label": "two", "sizeMiB": 8}]}]})
-    apply_storage(
+    plan = apply_storage(
         {
             "disks": [
                 {
@@ -282,6 +282,7 @@ def test_number_zero_takes_the_next_free_number_after_numbered_ones(loops):
     )
     p = table(dev)["by_number"]
     assert {n: p[n]["name"] for n in p} == {1: "z1", 2: "two", 3: "three", 4: "z2"}
+    assert [(a.label, a.assigned) for a in plan.disks[0].actions] == [("three", None), ("z1", 1), ("z2", 4)]
 
 
 def test_should_exist_false(loops):
@@ -457,7 +458,7 @@ def test_dry_run_plan_text_and_json_touch_nothing(loops):
     text = render_text(plan)
     assert f"disk {dev} ({dev}, 64 MiB, 512-byte sectors)" in text
     assert "table before: gpt" in text and "table after: gpt" in text
-    assert "partition 1: keep (matches)" in text and "partition 2: create" in text
+    assert 'partition 1 "old": keep (matches)' in text and 'partition 2 "new": create' in text
     assert f"filesystem /dev/disk/by-partlabel/new ({dev}p2): create ext4 [label NEW]; found nothing" in text
     assert f"mount {dev}p2 on /var (ext4)" in text
     data = json.loads(json.dumps(plan.to_dict()))
