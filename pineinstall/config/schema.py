@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # typing costs ~5 ms of start-up; annotations stay strings he
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
 
+# Exact Python types of each JSON type: ``type(True) is bool``, so booleans never pass as integers.
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
@@ -30,8 +31,24 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "number": (int, float),
     "boolean": (bool,),
+    "null": (),
 }
-_cache: dict[str, dict[str, Any]] = {}
+_cache: dict[str, Node] = {}
+
+
+class Node:
+    """One schema location, reduced to what the walk needs (built once per version)."""
+
+    __slots__ = ("folded", "items", "object_items", "open", "props", "types", "wanted")
+
+    def __init__(self) -> None:
+        self.types: frozenset[type] | None = None  # None: any type
+        self.wanted = ""
+        self.props: dict[str, Node] = {}
+        self.folded: dict[str, str] = {}
+        self.open: Node | bool = True  # additionalProperties
+        self.items: Node | None = None
+        self.object_items = False
 
 
 def json_kind(value: Any) -> str:
@@ -50,32 +67,35 @@ def json_kind(value: Any) -> str:
     return "null"
 
 
-def load(version: str) -> dict[str, Any]:
-    """The schema of one spec version, with every ``$ref`` resolved in place (cached)."""
-    schema = _cache.get(version)
-    if schema is None:
+def load(version: str) -> Node:
+    """The schema of one spec version, compiled for the walk (cached)."""
+    node = _cache.get(version)
+    if node is None:
         with open(os.path.join(SCHEMA_DIR, "ignition", f"{version}.json"), encoding="utf-8") as f:
             schema = json.load(f)
-        _resolve_refs(schema, schema.get("$defs", {}), set())
-        _cache[version] = schema
-    return schema
+        node = _cache[version] = _compile(schema, schema.get("$defs", {}), {})
+    return node
 
 
-def _resolve_refs(node: Any, defs: dict[str, Any], seen: set[int]) -> None:
-    """Replace ``{"$ref": "#/$defs/X"}`` by the definition itself, so the walk never looks them up."""
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    if isinstance(node, dict):
-        for key, child in list(node.items()):
-            if isinstance(child, dict) and "$ref" in child:
-                node[key] = child = _deref(child, defs)
-            _resolve_refs(child, defs, seen)
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            if isinstance(child, dict) and "$ref" in child:
-                node[i] = child = _deref(child, defs)
-            _resolve_refs(child, defs, seen)
+def _compile(schema: dict[str, Any], defs: dict[str, Any], done: dict[int, Node]) -> Node:
+    schema = _deref(schema, defs)
+    node = done.get(id(schema))
+    if node is not None:
+        return node
+    node = done[id(schema)] = Node()
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        node.types = frozenset(t for kind in kinds for t in _PYTHON_TYPES[kind])
+        node.wanted = " or ".join(k for k in kinds if k != "null")
+    node.props = {name: _compile(sub, defs, done) for name, sub in schema.get("properties", {}).items()}
+    node.folded = {name.lower(): name for name in node.props}
+    extra = schema.get("additionalProperties", True)
+    node.open = _compile(extra, defs, done) if isinstance(extra, dict) else extra
+    if "items" in schema:
+        node.items = _compile(schema["items"], defs, done)
+        node.object_items = node.items.types is not None and dict in node.items.types
+    return node
 
 
 def _deref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -88,35 +108,23 @@ def _deref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _allowed(schema: dict[str, Any]) -> tuple[str, ...]:
-    kinds = schema.get("type")
-    if kinds is None:
-        return ()
-    return (kinds,) if isinstance(kinds, str) else tuple(kinds)
-
-
 def check(config: Any, version: str, report: Report) -> None:
     """Add an error for every value of the wrong type and a warning for every unknown key."""
     _walk(config, load(version), (), report)
 
 
-def _walk(value: Any, schema: dict[str, Any], path: Path, report: Report) -> None:
-    if value is None:
+def _walk(value: Any, node: Node, path: Path, report: Report) -> None:
+    kind = type(value)
+    if node.types is not None and kind not in node.types:
+        if value is not None:  # Go's decoder accepts null for every field
+            report.error(f"cannot unmarshal {json_kind(value)} into a field of type {node.wanted}", path)
         return
-    kinds = _allowed(schema)
-    if kinds and not _is_one_of(value, kinds):
-        wanted = " or ".join(k for k in kinds if k != "null")
-        report.error(f"cannot unmarshal {json_kind(value)} into a field of type {wanted}", path)
-        return
-    if isinstance(value, dict):
-        _walk_object(value, schema, path, report)
-    elif isinstance(value, list):
-        items = schema.get("items")
-        if items is None:
-            return
-        object_items = "object" in _allowed(items)
+    if kind is dict:
+        _walk_object(value, node, path, report)
+    elif kind is list and node.items is not None:
+        items = node.items
         for i, item in enumerate(value):
-            if item is None and object_items:
+            if item is None and node.object_items:
                 # Go decodes a null element into a zero struct; Ignition warns that positions
                 # may be off from here on, and then validates the empty object.
                 value[i] = item = {}
@@ -128,23 +136,20 @@ def _walk(value: Any, schema: dict[str, Any], path: Path, report: Report) -> Non
             _walk(item, items, path + (i,), report)
 
 
-def _walk_object(value: dict[str, Any], schema: dict[str, Any], path: Path, report: Report) -> None:
-    props: dict[str, Any] = schema.get("properties", {})
-    extra = schema.get("additionalProperties", True)
-    folded: dict[str, str] | None = None
+def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) -> None:
+    props = node.props
     inexact: list[str] = []
     for key, child in value.items():
         sub = props.get(key)
         if sub is not None:
-            _walk(child, sub, path + (key,), report)
+            if child is not None:
+                _walk(child, sub, path + (key,), report)
             continue
-        if isinstance(extra, dict):
-            _walk(child, extra, path + (key,), report)
+        if isinstance(node.open, Node):
+            _walk(child, node.open, path + (key,), report)
             continue
         report.warning(f"Unused key {key}", path + (key,), at_key=True)
-        if folded is None:
-            folded = {name.lower(): name for name in props}
-        field = folded.get(key.lower())
+        field = node.folded.get(key.lower())
         if field is not None:
             # Go's decoder fills the field anyway: keep what it would decode.
             _walk(child, props[field], path + (key,), report)
@@ -160,14 +165,3 @@ def fold_fields(value: dict[str, Any], fields: tuple[str, ...]) -> None:
         matches = [key for key in value if key.lower() == lowered]
         if matches and matches[-1] != field:
             value[field] = value[matches[-1]]
-
-
-def _is_one_of(value: Any, kinds: tuple[str, ...]) -> bool:
-    for kind in kinds:
-        if kind == "null":
-            continue
-        if isinstance(value, bool) and kind not in ("boolean",):
-            continue
-        if isinstance(value, _PYTHON_TYPES.get(kind, ())):
-            return True
-    return False
