@@ -360,11 +360,37 @@ def _precheck_conflicts(plan: Plan, target: Target) -> None:
         for u in plan.config.passwd.users
         if u.should_exist is not False
     ]
+    by_key = dict(zip(keys, plan.entries, strict=True))
     for e, key in zip(plan.entries, keys, strict=True):
+        # a file of this very config cannot hold other nodes
+        for n in range(1, len(key)):
+            above = by_key.get(key[:n])
+            if above is not None and above.kind in ("file", "hardlink"):
+                raise StageError(
+                    f"error creating {e.path}: {above.path} is a file in this config, not a directory"
+                )
         touched = any(key[:n] in all_keys for n in range(len(key))) or any(key[: len(h)] == h for h in homes)
-        if touched or e.node.overwrite or e.kind == "hardlink":
+        if touched:
+            continue
+        # nor can a file that is already there (resolution left no links among the parents)
+        for n in range(1, len(key)):
+            st = _lstat(target.host(key[:n]))
+            if st is None:
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                raise StageError(f"error creating {e.path}: /{'/'.join(key[:n])} is not a directory")
+        if e.node.overwrite or e.kind == "hardlink":
             continue
         _refusal(e, target.host(e.comps), target, dry_run=True)
+    # the result record is written last, into /etc: nothing in the config may take /etc's place
+    record = tuple(target.components(RESULT_PATH))
+    for n in range(1, len(record)):
+        above = by_key.get(record[:n])
+        if above is not None and above.kind != "directory":
+            raise StageError(
+                f"{above.path} would replace the directory of the result record {RESULT_PATH} "
+                f"with a {'file' if above.kind != 'link' else 'symlink'}"
+            )
 
 
 # --- phase 2: apply --------------------------------------------------------------------------------
