@@ -1,0 +1,476 @@
+"""``pineinstall [install] DEST CONFIG [options]``: write a Pine image (or a root filesystem) to a
+block device or a disk-image file, then provision it with an Ignition config.
+
+Order (DESIGN.md, safety rules):
+
+1. **preflight** -- nothing is written: the config is read (YAML transpiled), checked, its references
+   rendered, every file's data fetched and verified, the storage plan for *other* disks computed; DEST
+   is not the running root, not mounted, swap or held, and large enough; the tools exist; the image is
+   opened, sniffed and (when it fits) verified (``pineinstall.image.preflight``). Any failure: exit 1,
+   DEST untouched.
+2. ``--dry-run`` prints the plan here and stops. Otherwise the user confirms (``--yes``; a prompt on a
+   terminal; refused when stdin is not a terminal).
+3. **write**: the image layer streams the image, first MiB last, and wipes the tables on failure.
+   Rootfs mode partitions, formats and unpacks instead.
+4. **provision**: partitions re-read (``partx``), backup GPT moved to the end (``sgdisk -e``), the root
+   partition and filesystem grown, the root mounted (an OSTree sysroot is recognised: files go into
+   the deployment), the config's disks stage for other disks, the files stage, kernel arguments and
+   console on the image's bootloader, the stashed config, the host's network; unmount, sync. A failure
+   here wipes the partition tables too (unless ``--preserve-on-error``): a half-provisioned disk must
+   not boot.
+
+Exit status: 0 installed (or planned, with ``--dry-run``), 1 failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any
+
+from pineinstall.install import configsrc, dest, options
+from pineinstall.stages import Log, StageError
+
+REQUIRED_TOOLS = ("mount", "umount", "blkid", "sfdisk", "sgdisk", "partx")
+
+
+class PreflightError(Exception):
+    """Something found before writing: DEST is untouched."""
+
+
+def _has_storage(config: Any) -> bool:
+    st = config.storage
+    return bool(st.disks or st.raid or st.luks or st.filesystems)
+
+
+def _storage_devices(config: Any) -> list[tuple[str, str]]:
+    """(JSON path, device) of every device the config's storage names directly."""
+    st = config.storage
+    out = [(f"$.storage.disks.{i}.device", d.device) for i, d in enumerate(st.disks)]
+    out += [
+        (f"$.storage.raid.{i}.devices.{j}", dev)
+        for i, r in enumerate(st.raid)
+        for j, dev in enumerate(r.devices)
+    ]
+    out += [(f"$.storage.luks.{i}.device", lk.device) for i, lk in enumerate(st.luks) if lk.device]
+    out += [(f"$.storage.filesystems.{i}.device", f.device) for i, f in enumerate(st.filesystems)]
+    return out
+
+
+class Installer:
+    def __init__(self, opts: options.Options, log: Log, progress: Any, stdin: Any, stdout: Any) -> None:
+        self.opts = opts
+        self.log = log
+        self.progress = progress
+        self.stdin = stdin
+        self.stdout = stdout
+        self.config: Any = None
+        self.ign: bytes = b""
+        self.dest: dest.Dest | None = None
+        self.fetcher: Any = None
+        self.fetched: Any = None
+        self.storage_plan: Any = None
+        self.image_plan: Any = None
+        self.rootfs_kind: str | None = None
+        self.layout: Any = None
+        self.summary: dict[str, Any] = {"dest": opts.dest}
+        self.t0 = time.monotonic()
+
+    # --- preflight ---------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        opts, log = self.opts, self.log
+        with log.stage("preflight"):
+            try:
+                self.ign, self.config = configsrc.load(opts.config, log, self.stdin)
+            except configsrc.ConfigError as exc:
+                raise PreflightError(str(exc)) from exc
+            try:
+                self.dest = d = dest.inspect(opts.dest)
+            except dest.DestError as exc:
+                raise PreflightError(str(exc)) from exc
+            if d.is_block and opts.size is not None:
+                raise PreflightError(f"--size is for disk-image files; {d.path} is a block device")
+            log.info(
+                f"DEST {d.path}: {d.kind}"
+                + (f", {d.size} bytes" if d.size is not None else ", to be created")
+            )
+            self._preflight_tools()
+            self._preflight_config()
+            if opts.rootfs:
+                self._preflight_rootfs()
+            else:
+                self._preflight_image()
+
+    def _preflight_tools(self) -> None:
+        from pineinstall.install import grow, rootfs
+        from pineinstall.run import DEFAULT_PATH
+
+        need = list(REQUIRED_TOOLS)
+        if self.dest is not None and not self.dest.is_block:
+            need.append("losetup")
+        if self.opts.rootfs:
+            self.rootfs_kind = rootfs.sniff(self.opts.rootfs)
+            need += rootfs.tools(self.rootfs_kind)
+        elif not self.opts.no_grow:
+            need += grow.tools()
+        path = os.environ.get("PINE_TOOLS_PATH", DEFAULT_PATH)
+        missing = sorted({t for t in need if shutil.which(t, path=path) is None})
+        if missing:
+            raise PreflightError(f"required tools are missing: {', '.join(missing)}")
+
+    def _preflight_config(self) -> None:
+        from pineinstall.block import discover
+        from pineinstall.resources import Fetcher, ResourceError
+        from pineinstall.stages import files
+
+        log, config = self.log, self.config
+        assert self.dest is not None
+        self.fetcher = Fetcher.for_config(config.ignition, log=log.info)
+        if _has_storage(config):
+            from pineinstall.stages import disks
+
+            mine = os.path.realpath(self.dest.path)
+            for where, device in _storage_devices(config):
+                resolved = discover.resolve(device) or device
+                whole = discover.whole_disk(resolved) if os.path.exists(resolved) else None
+                if os.path.realpath(resolved) == mine or (whole and os.path.realpath(whole) == mine):
+                    raise PreflightError(
+                        f"error at {where}: {device} is DEST; the installer lays out DEST itself (the "
+                        "config's storage may only name other disks)"
+                    )
+            try:
+                self.storage_plan = disks.plan(
+                    config.storage, disks.Env(fetch=self.fetcher.fetch, dry_run=self.opts.dry_run)
+                )
+            except StageError as exc:
+                raise PreflightError(str(exc)) from exc
+            for warning in self.storage_plan.warnings:
+                log.warning(warning)
+            for m in self.storage_plan.mounts:
+                if m.path.rstrip("/") in ("", "/boot"):
+                    raise PreflightError(
+                        f"the config mounts a filesystem at {m.path}, which the image provides"
+                    )
+        try:
+            self.fetched = files.fetch_all(config, self.fetcher, log)
+        except (StageError, ResourceError) as exc:
+            raise PreflightError(str(exc)) from exc
+        self._preflight_kargs()
+
+    def _preflight_kargs(self) -> None:
+        from pineinstall.boot import KargsError, parse_console
+        from pineinstall.boot.kargs import check_arg
+
+        try:
+            for arg in (*self.opts.append_karg, *self.opts.delete_karg):
+                check_arg(arg)
+            for c in self.opts.console:
+                parse_console(c)
+        except KargsError as exc:
+            raise PreflightError(str(exc)) from exc
+
+    def _preflight_image(self) -> None:
+        from pineinstall import image
+
+        opts = self.opts
+        assert opts.image is not None
+        source: Any = opts.image_file
+        if opts.image_url:
+            source = image.HttpSource(opts.image_url, retries=opts.fetch_retries)
+        elif opts.image_file and not os.path.exists(opts.image_file):
+            raise PreflightError(f"--image-file {opts.image_file}: no such file")
+        signature = None
+        if opts.keyring or opts.image_sig:
+            assert opts.keyring is not None
+            signature = image.Signature(opts.keyring, opts.image_sig)
+        try:
+            self.image_plan = image.preflight(
+                source,
+                opts.dest,
+                sha256=opts.image_sha256,
+                signature=signature,
+                insecure=opts.insecure,
+                size=opts.size,
+                tmpdir=opts.tmpdir,
+                progress=self.progress,
+            )
+        except image.ImageError as exc:
+            raise PreflightError(str(exc)) from exc
+        self.log.info(f"image: {self.image_plan.describe()}")
+
+    def _preflight_rootfs(self) -> None:
+        from pineinstall.install import rootfs
+
+        opts, d = self.opts, self.dest
+        assert d is not None and opts.rootfs is not None and self.rootfs_kind is not None
+        capacity = d.size if d.is_block else max(opts.size or 0, d.size or 0) or None
+        if capacity is None:
+            raise PreflightError(f"{d.path} does not exist: give its size with --size")
+        self.layout = rootfs.default_layout(opts.swap_size)
+        try:
+            rootfs.preflight(opts.rootfs, self.rootfs_kind, capacity, self.layout)
+        except StageError as exc:
+            raise PreflightError(str(exc)) from exc
+        self.capacity = capacity
+
+    def cleanup(self) -> None:
+        if self.image_plan is not None:
+            self.image_plan.cleanup()
+        if self.fetched is not None:
+            self.fetched.close()
+        if self.fetcher is not None:
+            self.fetcher.close()
+
+    # --- plan, confirmation ------------------------------------------------------------------------
+
+    def plan(self) -> dict[str, Any]:
+        from pineinstall.install import plan
+
+        return plan.describe(self)
+
+    def confirm(self) -> bool:
+        opts, d = self.opts, self.dest
+        assert d is not None
+        if opts.yes or not d.exists or (not d.is_block and not d.size):
+            return True  # nothing there to lose
+        stdin = self.stdin or sys.stdin
+        if not stdin.isatty():
+            self.log.error(f"{d.path} would be overwritten; stdin is not a terminal to ask: pass --yes")
+            return False
+        sys.stderr.write(
+            f"Everything on {d.path} ({d.kind}, {d.size} bytes) will be overwritten. Continue? [y/N] "
+        )
+        sys.stderr.flush()
+        answer = stdin.readline()
+        if isinstance(answer, bytes):
+            answer = answer.decode("utf-8", "replace")
+        return answer.strip().lower() in ("y", "yes")
+
+    # --- writing -----------------------------------------------------------------------------------
+
+    def write_image(self) -> None:
+        result = __import__("pineinstall.image", fromlist=["execute"]).execute(
+            self.image_plan, preserve_on_error=self.opts.preserve_on_error, progress=self.progress
+        )
+        self.image_plan = None  # executed (its temporary files are gone)
+        self.summary["image"] = result.to_dict()
+
+    def install(self) -> None:
+        """Everything after preflight; raises on failure (the caller wipes DEST)."""
+        from pineinstall.install import grow, rootfs
+
+        opts, log, d = self.opts, self.log, self.dest
+        assert d is not None
+        if not opts.rootfs:
+            self.write_image()
+        elif not d.is_block:
+            # A disk-image file: created or grown (sparse) to its size.
+            with open(d.path, "ab") as f:
+                if f.tell() < self.capacity:
+                    f.truncate(self.capacity)
+        d = self.dest = dest.Dest(
+            d.path, d.is_block, True, os.path.getsize(d.path) if not d.is_block else d.size
+        )
+        with dest.attached(d) as dev:
+            if opts.rootfs:
+                rootfs.partition(dev, self.layout, log)
+                uuids = rootfs.make_filesystems(dev, self.layout, log)
+                root = grow.RootPart(
+                    self.layout.root.number, dest.node(dev, self.layout.root.number), "ext4", 0, 0, 0, True
+                )
+                self.summary["filesystems"] = uuids
+            else:
+                with log.stage("grow"):
+                    dest.sync_partitions(dev)
+                    if not opts.no_grow:
+                        grow.move_backup_header(dev, log)
+                    root = grow.find_root(dev)
+                    if not opts.no_grow:
+                        grow.grow_partition(dev, root, log)
+                        grow.grow_filesystem_offline(root, log)
+                self.summary["root"] = {"partition": root.number, "fstype": root.fstype,
+                                        "sectors_before": root.size_before, "sectors": root.size}  # fmt: skip
+            mnt = tempfile.mkdtemp(prefix="pineinstall-root-")
+            mounted: list[str] = []
+            try:
+                self._mount(root.node, mnt, root.fstype or None)
+                mounted.append(mnt)
+                if opts.rootfs:
+                    rootfs.unpack(opts.rootfs, self.rootfs_kind or "tar", mnt, log)
+                    rootfs.write_fstab(mnt, self.layout, uuids, log)
+                    rootfs.install_grub(dev, mnt, self.layout, uuids, tuple(opts.console), log)
+                else:
+                    if not opts.no_grow:
+                        grow.grow_filesystem_online(root, mnt, log)
+                    boot = self._boot_partition(dev, root.number)
+                    if boot is not None:
+                        where = os.path.join(mnt, "boot")
+                        self._mount(boot, where, None)
+                        mounted.append(where)
+                self.provision(mnt)
+            finally:
+                for point in reversed(mounted):
+                    from pineinstall.run import run
+
+                    run(["umount", point], check=False)
+                with contextlib.suppress(OSError):
+                    os.rmdir(mnt)
+        os.sync()
+
+    def _mount(self, node: str, where: str, fstype: str | None) -> None:
+        from pineinstall.run import run
+
+        with self.log.op(f"mounting {node} at {where}"):
+            os.makedirs(where, exist_ok=True)
+            run(["mount", *(["-t", fstype] if fstype else []), node, where])
+
+    def _boot_partition(self, dev: str, root_number: int) -> str | None:
+        """A separate partition labelled ``boot`` (Fedora CoreOS layout) is mounted at /boot."""
+        from pineinstall.block import sfdisk
+
+        for p in sfdisk.dump(dev).partitions:
+            if p.label == "boot" and p.number != root_number:
+                return dest.node(dev, p.number)
+        return None
+
+    def provision(self, mnt: str) -> None:
+        from pineinstall.install import stash
+        from pineinstall.stages import disks, files, mount
+        from pineinstall.target import open_target
+
+        opts, log, config = self.opts, self.log, self.config
+        target = open_target(mnt)
+        log.info(f"target {target.root} ({target.kind}, init: {target.init_system or 'unknown'})")
+        self.summary["target"] = {"kind": target.kind, "root": os.path.relpath(target.root, mnt)}
+        applied = None
+        if self.storage_plan is not None:
+            with log.stage("disks"):
+                applied = disks.apply(self.storage_plan, log)
+            with log.stage("mount"):
+                mount.mount_all(self.storage_plan.filesystems, target, log)
+        try:
+            result = files.run(config, target, log, fetcher=self.fetcher, fetched=self.fetched)
+            self.fetched = None
+            self.summary["files"] = {"created": result.created, "unchanged": result.unchanged}
+            if applied is not None:
+                with log.stage("files"):
+                    disks.write_luks_keys(applied, target, log)
+            if opts.copy_network:
+                with log.stage("network"):
+                    self.summary["network"] = stash.copy_network(opts.network_source, target, log)
+        finally:
+            if self.storage_plan is not None:
+                with log.stage("umount"):
+                    mount.umount_all(self.storage_plan.filesystems, target, log)
+        with log.stage("kargs"):
+            self._kargs(mnt)
+        if opts.stash_config:
+            stash.stash_config(mnt, self.ign, log)
+            self.summary["stashed"] = "/boot/ignition/config.ign"
+
+    def _kargs(self, mnt: str) -> None:
+        from pineinstall.boot import apply_kargs, detect
+
+        opts, ka = self.opts, self.config.kernel_arguments
+        edits = (ka.should_exist, ka.should_not_exist, opts.append_karg, opts.delete_karg, opts.console)
+        if not any(edits):
+            with contextlib.suppress(Exception):
+                loader = detect(mnt)
+                self.summary["bootloader"] = {"name": loader.name, "kargs": loader.kargs()}
+            return
+        with self.log.op("kernel arguments and console on the bootloader"):
+            change = apply_kargs(
+                mnt,
+                should_exist=ka.should_exist,
+                should_not_exist=ka.should_not_exist,
+                append=opts.append_karg,
+                delete=opts.delete_karg,
+                console=opts.console,
+            )
+        self.log.info(f"{change.bootloader}: {' '.join(change.before)} -> {' '.join(change.after)}")
+        self.summary["bootloader"] = {
+            "name": change.bootloader,
+            "kargs_before": change.before,
+            "kargs": change.after,
+            "files": [os.path.relpath(f, mnt) for f in change.files],
+        }
+
+    # --- the whole run -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from pineinstall.boot import BootError, KargsError
+        from pineinstall.image import ImageError
+        from pineinstall.resources import ResourceError
+        from pineinstall.run import CommandError
+        from pineinstall.target import TargetError
+
+        opts, log = self.opts, self.log
+        try:
+            try:
+                self.preflight()
+            except (PreflightError, StageError, CommandError, OSError) as exc:
+                log.error(f"preflight failed, {opts.dest} untouched: {exc}")
+                return 1
+            if opts.dry_run:
+                self._print_plan()
+                return 0
+            if not self.confirm():
+                log.error(f"{opts.dest} untouched")
+                return 1
+            began = True
+            try:
+                self.install()
+            except BaseException as exc:
+                written = not isinstance(exc, ImageError)  # the image layer wiped after its own failures
+                if began and written and not opts.preserve_on_error and os.path.exists(opts.dest):
+                    with contextlib.suppress(OSError):
+                        dest.wipe_tables(opts.dest)
+                        log.error(f"{opts.dest}: partition tables wiped after the failure")
+                if isinstance(exc, (ImageError, StageError, CommandError, ResourceError, TargetError,
+                                    BootError, KargsError, OSError)):  # fmt: skip
+                    log.error(f"install failed: {exc}")
+                    return 1
+                raise
+        finally:
+            self.cleanup()
+        self.summary["seconds"] = round(time.monotonic() - self.t0, 2)
+        log.info(f"installed {opts.dest} in {self.summary['seconds']} s")
+        if opts.json:
+            self.stdout.write(
+                json.dumps({"event": "installed", **self.summary}, sort_keys=True, default=str) + "\n"
+            )
+            self.stdout.flush()
+        return 0
+
+    def _print_plan(self) -> None:
+        from pineinstall.install import plan
+
+        described = plan.describe(self)
+        if self.opts.json:
+            self.stdout.write(json.dumps({"event": "plan", **described}, sort_keys=True, default=str) + "\n")
+        else:
+            self.stdout.write(plan.render(described))
+        self.stdout.flush()
+
+
+def main(argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any = None) -> int:
+    from pineinstall.image import make_progress
+
+    try:
+        opts = options.parse(argv)
+    except options.UsageError as exc:
+        print(f"pineinstall install: {exc}", file=stderr or sys.stderr)
+        return 2
+    stdout = stdout or sys.stdout
+    err = stderr or sys.stderr
+    log = Log(err, quiet=opts.quiet)
+    progress = (
+        make_progress("json", stdout) if opts.json else make_progress("none" if opts.quiet else "auto", err)
+    )
+    return Installer(opts, log, progress, stdin, stdout).run()

@@ -1,0 +1,119 @@
+"""DEST: a block device or a disk-image file. Checks that touch nothing, and access to its partitions
+(a file is attached to a loop device for as long as the installer works on it)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pineinstall.block import busy, discover, partx, sysfs
+from pineinstall.run import CommandError, run
+
+SECTOR = 512
+GPT_SECTORS = 34  # protective MBR + header + 32 sectors of entries
+
+
+class DestError(Exception):
+    """DEST cannot be used; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Dest:
+    path: str
+    is_block: bool
+    exists: bool
+    size: int | None  # bytes now (a block device's capacity; a file's length); None: not there yet
+
+    @property
+    def kind(self) -> str:
+        return "block device" if self.is_block else "disk-image file"
+
+
+def inspect(path: str) -> Dest:
+    """What DEST is; refuses the running system's disk and busy devices (mounted, swap, held)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return Dest(path, False, False, None)
+    except OSError as exc:
+        raise DestError(f"{path}: {exc.strerror}") from exc
+    if stat.S_ISREG(st.st_mode):
+        _refuse_mounted_file(path)
+        return Dest(path, False, True, st.st_size)
+    if not stat.S_ISBLK(st.st_mode):
+        raise DestError(f"{path}: neither a block device nor a regular file")
+    name = sysfs.name_of(path)
+    if name is not None and sysfs.is_partition(name):
+        raise DestError(f"{path} is a partition; give the whole disk")
+    root = busy.running_root_device()
+    if root is not None:
+        disk = discover.whole_disk(root) or root
+        if os.path.realpath(disk) == os.path.realpath(path) or os.path.realpath(root) == os.path.realpath(
+            path
+        ):
+            raise DestError(f"{path} holds the running system's root filesystem ({root})")
+    why = busy.reasons(path)
+    if why:
+        raise DestError(f"{path} is in use: {'; '.join(why)}")
+    from pineinstall.block import ioctl
+
+    return Dest(path, True, True, ioctl.size_bytes(path))
+
+
+def _refuse_mounted_file(path: str) -> None:
+    """A disk-image file attached to a loop device whose partitions are in use is refused too."""
+    real = os.path.realpath(path)
+    for name in sysfs.all_names():
+        if not name.startswith("loop"):
+            continue
+        backing = sysfs.attribute(name, "loop/backing_file")
+        if backing and os.path.realpath(backing.removesuffix(" (deleted)")) == real:
+            why = busy.reasons(f"/dev/{name}")
+            if why:
+                raise DestError(f"{path} is attached to /dev/{name}, which is in use: {'; '.join(why)}")
+
+
+@contextlib.contextmanager
+def attached(d: Dest) -> Iterator[str]:
+    """The block device to work on: DEST itself, or a loop device over the file (detached after)."""
+    if d.is_block:
+        yield d.path
+        return
+    dev = run(["losetup", "--find", "--show", d.path]).stdout.decode().strip()
+    try:
+        yield dev
+    finally:
+        with contextlib.suppress(CommandError, OSError):
+            for p in sysfs.partitions(os.path.basename(dev)):
+                run(["partx", "-d", "--nr", str(p.number), dev], check=False)
+        run(["losetup", "-d", dev], check=False)
+
+
+def sync_partitions(dev: str) -> None:
+    """Make the kernel's partitions of dev match its table (``partx``; hosts without table parsing too)."""
+    partx.sync(dev)
+
+
+def node(dev: str, number: int) -> str:
+    return sysfs.partition_node(dev, number)
+
+
+def wipe_tables(path: str) -> None:
+    """Zero the MBR/primary GPT and the backup GPT so a half-installed disk cannot boot."""
+    flags = os.O_WRONLY | os.O_CLOEXEC
+    fd = os.open(path, flags)
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        zeros = bytes(GPT_SECTORS * SECTOR)
+        os.pwrite(fd, zeros, 0)
+        if size > len(zeros):
+            os.pwrite(fd, zeros[: min(len(zeros), size - len(zeros))], max(size - len(zeros), len(zeros)))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if stat.S_ISBLK(os.stat(path).st_mode):
+        with contextlib.suppress(CommandError, FileNotFoundError):
+            partx.sync(path)

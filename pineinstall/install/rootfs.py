@@ -1,0 +1,266 @@
+"""Rootfs mode: DEST is partitioned and formatted here, a root filesystem (tarball or squashfs) is
+unpacked onto it, and GRUB is installed for BIOS and UEFI (removable path ``EFI/BOOT/BOOTX64.EFI``).
+
+Pine's default layout (GPT): 1 ``BIOS-BOOT`` 1 MiB (ef02), 2 ``EFI-SYSTEM`` vfat, 3 ``swap`` (unless
+``--swap-size 0``), then ``root`` ext4 filling the disk. ``/etc/fstab`` names every filesystem by UUID.
+
+The ESP is written with mtools (``mmd``/``mcopy -i PARTITION``) rather than mounted: it works the same
+on an installer ISO and on hosts without vfat, and GRUB's UEFI binary is built with ``grub-mkimage``
+(every module it needs built in, an early config that finds the root by UUID) because
+``grub-install --target=x86_64-efi`` wants a mounted ESP and EFI variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pineinstall.block import blkid
+from pineinstall.run import run
+from pineinstall.stages import Log, StageError
+
+MIB = 1 << 20
+BIOS_MIB = 1
+ESP_MIB = 127
+FIRST_MIB = 1  # partitions start at 1 MiB
+OVERHEAD_MIB = FIRST_MIB + BIOS_MIB + ESP_MIB + 2  # + the backup GPT, rounded up
+MIN_ROOT_MIB = 64
+DEFAULT_KARGS = ("rw",)
+DEFAULT_CONSOLES = ("tty0", "ttyS0,115200n8")
+GRUB_BIOS_MODULES = "part_gpt ext2 biosdisk"
+GRUB_EFI_MODULES = (
+    "part_gpt part_msdos ext2 fat normal linux boot configfile search search_fs_uuid search_fs_file "
+    "search_label serial terminal echo test gzio loadenv cat ls efi_gop efi_uga all_video sleep reboot "
+    "halt minicmd"
+)
+GRUB_I386_DIR = Path("/usr/lib/grub/i386-pc")
+GRUB_EFI_DIR = Path("/usr/lib/grub/x86_64-efi")
+
+MAGIC = (
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"hsqs", "squashfs"),
+)
+TAR_FILTERS = {"zstd": ["-I", "zstd -d"], "xz": ["-J"], "gzip": ["-z"], "bzip2": ["-j"], "tar": []}
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    name: str
+    type_code: str
+    mib: int  # 0: the rest of the disk
+    fstype: str | None
+
+
+@dataclass
+class Layout:
+    parts: list[Part]
+
+    def by_name(self, name: str) -> Part | None:
+        return next((p for p in self.parts if p.name == name), None)
+
+    @property
+    def root(self) -> Part:
+        found = self.by_name("root")
+        assert found is not None
+        return found
+
+    def fixed_mib(self) -> int:
+        return FIRST_MIB + sum(p.mib for p in self.parts) + 2
+
+
+def default_layout(swap_bytes: int) -> Layout:
+    parts = [Part(1, "BIOS-BOOT", "ef02", BIOS_MIB, None), Part(2, "EFI-SYSTEM", "ef00", ESP_MIB, "vfat")]
+    if swap_bytes > 0:
+        parts.append(Part(3, "swap", "8200", max(1, -(-swap_bytes // MIB)), "swap"))
+    parts.append(Part(len(parts) + 1, "root", "8300", 0, "ext4"))
+    return Layout(parts)
+
+
+def sniff(path: str) -> str:
+    """``tar`` (plain), a compressed tar (``zstd``, ``xz``, ``gzip``, ``bzip2``) or ``squashfs``."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        raise StageError(f"--rootfs {path}: {exc.strerror}") from exc
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return kind
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    raise StageError(
+        f"--rootfs {path}: neither a tarball (plain, zstd, xz, gzip, bzip2) nor a squashfs image"
+    )
+
+
+def tools(kind: str) -> list[str]:
+    need = ["sgdisk", "sfdisk", "partx", "blkid", "mkfs.ext4", "mkfs.vfat", "mkswap", "mount", "umount"]
+    need += ["grub-install", "grub-mkimage", "mmd", "mcopy"]
+    if kind == "squashfs":
+        need += ["cp"] if shutil.which("unsquashfs") is None else ["unsquashfs"]
+    else:
+        need += ["tar"] + (["zstd"] if kind == "zstd" else ["xz"] if kind == "xz" else [])
+    return need
+
+
+def preflight(path: str, kind: str, capacity: int | None, layout: Layout) -> int:
+    """Bytes DEST needs at least (the layout plus the compressed root: a lower bound); refuses less.
+    Also refuses when GRUB's platform files are missing."""
+    size = os.path.getsize(path)
+    need = (layout.fixed_mib() + MIN_ROOT_MIB) * MIB + size
+    if capacity is not None and capacity < need:
+        raise StageError(
+            f"DEST is too small: the layout and the root filesystem need at least {need} bytes, it holds {capacity}"
+        )
+    for d in (GRUB_I386_DIR, GRUB_EFI_DIR):
+        if not d.is_dir():
+            raise StageError(f"{d} is missing (Debian: grub-pc-bin, grub-efi-amd64-bin)")
+    return need
+
+
+def partition(dev: str, layout: Layout, log: Log) -> None:
+    from pineinstall.install.dest import sync_partitions
+
+    argv = ["sgdisk", "--zap-all"]
+    for p in layout.parts:
+        start = f"{FIRST_MIB}M" if p.number == 1 else "0"
+        size = f"+{p.mib}M" if p.mib else "0"
+        argv += [
+            "-n",
+            f"{p.number}:{start}:{size}",
+            "-t",
+            f"{p.number}:{p.type_code}",
+            "-c",
+            f"{p.number}:{p.name}",
+        ]
+    with log.op(f"partitioning {dev} ({', '.join(p.name for p in layout.parts)})"):
+        run(["wipefs", "-a", dev])
+        run([*argv, dev])
+        sync_partitions(dev)
+
+
+def make_filesystems(dev: str, layout: Layout, log: Log) -> dict[str, str]:
+    """mkfs on every partition with a filesystem; returns name -> UUID."""
+    from pineinstall.install.dest import node
+
+    uuids = {}
+    for p in layout.parts:
+        n = node(dev, p.number)
+        if p.fstype == "ext4":
+            argv = ["mkfs.ext4", "-q", "-F", "-L", p.name, n]
+        elif p.fstype == "vfat":
+            argv = ["mkfs.vfat", "-F", "32", "-n", "EFI-SYSTEM", n]
+        elif p.fstype == "swap":
+            argv = ["mkswap", "-f", "-L", p.name, n]
+        else:
+            continue
+        with log.op(f"making {p.fstype} on {n} ({p.name})"):
+            run(argv)
+        uuids[p.name] = blkid.probe(n).get("UUID") or ""
+    return uuids
+
+
+def unpack(path: str, kind: str, mnt: str, log: Log) -> None:
+    with log.op(f"unpacking {path} ({kind})"):
+        if kind != "squashfs":
+            run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xp", *TAR_FILTERS[kind],
+                 "-f", path, "-C", mnt])  # fmt: skip
+        elif shutil.which("unsquashfs"):
+            run(["unsquashfs", "-f", "-n", "-d", mnt, path])
+        else:
+            src = tempfile.mkdtemp(prefix="pineinstall-squashfs-")
+            try:
+                run(["mount", "-t", "squashfs", "-o", "loop,ro", path, src])
+                try:
+                    run(["cp", "-a", f"{src}/.", mnt])
+                finally:
+                    run(["umount", src])
+            finally:
+                os.rmdir(src)
+
+
+def write_fstab(mnt: str, layout: Layout, uuids: dict[str, str], log: Log) -> None:
+    lines = ["# written by pineinstall (rootfs mode): filesystems by UUID"]
+    lines.append(f"UUID={uuids['root']}\t/\text4\tdefaults\t0 1")
+    if "EFI-SYSTEM" in uuids:
+        (Path(mnt) / "boot" / "efi").mkdir(parents=True, exist_ok=True)
+        lines.append(f"UUID={uuids['EFI-SYSTEM']}\t/boot/efi\tvfat\tumask=0077,nofail\t0 2")
+    if "swap" in uuids:
+        lines.append(f"UUID={uuids['swap']}\tnone\tswap\tsw,nofail\t0 0")
+    fstab = Path(mnt) / "etc" / "fstab"
+    fstab.parent.mkdir(parents=True, exist_ok=True)
+    with log.op("writing /etc/fstab"):
+        fstab.write_text("\n".join(lines) + "\n")
+
+
+def find_kernel(mnt: str) -> tuple[str, str | None]:
+    """(kernel, initramfs) as paths inside the root, e.g. ``/boot/vmlinuz-6.1.0-50-amd64``."""
+    boot = Path(mnt) / "boot"
+    kernels = sorted(boot.glob("vmlinuz-*"), key=lambda p: p.name)
+    if not kernels:
+        raise StageError("the root filesystem has no /boot/vmlinuz-*: nothing to boot")
+    kernel = kernels[-1]
+    version = kernel.name.removeprefix("vmlinuz-")
+    for name in (f"initrd.img-{version}", f"initramfs-{version}.img", f"initramfs-{version}"):
+        if (boot / name).is_file():
+            return f"/boot/{kernel.name}", f"/boot/{name}"
+    return f"/boot/{kernel.name}", None
+
+
+def grub_cfg(root_uuid: str, kernel: str, initrd: str | None, consoles: tuple[str, ...]) -> str:
+    from pineinstall.boot import grub, parse_console
+
+    block = "\n".join(grub.console_block(tuple(parse_console(c) for c in consoles)))
+    args = " ".join([f"root=UUID={root_uuid}", *DEFAULT_KARGS, *(f"console={c}" for c in consoles)])
+    initrd_line = f"\tinitrd {initrd}\n" if initrd else ""
+    return f"""# written by pineinstall (rootfs mode)
+set timeout=1
+set default=0
+insmod part_gpt
+insmod ext2
+{block}
+search --no-floppy --fs-uuid --set=root {root_uuid}
+menuentry 'Pine' --id pine {{
+\tlinux {kernel} {args}
+{initrd_line}}}
+"""
+
+
+def install_grub(
+    dev: str, mnt: str, layout: Layout, uuids: dict[str, str], consoles: tuple[str, ...], log: Log
+) -> None:
+    from pineinstall.install.dest import node
+
+    root_uuid = uuids["root"]
+    kernel, initrd = find_kernel(mnt)
+    grub_dir = Path(mnt) / "boot" / "grub"
+    grub_dir.mkdir(parents=True, exist_ok=True)
+    (grub_dir / "grub.cfg").write_text(grub_cfg(root_uuid, kernel, initrd, consoles or DEFAULT_CONSOLES))
+    if layout.by_name("BIOS-BOOT") is not None:
+        with log.op(f"installing GRUB for BIOS on {dev}"):
+            run(["grub-install", "--target=i386-pc", f"--boot-directory={mnt}/boot",
+                 f"--modules={GRUB_BIOS_MODULES}", "--no-floppy", dev])  # fmt: skip
+    esp = layout.by_name("EFI-SYSTEM")
+    if esp is None:
+        return
+    with log.op("installing GRUB for UEFI at EFI/BOOT/BOOTX64.EFI"):
+        shutil.copytree(GRUB_EFI_DIR, grub_dir / "x86_64-efi", dirs_exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="pineinstall-efi-") as tmp:
+            early = Path(tmp) / "early.cfg"
+            early.write_text(
+                f"search --no-floppy --fs-uuid --set=root {root_uuid}\nset prefix=($root)/boot/grub\n"
+            )
+            efi = Path(tmp) / "BOOTX64.EFI"
+            run(["grub-mkimage", "-O", "x86_64-efi", "-o", str(efi), "-p", "/boot/grub", "-c", str(early),
+                 *GRUB_EFI_MODULES.split()])  # fmt: skip
+            part = node(dev, esp.number)
+            env = {"MTOOLS_SKIP_CHECK": "1"}
+            run(["mmd", "-i", part, "::/EFI", "::/EFI/BOOT"], env=env)
+            run(["mcopy", "-i", part, str(efi), "::/EFI/BOOT/BOOTX64.EFI"], env=env)
