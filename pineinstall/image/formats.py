@@ -17,6 +17,7 @@ import enum
 import io
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from pineinstall.image.errors import FormatError
@@ -80,9 +81,17 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     raise FormatError("xz index has an over-long integer")
 
 
-def xz_size(read: RangeReader, total: int) -> int:
-    """Uncompressed size of a (possibly multi-stream) .xz file of ``total`` bytes, from its indexes."""
-    size = 0
+@dataclass(frozen=True, slots=True)
+class XzBlock:
+    flags: bytes  # the stream flags (2 bytes) of the stream holding the block
+    offset: int  # of the block header in the file
+    unpadded: int  # header + compressed data + check, without the padding
+    size: int  # uncompressed
+
+
+def xz_blocks(read: RangeReader, total: int) -> list[XzBlock]:
+    """The blocks of a (possibly multi-stream) .xz file of ``total`` bytes, from its indexes."""
+    streams: list[list[XzBlock]] = []
     end = total
     while end > 0:
         # Stream padding (multiples of 4 zero bytes) may follow a stream.
@@ -98,6 +107,7 @@ def xz_size(read: RangeReader, total: int) -> int:
         footer = read(end - 12, 12)
         if footer[-2:] != b"YZ":
             raise FormatError("xz stream footer not found (truncated image?)")
+        flags = footer[8:10]
         backward = (struct.unpack("<I", footer[4:8])[0] + 1) * 4
         index_start = end - 12 - backward
         if index_start < 12:
@@ -106,17 +116,29 @@ def xz_size(read: RangeReader, total: int) -> int:
         if index[0] != 0:
             raise FormatError("xz index indicator missing")
         count, pos = _varint(index, 1)
-        blocks = 0
+        records = []
         for _ in range(count):
             unpadded, pos = _varint(index, pos)
             usize, pos = _varint(index, pos)
-            size += usize
-            blocks += (unpadded + 3) // 4 * 4
-        # Previous stream ends before this one's header (12) + blocks + index + footer (12).
-        end = index_start - blocks - 12
-        if end < 0:
+            records.append((unpadded, usize))
+        blocks_len = sum((u + 3) // 4 * 4 for u, _ in records)
+        # This stream: header (12), blocks, index, footer (12).
+        start = index_start - blocks_len - 12
+        if start < 0:
             raise FormatError("xz index does not match the file size")
-    return size
+        off = start + 12
+        stream = []
+        for unpadded, usize in records:
+            stream.append(XzBlock(flags, off, unpadded, usize))
+            off += (unpadded + 3) // 4 * 4
+        streams.append(stream)
+        end = start
+    return [blk for stream in reversed(streams) for blk in stream]
+
+
+def xz_size(read: RangeReader, total: int) -> int:
+    """Uncompressed size of a .xz file, from its indexes (exact)."""
+    return sum(b.size for b in xz_blocks(read, total))
 
 
 def gzip_size_lower_bound(read: RangeReader, total: int) -> int:
@@ -212,7 +234,8 @@ class _Inflate(io.RawIOBase):
                     break
                 continue
             data = self._input()
-            out = self.dec.decompress(data, want)
+            # At most a MiB per call: a larger piece is a larger transient bytes object (RSS).
+            out = self.dec.decompress(data, min(want, OUTPUT_PIECE))
             if out:
                 n = len(out)
                 b[:n] = out
@@ -223,6 +246,7 @@ class _Inflate(io.RawIOBase):
 
 
 INPUT_CHUNK = 1 << 20
+OUTPUT_PIECE = 1 << 20
 
 
 def open_stream(fmt: Format, raw: BinaryIO) -> BinaryIO:
