@@ -150,11 +150,18 @@ class Translator:
         self.out = Out()
         self.invalid_utf8 = False  # a local file was not UTF-8 (kept as lone surrogates)
         # ids of the data URLs we made: valid by construction, not worth Ignition's byte scan.
+        # (The URLs are kept alive in _urls so that no other string can ever reuse their ids.)
         self.generated: set[int] = set()
+        self._urls: list[str] = []
+        self.pregz: dict[int, bytes] = {}  # id(inline text) -> its gzip, computed in parallel
 
-    def data_url(self, data: bytes, compression: str | None = None) -> tuple[str, str | None]:
-        url, comp = sugar.make_data_url(data, compression)
+    def data_url(
+        self, data: bytes, compression: str | None = None, key: int | None = None
+    ) -> tuple[str, str | None]:
+        gz = self.pregz.pop(key, None) if key is not None else None
+        url, comp = sugar.make_data_url(data, compression, gz_bytes=gz)
         self.generated.add(id(url))
+        self._urls.append(url)
         return url, comp
 
     def text(self, data: bytes) -> str:
@@ -323,7 +330,25 @@ class Translator:
             self.error(ERR_TOO_FEW_MIRROR, (*base, "mirror", "devices"))
 
     # -- phase 3: translation -----------------------------------------------------
+    def _prefetch_gzip(self, cfg: dict) -> None:
+        """Compress the large inline contents up front, in parallel: gzip is the costly part."""
+        big = []
+        for f in (cfg.get("storage") or {}).get("files") or []:
+            for r in [f.get("contents"), *(f.get("append") or [])]:
+                if (
+                    r
+                    and isinstance(r.get("inline"), str)
+                    and len(r["inline"]) >= 16384
+                    and not r.get("compression")
+                ):
+                    big.append(r["inline"])
+        if len(big) < 2:
+            return
+        done = sugar.gzip_many([s.encode("utf-8", "surrogateescape") for s in big])
+        self.pregz = {id(s): gz for s, gz in zip(big, done, strict=True)}
+
     def translate(self, cfg: dict) -> dict:
+        self._prefetch_gzip(cfg)
         out = self.convert(cfg, "Config", ())
         ign = out.setdefault("ignition", {})
         if id(ign) not in self.out.origin:
@@ -391,14 +416,16 @@ class Translator:
             )
         data = None
         field = None
+        key = None
         if "inline" in value:
             field = "inline"
             data = value["inline"].encode("utf-8", "surrogateescape")
+            key = id(value["inline"])
         elif "local" in value:
             field = "local"
             data = self.read_local(value["local"], (*ypath, "local"))
         if data is not None and field is not None:
-            url, comp = self.data_url(data, value.get("compression"))
+            url, comp = self.data_url(data, value.get("compression"), key)
             out["source"] = url
             self.out.leaf_from(out, "source", (*ypath, field))
             if comp is not None:

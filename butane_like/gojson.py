@@ -84,18 +84,30 @@ def prune(v: Any, typ: Any) -> Any:
     return v
 
 
-def encode(cfg: dict[str, Any], pretty: bool = False) -> bytes:
-    """Compact (or indented) JSON of a Config dict, keys in Ignition's order."""
+_SAFE: set[int] = set()
+
+
+def encode(cfg: dict[str, Any], pretty: bool = False, safe: set[int] | None = None) -> bytes:
+    """Compact (or indented) JSON of a Config dict, keys in Ignition's order.
+
+    ``safe``: ids of strings known to need no escaping (the data URLs we generated: base64 and
+    percent-encoding use no character JSON escapes), written without scanning them.
+    """
+    global _SAFE
     pruned = prune(cfg, "Config") or {}
     parts: list[str] = []
+    _SAFE = safe or set()
     if pretty:
         _pretty(pruned, parts, "")
     else:
         _compact(pruned, parts)
+    _SAFE = set()
     return "".join(parts).encode("utf-8", "surrogateescape")
 
 
 def _scalar(v: Any) -> str:
+    if id(v) in _SAFE:
+        return '"' + v + '"'
     if v is True:
         return "true"
     if v is False:

@@ -136,7 +136,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     if any(e.kind == ERROR for e in entries):
         return _finish(res, entries, dec, ERR_GENERATED)
     res.config = pruned
-    res.output = encode(out, pretty)
+    res.output = encode(out, pretty, tr.generated)
     return _finish(res, entries, dec, None)
 
 

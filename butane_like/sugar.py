@@ -45,12 +45,13 @@ def gzip9(data: bytes) -> bytes:
 
 
 def make_data_url(
-    data: bytes, compression: str | None = None, allow_gzip: bool = True
+    data: bytes, compression: str | None = None, allow_gzip: bool = True, gz_bytes: bytes | None = None
 ) -> tuple[str, str | None]:
     """Butane's choice of encoding: the shortest of percent-encoding, base64 and gzip+base64.
 
     Returns (url, compression): compression is "" or "gzip" when we chose it, None when the user
-    declared a compression (the data is already compressed; it is only encoded).
+    declared a compression (the data is already compressed; it is only encoded). ``gz_bytes`` is
+    ``gzip9(data)`` when the caller computed it already (see ``gzip_many``).
     """
     user_compressed = bool(compression)
     # Lengths first (cheap), the chosen encoding's text last: large files are rarely
@@ -64,7 +65,7 @@ def make_data_url(
     gz = None
     # gzip+base64 is at least 8 + 28 characters: not worth trying below that.
     if not user_compressed and allow_gzip and best_len > 40:
-        gz = ";base64," + b64(gzip9(data))
+        gz = ";base64," + b64(gz_bytes if gz_bytes is not None else gzip9(data))
         if len(gz) + len("gzip") < best_len:
             best = "gz"
             out_comp = "gzip"
@@ -148,3 +149,14 @@ def mount_unit(
         lines.append("Options=" + ",".join(opts))
     lines += ["", "[Install]", "RequiredBy=remote-fs.target" if remote else "RequiredBy=local-fs.target"]
     return unit_escape_path(path or "/") + ".mount", "\n".join(lines)
+
+
+def gzip_many(items: list[bytes]) -> list[bytes]:
+    """gzip9 of several large buffers on all CPUs (zlib releases the GIL while it compresses)."""
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers < 2:
+        return [gzip9(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(gzip9, items))
