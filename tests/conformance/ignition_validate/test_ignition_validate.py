@@ -133,6 +133,8 @@ def test_against_reference(case: Path) -> None:
     our_rc, ours = _outputs("ours", case)
     _assert_positions(ours)
     assert (our_rc != 0) == (ref_rc != 0), f"verdict differs: reference {ref}, ours {ours}"
+    if _case_name(case).startswith("valid-"):
+        assert ref_rc == 0, f"a valid- case the reference rejects: {ref}"
 
     ref_placed = {(k, p, m) for k, p, _, m in ref if p and not m.startswith(IGNORED_REFERENCE_MESSAGES)}
     ours_placed = {(k, p, m) for k, p, _, m in ours if p and not m.startswith(IGNORED_REFERENCE_MESSAGES)}
