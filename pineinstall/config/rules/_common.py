@@ -7,8 +7,6 @@ way (a nil pointer, or the zero value for non-pointer fields), so every accessor
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..report import Path, Report
 
 # Ignition 2.15 added four checks to EVERY spec version: nodes at a unit's path (an error), and
@@ -25,35 +23,35 @@ ERR_PATH_RELATIVE = "path not absolute"
 ERR_DIRTY_PATH = "path is not fully simplified"
 
 
-def obj(value: Any) -> dict:
+def obj(value: object) -> dict:
     """A JSON object, or an empty one when absent/null (Go's zero struct)."""
     return value if isinstance(value, dict) else {}
 
 
-def arr(value: Any) -> list:
+def arr(value: object) -> list:
     """A JSON array, or an empty one when absent/null (Go's nil slice)."""
     return value if isinstance(value, list) else []
 
 
-def text(value: Any) -> str:
+def text(value: object) -> str:
     """A string field of a non-pointer Go type: absent/null is ""."""
     return value if isinstance(value, str) else ""
 
 
-def nil_or_empty(value: Any) -> bool:
+def nil_or_empty(value: object) -> bool:
     """Ignition's util.NilOrEmpty for a *string."""
     return value is None or value == ""
 
 
-def not_empty(value: Any) -> bool:
+def not_empty(value: object) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def is_true(value: Any) -> bool:
+def is_true(value: object) -> bool:
     return value is True
 
 
-def is_false(value: Any) -> bool:
+def is_false(value: object) -> bool:
     return value is False
 
 
@@ -101,13 +99,13 @@ def path_error(p: str) -> str | None:
     return None
 
 
-def check_path(report: Report, value: Any, path: Path) -> None:
+def check_path(report: Report, value: object, path: Path) -> None:
     msg = path_error(text(value))
     if msg:
         report.error(msg, path)
 
 
-def check_path_nil_ok(report: Report, value: Any, path: Path) -> None:
+def check_path_nil_ok(report: Report, value: object, path: Path) -> None:
     """validatePathNilOK: a missing, null or empty path is fine."""
     if nil_or_empty(value):
         return
@@ -128,7 +126,7 @@ def duplicates(report: Report, items: list, base: Path, key, seen: set | None = 
     return seen
 
 
-def str_key(item: Any) -> str:
+def str_key(item: object) -> str:
     """Key of a list of strings: the string itself (null decodes to "")."""
     return text(item)
 

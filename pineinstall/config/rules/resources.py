@@ -6,8 +6,6 @@ LUKS key files. ``check_resource`` is called by the other modules for each of th
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..report import Path, Report
 from ._common import arr, duplicates, field_key, obj, text
 from .urls import ERR_INVALID_URL, URLError, go_url_parse, url_error
@@ -49,7 +47,7 @@ def check_verification(res: dict, base: Path, version: tuple[int, int], report: 
         report.error(msg, where)
 
 
-def check_source(report: Report, source: Any, where: Path, version: tuple[int, int]) -> None:
+def check_source(report: Report, source: object, where: Path, version: tuple[int, int]) -> None:
     """A source URL that may be absent or empty."""
     if isinstance(source, str) and source != "":
         msg = url_error(source, version)
@@ -58,7 +56,7 @@ def check_source(report: Report, source: Any, where: Path, version: tuple[int, i
 
 
 def check_resource(
-    res: Any,
+    res: object,
     base: Path,
     version: tuple[int, int],
     report: Report,
@@ -105,7 +103,7 @@ def check_resource(
     duplicates(report, headers, (*base, "httpHeaders"), field_key("name"))
 
 
-def _header_scheme_error(source: Any) -> str | None:
+def _header_scheme_error(source: object) -> str | None:
     if not isinstance(source, str) or source == "":
         return ERR_INVALID_URL
     try:
@@ -115,7 +113,7 @@ def _header_scheme_error(source: Any) -> str | None:
     return None if scheme in ("http", "https") else ERR_HEADER_SCHEME
 
 
-def resource_key(res: Any) -> str:
+def resource_key(res: object) -> str:
     """Key() of a resource for duplicate detection: its source ("" when absent)."""
     return text(obj(res).get("source"))
 
