@@ -328,20 +328,46 @@ def _nullctx() -> Any:
     yield
 
 
+def _ordered(entries: list[Entry]) -> list[Entry]:
+    """Ignition's creation order: by depth (stable), hard links last in config order."""
+    ordered = sorted((e for e in entries if e.kind != "hardlink"), key=_depth_key)
+    return ordered + [e for e in entries if e.kind == "hardlink"]
+
+
+ACCOUNT_FILES = {("etc",): "both", ("etc", "passwd"): "users", ("etc", "group"): "groups"}
+
+
 def _check_owners(plan: Plan, target: Target) -> None:
+    """Owner names resolve when their node is made: against the target's passwd/group, the
+    accounts this config creates, and whatever the config's own earlier nodes do to those files
+    (names are looked up at each node, as Ignition does). None means "cannot tell": no check."""
     names = _Names(target)
-    users, groups = _declared_names(plan.config, target)
-    for e in plan.entries:
+    declared_users, declared_groups = _declared_names(plan.config, target)
+    users: set[str] | None = set(names.users) | declared_users
+    groups: set[str] | None = set(names.groups) | declared_groups
+    for e in _ordered(plan.entries):
         n = e.node
-        if n.user.id is None and n.user.name and n.user.name not in names.users and n.user.name not in users:
+        if users is not None and n.user.id is None and n.user.name and n.user.name not in users:
             raise StageError(f"{n.path}: no such user {n.user.name!r} in the target's /etc/passwd")
-        if (
-            n.group.id is None
-            and n.group.name
-            and n.group.name not in names.groups
-            and n.group.name not in groups
-        ):
+        if groups is not None and n.group.id is None and n.group.name and n.group.name not in groups:
             raise StageError(f"{n.path}: no such group {n.group.name!r} in the target's /etc/group")
+        which = ACCOUNT_FILES.get(tuple(e.comps))
+        if which is None:
+            continue
+        if which == "both":
+            if n.overwrite or e.kind != "directory":
+                users, groups = set(), set()  # /etc emptied or replaced
+            continue
+        if e.kind == "file" and e.data is not None:
+            e.data.seek(0)
+            found = set(_Names._parse(e.data.read().decode("utf-8", "replace")))
+            if which == "users":
+                users = found if e.has_source else (users | found if users is not None else None)
+            else:
+                groups = found if e.has_source else (groups | found if groups is not None else None)
+        elif e.kind != "directory" and not (e.kind == "file" and not n.overwrite):
+            # a link or a replaced file whose contents are not known here
+            users, groups = (None, groups) if which == "users" else (users, None)
 
 
 def _check_units(config: model.Config, target: Target) -> None:
@@ -632,17 +658,26 @@ def _load_record(target: Target) -> dict[str, Any]:
     return rec if isinstance(rec, dict) else {}
 
 
+def _link_among_parents(target: Target, comps: list[str]) -> bool:
+    for n in range(1, len(comps)):
+        st = _lstat(Path(target.host_str(comps[:n])))
+        if st is None:
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            return True
+    return False
+
+
 def apply_nodes(plan: Plan, target: Target, log: Log, result: Result, record: dict[str, Any]) -> None:
     names = _Names(target)  # after groups and users: names created by this config resolve
-    ordered = sorted((e for e in plan.entries if e.kind != "hardlink"), key=_depth_key)
-    ordered += [e for e in plan.entries if e.kind == "hardlink"]
-    # Paths were resolved before anything was written. Only a symlink made by this config can
-    # change where a later path leads; then every path is resolved again just before its write,
-    # so that the new link, too, is followed inside the root and never by the kernel.
+    ordered = _ordered(plan.entries)
+    # Paths were resolved before anything was written, as Ignition does. Only a symlink made by
+    # this config can then stand among a path's parents; such a path is resolved again just
+    # before its write, so that the new link is followed inside the root, never by the kernel.
     again = any(e.kind == "link" for e in plan.entries)
     parents = _Parents(target)
     for e in ordered:
-        if again:
+        if again and _link_among_parents(target, e.comps):
             e.comps = target.components(e.path)
         if e.node.overwrite or e.kind == "link":
             parents.forget()  # a directory we checked may be replaced by this entry
@@ -669,6 +704,8 @@ def apply_nodes(plan: Plan, target: Target, log: Log, result: Result, record: di
                 raise StageError(f"error creating {e.path}: {exc.strerror or exc}") from exc
         if outcome == "created":
             result.count(e.kind)
+            if tuple(e.comps) in ACCOUNT_FILES:
+                names.reload()  # later names are looked up in what this node made
         else:
             result.unchanged += 1
 

@@ -75,6 +75,8 @@ def run_reference(
     """The reference files stage on ``root``; returns the finished process (output in stdout)."""
     scratch = scratch or root.parent
     cache = scratch / f"ref-cache-{os.getpid()}-{id(config)}.json"
+    # its own state file: the default /run/ignition/state is shared by concurrent runs
+    state = scratch / f"ref-state-{os.getpid()}-{id(config)}.json"
     data = config if isinstance(config, bytes) else json.dumps(config).encode()
     cache.write_bytes(data)
     env = {
@@ -85,7 +87,7 @@ def run_reference(
     try:
         return subprocess.run(
             [IGNITION, "-platform", "file", "-stage", "files", "-root", str(root)]
-            + ["-config-cache", str(cache), "-log-to-stdout"],
+            + ["-config-cache", str(cache), "-state-file", str(state), "-log-to-stdout"],
             env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -95,6 +97,7 @@ def run_reference(
         )
     finally:
         cache.unlink(missing_ok=True)
+        state.unlink(missing_ok=True)
 
 
 def reference_error(proc: subprocess.CompletedProcess[str]) -> str:
