@@ -214,7 +214,8 @@ class Translator:
             if fs.get("with_mount_unit") is True:
                 if not fs.get("format"):
                     self.error(ERR_MOUNT_NO_FORMAT, ("storage", "filesystems", i, "format"))
-                elif fs["format"] != "swap" and not fs.get("path"):
+                elif (fs["format"] != "swap" or self.spec.base < 4) and not fs.get("path"):
+                    # Swap units exist from fcos 1.4 (base v0_4) on; before, swap needs a path too.
                     self.error(ERR_MOUNT_NO_PATH, ("storage", "filesystems", i, "path"))
         for i, lk in enumerate(storage.get("luks") or []):
             if "key_file" in lk:
@@ -595,7 +596,12 @@ class Translator:
                 if dev.startswith(prefix) and dev[len(prefix) :] in tang_luks:
                     remote = True
             name, contents = sugar.mount_unit(
-                dev, fs.get("path"), fs.get("format") or "", fs.get("mount_options"), remote
+                dev,
+                fs.get("path"),
+                fs.get("format") or "",
+                fs.get("mount_options"),
+                remote,
+                self.spec.base >= 4,
             )
             unit = self.out.reg(
                 {"contents": contents, "enabled": True, "name": name},

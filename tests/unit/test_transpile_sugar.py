@@ -480,3 +480,13 @@ def test_reserved_label_at_another_number_warns_from_16() -> None:
         "warning at $.storage.disks.0.partitions.0.label, line 7 col 18: incorrect partition number; "
         "a new partition will be created using reserved label"
     ]
+
+
+def test_swap_units_are_from_14() -> None:
+    body = (
+        "storage:\n  filesystems:\n    - device: /dev/vdb1\n      format: swap\n      with_mount_unit: true\n"
+    )
+    assert [e.message for e in run(body, version="1.3.0").entries] == [
+        "path is required if with_mount_unit is true and format is not swap"
+    ]
+    assert run(body, version="1.4.0").config["systemd"]["units"][0]["name"] == "dev-vdb1.swap"
