@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import http.server
+import socket
 import subprocess
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -113,29 +117,62 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_fw_cfg_share_and_host_http_server(run_in_guest, tmp_path: Path):
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fetch_forwarded(port: int, share: Path, seen: list[str]) -> None:
+    """Poll the guest's server through the forwarded port, then tell the guest it may stop."""
+    deadline = time.monotonic() + 170
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/served.txt", timeout=5) as resp:
+                seen.append(resp.read().decode())
+            break
+        except (OSError, http.client.HTTPException):  # slirp accepts before the guest listens
+            time.sleep(1)
+    (share / "host-done").write_text("")
+
+
+def test_fw_cfg_share_network_and_port_forward(run_in_guest, tmp_path: Path):
     config = tmp_path / "config.ign"
     config.write_text('{"ignition": {"version": "3.4.0"}}')
     share = tmp_path / "share"
     share.mkdir()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    forwarded = _free_port()
+    seen: list[str] = []
+    fetcher = threading.Thread(target=_fetch_forwarded, args=(forwarded, share, seen), daemon=True)
+    fetcher.start()
     try:
         r = run_in_guest(
             f"""set -e
             cat /sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw; echo
             python3 -c 'import requests; print(requests.get("http://10.0.2.2:{server.server_port}/x").text)'
             echo from-guest > /mnt/share/result.txt
+            mkdir /tmp/www && echo served-by-guest > /tmp/www/served.txt
+            python3 -m http.server -d /tmp/www 8080 > /dev/null 2>&1 &
+            for i in $(seq 150); do [ -e /mnt/share/host-done ] && break; sleep 1; done
+            echo waited
             """,
             fw_cfg={"opt/com.coreos/config": config},
             share=share,
-            net=True,
+            net_forwards={forwarded: 8080},
             timeout=T,
         ).check()
     finally:
         server.shutdown()
-    assert r.output.splitlines() == ['{"ignition": {"version": "3.4.0"}}', '{"served": "by the host"}']
+    fetcher.join(timeout=10)
+    assert r.output.splitlines() == [
+        '{"ignition": {"version": "3.4.0"}}',
+        '{"served": "by the host"}',
+        "waited",
+    ]
     assert (share / "result.txt").read_text() == "from-guest\n"
+    assert seen == ["served-by-guest\n"]
 
 
 def test_failing_command_returns_its_rc(run_in_guest):
@@ -148,8 +185,8 @@ def test_failing_command_returns_its_rc(run_in_guest):
 
 def test_hung_command_hits_the_timeout(run_in_guest):
     # Long enough for the boot, far too short for the command.
-    with pytest.raises(GuestTimeout, match="did not finish within 90 s") as info:
-        run_in_guest("echo started; sleep 3600", timeout=90)
+    with pytest.raises(GuestTimeout, match="did not finish within 120 s") as info:
+        run_in_guest("echo started; sleep 3600", timeout=120)
     assert "PINE-GUEST-START" in info.value.serial_log  # it was the command that hung, not the boot
     assert info.value.output == "started\n"
 

@@ -58,6 +58,18 @@ PACKAGES = (
     "zstd",
     "xz-utils",
     "ca-certificates",
+    # For later tiers (bootloaders, OSTree, images): cheaper to carry now than to rebuild every cache.
+    "grub-pc-bin",
+    "grub-efi-amd64-bin",
+    "grub2-common",
+    "efibootmgr",
+    "extlinux",
+    "syslinux-common",
+    "ostree",
+    "gpg",
+    "rsync",
+    "curl",
+    "xorriso",
 )
 
 # Kernel module trees nobody boots in a test guest; dropping them halves the root disk.
@@ -197,6 +209,16 @@ def _clean_stale(cache: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _prune_old(cache: Path, keep: Path) -> None:
+    """Drop images of other keys (older builder versions): each is ~0.5 GB. Taken under the guest lock,
+    so no guest is running from the one being removed."""
+    with file_lock(cache / "qemu.lock"):
+        for old in cache.glob("guest-*"):
+            if old.is_dir() and old != keep and ".tmp-" not in old.name:
+                shutil.rmtree(old, ignore_errors=True)
+                (cache / f"{old.name}.lock").unlink(missing_ok=True)
+
+
 def _build(tmp: Path, key: str) -> dict:
     started = time.monotonic()
     root = tmp / "root"
@@ -308,6 +330,7 @@ def ensure_guest_image() -> GuestImage:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         _log(f"built {final} in {manifest['build_seconds']} s")
+        _prune_old(cache, final)
     return _load(final)
 
 
