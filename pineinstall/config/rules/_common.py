@@ -38,6 +38,11 @@ def text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def opt_str(value: object) -> str | None:
+    """A *string field: the string, or None when absent, null (or, defensively, not a string)."""
+    return value if isinstance(value, str) else None
+
+
 def nil_or_empty(value: object) -> bool:
     """Ignition's util.NilOrEmpty for a *string."""
     return value is None or value == ""

@@ -69,7 +69,7 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
 
 
 def _check_proxy(report: Report, value, where, *, http_ok: bool) -> None:
-    if value is None:
+    if not isinstance(value, str):
         return
     try:
         scheme = go_url_parse(value).scheme

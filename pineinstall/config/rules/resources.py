@@ -24,6 +24,8 @@ _HASH_SIZES = {"sha512": 128, "sha256": 64}
 
 
 def hash_error(value: str, version: tuple[int, int]) -> str | None:
+    if not isinstance(value, str):
+        return None  # a type error, reported by the schema walk
     function, sep, digest = value.partition("-")
     if not sep:
         return ERR_HASH_MALFORMED

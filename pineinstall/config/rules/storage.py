@@ -19,6 +19,7 @@ from ._common import (
     nil_or_empty,
     not_empty,
     obj,
+    opt_str,
     str_key,
     text,
 )
@@ -186,7 +187,7 @@ def _check_disk(report: Report, disk: dict, base: Path) -> None:
 def _check_filesystem(report: Report, fs: dict, base: Path, version: tuple[int, int]) -> None:
     check_path_nil_ok(report, fs.get("path"), (*base, "path"))
     check_path(report, fs.get("device"), (*base, "device"))
-    fmt = fs.get("format")
+    fmt = opt_str(fs.get("format"))
     if nil_or_empty(fmt):
         if (
             not_empty(fs.get("path"))
@@ -199,7 +200,7 @@ def _check_filesystem(report: Report, fs: dict, base: Path, version: tuple[int, 
             report.error(ERR_FORMAT_NIL_WITH_OTHERS, (*base, "format"))
     elif fmt not in _LABEL_LIMITS and not (fmt == "none" and version >= (3, 3)):
         report.error(ERR_FS_INVALID_FORMAT, (*base, "format"))
-    label = fs.get("label")
+    label = opt_str(fs.get("label"))
     if not nil_or_empty(label):
         if nil_or_empty(fmt):
             report.error(ERR_LABEL_NEEDS_FORMAT, (*base, "label"))
@@ -289,7 +290,7 @@ def _check_clevis(report: Report, clevis: dict, base: Path, version: tuple[int, 
             report.error(msg, (*tbase, "url"))
         if nil_or_empty(tang.get("thumbprint")):
             report.error(ERR_TANG_THUMBPRINT_REQUIRED, (*tbase, "thumbprint"))
-        adv = tang.get("advertisement")
+        adv = opt_str(tang.get("advertisement"))
         if version >= (3, 4) and not nil_or_empty(adv):
             try:
                 json.loads(adv)
@@ -310,7 +311,7 @@ def _clevis_present(clevis: dict) -> bool:
 def _check_luks(report: Report, luks: dict, base: Path, version: tuple[int, int]) -> None:
     if "/" in text(luks.get("name")):
         report.error(ERR_LUKS_NAME_SLASH, (*base, "name"))
-    label = luks.get("label")
+    label = opt_str(luks.get("label"))
     if not nil_or_empty(label) and len(label.encode()) > 47:
         report.error(ERR_LUKS_LABEL_TOO_LONG, (*base, "label"))
     device = luks.get("device")

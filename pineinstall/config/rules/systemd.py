@@ -66,7 +66,7 @@ def _ext(name: str) -> str:
 
 
 def _parse(contents) -> tuple[list | None, str | None]:
-    if contents is None:
+    if not isinstance(contents, str):
         return [], None
     try:
         return parse_unit(contents), None

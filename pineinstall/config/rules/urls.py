@@ -188,6 +188,8 @@ def _arn_error(u: GoURL) -> str | None:
 
 def url_error(raw: str, version: tuple[int, int]) -> str | None:
     """Ignition's validateURL for a config of ``version``: the message, or None when valid."""
+    if not isinstance(raw, str):
+        return None  # a type error, reported by the schema walk
     try:
         u = go_url_parse(raw)
     except URLError:
