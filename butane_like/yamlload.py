@@ -13,6 +13,7 @@ reporting a parser error at the 0-based line of the construct being parsed.
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 TYPE_CHECKING = False
@@ -119,7 +120,7 @@ def compose(text: bytes | str) -> Any:
         # check_node() steps over STREAM-START; an empty stream has no node.
         return parser.get_node() if parser.check_node() else None
     except Exception as e:  # libyaml errors: ScannerError, ParserError, ComposerError, ReaderError
-        raise YAMLSyntaxError(_go_message(e)) from None
+        raise YAMLSyntaxError(_go_message(e, text)) from None
     finally:
         parser.dispose()
 
@@ -148,7 +149,7 @@ def _parser_class(cparser: Any) -> Any:
     return _parser_cls
 
 
-def _go_message(e: Exception) -> str:
+def _go_message(e: Exception, text: bytes | str | None = None) -> str:
     if type(e).__name__ == "ReaderError":
         # Bad bytes (control characters, invalid UTF-8): yaml.v3 gives the reason and no line.
         reason = getattr(e, "reason", None)
@@ -158,6 +159,14 @@ def _go_message(e: Exception) -> str:
     problem = getattr(e, "problem", None)
     if not problem:
         return "yaml: unknown problem parsing YAML content"
+    if type(e).__name__ == "ComposerError" and problem == "found undefined alias" and text is not None:
+        # yaml.v3's wording names the alias (and no line).
+        mark = getattr(e, "problem_mark", None)
+        lines = text.decode("utf-8", "replace").split("\n") if isinstance(text, bytes) else text.split("\n")
+        if mark is not None and 0 <= mark.line < len(lines):
+            rest = lines[mark.line][mark.column :].lstrip("*")
+            name = "".join(itertools.takewhile(lambda c: not c.isspace() and c not in ",[]{}", rest))
+            return f"yaml: unknown anchor '{name}' referenced"
     scanner = type(e).__name__ == "ScannerError"
     line = 0
     cmark = getattr(e, "context_mark", None)

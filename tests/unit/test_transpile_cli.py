@@ -224,3 +224,16 @@ def test_anchors_and_merge_keys() -> None:
         ("/etc/a", 0o600),
         ("/etc/b", 0o600),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (b"a: b: c\n", "yaml: line 3: mapping values are not allowed in this context"),
+        (b"x: [*nope, a]\n", "yaml: unknown anchor 'nope' referenced"),
+        (b"x: \x01\n", "yaml: control characters are not allowed"),
+    ],
+)
+def test_yaml_errors_in_yaml_v3_words(text: bytes, error: str) -> None:
+    res = translate(b"variant: fcos\nversion: 1.5.0\n" + text)
+    assert res.error == "Error unmarshaling yaml: " + error
