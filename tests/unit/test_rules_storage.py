@@ -364,3 +364,28 @@ def test_cex_excludes_clevis_from_3_5():
     cfg = luks(cex={"enabled": True}, clevis={"tpm2": True})
     assert {p for _, p, _ in findings(cfg, (3, 5))} == {"$.storage.luks.0.cex"}
     assert findings(luks(cex={"enabled": True}), (3, 5)) == set()
+
+
+def test_raid_and_luks_are_keyed_by_name():
+    cfg = {
+        "storage": {
+            "raid": [
+                {"name": "md0", "level": "raid1", "devices": ["/dev/a"]},
+                {"name": "md0", "level": "raid1", "devices": ["/dev/b"]},
+            ],
+            "luks": [{"name": "c", "device": "/dev/a"}, {"name": "c", "device": "/dev/b"}],
+        }
+    }
+    assert findings(cfg, (3, 2)) == {
+        err("$.storage.raid.1", "duplicate entry defined"),
+        err("$.storage.luks.1", "duplicate entry defined"),
+    }
+
+
+def test_partitions_keyed_by_number_else_label():
+    got = findings(disk({"label": "a"}, {"label": "a"}, {"number": 2, "label": "a"}))
+    # the third is keyed by its number, so only the label rule sees it
+    assert got == {
+        err("$.storage.disks.0.partitions.1", "duplicate entry defined"),
+        err("$.storage.disks.0.partitions.1", "cannot use the same partition label twice"),
+    }
