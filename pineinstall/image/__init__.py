@@ -21,6 +21,8 @@ The seam for the installer::
   cover the image *as stored* (the compressed file). A wrong one is always an error;
   ``insecure=True`` accepts a *missing* one. ``require_verification`` (default: for http sources)
   refuses an image with neither a sha256 nor a signature unless ``insecure``.
+- ``preflight(..., dry_run=True)`` (for ``--dry-run``): only the cheap checks (reachability, format,
+  sizes, verification policy, destination), no download, verification pass or conversion.
 - ``verify_first``: ``auto`` verifies the whole image before the first byte is written whenever it
   can (a local file is read once; a download is staged in ``tmpdir`` when it has room and is not on
   the destination disk); otherwise it verifies while writing, the first MiB held back. ``always``

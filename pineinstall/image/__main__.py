@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tmpdir")
     ap.add_argument("--fetch-retries", type=int, default=5)
     ap.add_argument("--progress", choices=("auto", "bar", "lines", "json", "none"), default="auto")
-    ap.add_argument("--dry-run", action="store_true", help="preflight only")
+    ap.add_argument("--dry-run", action="store_true", help="the cheap checks only; nothing is written")
     args = ap.parse_args(argv)
 
     from pineinstall.image import (
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         progress.start(None, f"image {args.source}")
         plan = preflight(
             src, args.dest, sha256=args.sha256, signature=signature, insecure=args.insecure, size=args.size,
-            verify_first=args.verify_first, tmpdir=args.tmpdir, progress=progress,
+            verify_first=args.verify_first, tmpdir=args.tmpdir, progress=progress, dry_run=args.dry_run,
         )  # fmt: skip
         progress.message(plan.describe())
         if args.dry_run:

@@ -231,8 +231,12 @@ def preflight(
     verify_first: str = "auto",
     tmpdir: str | None = None,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> Plan:
-    """Check everything that can be checked without touching ``dest``; see the package docstring."""
+    """Check everything that can be checked without touching ``dest``; see the package docstring.
+
+    ``dry_run``: only the cheap checks (reachability, format, sizes, policy, destination), no
+    download, verification pass or qcow2 conversion; the plan must not be executed."""
     progress = progress or Progress()
     src = open_source(source) if isinstance(source, str) else source
     require = src.is_remote if require_verification is None else require_verification
@@ -253,6 +257,8 @@ def preflight(
         raise DestinationError(f"{dest}: is the image itself")
     _check_fits(info, min_size, image_size)
     plan = Plan(src, src, fmt, image_size, min_size, info, sha256, signature, insecure, require)
+    if dry_run:
+        return plan
     try:
         _stage(plan, verify_first, tmpdir, progress)
     except BaseException:

@@ -9,7 +9,6 @@ Every JSON line is an object with ``event`` (``start``, ``phase``, ``progress``,
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any, TextIO
@@ -132,6 +131,8 @@ class JsonProgress(Progress):
         self.total: int | None = None
 
     def _emit(self, event: str, **fields: Any) -> None:
+        import json
+
         obj = {"event": event, "t": round(time.monotonic() - self.t0, 3), **fields}
         self.stream.write(json.dumps(obj, sort_keys=True) + "\n")
         self.stream.flush()

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import hashlib
-import hmac
 import os
 import shutil
 import tempfile
@@ -183,6 +181,8 @@ class Verifier:
         self.signature = signature
         self.insecure = insecure
         self.require = require
+        import hashlib
+
         self.hash = hashlib.sha256() if self.expected is not None else None  # slow here: only when asked
         has_sig = signature is not None and (signature.path is not None or signature.data is not None)
         self.gpg = GpgCheck(signature) if has_sig else None  # type: ignore[arg-type]
@@ -213,6 +213,8 @@ class Verifier:
             raise VerificationError(
                 f"{self.name}: no GPG signature found (--insecure accepts an unsigned image)"
             )
+        import hmac
+
         if self.expected is not None and not hmac.compare_digest(digest, self.expected):
             raise VerificationError(
                 f"{self.name}: sha256 mismatch: expected {self.expected.hex()}, got {digest.hex()} "

@@ -18,8 +18,6 @@ one that boots. :meth:`wipe` does the same after a failure.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import mmap
@@ -53,9 +51,14 @@ _libc = None
 def _fallocate(fd: int, mode: int, offset: int, length: int) -> None:
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        import ctypes  # only where holes are punched: start-up cost otherwise
+
+        # The interpreter's own symbols include libc's (find_library would start a process).
+        _libc = ctypes.CDLL(None, use_errno=True)
         _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     if _libc.fallocate(fd, mode, offset, length) != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 

@@ -223,3 +223,13 @@ def test_kill_9_mid_write_then_rerun(site: Path, server: ImageServer, tmp_path: 
         assert done["event"] == "done" and done["image_size"] == raw.stat().st_size
         assert same_prefix(raw, dev)
         assert partition_table(dev) == "gpt"
+
+
+def test_dry_run_fetches_only_the_probes(site: Path, server: ImageServer, tmp_path: Path) -> None:
+    from pineinstall.image import preflight
+
+    dest = tmp_path / "o.img"
+    plan = preflight(server.url("disk.raw.xz"), os.fspath(dest), sha256="0" * 64, dry_run=True)
+    assert plan.image_size == (site / "disk.raw").stat().st_size  # from the xz index, by Range
+    assert not dest.exists()
+    assert all(r is not None and not r.endswith("-") for r in server.faults.requests)  # no full GET

@@ -344,3 +344,24 @@ def test_multi_block_xz_exact_and_corruption_caught(images: dict[str, Path], tmp
         with pytest.raises(FormatError, match="corrupt xz"):
             write_image(os.fspath(bad), dev)
         assert partition_table(dev) is None
+
+
+def test_busy_when_a_partition_is_mounted(images: dict[str, Path], tmp_path: Path) -> None:
+    """Installing over a disk whose partition is mounted: refused (O_EXCL), the disk unchanged."""
+    with loop_device(tmp_path / "p", 96) as dev:
+        write_image(os.fspath(images["raw"]), dev)
+        subprocess.run(["partx", "-a", dev], capture_output=True)  # no kernel table parsing here
+        part = dev + "p1"
+        if not os.path.exists(part):
+            pytest.skip("partx made no partition node")
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        sh("mount", part, mnt)
+        try:
+            before = file_hash(dev)
+            with pytest.raises(DestinationError, match="busy"):
+                write_image(os.fspath(images["xz"]), dev)
+            assert file_hash(dev) == before
+        finally:
+            sh("umount", mnt)
+            subprocess.run(["partx", "-d", dev], capture_output=True)
