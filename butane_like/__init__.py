@@ -57,8 +57,8 @@ class Result:
     def failed(self, strict: bool = False) -> bool:
         return self.error is not None or (strict and bool(self.entries))
 
-    def format(self, filename: str = "<stdin>", raw: bool = False) -> str:
-        return format_entries(self.entries, filename, self.source, raw)
+    def format(self, filename: str = "<stdin>", raw: bool = False, color: bool = False) -> str:
+        return format_entries(self.entries, filename, self.source, raw, color)
 
 
 def translate(

@@ -23,6 +23,7 @@ Options:
   -p, --pretty             output formatted json
   -r, --raw                never wrap in a MachineConfig; force Ignition output
       --raw-errors         show raw errors, rather than pretty printing them
+      --color string       control color output: "auto", "always", or "never" (default "auto")
   -s, --strict             fail on any warning
   -V, --version            print the version and exit
 """
@@ -127,6 +128,15 @@ def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
     return opts, args
 
 
+def _colorize(flag: str) -> bool:
+    """Butane's --color: always/yes, never/no, or auto (a terminal and no NO_COLOR)."""
+    if flag in ("always", "yes"):
+        return True
+    if flag in ("never", "no"):
+        return False
+    return "NO_COLOR" not in os.environ and sys.stderr.isatty()
+
+
 def _err(text: str) -> None:
     sys.stderr.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stderr.flush()
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fast_import()
     res = translate(data, files_dir=opts["files_dir"] or None, pretty=opts["pretty"])
-    report = res.format(filename, raw=opts["raw_errors"])
+    report = res.format(filename, raw=opts["raw_errors"], color=_colorize(opts["color"]))
     if report:
         _err(report)
     if res.error is not None:

@@ -62,7 +62,14 @@ def _is_space(ch: str) -> bool:
     return ch.isspace()
 
 
-def pretty(entry: Entry, filename: str, lines: list[str]) -> str:
+_RED, _YELLOW, _BLUE, _RESET = "\033[1;31m", "\033[1;33m", "\033[1;34m", "\033[0m"
+
+
+def _c(text: str, code: str, color: bool) -> str:
+    return code + text + _RESET if color else text
+
+
+def pretty(entry: Entry, filename: str, lines: list[str], color: bool = False) -> str:
     line, col = entry.line, entry.col
     if line is None or col is None or line < 1 or line > len(lines) or col < 1:
         return entry.raw() + "\n"
@@ -71,25 +78,28 @@ def pretty(entry: Entry, filename: str, lines: list[str]) -> str:
     btext = text.encode("utf-8", "surrogateescape")
     if col > len(btext):
         return entry.raw() + "\n"
-    out = [f"{entry.kind}[{format_path(entry.path)}]:\n", f"  --> {filename}:{line}:{col}\n"]
+    kind = _c(entry.kind, _RED if entry.kind == ERROR else _YELLOW, color)
+    out = [f"{kind}[{format_path(entry.path)}]:\n", f"  {_c('-->', _BLUE, color)} {filename}:{line}:{col}\n"]
     first = max(1, line - 2)
     last = min(len(lines), line + 2)
     width = len(str(last))
     pad = " " * width
     out.append(f" {pad} |\n")
     for n in range(first, last + 1):
-        out.append(f" {n:>{width}} | {lines[n - 1]}\n")
+        out.append(f" {_c(f'{n:>{width}}', _BLUE, color)} | {lines[n - 1]}\n")
         if n == line:
             rest = btext[col - 1 :].decode("utf-8", "surrogateescape")
             end = next((i for i, ch in enumerate(rest) if _is_space(ch)), len(rest))
             carets = "^" * len(rest[:end].encode("utf-8", "surrogateescape"))
-            out.append(f" {pad} | {' ' * (col - 1)}{carets} {entry.message}\n")
+            out.append(f" {pad} | {' ' * (col - 1)}{_c(carets, _BLUE, color)} {entry.message}\n")
     out.append(f" {pad} |\n")
     return "".join(out)
 
 
-def format_entries(entries: list[Entry], filename: str, source: str, raw: bool = False) -> str:
+def format_entries(
+    entries: list[Entry], filename: str, source: str, raw: bool = False, color: bool = False
+) -> str:
     if raw:
         return "".join(e.raw() + "\n" for e in entries)
     lines = source.split("\n")
-    return "\n".join(pretty(e, filename, lines) for e in entries)
+    return "\n".join(pretty(e, filename, lines, color) for e in entries)

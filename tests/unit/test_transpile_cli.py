@@ -237,3 +237,10 @@ def test_anchors_and_merge_keys() -> None:
 def test_yaml_errors_in_yaml_v3_words(text: bytes, error: str) -> None:
     res = translate(b"variant: fcos\nversion: 1.5.0\n" + text)
     assert res.error == "Error unmarshaling yaml: " + error
+
+
+def test_color_only_when_asked_or_on_a_terminal() -> None:
+    assert b"\x1b[" not in cli(stdin=WARN).stderr  # a pipe: no colour
+    colored = cli("--color=always", stdin=WARN).stderr
+    assert colored.startswith(b"\x1b[1;33mwarning\x1b[0m[$.bogus]:\n")
+    assert b"\x1b[" not in cli("--color", "never", stdin=WARN).stderr
