@@ -243,4 +243,4 @@ def test_color_only_when_asked_or_on_a_terminal() -> None:
     assert b"\x1b[" not in cli(stdin=WARN).stderr  # a pipe: no colour
     colored = cli("--color=always", stdin=WARN).stderr
     assert colored.startswith(b"\x1b[1;33mwarning\x1b[0m[$.bogus]:\n")
-    assert b"\x1b[" not in cli("--color", "never", stdin=WARN).stderr
+    assert b"\x1b[" not in cli("--color=never", stdin=WARN).stderr
