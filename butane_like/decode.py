@@ -156,7 +156,7 @@ class Decoder:
             if typ == S:
                 return node.value
             if typ == I:
-                if tag == "!!int" and isinstance(val, int):
+                if tag == "!!int" and isinstance(val, int) and -_INT_RANGE <= val < _INT_RANGE:
                     return val
                 if tag == "!!float" and val == val and abs(val) < 2**63:
                     return int(val)
