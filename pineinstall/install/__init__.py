@@ -473,4 +473,5 @@ def main(argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any 
     progress = (
         make_progress("json", stdout) if opts.json else make_progress("none" if opts.quiet else "auto", err)
     )
+    progress.start(None, f"pineinstall install {opts.dest}")
     return Installer(opts, log, progress, stdin, stdout).run()

@@ -73,7 +73,10 @@ def describe(inst: Any) -> dict[str, Any]:
             else f"backup GPT moved to the end; the root partition and its filesystem grown to fill {target} bytes"
         )
     if inst.storage_plan is not None:
+        from pineinstall.stages.plan import render_text
+
         out["storage"] = inst.storage_plan.to_dict()
+        out["storage_text"] = render_text(inst.storage_plan)
     out["files_stage"] = _files_summary(config)
     ka = config.kernel_arguments
     out["bootloader"] = {
@@ -113,7 +116,7 @@ def render(plan: dict[str, Any]) -> str:
             )
     if "storage" in plan:
         lines.append("disks stage (other disks):")
-        lines.append("  " + str(plan["storage"]))
+        lines.extend("  " + ln for ln in plan["storage_text"].splitlines())
     fs = plan["files_stage"]
     lines.append(
         f"files stage: {len(fs['files'])} files, {len(fs['directories'])} directories, {len(fs['links'])} links, "
