@@ -938,12 +938,12 @@ def _merge_obj(parent: dict, child: dict, owner: str, out: Out) -> dict:
 
 def _merge_list(parent: list, child: list, owner: str, name: str, out: Out) -> list:
     kind = _KEYS.get((owner, name), "set")
-    if kind == "":
-        merged = parent + child
-    elif kind == "set" and not (child and isinstance(child[0], dict)):
+    if kind == "" or (kind == "set" and any(isinstance(x, dict) for x in (*parent, *child))):
+        merged = parent + child  # lists of objects we have no key for: both, in order
+    elif kind == "set":
         merged = list(parent) + [x for x in child if x not in parent]
     else:
-        keyf = _pkey if kind is None else (lambda e, k=kind or "name": e.get(k) if isinstance(e, dict) else e)
+        keyf = _pkey if kind is None else (lambda e, k=kind: e.get(k) if isinstance(e, dict) else e)
         merged = list(parent)
         index = {keyf(e): i for i, e in enumerate(merged)}
         for e in child:
