@@ -85,10 +85,15 @@ def go_errno_text(e: OSError) -> str:
 
 
 def go_join(base: str, rel: str) -> str:
-    """filepath.Join: join and clean ("files/../" -> ".")."""
+    """filepath.Join: join and clean ("files/../" -> "."); an absolute ``rel`` stays inside."""
     import posixpath
 
-    return posixpath.normpath(posixpath.join(base, rel)) if base or rel else ""
+    parts = [p for p in (base, rel) if p]
+    if not parts:
+        return ""
+    out = posixpath.normpath("/".join(parts))
+    # normpath keeps a leading "//" (POSIX allows it a meaning); Go's Clean does not.
+    return "/" + out.lstrip("/") if out.startswith("//") else out
 
 
 def within(path: str, base: str) -> bool:

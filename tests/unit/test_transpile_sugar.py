@@ -490,3 +490,28 @@ def test_swap_units_are_from_14() -> None:
         "path is required if with_mount_unit is true and format is not swap"
     ]
     assert run(body, version="1.4.0").config["systemd"]["units"][0]["name"] == "dev-vdb1.swap"
+
+
+@pytest.mark.parametrize(
+    ("base", "rel", "joined"),
+    [
+        ("files", "a/b", "files/a/b"),
+        ("files/", "../", "."),
+        ("files", "/etc/passwd", "files/etc/passwd"),
+        ("", "x", "x"),
+    ],
+)
+def test_go_join(base: str, rel: str, joined: str) -> None:
+    from butane_like.sugar import go_join
+
+    assert go_join(base, rel) == joined
+
+
+def test_absolute_local_path_stays_in_files_dir(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "motd").write_text("inside\n")
+    res = run(
+        "storage:\n  files:\n    - path: /etc/motd\n      contents:\n        local: /etc/motd\n",
+        files_dir=str(tmp_path),
+    )
+    assert text_of(res.config["storage"]["files"][0]["contents"]) == b"inside\n"
