@@ -98,7 +98,10 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
         cfg = {}
 
     entries: list[Entry] = []
-    for parent, key in dec.unused:
+    # Butane reports unused keys walking its structs: a struct's own keys before its fields'.
+    order = sorted(range(len(dec.unused)), key=lambda i: (_struct_key(spec, dec.unused[i][0]), i))
+    for i in order:
+        parent, key = dec.unused[i]
         entries.append(Entry(WARNING, f"unused key {key}", (*parent, key), at_key=True))
     for p, (line, col) in dec.mismatch[:1]:
         # Go's context tree still has the null node at this index: its position is reported.
@@ -138,6 +141,23 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     res.config = pruned
     res.output = encode(out, pretty, tr.generated)
     return _finish(res, entries, dec, None)
+
+
+def _struct_key(spec: Spec, path: tuple) -> tuple:
+    """Position of a YAML path in the walk of Butane's structs (field order, list order)."""
+    key: list[int] = []
+    typ: Any = "Config"
+    for part in path:
+        if isinstance(part, int):
+            key.append(part)
+            typ = typ[1] if isinstance(typ, tuple) else None
+            continue
+        names = list(spec.fields(typ)) if isinstance(typ, str) and typ[:1].isupper() else []
+        idx = names.index(part) if part in names else len(names)
+        key.append(idx)
+        typ = spec.fields(typ).get(part) if names else None
+    key.append(-1)
+    return tuple(key)
 
 
 def _unprune_path(jpath: tuple) -> tuple:

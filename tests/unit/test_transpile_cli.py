@@ -244,3 +244,10 @@ def test_color_only_when_asked_or_on_a_terminal() -> None:
     colored = cli("--color=always", stdin=WARN).stderr
     assert colored.startswith(b"\x1b[1;33mwarning\x1b[0m[$.bogus]:\n")
     assert b"\x1b[" not in cli("--color=never", stdin=WARN).stderr
+
+
+def test_unused_keys_in_struct_walk_order() -> None:
+    res = translate(
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n      bogus2: 1\nbogus: 1\npasswd:\n  bad: 1\n"
+    )
+    assert [e.message for e in res.entries] == ["unused key bogus", "unused key bad", "unused key bogus2"]
