@@ -45,7 +45,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
             res.error = (
                 "Error unmarshaling yaml: yaml: unmarshal errors:\n"
                 f"  line {root.start_mark.line + 1}: cannot unmarshal {tag}{val} into "
-                'struct { Variant string "yaml:\\"variant\\""; Version string "yaml:\\"version\\"" }'
+                "config.commonFields"
             )
             return res
         root = None
