@@ -36,14 +36,20 @@ def transpiler() -> str | None:
     return shutil.which(TRANSPILER)
 
 
-def transpile(data: bytes, what: str) -> bytes:
+def transpile(data: bytes, what: str, path: str | None = None) -> bytes:
+    """YAML -> Ignition JSON. A file is passed by name (errors then name it) with its directory as
+    ``--files-dir`` (``local:`` references are the config author's own files); stdin is piped."""
     from pineinstall.run import CommandError, run
 
     exe = transpiler()
     if exe is None:
         raise ConfigError(f"{what} is YAML and {TRANSPILER} is not installed")
     try:
-        proc = run([exe], input=data)
+        if path is not None:
+            full = os.path.abspath(path)
+            proc = run([exe, "--files-dir", os.path.dirname(full), full])
+        else:
+            proc = run([exe], input=data)
     except CommandError as exc:
         detail = exc.stderr.strip() or str(exc)
         raise ConfigError(f"{what}: transpiling failed:\n{detail}") from exc
@@ -68,7 +74,7 @@ def read(source: str, stdin: Any = None) -> tuple[bytes, bool]:
         raise ConfigError(f"{what} is empty")
     if is_json(data):
         return data, False
-    return transpile(data, what), True
+    return transpile(data, what, None if source == "-" else source), True
 
 
 def load(source: str, log: Log, stdin: Any = None) -> tuple[bytes, Any]:
