@@ -18,7 +18,7 @@ import pytest
 
 from pineinstall.install import main
 
-from .image_helpers import MiB, compress, sha256_file, sh, tools_missing
+from .image_helpers import MiB, compress, sh, sha256_file, tools_missing
 
 NEEDED = (
     "sgdisk",
