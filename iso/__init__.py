@@ -1,0 +1,1 @@
+"""Image building for Pine's tests and demos (see iso/images)."""
