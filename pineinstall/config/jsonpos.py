@@ -87,6 +87,7 @@ def locate(text: str, path: Path, at_key: bool = False) -> tuple[int, int] | Non
     i = _skip_ws(text, 0)
     if i >= len(text):
         return None
+    depth_reached = 0
     for depth, part in enumerate(path):
         last = depth == len(path) - 1
         if isinstance(part, str):
@@ -103,7 +104,12 @@ def locate(text: str, path: Path, at_key: bool = False) -> tuple[int, int] | Non
             if hit_index is None:
                 break
             i = hit_index
-    return line_col(text, i)
+        depth_reached = depth + 1
+    line, col = line_col(text, i)
+    # ignition-validate places an object or array just inside its opening bracket.
+    if text[i] in "{[" and not (at_key and depth_reached == len(path)):
+        col += 1
+    return line, col
 
 
 def finder(text: str) -> Callable[[Path, bool], tuple[int, int] | None]:

@@ -151,8 +151,11 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
         report.warning(f"Unused key {key}", path + (key,), at_key=True)
         field = node.folded.get(key.lower())
         if field is not None:
-            # Go's decoder fills the field anyway: keep what it would decode.
-            _walk(child, props[field], path + (key,), report)
+            # Go's decoder fills the field anyway: keep what it would decode. Ignition does not
+            # look for unused keys below such a key, so only its type errors count.
+            below = Report()
+            _walk(child, props[field], path + (key,), below)
+            report.extend(e for e in below if e.is_error)
             inexact.append(field)
     for field in inexact:
         fold_fields(value, (field,))

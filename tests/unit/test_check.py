@@ -29,8 +29,8 @@ def test_every_supported_version_is_accepted(version):
         ("", "error at line 1 col 1: unexpected end of JSON input"),
         ('{"ignition":', "error at line 1 col 13: unexpected end of JSON input"),
         ('{"ignition": {"version": "3.0.0"}} junk', "error at line 1 col 36: invalid character 'j' after"),
-        ("[]", "error at $, line 1 col 1: config must be a JSON object, not array"),
-        ("{}", "error at $.ignition, line 1 col 1: ignition.version is required"),
+        ("[]", "error at $, line 1 col 2: config must be a JSON object, not array"),
+        ("{}", "error at $.ignition, line 1 col 2: ignition.version is required"),
         (
             '{"ignition": {"version": 3}}',
             "error at $.ignition.version, line 1 col 26: cannot unmarshal integer",
@@ -58,7 +58,7 @@ def test_type_errors_name_the_path_and_skip_the_rules():
 
 def test_booleans_are_not_integers_and_floats_are_not_integers():
     for bad in ("true", "420.0", "1e2"):
-        text = '{"ignition": {"version": "3.3.0"}, "passwd": {"users": [{"name": "a", "uid": ' + bad + '}]}}'
+        text = '{"ignition": {"version": "3.3.0"}, "passwd": {"users": [{"name": "a", "uid": ' + bad + "}]}}"
         assert [e.path for e in check(text).report.errors] == [("passwd", "users", 0, "uid")], bad
 
 

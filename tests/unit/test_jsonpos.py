@@ -33,7 +33,6 @@ def where(needle: str, nth: int = 0) -> tuple[int, int]:
         (("storage", "files", 1, "path"), '"rel"', 0),
         (("storage", "files", 1, "contents", "source"), '"ftp://x"', 0),
         (("storage", "files", 0, "mode"), "420", 0),
-        (("storage", "files", 1), '{"path": "rel"', 0),
         (("ignition", "version"), '"3.3.0"', 0),
         (("foo",), "1\n", 0),
     ],
@@ -42,14 +41,23 @@ def test_value_positions(path, needle, nth):
     assert locate(TEXT, path) == where(needle, nth)
 
 
+def test_containers_are_placed_just_inside_their_bracket_like_ignition_validate():
+    line, col = where('{"path": "rel"')
+    assert locate(TEXT, ("storage", "files", 1)) == (line, col + 1)
+    line, col = where('[\n      {"path"')
+    assert locate(TEXT, ("storage", "files")) == (line, col + 1)
+
+
 def test_key_position_for_unused_keys():
     assert locate(TEXT, ("foo",), at_key=True) == where('"foo"')
 
 
 def test_missing_field_resolves_to_deepest_existing_ancestor():
-    assert locate(TEXT, ("storage", "files", 0, "user", "name")) == where('{"path": "/a"')
-    assert locate(TEXT, ("storage", "files", 7)) == where('[\n      {"path"')
-    assert locate(TEXT, ("passwd", "users")) == (1, 1)
+    line, col = where('{"path": "/a"')
+    assert locate(TEXT, ("storage", "files", 0, "user", "name")) == (line, col + 1)
+    line, col = where('[\n      {"path"')
+    assert locate(TEXT, ("storage", "files", 7)) == (line, col + 1)
+    assert locate(TEXT, ("passwd", "users")) == (1, 2)
 
 
 def test_duplicate_key_uses_last_occurrence_like_the_decoder():

@@ -3,8 +3,8 @@
 Every ``cases/NNN-name.ign`` is checked by both tools:
 
 - specs 3.0.0-3.3.0 (what Debian's ignition-validate 2.14 knows): same verdict (exit code), same
-  set of (kind, JSON path) for the entries the reference places on a path, same message texts,
-  except for the deliberate differences listed below;
+  set of (kind, JSON path) for the entries the reference places on a path, same message texts and
+  the same line and column, except for the deliberate differences listed below;
 - specs 3.4.0-3.6.0, which the reference does not know: our verdict and entries are compared
   with the sidecar ``NNN-name.expect.json``, hand-written from the published spec and release
   notes (an entry without "message" has a text that could not be checked against a binary).
@@ -144,6 +144,13 @@ def test_against_reference(case: Path) -> None:
         return
     assert {x[:2] for x in ours_placed} == {x[:2] for x in ref_placed}
     assert ours_placed == ref_placed
+    # The same line and column wherever the reference gives both for a path.
+    ref_positions = {
+        (k, p): pos for k, p, pos, m in ref if p and pos and not m.startswith(IGNORED_REFERENCE_MESSAGES)
+    }
+    our_positions = {(k, p): pos for k, p, pos, _ in ours if p and pos}
+    for key, pos in ref_positions.items():
+        assert our_positions.get(key) == pos, f"{key}: reference at {pos}, ours at {our_positions.get(key)}"
 
 
 @pytest.mark.parametrize("case", SIDECAR, ids=lambda p: p.stem)
