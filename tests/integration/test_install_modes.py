@@ -1,0 +1,156 @@
+"""``pineinstall install`` onto an OSTree-sysroot image (files land in the deployment and the
+stateroot, kernel arguments in the BLS entry) and in rootfs mode (layout, mkfs, unpack, fstab by UUID,
+GRUB for BIOS and UEFI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .image_helpers import MiB, sh, tools_missing
+from .test_install_image import KEY, config, installed_root, loop, make_pine_image, run, seed_tree, write_cfg
+
+NEEDED = ("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "blkid", "zstd", "tar")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or bool(tools_missing(*NEEDED)), reason=f"needs root and {', '.join(NEEDED)}"
+    ),
+]
+
+DEPLOY = "ostree/deploy/pine/deploy/0123abcd.0"
+
+
+def ostree_tree(root: Path) -> Path:
+    """An OSTree sysroot's shape: one deployment, its stateroot, a BLS entry pointing at it."""
+    dep = seed_tree(root / DEPLOY)
+    os.rename(dep / "var", dep / "sysroot-var-placeholder")
+    (dep / "var").mkdir()
+    (dep / "home").symlink_to("var/home")
+    (root / "ostree" / "deploy" / "pine" / "var" / "home").mkdir(parents=True)
+    boot = root / "ostree" / "boot.1" / "pine" / "bootcsum"
+    boot.mkdir(parents=True)
+    (boot / "0").symlink_to("../../../deploy/pine/deploy/0123abcd.0")
+    entries = root / "boot" / "loader" / "entries"
+    entries.mkdir(parents=True)
+    (entries / "ostree-1-pine.conf").write_text(
+        "title Pine (ostree:0)\nversion 1\nlinux /ostree/pine-bootcsum/vmlinuz\n"
+        "initrd /ostree/pine-bootcsum/initramfs.img\n"
+        "options root=UUID=0000 rw console=tty0 ostree=/ostree/boot.1/pine/bootcsum/0\n"
+    )
+    return root
+
+
+def test_ostree_sysroot_image(tmp_path: Path) -> None:
+    tree = ostree_tree(tmp_path / "tree")
+    image = make_pine_image(tmp_path / "ostree.raw", tree=tree)
+    disk = tmp_path / "disk.img"
+    rc, out, err = run(disk, write_cfg(tmp_path, config()), "--image-file", image, "--size", "96M",
+                       "--stash-config", "--json")  # fmt: skip
+    assert rc == 0, err
+    result = json.loads(out.splitlines()[-1])
+    assert result["target"]["kind"] == "ostree"
+    assert result["bootloader"]["name"] == "bls"
+    with installed_root(disk, tmp_path) as sysroot:
+        dep = sysroot / DEPLOY
+        assert (dep / "etc" / "hostname").read_text() == "node-1"
+        assert "pine:x:1000:" in (dep / "etc" / "passwd").read_text()
+        assert (dep / "etc" / "systemd" / "system" / "multi-user.target.wants" / "hello.service").is_symlink()
+        var = sysroot / "ostree" / "deploy" / "pine" / "var"
+        assert (var / "lib" / "pine" / "hello").read_text() == "hi"  # /var is the stateroot's
+        assert KEY in (var / "home" / "pine" / ".ssh" / "authorized_keys").read_text()
+        assert not (sysroot / "etc").exists()  # nothing at the sysroot's top
+        entry = (sysroot / "boot" / "loader" / "entries" / "ostree-1-pine.conf").read_text()
+        options = next(ln for ln in entry.splitlines() if ln.startswith("options "))
+        assert "pine.karg=1" in options and "console=tty0" not in options
+        assert "ostree=/ostree/boot.1/pine/bootcsum/0" in options
+        assert (sysroot / "boot" / "ignition" / "config.ign").exists()
+
+
+@pytest.fixture(scope="module")
+def rootfs_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("rootfs")
+    tree = seed_tree(d / "tree")
+    (tree / "boot" / "vmlinuz-6.1.0-test").write_bytes(b"not really a kernel")
+    (tree / "boot" / "initrd.img-6.1.0-test").write_bytes(b"not really an initrd")
+    os.unlink(tree / "boot" / "grub" / "grub.cfg")
+    out = d / "rootfs.tar.zst"
+    sh("tar", "--numeric-owner", "-C", tree, "-I", "zstd", "-cf", out, ".")
+    return out
+
+
+def test_rootfs_mode(rootfs_tarball: Path, tmp_path: Path) -> None:
+    missing = tools_missing("grub-install", "grub-mkimage", "mkfs.vfat", "mkswap", "mmd", "mcopy", "mdir")
+    if missing or not Path("/usr/lib/grub/i386-pc").is_dir() or not Path("/usr/lib/grub/x86_64-efi").is_dir():
+        pytest.skip(f"needs GRUB for i386-pc and x86_64-efi, dosfstools, mtools ({missing})")
+    disk = tmp_path / "disk.img"
+    rc, _out, err = run(disk, write_cfg(tmp_path, config()), "--rootfs", rootfs_tarball, "--size", "512M",
+                       "--console", "ttyS0,115200n8", "--json")  # fmt: skip
+    assert rc == 0, err
+    table = json.loads(sh("sfdisk", "--json", disk).stdout)["partitiontable"]
+    names = [p.get("name") for p in table["partitions"]]
+    assert names == ["BIOS-BOOT", "EFI-SYSTEM", "swap", "root"]
+    last = table["partitions"][-1]
+    assert last["start"] + last["size"] >= 512 * MiB // 512 - 40
+    with loop(disk) as dev:
+        sh("partx", "-a", dev)
+        try:
+            uuids = {
+                n: sh("blkid", "-s", "UUID", "-o", "value", f"{dev}p{n}").stdout.decode().strip()
+                for n in (2, 3, 4)
+            }
+            types = {
+                n: sh("blkid", "-s", "TYPE", "-o", "value", f"{dev}p{n}").stdout.decode().strip()
+                for n in (2, 3, 4)
+            }
+            assert types == {2: "vfat", 3: "swap", 4: "ext4"}
+            esp = subprocess.run(["mdir", "-i", f"{dev}p2", "::/EFI/BOOT"], capture_output=True, text=True,
+                                 env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})  # fmt: skip
+            assert "BOOTX64" in esp.stdout, esp.stderr
+            with open(f"{dev}p1", "rb") as f:
+                assert any(f.read(MiB))  # GRUB's core.img in the BIOS boot partition
+            with open(dev, "rb") as f:
+                assert f.read(512)[510:] == b"\x55\xaa"  # GRUB's boot sector in the protective MBR
+        finally:
+            subprocess.run(["partx", "-d", dev], capture_output=True)
+    with installed_root(disk, tmp_path, number=4) as root:
+        fstab = (root / "etc" / "fstab").read_text()
+        assert f"UUID={uuids[4]}\t/\text4" in fstab
+        assert f"UUID={uuids[2]}\t/boot/efi\tvfat" in fstab
+        assert f"UUID={uuids[3]}\tnone\tswap" in fstab
+        cfg = (root / "boot" / "grub" / "grub.cfg").read_text()
+        linux = next(ln for ln in cfg.splitlines() if ln.strip().startswith("linux "))
+        assert "/boot/vmlinuz-6.1.0-test" in linux and f"root=UUID={uuids[4]}" in linux
+        assert "pine.karg=1" in linux and "console=ttyS0,115200n8" in linux and "console=tty0" not in linux
+        assert "initrd /boot/initrd.img-6.1.0-test" in cfg
+        assert "serial --unit=0 --speed=115200" in cfg
+        assert (root / "boot" / "grub" / "i386-pc" / "core.img").exists()
+        assert (root / "etc" / "hostname").read_text() == "node-1"
+        assert KEY in (root / "home" / "pine" / ".ssh" / "authorized_keys").read_text()
+
+
+def test_rootfs_too_small_refused(rootfs_tarball: Path, tmp_path: Path) -> None:
+    rc, _, err = run(
+        tmp_path / "disk.img", write_cfg(tmp_path, config()), "--rootfs", rootfs_tarball, "--size", "64M"
+    )
+    assert rc == 1
+    assert "too small" in err and "untouched" in err
+    assert not (tmp_path / "disk.img").exists()
+
+
+def test_rootfs_needs_a_size_for_a_new_file(rootfs_tarball: Path, tmp_path: Path) -> None:
+    rc, _, err = run(tmp_path / "disk.img", write_cfg(tmp_path, config()), "--rootfs", rootfs_tarball)
+    assert rc == 1
+    assert "--size" in err
+
+
+def test_rootfs_not_an_archive_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\0" * 4096)
+    rc, _, err = run(tmp_path / "disk.img", write_cfg(tmp_path, config()), "--rootfs", junk, "--size", "512M")
+    assert rc == 1
+    assert "neither a tarball" in err
