@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         from .sugar import go_errno_text
 
-        _err(f"failed to read {filename}: open {filename}: {go_errno_text(e)}\n")
+        # Go opens a directory fine and fails reading it.
+        op = "read" if isinstance(e, IsADirectoryError) else "open"
+        _err(f"failed to read {filename}: {op} {filename}: {go_errno_text(e)}\n")
         return 1
 
     from . import translate
