@@ -408,6 +408,35 @@ def _precheck_conflicts(plan: Plan, target: Target) -> None:
         if e.node.overwrite or e.kind == "hardlink":
             continue
         _refusal(e, target.host(e.comps), target, dry_run=True)
+    # a hard link needs its target: a file that is there, or one this config makes first
+    for e in plan.entries:
+        if e.kind != "hardlink":
+            continue
+        link = e.node
+        assert isinstance(link, model.Link)
+        try:
+            tkey = tuple(target.components(link.target or ""))
+        except TargetError as exc:
+            raise StageError(f"error creating hard link {e.path}: {exc}") from exc
+        made = by_key.get(tkey)
+        if made is e:
+            made = None  # a link to itself: the file that is there
+        if made is not None and made.kind == "directory":
+            raise StageError(f"error creating hard link {e.path}: {link.target} is a directory")
+        st = None if made is not None else _lstat(target.host(tkey))
+        if made is None and st is None:
+            raise StageError(f"error creating hard link {e.path}: target {link.target} does not exist")
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise StageError(f"error creating hard link {e.path}: {link.target} is a directory")
+        key = tuple(e.comps)
+        if link.overwrite or any(key[:n] in all_keys for n in range(len(key))):
+            continue
+        here = _lstat(target.host(key))
+        if here is not None and (st is None or (st.st_dev, st.st_ino) != (here.st_dev, here.st_ino)):
+            raise StageError(
+                f"error creating hard link {e.path}: a file already exists at that path "
+                "but is not the target and overwrite is false"
+            )
     # the result record is written last, into /etc: nothing in the config may take /etc's place
     record = tuple(target.components(RESULT_PATH))
     for n in range(1, len(record)):

@@ -89,7 +89,14 @@ def make_case(seed: int) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
             node["group"] = g
         if rng.random() < 0.2:
             node["overwrite"] = True
-        kind = rng.choice(["file", "file", "directory", "link"])
+        kind = rng.choice(["file", "file", "directory", "link", "hardlink"])
+        if kind == "hardlink":
+            candidates = [op[1] for op in pre if op[0] == "file"] + [f["path"] for f in storage["files"]]
+            node.pop("overwrite", None) if rng.random() < 0.7 else None
+            node["hard"] = True
+            node["target"] = rng.choice(candidates) if candidates and rng.random() < 0.9 else rpath(rng)
+            storage["links"].append(node)
+            continue
         if kind == "file":
             if rng.random() < 0.8 or node.get("overwrite"):
                 node["contents"] = {"source": "data:," + quote(text(rng))}
