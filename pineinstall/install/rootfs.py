@@ -200,10 +200,17 @@ def write_fstab(mnt: str, layout: Layout, uuids: dict[str, str], log: Log) -> No
         fstab.write_text("\n".join(lines) + "\n")
 
 
+def _version_key(name: str) -> list[tuple[int, int | str]]:
+    """Natural order: 6.1.0-10 after 6.1.0-9."""
+    import re
+
+    return [(0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"(\d+)", name) if t]
+
+
 def find_kernel(mnt: str) -> tuple[str, str | None]:
     """(kernel, initramfs) as paths inside the root, e.g. ``/boot/vmlinuz-6.1.0-50-amd64``."""
     boot = Path(mnt) / "boot"
-    kernels = sorted(boot.glob("vmlinuz-*"), key=lambda p: p.name)
+    kernels = sorted(boot.glob("vmlinuz-*"), key=lambda p: _version_key(p.name))
     if not kernels:
         raise StageError("the root filesystem has no /boot/vmlinuz-*: nothing to boot")
     kernel = kernels[-1]
