@@ -179,6 +179,14 @@ class _Tap(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def read(self, size: int = -1) -> bytes:
+        # Straight from the source: RawIOBase.read would allocate and copy once more.
+        data = self.raw.read(size)
+        if data and self.verifier is not None:
+            self.verifier.update(data)
+        self.count += len(data or b"")
+        return data
+
     def readinto(self, b: Any) -> int:
         n = self.raw.readinto(b)  # type: ignore[attr-defined]
         if n and self.verifier is not None:

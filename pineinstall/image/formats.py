@@ -200,7 +200,9 @@ class _Inflate(io.RawIOBase):
             return data
         if self.raw_eof:
             return b""
-        data = self.raw.read(INPUT_CHUNK)
+        # zlib hands back the unused input as a new bytes object on every call: small input
+        # pieces keep that copy small when a little input expands to a lot (runs of zeroes).
+        data = self.raw.read(INPUT_CHUNK if self.fmt is Format.XZ else ZLIB_INPUT_CHUNK)
         if not data:
             self.raw_eof = True
         return data
@@ -246,7 +248,8 @@ class _Inflate(io.RawIOBase):
 
 
 INPUT_CHUNK = 1 << 20
-OUTPUT_PIECE = 1 << 20
+OUTPUT_PIECE = 1 << 18  # below glibc's mmap threshold after warm-up: no page faults per call
+ZLIB_INPUT_CHUNK = 1 << 16
 
 
 def open_stream(fmt: Format, raw: BinaryIO) -> BinaryIO:
