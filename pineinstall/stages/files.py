@@ -423,7 +423,7 @@ def _precheck_conflicts(plan: Plan, target: Target) -> None:
             made = None  # a link to itself: the file that is there
         if made is not None and made.kind == "directory":
             raise StageError(f"error creating hard link {e.path}: {link.target} is a directory")
-        st = None if made is not None else _lstat(target.host(tkey))
+        st = _lstat(target.host(tkey))  # for a target the config makes: what is there now
         if made is None and st is None:
             raise StageError(f"error creating hard link {e.path}: target {link.target} does not exist")
         if st is not None and stat.S_ISDIR(st.st_mode):
