@@ -131,7 +131,9 @@ class Installer:
 
         log, config = self.log, self.config
         assert self.dest is not None
-        self.fetcher = Fetcher.for_config(config.ignition, log=log.info)
+        retries = self.opts.fetch_retries
+        extra = {} if retries is None else {"max_attempts": retries + 1}
+        self.fetcher = Fetcher.for_config(config.ignition, log=log.info, **extra)
         if _has_storage(config):
             from pineinstall.stages import disks
 
@@ -182,7 +184,8 @@ class Installer:
         assert opts.image is not None
         source: Any = opts.image_file
         if opts.image_url:
-            source = image.HttpSource(opts.image_url, retries=opts.fetch_retries)
+            extra = {} if opts.fetch_retries is None else {"retries": opts.fetch_retries}
+            source = image.HttpSource(opts.image_url, **extra)
         elif opts.image_file and not os.path.exists(opts.image_file):
             raise PreflightError(f"--image-file {opts.image_file}: no such file")
         signature = None

@@ -33,7 +33,7 @@ class Options:
     image_sig: str | None = None
     keyring: str | None = None
     insecure: bool = False
-    fetch_retries: int = 3
+    fetch_retries: int | None = None
     append_karg: list[str] = field(default_factory=list)
     delete_karg: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
@@ -80,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument(
         "--insecure", action="store_true", help="allow a missing (never a wrong) signature or hash"
     )
-    ver.add_argument("--fetch-retries", type=int, default=3, metavar="N", help="retries per download")
+    ver.add_argument(
+        "--fetch-retries",
+        type=int,
+        metavar="N",
+        help="retries per download (the image, and the config's resources); default: the image layer's and Ignition's",
+    )
     boot = p.add_argument_group("bootloader")
     boot.add_argument(
         "--append-karg", action="append", default=[], metavar="ARG", help="add a kernel argument"
@@ -147,6 +152,6 @@ def parse(argv: list[str]) -> Options:
         raise UsageError("--image-sha256/--image-sig are for images, not --rootfs")
     if opts.image_url and not opts.image_url.lower().startswith(("http://", "https://")):
         raise UsageError(f"--image-url must be http(s): {opts.image_url!r}")
-    if opts.fetch_retries < 0:
+    if opts.fetch_retries is not None and opts.fetch_retries < 0:
         raise UsageError("--fetch-retries must be 0 or more")
     return opts
