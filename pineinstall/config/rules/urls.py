@@ -8,12 +8,22 @@ strings; it is written from the behaviour of those parsers, not from their code.
 
 from __future__ import annotations
 
+import re  # already loaded by json: free on the start-up path
+
 ERR_INVALID_SCHEME = "invalid url scheme"
 ERR_INVALID_URL = "unable to parse url"
 ERR_S3_VERSION = "invalid S3 object VersionId"
 ERR_S3_ARN = "invalid S3 ARN format"
 
 _HEX = set("0123456789abcdefABCDEF")
+
+# Fast whole-string checks (a config may hold thousands of URLs); the character-by-character
+# code below still decides which message an invalid string gets.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_URL_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>#"{}|\\^[]`')
+_URL_DATA = re.compile("[" + re.escape(_URL_CHARS) + "]*")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_B64_DATA = re.compile(r"[A-Za-z0-9+/=]*")
 _ALNUM = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 # Characters Go accepts unescaped in a host name (besides letters and digits).
 _HOST_OK = set("!$&'()*+,;=:[]<>\"-_.~%")
@@ -81,7 +91,7 @@ def go_url_parse(raw: str) -> GoURL:
     """Parse like Go's url.Parse; raise URLError where it returns an error."""
     rest, _, fragment = raw.partition("#")
     # only the part before the fragment is checked for control characters
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in rest):
+    if _CONTROL.search(rest):
         raise URLError("invalid control character in URL")
     scheme = ""
     for i, ch in enumerate(rest):
@@ -217,15 +227,6 @@ def _is_token(ch: str) -> bool:
     return ch.isascii() and ord(ch) >= 0x20 and ord(ch) != 0x7F and not ch.isspace() and ch not in _TSPECIALS
 
 
-def _is_url_char(ch: str) -> bool:
-    o = ord(ch)
-    return o < 0x80 and o > 0x1F and o != 0x7F and ch not in ' <>#"{}|\\^[]`'
-
-
-def _is_b64(ch: str) -> bool:
-    return ch.isascii() and (ch.isalnum() or ch in "+/=")
-
-
 def _media_type_ok(t: str) -> bool:
     return t.startswith(("text", "image", "audio", "video", "application", "message", "multipart"))
 
@@ -358,15 +359,16 @@ def dataurl_error(s: str) -> str | None:
         return "missing comma before data"
     pos += 1
     data = s[pos:]
-    for ch in data:
-        if not (_is_b64(ch) if base64 else _is_url_char(ch)):
-            return "invalid data character"
+    if not (_B64_DATA if base64 else _URL_DATA).fullmatch(data):
+        return "invalid data character"
     if data:
         return _base64_error(data) if base64 else _rfc2396_error(data)
     return None
 
 
 def _rfc2396_error(s: str) -> str | None:
+    if s.isascii() and not _BAD_ESCAPE.search(s):
+        return None
     raw = s.encode()
     i = 0
     while i < len(raw):
@@ -418,6 +420,13 @@ _B64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 def _base64_error(src: str) -> str | None:
     """Go's base64.StdEncoding.DecodeString: "illegal base64 data at input byte N"."""
+    import binascii
+
+    try:
+        binascii.a2b_base64(src, strict_mode=True)
+        return None  # what the strict C decoder takes, Go takes too; the loop below names the byte
+    except binascii.Error:
+        pass
     si = 0
     n = len(src)
     while True:
