@@ -183,7 +183,8 @@ def build_ostree(root: Path, tmp: Path, img: Path, kernel_version: str, root_uui
                 ]
             ).stdout.strip()  # fmt: skip
             log("ostree admin deploy")
-            kargs = [f"--karg=root=UUID={root_uuid}"] + [f"--karg={a}" for a in DEFAULT_KARGS.split()]
+            # --karg-append: --karg replaces an argument with the same key (console=tty0 by console=ttyS0)
+            kargs = [f"--karg-append={a}" for a in [f"root=UUID={root_uuid}", *DEFAULT_KARGS.split()]]
             run(["ostree", "admin", "deploy", f"--sysroot={mnt}", f"--os={OS_NAME}", *kargs, OSTREE_REF])
             cfg = mnt / "boot" / "grub" / "grub.cfg"
             cfg.parent.mkdir(parents=True, exist_ok=True)
