@@ -110,7 +110,7 @@ def test_special_bits_warn_in_3_4_and_3_5_with_the_newer_version_named():
     assert got == {
         warn(
             "$.storage.files.0.mode",
-            "setuid/setgid/sticky bits are not supported in spec versions older than 3.6.0",
+            "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0",
         )
     }
 

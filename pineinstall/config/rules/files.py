@@ -41,11 +41,12 @@ def special_bits_warning(version: tuple[int, int]) -> str:
     """The warning for setuid/setgid/sticky bits in specs that cannot express them.
 
     3.0.0-3.3.0: the text of ignition-validate 2.14 (checked against the binary). 3.4.0-3.5.0
-    gained the same warning in Ignition 2.22 when 3.6.0 started honouring the bits; its text
-    names the first version that supports them.
+    gained the warning in Ignition 2.22, when 3.6.0 started honouring the bits, with the wording
+    of that release (the one Butane 0.29 prints).
     """
-    first = "3.4.0" if version < (3, 4) else "3.6.0"
-    return f"setuid/setgid/sticky bits are not supported in spec versions older than {first}"
+    if version < (3, 4):
+        return "setuid/setgid/sticky bits are not supported in spec versions older than 3.4.0"
+    return "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
 
 
 def _check_owner(report: Report, node: dict, base: Path) -> None:
