@@ -7,7 +7,6 @@ import http.server
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -123,17 +122,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _fetch_forwarded(port: int, share: Path, seen: list[str]) -> None:
-    """Poll the guest's server through the forwarded port, then tell the guest it may stop."""
-    deadline = time.monotonic() + 170
-    while time.monotonic() < deadline:
+def _fetch_forwarded(port: int, share: Path, seen: list[str], stop: threading.Event) -> None:
+    """Poll the guest's server through the forwarded port, then tell the guest it may stop.
+
+    No deadline of its own: the guest may wait for the harness's lock first; `stop` ends it."""
+    while not stop.is_set():
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/served.txt", timeout=5) as resp:
                 seen.append(resp.read().decode())
-            break
+            (share / "host-done").write_text("")
+            return
         except (OSError, http.client.HTTPException):  # slirp accepts before the guest listens
-            time.sleep(1)
-    (share / "host-done").write_text("")
+            stop.wait(1)
 
 
 def test_fw_cfg_share_network_and_port_forward(run_in_guest, tmp_path: Path):
@@ -145,7 +145,8 @@ def test_fw_cfg_share_network_and_port_forward(run_in_guest, tmp_path: Path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     forwarded = _free_port()
     seen: list[str] = []
-    fetcher = threading.Thread(target=_fetch_forwarded, args=(forwarded, share, seen), daemon=True)
+    stop = threading.Event()
+    fetcher = threading.Thread(target=_fetch_forwarded, args=(forwarded, share, seen, stop), daemon=True)
     fetcher.start()
     try:
         r = run_in_guest(
@@ -164,6 +165,7 @@ def test_fw_cfg_share_network_and_port_forward(run_in_guest, tmp_path: Path):
             timeout=T,
         ).check()
     finally:
+        stop.set()
         server.shutdown()
     fetcher.join(timeout=10)
     assert r.output.splitlines() == [
