@@ -32,7 +32,7 @@ The seam for the installer::
 - Errors are :class:`ImageError` subclasses: :class:`SourceError`, :class:`FormatError`,
   :class:`VerificationError`, :class:`DestinationError`. Preflight errors leave ``dest`` untouched;
   once writing began, a failure wipes both ends of ``dest`` (MBR, primary and backup GPT) unless
-  ``preserve_on_error``. Writing begins by zeroing the old tables too, so a process killed mid-write
+  ``preserve_on_error`` (an image file this run created is removed instead). Writing begins by zeroing the old tables too, so a process killed mid-write
   leaves no bootable half-image; a rerun starts over.
 
 Modules: ``source`` (file/HTTP), ``formats`` (sniff, sizes, decompression), ``qcow2`` (qemu-img),

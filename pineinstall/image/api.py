@@ -320,8 +320,6 @@ def _stage(plan: Plan, verify_first: str, tmpdir: str | None, progress: Progress
             plan.temp_paths.append(path)
             with os.fdopen(fd, "wb") as out:
                 plan.outcome = _verify_pass(plan, src, progress, out)
-                out.flush()
-                os.fsync(out.fileno())
             staged = FileSource(path)
             staged.probe()
             if staged.size != src.size:
@@ -499,7 +497,11 @@ def execute(plan: Plan, *, preserve_on_error: bool = False, progress: Progress |
         if w.began and not preserve_on_error:
             try:
                 w.wipe()
-                progress.message(f"{plan.dest.path}: partition tables wiped after the failure")
+                if w.created:  # an image file this run created: nothing of value in it
+                    os.unlink(plan.dest.path)
+                    progress.message(f"{plan.dest.path}: removed after the failure")
+                else:
+                    progress.message(f"{plan.dest.path}: partition tables wiped after the failure")
             except OSError as wipe_exc:
                 progress.message(f"{plan.dest.path}: could not wipe the partition tables: {wipe_exc}")
         if isinstance(exc, OSError) and not isinstance(exc, ImageError):

@@ -173,3 +173,25 @@ def test_policy(tmp_path: Path) -> None:
             insecure=True,
             require=False,
         )
+
+
+def test_failed_write_removes_a_file_it_created(tmp_path: Path) -> None:
+    """A corrupt stream into a new image file: the file is gone; into an existing one: wiped."""
+    import gzip
+
+    img = pattern(3 * MiB)
+    bad = bytearray(gzip.compress(img))
+    bad[len(bad) // 2] ^= 0xFF
+    src = tmp_path / "bad.gz"
+    src.write_bytes(bad)
+    from pineinstall.image import FormatError, write_image
+
+    new = tmp_path / "new.img"
+    with pytest.raises(FormatError):
+        write_image(os.fspath(src), os.fspath(new))
+    assert not new.exists()
+    old = tmp_path / "old.img"
+    old.write_bytes(b"\x33" * (4 * MiB))
+    with pytest.raises(FormatError):
+        write_image(os.fspath(src), os.fspath(old))
+    assert old.read_bytes()[:MiB] == bytes(MiB)
