@@ -6,19 +6,22 @@ speed and make every timeout unreliable.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .image import cache_dir, ensure_guest_image, file_lock
+from .image import cache_dir, ensure_guest_image
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]  # the checkout the tests run from (not necessarily /work/main)
@@ -206,6 +209,21 @@ class _Qemu:
         self.proc.wait()
 
 
+@contextmanager
+def guest_lock():
+    """The machine-wide "one guest at a time" lock (an flock in the cache directory)."""
+    with open(cache_dir() / "qemu.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("[vm] another QEMU guest is running; waiting for it", file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_bytes().decode(errors="replace")
@@ -275,7 +293,7 @@ def run_in_guest(
             argv += ["-virtfs", f"local,path={share},mount_tag=share,security_model=none"]
         argv += _disk_args(disks, workdir, first_index=1)
 
-        with file_lock(cache_dir() / "qemu.lock"):
+        with guest_lock():
             qemu = _Qemu(argv, workdir)
             try:
                 qemu.proc.wait(timeout=timeout)
@@ -368,7 +386,7 @@ def boot_disk(
         argv += list(kernel_args)
 
         pattern = re.compile(re.escape(until)) if isinstance(until, str) else until
-        with file_lock(cache_dir() / "qemu.lock"):
+        with guest_lock():
             qemu = _Qemu(argv, workdir)
             try:
                 while True:
