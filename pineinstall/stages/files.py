@@ -41,7 +41,8 @@ RESULT_PATH = "/etc/.pine-result.json"
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_DIR_MODE = 0o755
 SPOOL_MAX = 8 << 20
-FETCH_THREADS = 4  # fetched data above this size goes to a temporary file, not memory
+FETCH_THREADS = 4
+MAX_HOPS_IN_CONFIG = 40  # fetched data above this size goes to a temporary file, not memory
 
 
 # --- the plan --------------------------------------------------------------------------------------
@@ -377,6 +378,31 @@ def _check_units(config: model.Config, target: Target) -> None:
         )
 
 
+def _hard_target_key(
+    path: str, by_key: dict[tuple[str, ...], Entry], target: Target
+) -> tuple[tuple[str, ...], bool]:
+    """Where a hard link's target will be when the link is made (hard links come last): through
+    the symlinks this config makes, and whether a directory on the way is emptied (overwrite)."""
+    key = tuple(target.components(path))
+    for _ in range(MAX_HOPS_IN_CONFIG):
+        for n in range(1, len(key)):
+            above = by_key.get(key[:n])
+            if above is None:
+                continue
+            if above.kind == "link":
+                link_target = above.node.target or ""  # type: ignore[union-attr]
+                base = "" if link_target.startswith("/") else "/" + "/".join(key[: n - 1])
+                key = tuple(target.components(f"{base}/{link_target}/" + "/".join(key[n:])))
+                break
+            if above.kind in ("file", "hardlink"):
+                raise TargetError(f"/{'/'.join(key[:n])} is a file in this config")
+            if above.node.overwrite:
+                return key, True
+        else:
+            return key, False
+    raise TargetError("too many levels of symbolic links in this config")
+
+
 def _precheck_conflicts(plan: Plan, target: Target) -> None:
     """Refusals that can be seen now, for entries whose place nothing else in the config touches."""
     keys = [tuple(e.comps) for e in plan.entries]
@@ -415,23 +441,28 @@ def _precheck_conflicts(plan: Plan, target: Target) -> None:
         link = e.node
         assert isinstance(link, model.Link)
         try:
-            tkey = tuple(target.components(link.target or ""))
+            tkey, emptied = _hard_target_key(link.target or "", by_key, target)
         except TargetError as exc:
             raise StageError(f"error creating hard link {e.path}: {exc}") from exc
         made = by_key.get(tkey)
+        if made is None and emptied:
+            raise StageError(f"error creating hard link {e.path}: target {link.target} will not exist")
         if made is e:
-            made = None  # a link to itself: the file that is there
-        if made is not None and made.kind == "directory":
-            raise StageError(f"error creating hard link {e.path}: {link.target} is a directory")
+            made = None  # a link to itself: the node that is there
         st = _lstat(target.host(tkey))  # for a target the config makes: what is there now
-        if made is None and st is None:
-            raise StageError(f"error creating hard link {e.path}: target {link.target} does not exist")
-        if st is not None and stat.S_ISDIR(st.st_mode):
+        here = _lstat(target.host(tuple(e.comps)))
+        if made is None:
+            if st is None:
+                raise StageError(f"error creating hard link {e.path}: target {link.target} does not exist")
+            if here is not None and (here.st_dev, here.st_ino) == (st.st_dev, st.st_ino):
+                continue  # already that very link
+            if stat.S_ISDIR(st.st_mode):
+                raise StageError(f"error creating hard link {e.path}: {link.target} is a directory")
+        elif made.kind == "directory":
             raise StageError(f"error creating hard link {e.path}: {link.target} is a directory")
         key = tuple(e.comps)
         if link.overwrite or any(key[:n] in all_keys for n in range(len(key))):
             continue
-        here = _lstat(target.host(key))
         if here is not None and (st is None or (st.st_dev, st.st_ino) != (here.st_dev, here.st_ino)):
             raise StageError(
                 f"error creating hard link {e.path}: a file already exists at that path "
