@@ -53,12 +53,22 @@ def _partition(img: Path, size_mib: int) -> None:
     )  # fmt: skip
 
 
+def _partx(dev: str) -> None:
+    """Partition nodes for dev: a reused loop device may still have stale ones (then -a fails)."""
+    if os.path.exists(f"{dev}p1"):
+        run(["partx", "-u", dev])
+    else:
+        run(["partx", "-a", dev])
+    if not os.path.exists(f"{dev}p3"):
+        raise RuntimeError(f"image build: no partition nodes for {dev} after partx")
+
+
 @contextmanager
 def loop_device(img: Path):
     """img on a loop device with partition nodes (the host kernel parses no tables: partx does)."""
     dev = run(["losetup", "--find", "--show", img]).stdout.strip()
     try:
-        run(["partx", "-a", dev])
+        _partx(dev)
         yield dev
     finally:
         subprocess.run(["partx", "-d", dev], capture_output=True)

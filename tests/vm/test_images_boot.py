@@ -35,7 +35,7 @@ def root_of(img: Path, where: Path):
     """The disk's root filesystem (partition 3) mounted at where."""
     dev = sh("losetup", "--find", "--show", img).strip()
     try:
-        sh("partx", "-a", dev)
+        sh("partx", "-u", dev) if os.path.exists(f"{dev}p1") else sh("partx", "-a", dev)
         where.mkdir(exist_ok=True)
         sh("mount", "-t", "ext4", f"{dev}p3", where)
         try:
