@@ -6,6 +6,7 @@ speed and make every timeout unreliable.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import re
@@ -186,6 +187,13 @@ def _common_args(
     return args
 
 
+def _detach_but_die_with_parent() -> None:
+    """In the child before exec: own process group (killed as one), and SIGKILL when the test process
+    dies (a killed pytest must not leave a guest running without its timeout)."""
+    os.setsid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class _Qemu:
     """A QEMU process with a hard deadline; killed (whole process group) on timeout or error."""
 
@@ -194,7 +202,7 @@ class _Qemu:
         self.started = time.monotonic()
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True
+                argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, preexec_fn=_detach_but_die_with_parent
             )
 
     def elapsed(self) -> float:
