@@ -78,6 +78,8 @@ class Installer:
         self.image_plan: Any = None
         self.rootfs_kind: str | None = None
         self.layout: Any = None
+        self.config_layout = False  # rootfs mode, DEST laid out by the config's storage
+        self.applied: Any = None
         self.summary: dict[str, Any] = {"dest": opts.dest}
         self.t0 = time.monotonic()
 
@@ -138,14 +140,22 @@ class Installer:
             from pineinstall.stages import disks
 
             mine = os.path.realpath(self.dest.path)
+            named = []
             for where, device in _storage_devices(config):
                 resolved = discover.resolve(device) or device
                 whole = discover.whole_disk(resolved) if os.path.exists(resolved) else None
                 if os.path.realpath(resolved) == mine or (whole and os.path.realpath(whole) == mine):
-                    raise PreflightError(
-                        f"error at {where}: {device} is DEST; the installer lays out DEST itself (the "
-                        "config's storage may only name other disks)"
-                    )
+                    named.append((where, device))
+            # Rootfs mode: a config that partitions DEST itself (storage.disks) gives the layout.
+            self.config_layout = bool(self.opts.rootfs) and any(
+                w.startswith("$.storage.disks.") for w, _ in named
+            )
+            if named and not self.config_layout:
+                where, device = named[0]
+                raise PreflightError(
+                    f"error at {where}: {device} is DEST; the installer lays out DEST itself (the "
+                    "config's storage may only name other disks, or, with --rootfs, lay out DEST in storage.disks)"
+                )
             try:
                 self.storage_plan = disks.plan(
                     config.storage, disks.Env(fetch=self.fetcher.fetch, dry_run=self.opts.dry_run)
@@ -154,7 +164,14 @@ class Installer:
                 raise PreflightError(str(exc)) from exc
             for warning in self.storage_plan.warnings:
                 log.warning(warning)
-            for m in self.storage_plan.mounts:
+            if self.config_layout:
+                from pineinstall.install import rootfs
+
+                try:
+                    rootfs.config_root(self.storage_plan)
+                except StageError as exc:
+                    raise PreflightError(str(exc)) from exc
+            for m in [] if self.config_layout else self.storage_plan.mounts:
                 if m.path.rstrip("/") in ("", "/boot"):
                     raise PreflightError(
                         f"the config mounts a filesystem at {m.path}, which the image provides"
@@ -215,7 +232,7 @@ class Installer:
         capacity = d.size if d.is_block else max(opts.size or 0, d.size or 0) or None
         if capacity is None:
             raise PreflightError(f"{d.path} does not exist: give its size with --size")
-        self.layout = rootfs.default_layout(opts.swap_size)
+        self.layout = None if self.config_layout else rootfs.default_layout(opts.swap_size)
         try:
             rootfs.preflight(opts.rootfs, self.rootfs_kind, capacity, self.layout)
         except StageError as exc:
@@ -280,6 +297,10 @@ class Installer:
         d = self.dest = dest.Dest(
             d.path, d.is_block, True, os.path.getsize(d.path) if not d.is_block else d.size
         )
+        if self.config_layout:
+            self._install_config_layout(d)
+            os.sync()
+            return
         with dest.attached(d) as dev:
             if opts.rootfs:
                 rootfs.partition(dev, self.layout, log)
@@ -326,6 +347,37 @@ class Installer:
                     os.rmdir(mnt)
         os.sync()
 
+    def _install_config_layout(self, d: dest.Dest) -> None:
+        """Rootfs mode with the config's layout: its disks stage makes DEST's partitions and every
+        filesystem, they are mounted as the config says (/ first), the root is unpacked into them."""
+        from pineinstall.block import blkid
+        from pineinstall.install import rootfs
+        from pineinstall.stages import disks, mount
+
+        opts, log, plan = self.opts, self.log, self.storage_plan
+        with log.stage("disks"):
+            self.applied = disks.apply(plan, log)
+        mnt = tempfile.mkdtemp(prefix="pineinstall-root-")
+        try:
+            with log.stage("mount"):
+                mount.mount_all(plan.filesystems, mnt, log)
+            try:
+                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log)
+                rootfs.fstab_from_plan(mnt, plan, log)
+                root_uuid = blkid.probe(rootfs.config_root(plan).node).get("UUID") or ""
+                bios, esp = rootfs.esp_and_bios(plan, d.path)
+                rootfs.install_grub_on(
+                    d.path, mnt, root_uuid, bios=bios, esp_node=esp, consoles=tuple(opts.console), log=log
+                )
+                self.summary["layout"] = "config"
+                self.provision(mnt)
+            finally:
+                with log.stage("umount"):
+                    mount.umount_all(plan.filesystems, mnt, log)
+        finally:
+            with contextlib.suppress(OSError):
+                os.rmdir(mnt)
+
     def _mount(self, node: str, where: str, fstype: str | None) -> None:
         from pineinstall.run import run
 
@@ -351,8 +403,8 @@ class Installer:
         target = open_target(mnt)
         log.info(f"target {target.root} ({target.kind}, init: {target.init_system or 'unknown'})")
         self.summary["target"] = {"kind": target.kind, "root": os.path.relpath(target.root, mnt)}
-        applied = None
-        if self.storage_plan is not None:
+        applied = self.applied
+        if self.storage_plan is not None and not self.config_layout:
             with log.stage("disks"):
                 applied = disks.apply(self.storage_plan, log)
             with log.stage("mount"):
@@ -368,7 +420,7 @@ class Installer:
                 with log.stage("network"):
                     self.summary["network"] = stash.copy_network(opts.network_source, target, log)
         finally:
-            if self.storage_plan is not None:
+            if self.storage_plan is not None and not self.config_layout:
                 with log.stage("umount"):
                     mount.umount_all(self.storage_plan.filesystems, target, log)
         with log.stage("kargs"):

@@ -43,11 +43,14 @@ def describe(inst: Any) -> dict[str, Any]:
     if opts.rootfs:
         layout = inst.layout
         out["rootfs"] = {"file": opts.rootfs, "format": inst.rootfs_kind}
-        out["partitions"] = [
-            {"number": p.number, "label": p.name, "type": p.type_code,
-             "size": p.mib << 20 if p.mib else "rest of the disk", "filesystem": p.fstype}
-            for p in layout.parts
-        ]  # fmt: skip
+        if layout is None:
+            out["layout"] = "the config's storage (DEST in storage.disks)"
+        else:
+            out["partitions"] = [
+                {"number": p.number, "label": p.name, "type": p.type_code,
+                 "size": p.mib << 20 if p.mib else "rest of the disk", "filesystem": p.fstype}
+                for p in layout.parts
+            ]  # fmt: skip
         out["size"] = inst.capacity
         out["bootloader_install"] = [
             "GRUB i386-pc (BIOS boot partition)",

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pineinstall.block import blkid
 from pineinstall.run import run
@@ -110,11 +111,11 @@ def tools(kind: str) -> list[str]:
     return need
 
 
-def preflight(path: str, kind: str, capacity: int | None, layout: Layout) -> int:
+def preflight(path: str, kind: str, capacity: int | None, layout: Layout | None) -> int:
     """Bytes DEST needs at least (the layout plus the compressed root: a lower bound); refuses less.
     Also refuses when GRUB's platform files are missing."""
     size = os.path.getsize(path)
-    need = (layout.fixed_mib() + MIN_ROOT_MIB) * MIB + size
+    need = ((layout.fixed_mib() if layout else 0) + MIN_ROOT_MIB) * MIB + size
     if capacity is not None and capacity < need:
         raise StageError(
             f"DEST is too small: the layout and the root filesystem need at least {need} bytes, it holds {capacity}"
@@ -240,22 +241,47 @@ menuentry 'Pine' --id pine {{
 """
 
 
+BIOS_BOOT_GUID = "21686148-6449-6E6F-744E-656564454649"
+ESP_GUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+
+
 def install_grub(
     dev: str, mnt: str, layout: Layout, uuids: dict[str, str], consoles: tuple[str, ...], log: Log
 ) -> None:
+    """GRUB for Pine's default layout."""
     from pineinstall.install.dest import node
 
-    root_uuid = uuids["root"]
+    esp = layout.by_name("EFI-SYSTEM")
+    install_grub_on(
+        dev, mnt, uuids["root"], bios=layout.by_name("BIOS-BOOT") is not None,
+        esp_node=node(dev, esp.number) if esp is not None else None, consoles=consoles, log=log,
+    )  # fmt: skip
+
+
+def install_grub_on(
+    dev: str,
+    mnt: str,
+    root_uuid: str,
+    *,
+    bios: bool,
+    esp_node: str | None,
+    consoles: tuple[str, ...],
+    log: Log,
+) -> None:
+    """grub.cfg under the root's /boot/grub; GRUB for BIOS (needs a BIOS boot partition on a GPT
+    disk) and for UEFI at the removable path of the ESP."""
     kernel, initrd = find_kernel(mnt)
     grub_dir = Path(mnt) / "boot" / "grub"
     grub_dir.mkdir(parents=True, exist_ok=True)
     (grub_dir / "grub.cfg").write_text(grub_cfg(root_uuid, kernel, initrd, consoles or DEFAULT_CONSOLES))
-    if layout.by_name("BIOS-BOOT") is not None:
+    if bios:
         with log.op(f"installing GRUB for BIOS on {dev}"):
             run(["grub-install", "--target=i386-pc", f"--boot-directory={mnt}/boot",
                  f"--modules={GRUB_BIOS_MODULES}", "--no-floppy", dev])  # fmt: skip
-    esp = layout.by_name("EFI-SYSTEM")
-    if esp is None:
+    else:
+        log.warning(f"{dev}: no BIOS boot partition: GRUB for BIOS not installed")
+    if esp_node is None:
+        log.warning(f"{dev}: no EFI system partition: GRUB for UEFI not installed")
         return
     with log.op("installing GRUB for UEFI at EFI/BOOT/BOOTX64.EFI"):
         shutil.copytree(GRUB_EFI_DIR, grub_dir / "x86_64-efi", dirs_exist_ok=True)
@@ -267,7 +293,58 @@ def install_grub(
             efi = Path(tmp) / "BOOTX64.EFI"
             run(["grub-mkimage", "-O", "x86_64-efi", "-o", str(efi), "-p", "/boot/grub", "-c", str(early),
                  *GRUB_EFI_MODULES.split()])  # fmt: skip
-            part = node(dev, esp.number)
             env = {"MTOOLS_SKIP_CHECK": "1"}
-            run(["mmd", "-i", part, "::/EFI", "::/EFI/BOOT"], env=env)
-            run(["mcopy", "-i", part, str(efi), "::/EFI/BOOT/BOOTX64.EFI"], env=env)
+            run(["mmd", "-D", "s", "-i", esp_node, "::/EFI", "::/EFI/BOOT"], env=env, check=False)
+            run(["mcopy", "-o", "-i", esp_node, str(efi), "::/EFI/BOOT/BOOTX64.EFI"], env=env)
+
+
+# --- a layout from the config's storage (DEST named in storage.disks) --------------------------------
+
+
+def config_root(storage_plan: Any) -> Any:
+    """The filesystem the config mounts at /; StageError when there is none or /boot is separate."""
+    roots = [f for f in storage_plan.filesystems if f.path and f.path.rstrip("/") == ""]
+    if not roots:
+        raise StageError("the config lays out DEST (storage.disks) but mounts no filesystem at /")
+    if roots[0].format not in ("ext4", "xfs", "btrfs"):
+        raise StageError(f"the root filesystem must be ext4, xfs or btrfs, not {roots[0].format}")
+    if any(f.path and f.path.rstrip("/") == "/boot" for f in storage_plan.filesystems):
+        raise StageError("a separate /boot filesystem is not supported in rootfs mode")
+    return roots[0]
+
+
+def esp_and_bios(storage_plan: Any, dest_node: str) -> tuple[bool, str | None]:
+    """(DEST has a BIOS boot partition, the node of its EFI system partition formatted vfat)."""
+    from pineinstall.install.dest import node
+
+    bios, esp = False, None
+    vfat = {f.node for f in storage_plan.filesystems if f.format == "vfat"}
+    for d in storage_plan.disks:
+        if d.path != dest_node:
+            continue
+        for row in d.after:
+            guid = row.type_guid.upper()
+            if guid == BIOS_BOOT_GUID:
+                bios = True
+            elif guid == ESP_GUID and node(d.path, row.number) in vfat:
+                esp = node(d.path, row.number)
+    return bios, esp
+
+
+def fstab_from_plan(mnt: str, storage_plan: Any, log: Log) -> None:
+    """/etc/fstab for the config's filesystems (those with a path, and swap), by UUID."""
+    lines = ["# written by pineinstall (rootfs mode, the config's layout): filesystems by UUID"]
+    for f in sorted(storage_plan.filesystems, key=lambda f: (f.path or "~").count("/")):
+        if f.format is None or f.format == "none":
+            continue
+        uuid = blkid.probe(f.node).get("UUID") or ""
+        if f.format == "swap":
+            lines.append(f"UUID={uuid}\tnone\tswap\tsw,nofail\t0 0")
+        elif f.path:
+            options = ",".join(f.mount_options) or "defaults"
+            passno = 1 if f.path.rstrip("/") == "" else 2
+            lines.append(f"UUID={uuid}\t{f.path}\t{f.format}\t{options}\t0 {passno}")
+    fstab = Path(mnt) / "etc" / "fstab"
+    fstab.parent.mkdir(parents=True, exist_ok=True)
+    with log.op("writing /etc/fstab"):
+        fstab.write_text("\n".join(lines) + "\n")

@@ -154,3 +154,68 @@ def test_rootfs_not_an_archive_refused(tmp_path: Path) -> None:
     rc, _, err = run(tmp_path / "disk.img", write_cfg(tmp_path, config()), "--rootfs", junk, "--size", "512M")
     assert rc == 1
     assert "neither a tarball" in err
+
+
+def test_rootfs_mode_with_the_configs_layout(rootfs_tarball: Path, tmp_path: Path) -> None:
+    """DEST named in storage.disks: the config's partitions and filesystems (/ and /var) are made,
+    the root unpacked across them, fstab lists both, GRUB lands on its BIOS boot and EFI partitions."""
+    missing = tools_missing("grub-install", "grub-mkimage", "mkfs.vfat", "mmd", "mcopy", "mdir")
+    if missing or not Path("/usr/lib/grub/i386-pc").is_dir() or not Path("/usr/lib/grub/x86_64-efi").is_dir():
+        pytest.skip(f"needs GRUB for i386-pc and x86_64-efi, dosfstools, mtools ({missing})")
+    backing = tmp_path / "dev.img"
+    with open(backing, "wb") as f:
+        f.truncate(512 * MiB)
+    with loop(backing) as dev:
+        cfg = config()
+        cfg["storage"]["disks"] = [
+            {
+                "device": dev,
+                "wipeTable": True,
+                "partitions": [
+                    {
+                        "number": 1,
+                        "label": "bios",
+                        "sizeMiB": 1,
+                        "typeGuid": "21686148-6449-6E6F-744E-656564454649",
+                    },
+                    {
+                        "number": 2,
+                        "label": "esp",
+                        "sizeMiB": 64,
+                        "typeGuid": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+                    },
+                    {"number": 3, "label": "root", "sizeMiB": 256},
+                    {"number": 4, "label": "var", "sizeMiB": 0},
+                ],
+            }
+        ]
+        cfg["storage"]["filesystems"] = [
+            {"device": f"{dev}p2", "format": "vfat", "label": "ESP", "wipeFilesystem": True},
+            {"device": f"{dev}p3", "format": "ext4", "path": "/", "label": "root", "wipeFilesystem": True},
+            {"device": f"{dev}p4", "format": "ext4", "path": "/var", "label": "var", "wipeFilesystem": True},
+        ]
+        rc, out, err = run(dev, write_cfg(tmp_path, cfg), "--rootfs", rootfs_tarball, "--yes", "--json")
+        assert rc == 0, err
+        assert json.loads(out.splitlines()[-1])["layout"] == "config"
+        names = [
+            p.get("name")
+            for p in json.loads(sh("sfdisk", "--json", dev).stdout)["partitiontable"]["partitions"]
+        ]
+        assert names == ["bios", "esp", "root", "var"]
+        sh("partx", "-u", dev)
+        uuid = {
+            n: sh("blkid", "-s", "UUID", "-o", "value", f"{dev}p{n}").stdout.decode().strip() for n in (3, 4)
+        }
+        esp = subprocess.run(["mdir", "-i", f"{dev}p2", "::/EFI/BOOT"], capture_output=True, text=True,
+                             env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})  # fmt: skip
+        assert "BOOTX64" in esp.stdout, esp.stderr
+        with installed_root(dev, tmp_path, number=4) as var:
+            assert (
+                var / "lib" / "pine" / "hello"
+            ).read_text() == "hi"  # /var/... landed on the var filesystem
+        with installed_root(dev, tmp_path, number=3) as root:
+            fstab = (root / "etc" / "fstab").read_text()
+            assert f"UUID={uuid[3]}\t/\text4" in fstab and f"UUID={uuid[4]}\t/var\text4" in fstab
+            assert f"root=UUID={uuid[3]}" in (root / "boot" / "grub" / "grub.cfg").read_text()
+            assert (root / "etc" / "hostname").read_text() == "node-1"
+            assert not (root / "var" / "lib" / "pine" / "hello").exists()
