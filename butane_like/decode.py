@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from pineinstall.config.rules.unitfile import go_quote
+
 from .fields import B, I, S, Spec
 from .yamlload import Tags
 
@@ -259,23 +261,3 @@ class Decoder:
             else:
                 first[k.value] = line
         return found
-
-
-def go_quote(s: str) -> str:
-    """Go's %q / %#v of a string (enough for keys)."""
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch < " ":
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
