@@ -81,6 +81,9 @@ def test_report_fields_and_escaping(root):
     assert report["files"]["/etc/nothing"] is None
     assert report["files"]["/etc/pine-test"] == {"type": "dir", "mode": "755", "owner": "root:root"}
     assert report["ostree_booted"] is False
+    # enabled = symlinks under /etc/systemd/system/*.wants (the image enables the reporter itself)
+    assert "pine-test-report.service" in report["enabled_services"]
+    assert "getty@tty1.service" in report["enabled_services"]
 
 
 def test_parse_report_picks_the_last_whole_line():
