@@ -11,6 +11,7 @@ import pytest
 
 from pineinstall.install import configsrc, main, options, rootfs, stash
 from pineinstall.install.plan import render
+from pineinstall.stages.plan import DiskPlan, FsPlan, PartRow, Plan
 
 
 @pytest.mark.parametrize(
@@ -176,3 +177,41 @@ def test_render_plan_text() -> None:
     assert "bootloader: +a +c -b console=ttyS0" in text
     assert "unit: x.service (enabled)" in text
     assert text.endswith("dry run: nothing was written\n")
+
+
+def _plan(filesystems: list[FsPlan], rows: list[PartRow] = ()) -> Plan:
+    disk = DiskPlan("/dev/vdb", "/dev/vdb", 1 << 30, 512, "", True, [], list(rows), [], [])
+    return Plan(disks=[disk], filesystems=filesystems)
+
+
+def _fs(node: str, fmt: str, path: str | None) -> FsPlan:
+    return FsPlan(0, node, node, fmt, "create", "", "", "", None, None, [], True, path, False, [])
+
+
+def test_config_layout_root_and_boot_partitions() -> None:
+    rows = [
+        PartRow(1, 2048, 2048, type_guid=rootfs.BIOS_BOOT_GUID.lower()),
+        PartRow(2, 4096, 131072, type_guid=rootfs.ESP_GUID),
+        PartRow(3, 135168, 1000000),
+    ]
+    plan = _plan([_fs("/dev/vdb2", "vfat", None), _fs("/dev/vdb3", "xfs", "/")], rows)
+    assert rootfs.config_root(plan).node == "/dev/vdb3"
+    assert rootfs.esp_and_bios(plan, "/dev/vdb") == (True, "/dev/vdb2")
+    assert rootfs.esp_and_bios(plan, "/dev/vdc") == (False, None)  # another disk's partitions do not count
+    # An ESP-typed partition without a vfat filesystem is not used.
+    assert rootfs.esp_and_bios(_plan([_fs("/dev/vdb3", "ext4", "/")], rows), "/dev/vdb") == (True, None)
+
+
+@pytest.mark.parametrize(
+    ("filesystems", "message"),
+    [
+        ([_fs("/dev/vdb3", "ext4", "/var")], "mounts no filesystem at /"),
+        ([_fs("/dev/vdb3", "vfat", "/")], "must be ext4, xfs or btrfs"),
+        ([_fs("/dev/vdb3", "ext4", "/"), _fs("/dev/vdb2", "ext4", "/boot")], "separate /boot"),
+    ],
+)
+def test_config_layout_refusals(filesystems: list[FsPlan], message: str) -> None:
+    from pineinstall.stages import StageError
+
+    with pytest.raises(StageError, match=message):
+        rootfs.config_root(_plan(filesystems))
