@@ -219,3 +219,29 @@ def test_rootfs_mode_with_the_configs_layout(rootfs_tarball: Path, tmp_path: Pat
             assert f"root=UUID={uuid[3]}" in (root / "boot" / "grub" / "grub.cfg").read_text()
             assert (root / "etc" / "hostname").read_text() == "node-1"
             assert not (root / "var" / "lib" / "pine" / "hello").exists()
+
+
+def test_rootfs_mode_from_squashfs(rootfs_tarball: Path, tmp_path: Path) -> None:
+    missing = tools_missing(
+        "mksquashfs", "unsquashfs", "grub-install", "grub-mkimage", "mkfs.vfat", "mmd", "mcopy"
+    )
+    if missing or not Path("/usr/lib/grub/i386-pc").is_dir() or not Path("/usr/lib/grub/x86_64-efi").is_dir():
+        pytest.skip(f"needs squashfs-tools, GRUB for i386-pc and x86_64-efi, dosfstools, mtools ({missing})")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    sh("tar", "-C", tree, "-I", "zstd", "-xf", rootfs_tarball)
+    sq = tmp_path / "rootfs.squashfs"
+    sh("mksquashfs", tree, sq, "-quiet", "-comp", "zstd")
+    disk = tmp_path / "disk.img"
+    rc, _, err = run(
+        disk, write_cfg(tmp_path, config()), "--rootfs", sq, "--size", "512M", "--swap-size", "0"
+    )
+    assert rc == 0, err
+    names = [
+        p.get("name") for p in json.loads(sh("sfdisk", "--json", disk).stdout)["partitiontable"]["partitions"]
+    ]
+    assert names == ["BIOS-BOOT", "EFI-SYSTEM", "root"]
+    with installed_root(disk, tmp_path, number=3) as root:
+        assert (root / "boot" / "vmlinuz-6.1.0-test").read_bytes() == b"not really a kernel"
+        assert (root / "etc" / "hostname").read_text() == "node-1"
+        assert "swap" not in (root / "etc" / "fstab").read_text()
