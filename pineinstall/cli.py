@@ -7,6 +7,7 @@ parser, which only runs once that subcommand was chosen.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -78,6 +79,11 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
+def _looks_like_dest(arg: str) -> bool:
+    """A device or disk-image path (``/dev/sda``, ``disk.img``, ``./x``), not a mistyped subcommand."""
+    return not arg.startswith("-") and ("/" in arg or "." in arg or os.path.exists(arg))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     command = SUBCOMMANDS.get(args[0])
     if command is not None:
         return command(args[1:])
-    if args[0].startswith("/") or args[0].startswith("."):
+    if _looks_like_dest(args[0]):
         # 'pineinstall DEST CONFIG' is 'pineinstall install DEST CONFIG', as with coreos-installer.
         return _install_main(args)
     sys.stderr.write(f"pineinstall: unknown subcommand {args[0]!r}\n{USAGE}")

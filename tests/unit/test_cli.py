@@ -1,0 +1,58 @@
+"""The pineinstall command's dispatch: subcommands, the coreos-installer style short form, usage errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pineinstall import cli
+
+
+def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pineinstall.cli", *args], input=stdin, capture_output=True, timeout=60
+    )
+
+
+def test_validate_reads_stdin_and_reports_on_stdout_with_exit_1():
+    result = run(
+        "validate", "-", stdin=b'{"ignition": {"version": "3.2.0"}, "storage": {"files": [{"path": "x"}]}}'
+    )
+    assert result.returncode == 1
+    assert result.stdout.decode().startswith("error at $.storage.files.0.path, line 1 col ")
+
+
+def test_validate_valid_config_exits_0_silently():
+    result = run("validate", "-", stdin=b'{"ignition": {"version": "3.6.0"}}')
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+
+
+def test_validate_usage_errors_exit_2():
+    assert run("validate").returncode == 2
+    assert run("validate", "a", "b").returncode == 2
+    assert run("validate", "--bogus").returncode == 2
+
+
+def test_validate_unreadable_file_is_an_error_naming_it(tmp_path):
+    result = run("validate", str(tmp_path / "missing.ign"))
+    assert result.returncode == 1 and b"missing.ign" in result.stderr
+
+
+def test_unknown_subcommand_is_a_usage_error():
+    result = run("frobnicate")
+    assert result.returncode == 2 and b"unknown subcommand 'frobnicate'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arg", "dest"),
+    [
+        ("/dev/sda", True),
+        ("disk.img", True),
+        ("./x", True),
+        ("images/pine", True),
+        ("frobnicate", False),
+        ("-y", False),
+    ],
+)
+def test_short_form_recognises_destinations(arg, dest):
+    assert cli._looks_like_dest(arg) is dest
