@@ -33,9 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / "tests" / "conformance" / "butane"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/conformance/butane")
+CORPUS = REPO / "tests" / "conformance" / "butane"  # the repository's copy of the shared corpus
 CLI = Path(sys.executable).with_name("pine-transpile")
 
 try:
