@@ -28,11 +28,14 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+# The shared constructors live one level up (run as a script or loaded by file path).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _builder import Schema, array, boolean, integer, ref, refs, string
+
 HERE = Path(__file__).resolve().parent
 ID_BASE = "https://pine.example/schemas/butane/"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
-Schema = dict[str, Any]
 Version = tuple[int, int]
 
 
@@ -80,40 +83,8 @@ def file_name(spec: Spec) -> str:
 # A field is (present, name, schema); ``obj`` drops the fields whose gate is false.
 
 
-def _scalar(kind: str, desc: str, **extra: Any) -> Schema:
-    out: Schema = {"type": [kind, "null"], "description": desc}
-    if "enum" in extra:
-        extra["enum"] = [*extra["enum"], None]  # null is what an empty `key:` decodes to
-    out.update(extra)
-    return out
-
-
-def string(desc: str, **extra: Any) -> Schema:
-    return _scalar("string", desc, **extra)
-
-
-def integer(desc: str, **extra: Any) -> Schema:
-    return _scalar("integer", desc, **extra)
-
-
-def boolean(desc: str, **extra: Any) -> Schema:
-    return _scalar("boolean", desc, **extra)
-
-
-def ref(name: str, desc: str) -> Schema:
-    return {"$ref": f"#/$defs/{name}", "description": desc}
-
-
-def array(items: Schema, desc: str, **extra: Any) -> Schema:
-    return {"type": ["array", "null"], "description": desc, "items": items, **extra}
-
-
 def strings(desc: str, item_desc: str, **item_extra: Any) -> Schema:
     return array({"type": "string", "description": item_desc, **item_extra}, desc)
-
-
-def refs(name: str, desc: str) -> Schema:
-    return array({"$ref": f"#/$defs/{name}"}, desc)
 
 
 Field = tuple[bool, str, Schema]

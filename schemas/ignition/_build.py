@@ -19,14 +19,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+# The shared constructors live one level up (run as a script or loaded by file path).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _builder import Schema, array, boolean, integer, ref, refs, string
 
 VERSIONS = ("3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0")
 HERE = Path(__file__).resolve().parent
 ID_BASE = "https://pine.example/schemas/ignition/"
 
 Version = tuple[int, int]
-Schema = dict[str, Any]
 
 
 def _v(version: str) -> Version:
@@ -38,40 +40,8 @@ def _v(version: str) -> Version:
 # A field is (since, name, schema); the object builders drop fields newer than the version.
 
 
-def _scalar(kind: str, desc: str, **extra: Any) -> Schema:
-    out: Schema = {"type": [kind, "null"], "description": desc}
-    if "enum" in extra:
-        extra["enum"] = [*extra["enum"], None]  # null is accepted by the decoder
-    out.update(extra)
-    return out
-
-
-def string(desc: str, **extra: Any) -> Schema:
-    return _scalar("string", desc, **extra)
-
-
-def integer(desc: str, **extra: Any) -> Schema:
-    return _scalar("integer", desc, **extra)
-
-
-def boolean(desc: str, **extra: Any) -> Schema:
-    return _scalar("boolean", desc, **extra)
-
-
-def ref(name: str, desc: str) -> Schema:
-    return {"$ref": f"#/$defs/{name}", "description": desc}
-
-
-def array(items: Schema, desc: str) -> Schema:
-    return {"type": ["array", "null"], "description": desc, "items": items}
-
-
 def strings(desc: str, item_desc: str) -> Schema:
     return array({"type": ["string", "null"], "description": item_desc}, desc)
-
-
-def refs(name: str, desc: str) -> Schema:
-    return array({"$ref": f"#/$defs/{name}"}, desc)
 
 
 def obj(
