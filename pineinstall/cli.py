@@ -15,6 +15,8 @@ USAGE = """\
 usage: pineinstall validate CONFIG|-
        pineinstall apply --root DIR [--dry-run] [--json] CONFIG|-
        pineinstall [install] DEST CONFIG [options]
+       pineinstall firstboot [--root DIR] [--dry-run]
+       pineinstall iso embed|show|remove ISO ...
 
 Provision Pine machines from Ignition configs (spec 3.0.0-3.6.0).
 
@@ -22,6 +24,8 @@ subcommands:
   validate   check a config; report every error and warning with its place
   apply      provision a root directory (and the disks the config names) from a config
   install    write a Pine image to a device or disk-image file and provision it
+  firstboot  provision the booted system once, from the kernel command line, fw_cfg or the stash
+  iso        embed a config (and a target device) into an installer ISO, show it, remove it
 
 Run 'pineinstall SUBCOMMAND --help' for a subcommand's options.
 """
@@ -72,10 +76,32 @@ def _install_main(argv: list[str]) -> int:
     return main(argv)
 
 
+def _firstboot_main(argv: list[str]) -> int:
+    from .firstboot import main
+
+    return main(argv)
+
+
+def _iso_main(argv: list[str]) -> int:
+    from .isocmd import main
+
+    return main(argv)
+
+
+def _live_install_main(argv: list[str]) -> int:
+    # Run by the installer ISO's boot service: the unattended install from pine.inst.* / the embedded config.
+    from .live import main
+
+    return main(argv)
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
     "validate": validate_main,
     "apply": _apply_main,
     "install": _install_main,
+    "firstboot": _firstboot_main,
+    "iso": _iso_main,
+    "live-install": _live_install_main,
 }
 
 
