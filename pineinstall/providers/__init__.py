@@ -1,0 +1,1 @@
+"""Where a config comes from: each provider returns the config bytes (or None when it has none)."""
