@@ -1,0 +1,168 @@
+"""The config embedded in the installer ISO: a fixed-size area the ISO carries as ``pine/embed.bin``.
+
+The ISO builder writes :func:`blank_area` into that file (mode 0400 root:root); ``pineinstall iso
+embed`` later overwrites the area's bytes inside the ISO image in place, without rebuilding the ISO,
+and the live system reads it back from the mounted medium (:func:`read_embedded`).
+
+Layout of the area (``AREA_SIZE`` bytes, little-endian integers)::
+
+    0   16  magic
+    16   1  format version (1)
+    17   1  state: 0 empty, 1 holds a config
+    18   1  after a successful install: 0 nothing, 1 reboot, 2 poweroff
+    19   1  reserved (0)
+    20   4  length of the config in bytes
+    24   2  length of the target device path in bytes (UTF-8)
+    26   6  reserved (0)
+    32  32  SHA-256 of the payload (the device path, then the config)
+    64   -  payload; zeros up to AREA_SIZE
+
+The area is a file, so it starts on a 2048-byte ISO sector and the magic opens that sector. The
+magic holds a NUL and other control bytes that valid JSON text never contains, so a config stored
+in an area cannot carry a second copy of the magic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from typing import NamedTuple
+
+ISO_PATH = "pine/embed.bin"
+AREA_SIZE = 1 << 20
+VERSION = 1
+
+# Assembled at import time so that neither this source nor its bytecode holds the magic as one
+# literal: a copy of pineinstall stored uncompressed on a medium then cannot pass for an area.
+MAGIC = bytes.fromhex("89") + b"pine-embed".upper() + b"\r\n\x1a\n\x00"
+assert len(MAGIC) == 16
+
+_HEADER = struct.Struct("<16sBBBBIH6s32s")
+HEADER_SIZE = 64
+assert _HEADER.size == HEADER_SIZE
+
+MAX_PAYLOAD = AREA_SIZE - HEADER_SIZE
+MAX_DEST = 4096  # a device path; /dev/disk/by-path names are long, never this long
+
+STATE_EMPTY = 0
+STATE_CONFIG = 1
+AFTER = {None: 0, "reboot": 1, "poweroff": 2}
+AFTER_NAME = {v: k for k, v in AFTER.items()}
+
+
+class EmbedError(ValueError):
+    """An area that cannot be written or read (too large, corrupt, unknown version)."""
+
+
+class Embedded(NamedTuple):
+    config: bytes
+    dest: str | None
+    after: str | None  # "reboot", "poweroff" or None
+
+
+class Header(NamedTuple):
+    """The decoded header (for ``pineinstall iso show --header``)."""
+
+    version: int
+    state: int
+    after: str | None
+    config_length: int
+    dest_length: int
+    sha256: str
+    checksum_ok: bool
+
+
+def _header(state: int, after: str | None, config: bytes, dest: bytes) -> bytes:
+    digest = hashlib.sha256(dest + config).digest()
+    return _HEADER.pack(MAGIC, VERSION, state, AFTER[after], 0, len(config), len(dest), bytes(6), digest)
+
+
+def blank_area() -> bytes:
+    """The area of a fresh ISO: magic, a version-1 header saying "empty", zeros."""
+    return _header(STATE_EMPTY, None, b"", b"").ljust(AREA_SIZE, b"\0")
+
+
+def encode(config: bytes, dest: str | None = None, after: str | None = None) -> bytes:
+    """The whole area holding ``config`` (and the target device, and what to do after)."""
+    if not config:
+        raise EmbedError("the config is empty")
+    if after not in AFTER:
+        raise EmbedError(f"after must be 'reboot', 'poweroff' or None, not {after!r}")
+    if MAGIC in config:
+        raise EmbedError("the config contains the area's magic bytes (it is not JSON text)")
+    raw_dest = b""
+    if dest is not None:
+        if not dest or not dest.isprintable() or dest != dest.strip():
+            raise EmbedError(f"invalid target device {dest!r}")
+        raw_dest = dest.encode("utf-8")
+        if len(raw_dest) > MAX_DEST:
+            raise EmbedError(f"the target device path is longer than {MAX_DEST} bytes")
+    size = len(raw_dest) + len(config)
+    if size > MAX_PAYLOAD:
+        raise EmbedError(
+            f"the config does not fit: {len(config)} bytes (+{len(raw_dest)} for the device), "
+            f"the area holds {MAX_PAYLOAD} bytes"
+        )
+    header = _header(STATE_CONFIG, after, config, raw_dest)
+    return (header + raw_dest + config).ljust(AREA_SIZE, b"\0")
+
+
+def is_area(data: bytes) -> bool:
+    """``data`` starts with the magic (the first bytes of an area of any version)."""
+    return data[: len(MAGIC)] == MAGIC
+
+
+def header(area: bytes) -> Header:
+    """The header of an area, checksum included; EmbedError when it is not a version-1 area."""
+    if len(area) < HEADER_SIZE or not is_area(area):
+        raise EmbedError("not an embed area (no magic)")
+    _magic, version, state, after, _res, clen, dlen, _res2, digest = _HEADER.unpack_from(area)
+    if version != VERSION:
+        raise EmbedError(f"embed area of format version {version}; this pineinstall reads version {VERSION}")
+    if state not in (STATE_EMPTY, STATE_CONFIG):
+        raise EmbedError(f"embed area in an unknown state {state}")
+    if after not in AFTER_NAME:
+        raise EmbedError(f"embed area with an unknown action after install ({after})")
+    end = HEADER_SIZE + dlen + clen
+    if end > len(area) or end > AREA_SIZE:
+        raise EmbedError(f"embed area header gives {dlen}+{clen} payload bytes, more than the area holds")
+    ok = hashlib.sha256(area[HEADER_SIZE:end]).digest() == digest
+    return Header(version, state, AFTER_NAME[after], clen, dlen, digest.hex(), ok)
+
+
+def decode(area: bytes) -> Embedded | None:
+    """The embedded config, or None when the area is empty; EmbedError when it is damaged."""
+    h = header(area)
+    if not h.checksum_ok:
+        raise EmbedError("embed area checksum mismatch: the area is damaged or was partly written")
+    if h.state == STATE_EMPTY:
+        return None
+    raw_dest = area[HEADER_SIZE : HEADER_SIZE + h.dest_length]
+    config = area[HEADER_SIZE + h.dest_length : HEADER_SIZE + h.dest_length + h.config_length]
+    try:
+        dest = raw_dest.decode("utf-8") if raw_dest else None
+    except UnicodeDecodeError as exc:
+        raise EmbedError("embed area: the target device path is not UTF-8") from exc
+    return Embedded(config, dest, h.after)
+
+
+def read_embedded(medium: str = "/run/live/medium") -> Embedded | None:
+    """The provider: the config embedded in the ISO the live system booted from.
+
+    None when the medium has no area (not booted from a Pine ISO) or the area is empty; EmbedError
+    when it cannot be read (the file is readable by root only) or is damaged."""
+    path = os.path.join(medium, ISO_PATH)
+    try:
+        with open(path, "rb") as f:
+            area = f.read(AREA_SIZE + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise EmbedError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(area) != AREA_SIZE:
+        raise EmbedError(f"{path} is not {AREA_SIZE} bytes long")
+    try:
+        return decode(area)
+    except EmbedError as exc:
+        raise EmbedError(f"{path}: {exc}") from exc
