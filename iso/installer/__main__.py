@@ -1,0 +1,52 @@
+"""python -m iso.installer build -o pine-installer.iso [--pxe DIR] | path | info
+
+build: the installer ISO (and with --pxe the PXE kernel, initramfs, rootfs and example boot scripts),
+from the cached live root and this checkout's pineinstall; prints the ISO's path on stdout.
+path: the cached ISO's path (building it first if needed). info: the build manifest (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .build import copy_out, ensure_iso
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m iso.installer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build (or reuse the cached build) and copy the ISO to -o")
+    build.add_argument("-o", "--output", type=Path, default=Path("pine-installer.iso"),
+                       help="the ISO file (or a directory) to write; default ./pine-installer.iso")  # fmt: skip
+    build.add_argument("--pxe", type=Path, metavar="DIR",
+                       help="also write vmlinuz, initrd.img, rootfs.squashfs, boot.ipxe, pxelinux.cfg here")  # fmt: skip
+    sub.add_parser("path", help="print the cached ISO's path (built first if needed)")
+    sub.add_parser("info", help="print the cached build's manifest (sizes, times) as JSON")
+    args = parser.parse_args(argv)
+    try:
+        built = ensure_iso()
+        if args.command == "build":
+            out = copy_out(built, args.output, args.pxe)
+            m = built.manifest
+            print(f"ISO {out}: {m['iso_bytes'] / 2**20:.1f} MiB (built in {m['build_seconds']} s)",
+                  file=sys.stderr)  # fmt: skip
+            if args.pxe is not None:
+                sizes = ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in m["pxe"].items())
+                print(f"PXE {args.pxe}: {sizes}", file=sys.stderr)
+            print(out)
+        elif args.command == "path":
+            print(built.iso)
+        else:
+            print(json.dumps(built.manifest, indent=1))
+    except (RuntimeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""The installer ISO and its PXE files, booted under QEMU (TCG), end to end.
+
+- PXE-style: ``-kernel vmlinuz -initrd initrd.img`` with live-boot's ``fetch=`` (the squashfs over
+  HTTP from a server on 127.0.0.1, seen as 10.0.2.2), ``pine.inst.*`` naming the disk, the config and
+  the image (zstd) on the same server; no CD. The guest installs and powers off.
+- CD through SeaBIOS: a copy of the ISO with the config embedded by ``pineinstall iso embed`` (dest,
+  image and power-off there too), no kernel arguments: GRUB's default entry after its 10 s timeout.
+- UEFI (OVMF) from the CD, and the ISO as a USB-stick-like disk (BIOS): up to the live system's shell.
+- The rescue entry's kernel arguments: a root shell in systemd's rescue mode.
+
+Each install is then booted from the installed disk with its own bootloader, and the provisioned
+state (hostname, user and key, a file, an enabled unit that ran) is read from the test image's
+``PINE-REPORT`` line; ``kernelArguments.shouldExist: [pine.test.poweroff]`` in the config makes the
+installed system power off after reporting.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from iso.images import ensure_image, parse_report  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building the ISO needs root (mmdebstrap)")
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPineIsoInstallTest pine@iso"
+HOSTNAME = "iso-installed"
+GUEST_HOST = "10.0.2.2"  # the host's 127.0.0.1 as QEMU's user network shows it to the guest
+CONSOLE = "console=ttyS0,115200n8"
+# TCG on 2 shared cores: the live boot ~1-2 min, the install a few more; generous on purpose.
+INSTALL_TIMEOUT = 1500
+BOOT_TIMEOUT = 900
+LIVE_MEMORY = "2G"  # fetch= keeps the squashfs in RAM
+TARGET_SIZE = 1536 * 2**20
+# The motd the live system shows after root's autologin (iso/installer/live/rootfs/etc/motd).
+LIVE_BANNER = "Pine installer (live system, root shell)"
+
+
+def ignition_config() -> dict:
+    """Ignition 3.4.0: hostname, a user with a key, a file, an enabled unit, and the kernel argument
+    that makes the installed test image power off after its report."""
+
+    def data(text: str) -> str:
+        from urllib.parse import quote
+
+        return "data:," + quote(text)
+
+    return {
+        "ignition": {"version": "3.4.0"},
+        "passwd": {"users": [{"name": "pine", "sshAuthorizedKeys": [KEY]}]},
+        "storage": {
+            "files": [
+                {"path": "/etc/hostname", "overwrite": True, "mode": 0o644, "contents": {"source": data(HOSTNAME)}},
+                {"path": "/etc/provisioned.txt", "mode": 0o640, "contents": {"source": data("written by the ISO installer")}},
+                {"path": "/etc/pine-test/report-files", "contents": {"source": data("/etc/provisioned.txt\n/var/lib/hello/ran\n")}},
+            ]
+        },
+        "systemd": {
+            "units": [
+                {
+                    "name": "hello.service",
+                    "enabled": True,
+                    "contents": "[Unit]\nDescription=proof that an enabled unit runs\nBefore=pine-test-report.service\n"
+                    "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'mkdir -p /var/lib/hello && echo ran > /var/lib/hello/ran'\n"
+                    "[Install]\nWantedBy=multi-user.target\n",
+                }
+            ]
+        },
+        "kernelArguments": {"shouldExist": ["pine.test.poweroff"]},
+    }  # fmt: skip
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    requests: list[str]
+
+    def log_message(self, format: str, *args: object) -> None:
+        self.requests.append(self.path)
+
+
+class FileServer:
+    """A real HTTP server on 127.0.0.1 serving a directory, with the paths it was asked for."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.requests: list[str] = []
+        handler = functools.partial(
+            type("H", (_Handler,), {"requests": self.requests}), directory=str(directory)
+        )
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def guest_url(self, name: str) -> str:
+        return f"http://{GUEST_HOST}:{self.httpd.server_address[1]}/{name}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def built_iso():
+    from iso.installer.build import ensure_iso
+
+    built = ensure_iso()
+    m = built.manifest
+    print(f"\nISO {m['iso_bytes'] / 2**20:.1f} MiB, squashfs {m['pxe']['rootfs.squashfs'] / 2**20:.1f} MiB, "
+          f"initrd {m['pxe']['initrd.img'] / 2**20:.1f} MiB (built in {m['build_seconds']} s)")  # fmt: skip
+    return built
+
+
+@pytest.fixture(scope="module")
+def server(built_iso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
+    """Serves the PXE files, the config and the test image (zstd: small over slirp)."""
+    www = tmp_path_factory.mktemp("www")
+    for name, path in built_iso.pxe.items():
+        shutil.copy(path, www / name)
+    (www / "cfg.ign").write_text(json.dumps(ignition_config()))
+    raw = ensure_image("raw").path
+    subprocess.run(["zstd", "-q", "-T0", "-3", "-o", str(www / "pine.raw.zst"), str(raw)], check=True)
+    srv = FileServer(www)
+    yield srv
+    srv.close()
+
+
+def _live_install_available() -> None:
+    if not (REPO / "pineinstall" / "live.py").exists():
+        pytest.fail("pineinstall/live.py (pineinstall live-install) is not in this checkout")
+
+
+def check_installed(boot_disk, disk: Path, label: str) -> dict:
+    """Boot the installed disk (BIOS) and check the provisioned state in its report."""
+    r = boot_disk(disk, until="PINE-REPORT-END", timeout=BOOT_TIMEOUT, snapshot=True)
+    print(f"{label}: installed disk reported after {r.seconds} s")
+    assert r.marker_seen, r.serial[-4000:]
+    report = parse_report(r.serial)
+    assert report["hostname"] == HOSTNAME
+    assert report["etc_hostname"] == HOSTNAME
+    pine = next(u for u in report["users"] if u["name"] == "pine")
+    assert pine["home"] == "/home/pine"
+    assert KEY in report["authorized_keys"]["pine"][".ssh/authorized_keys"]
+    f = report["files"]["/etc/provisioned.txt"]
+    assert f["text"] == "written by the ISO installer" and f["mode"] == "640"
+    assert report["files"]["/var/lib/hello/ran"]["text"] == "ran"  # the enabled unit ran
+    assert "hello.service" in json.dumps(report["enabled_services"])
+    assert "pine.test.poweroff" in report["cmdline"].split()
+    assert not report["failed_units"], report["failed_units"]
+    return report
+
+
+def _seconds_after(serial: str, marker: str) -> float | None:
+    m = re.search(r"\[\s*(\d+\.\d+)\].*" + re.escape(marker), serial)
+    return float(m.group(1)) if m else None
+
+
+def test_pxe_unattended_install(built_iso, server: FileServer, boot_disk, tmp_path: Path) -> None:
+    _live_install_available()
+    disk = tmp_path / "target.img"
+    with open(disk, "wb") as fh:
+        fh.truncate(TARGET_SIZE)
+    append = " ".join([
+        "boot=live", "components", "noeject", f"fetch={server.guest_url('rootfs.squashfs')}", "ip=dhcp",
+        "pine.inst.dest=/dev/disk/by-id/virtio-boot", f"pine.inst.config={server.guest_url('cfg.ign')}",
+        f"pine.inst.image={server.guest_url('pine.raw.zst')}", "pine.inst.poweroff", "panic=-1", CONSOLE,
+    ])  # fmt: skip
+    r = boot_disk(
+        disk,
+        net=True,
+        memory=LIVE_MEMORY,
+        timeout=INSTALL_TIMEOUT,
+        kernel_args=[
+            "-kernel",
+            str(built_iso.pxe["vmlinuz"]),
+            "-initrd",
+            str(built_iso.pxe["initrd.img"]),
+            "-append",
+            append,
+        ],
+    )
+    print(f"PXE: live boot + unattended install + power-off in {r.seconds} s")
+    assert r.powered_off, r.serial[-4000:]
+    assert "/rootfs.squashfs" in server.requests  # live-boot fetched the root over HTTP
+    assert "/cfg.ign" in server.requests and "/pine.raw.zst" in server.requests
+    assert LIVE_BANNER not in r.serial  # powered off by the installer, not left at a shell
+    check_installed(boot_disk, disk, "PXE")
+
+
+def test_cd_embedded_config_bios(built_iso, server: FileServer, boot_disk, tmp_path: Path) -> None:
+    _live_install_available()
+    cfg = tmp_path / "cfg.ign"
+    cfg.write_text(json.dumps(ignition_config()))
+    copy = tmp_path / "embedded.iso"
+    embed = [sys.executable, "-m", "pineinstall.cli", "iso", "embed", str(built_iso.iso), "--config", str(cfg),
+             "--dest", "/dev/vda", "--image", server.guest_url("pine.raw.zst"), "--poweroff", "-o", str(copy)]  # fmt: skip
+    done = subprocess.run(embed, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    before = built_iso.iso.stat().st_size
+    assert copy.stat().st_size == before  # the area is overwritten in place, the ISO keeps its layout
+    disk = tmp_path / "target.img"
+    with open(disk, "wb") as fh:
+        fh.truncate(TARGET_SIZE)
+    # The CD boots first (bootindex 0), the empty target is the only virtio disk: /dev/vda.
+    r = boot_disk(disk, iso=copy, boot_iso=True, net=True, memory=LIVE_MEMORY, timeout=INSTALL_TIMEOUT)
+    print(f"CD (BIOS, embedded config): menu timeout + live boot + install + power-off in {r.seconds} s")
+    assert r.powered_off, r.serial[-4000:]
+    assert "Install Pine" in r.serial and "Rescue shell" in r.serial  # GRUB's menu on the serial port
+    assert "/pine.raw.zst" in server.requests
+    check_installed(boot_disk, disk, "CD")
+
+
+def test_uefi_cd_reaches_shell(built_iso, boot_disk, tmp_path: Path) -> None:
+    """No dest anywhere: the live system explains how to install and leaves root at a shell."""
+    disk = tmp_path / "empty.img"
+    with open(disk, "wb") as fh:
+        fh.truncate(64 * 2**20)
+    r = boot_disk(disk, firmware="uefi", iso=built_iso.iso, boot_iso=True, until=LIVE_BANNER,
+                  memory=LIVE_MEMORY, timeout=BOOT_TIMEOUT)  # fmt: skip
+    print(f"UEFI CD: live shell after {r.seconds} s")
+    assert r.marker_seen
+    assert "pineinstall /dev/sdX cfg.ign" in r.serial
+
+
+def test_usb_stick_bios_reaches_shell(built_iso, boot_disk, tmp_path: Path) -> None:
+    """The ISO file written to a disk as it is (a USB stick): GRUB from its MBR, the medium found on it."""
+    stick = tmp_path / "stick.img"
+    shutil.copy(built_iso.iso, stick)
+    r = boot_disk(stick, until=LIVE_BANNER, memory=LIVE_MEMORY, timeout=BOOT_TIMEOUT, snapshot=True)
+    print(f"USB stick (BIOS): live shell after {r.seconds} s")
+    assert r.marker_seen
+    assert "Install Pine" in r.serial
+
+
+def test_embed_area_is_root_only(built_iso) -> None:
+    """The ISO's Rock Ridge entry of the embed area: 0400 root:root (the config may hold secrets)."""
+    out = subprocess.run(["xorriso", "-indev", str(built_iso.iso), "-lsl", "/pine"],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    line = next(line for line in out.splitlines() if "embed.bin" in line)
+    mode, _links, uid, gid, size = line.split()[:5]
+    assert (mode, uid, gid) == ("-r--------", "0", "0")
+    assert int(size) == built_iso.manifest["embed_area"]["bytes"]
