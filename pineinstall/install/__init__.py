@@ -428,6 +428,7 @@ class Installer:
         if opts.stash_config:
             stash.stash_config(mnt, self.ign, log)
             self.summary["stashed"] = "/boot/ignition/config.ign"
+            self.summary["firstboot"] = stash.enable_firstboot(target, log)
 
     def _kargs(self, mnt: str) -> None:
         from pineinstall.boot import apply_kargs, detect

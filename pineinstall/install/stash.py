@@ -1,5 +1,6 @@
 """What the installer leaves in the target besides the config's own files: the stashed config for a
-first-boot run, and (``--copy-network``) this host's network configuration."""
+first-boot run and the first-boot service that reads it (``--stash-config``), and
+(``--copy-network``) this host's network configuration."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pineinstall.providers.stash import STASH_DIR, STASH_FILE
 from pineinstall.stages import Log
-
-STASH_DIR = "boot/ignition"
-STASH_FILE = "config.ign"
 
 # Network configuration carried by --copy-network: (directory under the host root, file patterns).
 NETWORK_SOURCES = (
@@ -39,6 +38,15 @@ def stash_config(boot_root: str | os.PathLike[str], data: bytes, log: Log) -> Pa
             os.close(fd)
         os.replace(tmp, path)
     return path
+
+
+def enable_firstboot(target: Any, log: Log) -> dict[str, Any]:
+    """The first-boot service (systemd unit or OpenRC script, by the target's init) installed and
+    enabled, so that the stashed config is applied on the first boot; warns when the target has no
+    ``pineinstall`` to run it."""
+    from pineinstall.firstboot.service import install_unit
+
+    return install_unit(target, log)
 
 
 def network_files(source_root: str) -> list[tuple[Path, str]]:
