@@ -367,6 +367,8 @@ def decide(
 
 
 def check_dest(plan: Plan, wait: float) -> None:
+    if not os.path.exists(plan.dest) and wait > 0:
+        say(f"waiting for {plan.dest} to appear (up to {wait:g} s)")
     if not wait_for(plan.dest, wait):
         raise LiveError(f"target {plan.dest} does not exist (waited {wait:g} s)")
     mode = os.stat(plan.dest).st_mode
