@@ -63,7 +63,13 @@ def parse_cmdline(text: str) -> Kargs:
 
     inst: dict[str, str | bool] = {}
     consoles: list[str] = []
-    for arg in split(text):
+    from pineinstall.boot.kargs import KargsError
+
+    try:
+        args = split(text)
+    except KargsError as exc:
+        raise LiveError(str(exc)) from exc
+    for arg in args:
         key, sep, value = arg.partition("=")
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
