@@ -140,11 +140,13 @@ def test_too_small_file_size_refused_unchanged(images: dict[str, Path], tmp_path
 
 def test_busy_device_refused_unchanged(images: dict[str, Path], tmp_path: Path) -> None:
     with loop_device(tmp_path / "busy", 96) as dev:
-        sh("mkfs.ext4", "-q", "-F", dev)
+        # No lazy init: ext4lazyinit would write the inode tables while the device is mounted.
+        sh("mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", dev)
         mnt = tmp_path / "mnt"
         mnt.mkdir()
         sh("mount", dev, mnt)
         try:
+            sh("sync", "-f", mnt)
             before = file_hash(dev)
             with pytest.raises(DestinationError, match="busy"):
                 write_image(os.fspath(images["raw"]), dev)
