@@ -135,16 +135,19 @@ def fetch_config(url: str, run_dir: str) -> str:
 
     say(f"fetching the config from {shown_url(url)}")
     fetcher = Fetcher(log=lambda m: say(m))
+    path = write_secret(run_dir, "config.ign", b"")
     try:
-        path = write_secret(run_dir, "config.ign", b"")
         with open(path, "r+b") as f:
             size = fetcher.fetch_to(url, f)
-    except ResourceError as exc:
-        raise LiveError(f"cannot fetch the config: {exc}") from exc
+        if not size:
+            raise LiveError(f"the config at {shown_url(url)} is empty")
+    except BaseException as exc:
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        if isinstance(exc, ResourceError):
+            raise LiveError(f"cannot fetch the config: {exc}") from exc
+        raise
     finally:
         fetcher.close()
-    if not size:
-        raise LiveError(f"the config at {shown_url(url)} is empty")
     return path
 
 
@@ -310,23 +313,6 @@ def decide(
         return None
     assert isinstance(dest, str)
 
-    source = inst.get("config")
-    if isinstance(source, str):
-        if emb is not None:
-            say("config from pine.inst.config= (the embedded config is not used)")
-        if is_url(source):
-            config = fetch_config(source, ns.run_dir)
-            staged.append(config)
-        else:
-            config = resolve_path(source, ns.medium, "pine.inst.config=")
-            say(f"config {config}")
-    elif emb is not None:
-        say(f"config embedded in the ISO ({len(emb.config)} bytes)")
-        config = write_secret(ns.run_dir, "config.ign", emb.config)
-        staged.append(config)
-    else:
-        raise LiveError("no config: give pine.inst.config=URL|PATH or embed one with 'pineinstall iso embed'")
-
     image = inst.get("image")
     if not isinstance(image, str):
         raise LiveError("no image: give pine.inst.image=URL|PATH (the ISO carries no Pine image)")
@@ -356,6 +342,23 @@ def decide(
         say(f"after the install: {after}, embedded in the ISO")
     else:
         say("after the install: stay in the live system (no pine.inst.reboot / pine.inst.poweroff)")
+
+    source = inst.get("config")
+    if isinstance(source, str):
+        if emb is not None:
+            say("config from pine.inst.config= (the embedded config is not used)")
+        if is_url(source):
+            config = fetch_config(source, ns.run_dir)
+            staged.append(config)
+        else:
+            config = resolve_path(source, ns.medium, "pine.inst.config=")
+            say(f"config {config}")
+    elif emb is not None:
+        say(f"config embedded in the ISO ({len(emb.config)} bytes)")
+        config = write_secret(ns.run_dir, "config.ign", emb.config)
+        staged.append(config)
+    else:
+        raise LiveError("no config: give pine.inst.config=URL|PATH or embed one with 'pineinstall iso embed'")
 
     yes = bool(inst.get("yes"))
     # The installer's own checks all run (busy, mounted, the running root, the config, the image);

@@ -272,6 +272,20 @@ def test_config_from_http_and_image_sha256(live: Live, image: Path, tmp_path: Pa
         assert_installed(root, "from-http")
 
 
+def test_config_url_that_fails(live: Live, image: Path, tmp_path: Path) -> None:
+    disk = blank_file(tmp_path / "disk.img", 32 * MiB)
+    with serve() as server:
+        url = server.route("/gone.ign", Answer(status=404, body=b"no"))
+        live.kargs(f"pine.inst.dest={disk}", f"pine.inst.config={url}", f"pine.inst.image={image}")
+        proc = live.run()
+    assert proc.returncode == 1
+    assert (
+        last_line(proc)
+        == f"pine-live-install: FAILED: cannot fetch the config: GET {url}: server answered 404 Not Found"
+    )
+    assert list(live.run_dir.iterdir()) == []  # the staging directory went with the failure
+
+
 def test_real_power_command_falls_back_to_the_forced_one(live: Live, image: Path, tmp_path: Path) -> None:
     # Real processes: a systemctl that fails (no init to talk to) and a reboot that records its argv.
     tools = tmp_path / "tools"
@@ -402,13 +416,15 @@ def test_dry_run_touches_nothing(live: Live, image: Path, tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("kargs", "embedded", "message"),
     [
-        (["pine.inst.dest=/dev/null-x", "pine.inst.image=/x"], False, "no config: give pine.inst.config="),
-        (["pine.inst.dest=DISK", "pine.inst.config=nope.ign", "pine.inst.image=/x"], False,
+        (["pine.inst.dest=/dev/null-x", "pine.inst.image=IMAGE"], False, "no config: give pine.inst.config="),
+        (["pine.inst.dest=DISK", "pine.inst.config=nope.ign", "pine.inst.image=IMAGE"], False,
          "pine.inst.config= nope.ign: not found on the medium"),
-        (["pine.inst.dest=DISK", "pine.inst.config=/nope.ign", "pine.inst.image=/x"], False,
+        (["pine.inst.dest=DISK", "pine.inst.config=/nope.ign", "pine.inst.image=IMAGE"], False,
          "not found on the medium (MEDIUM/nope.ign) or in the live system"),
-        (["pine.inst.dest=DISK", "pine.inst.config=../etc/passwd", "pine.inst.image=/x"], False, "not a usable path"),
+        (["pine.inst.dest=DISK", "pine.inst.config=../etc/passwd", "pine.inst.image=IMAGE"], False, "not a usable path"),
         (["pine.inst.dest=DISK"], True, "no image: give pine.inst.image="),
+        (["pine.inst.dest=DISK", "pine.inst.image=images/none.raw"], True,
+         "pine.inst.image= images/none.raw: not found on the medium"),
         (["pine.inst.dest=DISK", "pine.inst.image=IMAGE", "pine.inst.reboot", "pine.inst.poweroff"], True,
          "both given"),
         (["pine.inst.dest=/dev/no-such-disk", "pine.inst.image=IMAGE"], True,
