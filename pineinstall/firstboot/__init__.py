@@ -272,14 +272,14 @@ def provision(args: argparse.Namespace, found: Any, log: Log) -> dict[str, Any]:
         "hostname": after if after != before else None,
         "kargs": kargs,
     }
+    if _live(args.root):
+        entry.update(live_actions(config, (before, after), log))
     with log.op(f"recording the result in {RESULT_PATH!r} and marking first boot done ({MARKER})"):
         record_result(target, entry)
         mark_done(target, found.provider)
     removed = stash.remove(args.root)
     for path in removed:
         log.info(f"removed the stashed config {path}")
-    if _live(args.root):
-        entry.update(live_actions(config, (before, after), log))
     return entry
 
 
