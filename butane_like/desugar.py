@@ -142,6 +142,11 @@ class Out:
         return best + rest
 
 
+# Inline contents from this size on are compressed in parallel before the walk (smaller ones:
+# thread hand-off would cost about what compressing them does).
+_PREFETCH_MIN = 4096
+
+
 class Translator:
     def __init__(self, spec: Spec, files_dir: str | None) -> None:
         self.spec = spec
@@ -153,12 +158,12 @@ class Translator:
         # (The URLs are kept alive in _urls so that no other string can ever reuse their ids.)
         self.generated: set[int] = set()
         self._urls: list[str] = []
-        self.pregz: dict[int, bytes] = {}  # id(inline text) -> its gzip, computed in parallel
+        # id(inline text) -> (its UTF-8 bytes, their gzip), computed in parallel up front
+        self.pregz: dict[int, tuple[bytes, bytes]] = {}
 
     def data_url(
-        self, data: bytes, compression: str | None = None, key: int | None = None
+        self, data: bytes, compression: str | None = None, gz: bytes | None = None
     ) -> tuple[str, str | None]:
-        gz = self.pregz.pop(key, None) if key is not None else None
         url, comp = sugar.make_data_url(data, compression, gz_bytes=gz)
         self.generated.add(id(url))
         self._urls.append(url)
@@ -332,21 +337,22 @@ class Translator:
 
     # -- phase 3: translation -----------------------------------------------------
     def _prefetch_gzip(self, cfg: dict) -> None:
-        """Compress the large inline contents up front, in parallel: gzip is the costly part."""
+        """Compress the larger inline contents up front, in parallel: gzip is the costly part."""
         big = []
         for f in (cfg.get("storage") or {}).get("files") or []:
             for r in [f.get("contents"), *(f.get("append") or [])]:
                 if (
                     r
                     and isinstance(r.get("inline"), str)
-                    and len(r["inline"]) >= 16384
+                    and len(r["inline"]) >= _PREFETCH_MIN
                     and not r.get("compression")
                 ):
                     big.append(r["inline"])
         if len(big) < 2:
             return
-        done = sugar.gzip_many([s.encode("utf-8", "surrogateescape") for s in big])
-        self.pregz = {id(s): gz for s, gz in zip(big, done, strict=True)}
+        data = [s.encode("utf-8", "surrogateescape") for s in big]
+        done = sugar.gzip_many(data)
+        self.pregz = {id(s): (d, g) for s, d, g in zip(big, data, done, strict=True)}
 
     def translate(self, cfg: dict) -> dict:
         self._prefetch_gzip(cfg)
@@ -417,16 +423,19 @@ class Translator:
             )
         data = None
         field = None
-        key = None
+        gz = None
         if "inline" in value:
             field = "inline"
-            data = value["inline"].encode("utf-8", "surrogateescape")
-            key = id(value["inline"])
+            pre = self.pregz.pop(id(value["inline"]), None)
+            if pre is not None:
+                data, gz = pre
+            else:
+                data = value["inline"].encode("utf-8", "surrogateescape")
         elif "local" in value:
             field = "local"
             data = self.read_local(value["local"], (*ypath, "local"))
         if data is not None and field is not None:
-            url, comp = self.data_url(data, value.get("compression"), key)
+            url, comp = self.data_url(data, value.get("compression"), gz)
             out["source"] = url
             self.out.leaf_from(out, "source", (*ypath, field))
             if comp is not None:

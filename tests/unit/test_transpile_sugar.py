@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import os
+import random
+import string
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from butane_like import translate
+from butane_like import sugar, translate
 from butane_like.sugar import make_data_url, unit_escape_path
 
 
@@ -69,11 +72,64 @@ def test_user_compression_is_kept_and_not_applied_again() -> None:
     assert contents["source"] == "data:," + "x" * 500
 
 
-def test_gzip_is_level_9_with_go_header() -> None:
-    url, comp = make_data_url(b"a" * 10000)
-    assert comp == "gzip"
-    raw = base64.b64decode(url.split(",", 1)[1])
-    assert raw[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+def test_gzip_has_go_header() -> None:
+    for size in (10000, sugar.FAST_GZIP_MIN * 4):  # both compressors (zlib below, ISA-L above)
+        url, comp = make_data_url(b"a" * size)
+        assert comp == "gzip"
+        raw = base64.b64decode(url.split(",", 1)[1])
+        assert raw[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+        assert gzip.decompress(raw) == b"a" * size
+
+
+def _contents(kind: str, size: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    if kind == "random":  # unreserved letters, a newline every 76: gzip and escaping nearly tie
+        body = "".join(rng.choices(string.ascii_letters + string.digits + "-_.~", k=size))
+        return "\n".join(body[i : i + 76] for i in range(0, size, 76)).encode()
+    if kind == "config":  # repetitive: gzip wins by far
+        return "".join(
+            f"option_{rng.randrange(40)} = {rng.randrange(10)}\n" for _ in range(size // 14)
+        ).encode()
+    if kind == "binary":  # incompressible bytes: base64
+        return rng.randbytes(size)
+    return b'<a href="x?y=1&z=2"> {} [] % # ; / \\ </a>\n' * (size // 40)  # escapes triple it
+
+
+@pytest.mark.parametrize("kind", ["random", "config", "binary", "reserved"])
+@pytest.mark.parametrize("size", [3000, sugar.FAST_GZIP_MIN + 1, 200_000])
+def test_encoding_is_the_shortest(kind: str, size: int) -> None:
+    """Butane's rule, whatever the compressor: gzip+base64 only when strictly shorter (counting
+    the "gzip" of the compression field), else base64 only when shorter than percent-encoding."""
+    data = _contents(kind, size, size)
+    url, comp = make_data_url(data)
+    pct = "data:," + urllib.parse.quote(data, safe="!~*'()")
+    b64 = "data:;base64," + base64.b64encode(data).decode()
+    plain = b64 if len(b64) < len(pct) else pct
+    if comp == "gzip":
+        assert len(url) + len("gzip") < len(plain)
+        assert gzip.decompress(base64.b64decode(url.split(",", 1)[1])) == data
+    else:
+        assert comp == "" and url == plain
+        gz = "data:;base64," + base64.b64encode(sugar.gzip_any(data)).decode()
+        assert len(gz) + len("gzip") >= len(plain)
+
+
+def test_many_large_files_compressed_in_parallel_decode_back() -> None:
+    # Several large inline contents go through the parallel prefetch; each result must be the
+    # one the direct encoder gives and decode to the text.
+    texts = [
+        _contents(kind, 40_000, i).decode() for i, kind in enumerate(["random", "config", "reserved"] * 3)
+    ]
+    body = "storage:\n  files:\n" + "".join(
+        f"    - path: /f{i}\n      contents:\n        inline: {json.dumps(t)}\n" for i, t in enumerate(texts)
+    )
+    res = run(body)
+    files = res.config["storage"]["files"]
+    assert [text_of(f["contents"]) for f in files] == [t.encode() for t in texts]
+    for f, t in zip(files, texts, strict=True):
+        url, comp = make_data_url(t.encode())
+        assert (f["contents"]["compression"], len(f["contents"]["source"])) == (comp, len(url))
+    assert files[1]["contents"]["compression"] == "gzip"  # the repetitive one
 
 
 # -- local files -------------------------------------------------------------------------------
