@@ -295,14 +295,16 @@ def write_area(iso: str, area: Area, new: bytes, out: str | None) -> str:
 
 EPILOG = """\
 examples:
-  pineinstall iso embed pine-installer.iso --config node.ign --dest /dev/vda --poweroff
+  pineinstall iso embed pine-installer.iso --config node.ign --dest /dev/vda \
+      --image https://example.com/pine.raw.xz --poweroff
   pineinstall iso embed pine-installer.iso --config node.ign -o node-installer.iso
   pineinstall iso show pine-installer.iso > embedded.ign
   pineinstall iso remove pine-installer.iso
 
 At boot the live system installs unattended when a target device is known (--dest here, or
-pine.inst.dest= on the kernel command line, which wins); it still needs pine.inst.image=. Without
-pine.inst.yes it only installs onto a blank disk (no partition table, no filesystem signature).
+pine.inst.dest= on the kernel command line) and an image (--image here, or pine.inst.image=); the
+kernel command line wins over what is embedded. Without pine.inst.yes it only installs onto a blank
+disk (no partition table, no filesystem signature).
 The embedded config is readable by root only in the live system.
 """
 
@@ -328,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("iso", metavar="ISO", help="a Pine installer ISO (edited in place unless -o)")
     e.add_argument("--config", required=True, metavar="FILE", help="Ignition JSON config, or - for stdin")
     e.add_argument("--dest", metavar="DEV", help="target device to install onto at boot, e.g. /dev/vda")
+    e.add_argument(
+        "--image",
+        metavar="URL|PATH",
+        help="the Pine image to install: an http(s) URL, or a path on the medium or in the live system",
+    )
     after = e.add_mutually_exclusive_group()
     after.add_argument("--reboot", action="store_true", help="reboot after a successful install")
     after.add_argument("--poweroff", action="store_true", help="power off after a successful install")
@@ -373,6 +380,11 @@ def _current(area: Area) -> tuple[embedded.Embedded | None, str | None]:
         return None, str(exc)
 
 
+def _shown(source: str) -> str:
+    """An image URL without its query (it may carry a token)."""
+    return source.split("?", 1)[0] + ("?…" if "?" in source else "")
+
+
 def cmd_embed(ns: argparse.Namespace) -> int:
     from pineinstall.config import check
 
@@ -393,9 +405,11 @@ def cmd_embed(ns: argparse.Namespace) -> int:
         raise IsoError(f"{what} is not a valid config; {ns.iso} not changed")
     if ns.dest is not None and not ns.dest.startswith("/"):
         raise IsoError(f"--dest must be an absolute device path such as /dev/vda, not {ns.dest!r}")
+    if ns.image and "://" in ns.image and not ns.image.lower().startswith(("http://", "https://")):
+        raise IsoError(f"--image must be an http(s) URL or a path, not {_shown(ns.image)!r}")
     after = "reboot" if ns.reboot else "poweroff" if ns.poweroff else None
     try:
-        new = embedded.encode(data, ns.dest, after)
+        new = embedded.encode(data, ns.dest, after, ns.image)
     except embedded.EmbedError as exc:
         raise IsoError(str(exc)) from exc
     area = open_area(ns.iso)
@@ -407,6 +421,7 @@ def cmd_embed(ns: argparse.Namespace) -> int:
     print(
         f"pineinstall iso: embedded {len(data)} bytes of config into {written} at byte {area.offset}"
         + (f", target {ns.dest}" if ns.dest else ", no target device (give pine.inst.dest= at boot)")
+        + (f", image {_shown(ns.image)}" if ns.image else ", no image (give pine.inst.image= at boot)")
         + (f", then {after}" if after else ""),
         file=sys.stderr,
     )
@@ -424,7 +439,7 @@ def cmd_show(ns: argparse.Namespace) -> int:
         sys.stdout.write(
             f"offset: {area.offset}\nsize: {len(area.data)}\nversion: {h.version}\nstate: {state}\n"
             f"after: {h.after or 'none'}\nconfig_length: {h.config_length}\n"
-            f"dest_length: {h.dest_length}\nsha256: {h.sha256}\n"
+            f"dest_length: {h.dest_length}\nimage_length: {h.image_length}\nsha256: {h.sha256}\n"
             f"checksum: {'ok' if h.checksum_ok else 'MISMATCH'}\n"
         )
         return 0 if h.checksum_ok else 1
@@ -437,6 +452,7 @@ def cmd_show(ns: argparse.Namespace) -> int:
     sys.stdout.buffer.write(current.config)
     sys.stdout.flush()
     print(f"dest: {current.dest or '(none)'}", file=sys.stderr)
+    print(f"image: {current.image or '(none)'}", file=sys.stderr)
     print(f"after: {current.after or '(none)'}", file=sys.stderr)
     return 0
 

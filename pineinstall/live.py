@@ -6,8 +6,8 @@ Inputs, kernel command line first (it wins over the ISO's embedded values, and t
 - ``pine.inst.config=SRC``    an http(s) URL, or a path: relative to the medium's root, or absolute
                               (inside the medium first, else in the live system) -- else the
                               embedded config
-- ``pine.inst.image=SRC``     the Pine image: an http(s) URL or a path (same rule); required, the ISO
-                              carries no image
+- ``pine.inst.image=SRC``     the Pine image: an http(s) URL or a path (same rule) -- else the image
+                              embedded with ``--image``; required, the ISO carries no image itself
 - ``pine.inst.image_sha256=HEX``  optional, the image's sha256 as stored
 - ``pine.inst.yes``           install over a disk that holds something; without it only a blank disk
                               (no partition table, no signature) is written
@@ -253,8 +253,8 @@ in this ISO. The live system is ready for an install by hand, as root:
   pineinstall /dev/sdX cfg.ign --image-url https://example.com/pine.raw.xz
 {embedded}
 Unattended: boot with pine.inst.dest=/dev/sdX pine.inst.image=URL|PATH [pine.inst.config=URL|PATH]
-[pine.inst.yes] [pine.inst.reboot|pine.inst.poweroff], or embed a config (and --dest) into the ISO
-with 'pineinstall iso embed'.
+[pine.inst.yes] [pine.inst.reboot|pine.inst.poweroff], or embed a config (with --dest and --image)
+into the ISO with 'pineinstall iso embed'.
 """
 
 
@@ -299,6 +299,8 @@ def decide(
 ) -> Plan | None:
     """What to install; None when there is nothing to do unattended. Paths of staged secrets are
     appended to ``staged`` (removed by the caller)."""
+    from pineinstall.resources import shown_url
+
     inst = kargs.inst
     dest = inst.get("dest")
     if isinstance(dest, str):
@@ -314,12 +316,23 @@ def decide(
     assert isinstance(dest, str)
 
     image = inst.get("image")
-    if not isinstance(image, str):
-        raise LiveError("no image: give pine.inst.image=URL|PATH (the ISO carries no Pine image)")
+    if isinstance(image, str):
+        unused = (
+            f" (the embedded image {shown_url(emb.image)} is not used)"
+            if emb and emb.image and emb.image != image
+            else ""
+        )
+        say(f"image from pine.inst.image={unused}")
+    elif emb is not None and emb.image:
+        image = emb.image
+        say("image embedded in the ISO")
+    else:
+        raise LiveError(
+            "no image: give pine.inst.image=URL|PATH or embed one with 'pineinstall iso embed --image' "
+            "(the ISO carries no Pine image)"
+        )
     if is_url(image):
         image_flag = "--image-url"
-        from pineinstall.resources import shown_url
-
         say(f"image {shown_url(image)}")
     else:
         image_flag = "--image-file"

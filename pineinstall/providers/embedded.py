@@ -13,9 +13,10 @@ Layout of the area (``AREA_SIZE`` bytes, little-endian integers)::
     19   1  reserved (0)
     20   4  length of the config in bytes
     24   2  length of the target device path in bytes (UTF-8)
-    26   6  reserved (0)
-    32  32  SHA-256 of the payload (the device path, then the config)
-    64   -  payload; zeros up to AREA_SIZE
+    26   2  length of the image source (URL or path, UTF-8) in bytes
+    28   4  reserved (0)
+    32  32  SHA-256 of the payload
+    64   -  payload: the device path, the image source, the config; zeros up to AREA_SIZE
 
 The area is a file, so it starts on a 2048-byte ISO sector and the magic opens that sector. The
 magic holds a NUL and other control bytes that valid JSON text never contains, so a config stored
@@ -38,12 +39,12 @@ VERSION = 1
 MAGIC = bytes.fromhex("89") + b"pine-embed".upper() + b"\r\n\x1a\n\x00"
 assert len(MAGIC) == 16
 
-_HEADER = struct.Struct("<16sBBBBIH6s32s")
+_HEADER = struct.Struct("<16sBBBBIHH4s32s")
 HEADER_SIZE = 64
 assert _HEADER.size == HEADER_SIZE
 
 MAX_PAYLOAD = AREA_SIZE - HEADER_SIZE
-MAX_DEST = 4096  # a device path; /dev/disk/by-path names are long, never this long
+MAX_TEXT = 4096  # a device path or an image URL: long, never this long
 
 STATE_EMPTY = 0
 STATE_CONFIG = 1
@@ -59,6 +60,7 @@ class Embedded(NamedTuple):
     config: bytes
     dest: str | None
     after: str | None  # "reboot", "poweroff" or None
+    image: str | None = None  # the Pine image to install: an http(s) URL or a path
 
 
 class Header(NamedTuple):
@@ -69,43 +71,54 @@ class Header(NamedTuple):
     after: str | None
     config_length: int
     dest_length: int
+    image_length: int
     sha256: str
     checksum_ok: bool
 
 
-def _header(state: int, after: str | None, config: bytes, dest: bytes) -> bytes:
-    digest = hashlib.sha256(dest + config).digest()
-    return _HEADER.pack(MAGIC, VERSION, state, AFTER[after], 0, len(config), len(dest), bytes(6), digest)
+def _header(state: int, after: str | None, config: bytes, dest: bytes, image: bytes) -> bytes:
+    digest = hashlib.sha256(dest + image + config).digest()
+    return _HEADER.pack(
+        MAGIC, VERSION, state, AFTER[after], 0, len(config), len(dest), len(image), bytes(4), digest
+    )
 
 
 def blank_area() -> bytes:
     """The area of a fresh ISO: magic, a version-1 header saying "empty", zeros."""
-    return _header(STATE_EMPTY, None, b"", b"").ljust(AREA_SIZE, b"\0")
+    return _header(STATE_EMPTY, None, b"", b"", b"").ljust(AREA_SIZE, b"\0")
 
 
-def encode(config: bytes, dest: str | None = None, after: str | None = None) -> bytes:
-    """The whole area holding ``config`` (and the target device, and what to do after)."""
+def _text(value: str | None, what: str) -> bytes:
+    if value is None:
+        return b""
+    if not value or not value.isprintable() or value != value.strip():
+        raise EmbedError(f"invalid {what} {value!r}")
+    raw = value.encode("utf-8")
+    if len(raw) > MAX_TEXT:
+        raise EmbedError(f"the {what} is longer than {MAX_TEXT} bytes")
+    return raw
+
+
+def encode(
+    config: bytes, dest: str | None = None, after: str | None = None, image: str | None = None
+) -> bytes:
+    """The whole area holding ``config`` (and the target device, what to do after, the image)."""
     if not config:
         raise EmbedError("the config is empty")
     if after not in AFTER:
         raise EmbedError(f"after must be 'reboot', 'poweroff' or None, not {after!r}")
     if MAGIC in config:
         raise EmbedError("the config contains the area's magic bytes (it is not JSON text)")
-    raw_dest = b""
-    if dest is not None:
-        if not dest or not dest.isprintable() or dest != dest.strip():
-            raise EmbedError(f"invalid target device {dest!r}")
-        raw_dest = dest.encode("utf-8")
-        if len(raw_dest) > MAX_DEST:
-            raise EmbedError(f"the target device path is longer than {MAX_DEST} bytes")
-    size = len(raw_dest) + len(config)
+    raw_dest = _text(dest, "target device")
+    raw_image = _text(image, "image source")
+    size = len(raw_dest) + len(raw_image) + len(config)
     if size > MAX_PAYLOAD:
         raise EmbedError(
-            f"the config does not fit: {len(config)} bytes (+{len(raw_dest)} for the device), "
-            f"the area holds {MAX_PAYLOAD} bytes"
+            f"the config does not fit: {len(config)} bytes (+{size - len(config)} for the device and "
+            f"image), the area holds {MAX_PAYLOAD} bytes"
         )
-    header = _header(STATE_CONFIG, after, config, raw_dest)
-    return (header + raw_dest + config).ljust(AREA_SIZE, b"\0")
+    header = _header(STATE_CONFIG, after, config, raw_dest, raw_image)
+    return (header + raw_dest + raw_image + config).ljust(AREA_SIZE, b"\0")
 
 
 def is_area(data: bytes) -> bool:
@@ -117,18 +130,20 @@ def header(area: bytes) -> Header:
     """The header of an area, checksum included; EmbedError when it is not a version-1 area."""
     if len(area) < HEADER_SIZE or not is_area(area):
         raise EmbedError("not an embed area (no magic)")
-    _magic, version, state, after, _res, clen, dlen, _res2, digest = _HEADER.unpack_from(area)
+    _magic, version, state, after, _res, clen, dlen, ilen, _res2, digest = _HEADER.unpack_from(area)
     if version != VERSION:
         raise EmbedError(f"embed area of format version {version}; this pineinstall reads version {VERSION}")
     if state not in (STATE_EMPTY, STATE_CONFIG):
         raise EmbedError(f"embed area in an unknown state {state}")
     if after not in AFTER_NAME:
         raise EmbedError(f"embed area with an unknown action after install ({after})")
-    end = HEADER_SIZE + dlen + clen
+    end = HEADER_SIZE + dlen + ilen + clen
     if end > len(area) or end > AREA_SIZE:
-        raise EmbedError(f"embed area header gives {dlen}+{clen} payload bytes, more than the area holds")
+        raise EmbedError(
+            f"embed area header gives {dlen}+{ilen}+{clen} payload bytes, more than the area holds"
+        )
     ok = hashlib.sha256(area[HEADER_SIZE:end]).digest() == digest
-    return Header(version, state, AFTER_NAME[after], clen, dlen, digest.hex(), ok)
+    return Header(version, state, AFTER_NAME[after], clen, dlen, ilen, digest.hex(), ok)
 
 
 def decode(area: bytes) -> Embedded | None:
@@ -138,13 +153,18 @@ def decode(area: bytes) -> Embedded | None:
         raise EmbedError("embed area checksum mismatch: the area is damaged or was partly written")
     if h.state == STATE_EMPTY:
         return None
-    raw_dest = area[HEADER_SIZE : HEADER_SIZE + h.dest_length]
-    config = area[HEADER_SIZE + h.dest_length : HEADER_SIZE + h.dest_length + h.config_length]
+    pos = HEADER_SIZE
+    raw_dest = area[pos : pos + h.dest_length]
+    pos += h.dest_length
+    raw_image = area[pos : pos + h.image_length]
+    pos += h.image_length
+    config = area[pos : pos + h.config_length]
     try:
         dest = raw_dest.decode("utf-8") if raw_dest else None
+        image = raw_image.decode("utf-8") if raw_image else None
     except UnicodeDecodeError as exc:
-        raise EmbedError("embed area: the target device path is not UTF-8") from exc
-    return Embedded(config, dest, h.after)
+        raise EmbedError("embed area: the target device or image source is not UTF-8") from exc
+    return Embedded(config, dest, h.after, image)
 
 
 def read_embedded(medium: str = "/run/live/medium") -> Embedded | None:

@@ -136,6 +136,24 @@ def test_embed_show_remove_in_place(iso: Path, config_file: Path, tmp_path: Path
     assert extract_area(iso, tmp_path) == blank_area()
 
 
+def test_embed_with_an_image(iso: Path, config_file: Path, tmp_path: Path) -> None:
+    url = "http://10.0.2.2:8080/pine.raw.zst?token=s3cret"
+    r = pineinstall(
+        "iso", "embed", iso, "--config", config_file, "--dest", "/dev/vda", "--image", url, "--reboot"
+    )
+    assert r.returncode == 0, r.stderr
+    assert b"image http://10.0.2.2:8080/pine.raw.zst?\xe2\x80\xa6" in r.stderr and b"s3cret" not in r.stderr
+    assert decode(extract_area(iso, tmp_path)) == Embedded(CONFIG, "/dev/vda", "reboot", url)
+    shown = pineinstall("iso", "show", iso)
+    assert shown.stdout == CONFIG and f"image: {url}".encode() in shown.stderr
+    header = pineinstall("iso", "show", "--header", iso)
+    assert f"image_length: {len(url)}".encode() in header.stdout
+    before = iso.read_bytes()
+    r = pineinstall("iso", "embed", iso, "--config", config_file, "--image", "ftp://h/x.raw", "--force")
+    assert r.returncode == 1 and b"--image must be an http(s) URL or a path" in r.stderr
+    assert iso.read_bytes() == before
+
+
 def test_embed_from_stdin_with_reboot(iso: Path, tmp_path: Path) -> None:
     r = pineinstall("iso", "embed", iso, "--config", "-", "--reboot", stdin=CONFIG)
     assert r.returncode == 0, r.stderr

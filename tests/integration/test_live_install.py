@@ -132,8 +132,10 @@ class Live:
         self.cmdline = tmp / "cmdline"
         self.cmdline.write_text("BOOT_IMAGE=/live/vmlinuz boot=live components\n")
 
-    def embed(self, cfg: bytes, dest: str | None = None, after: str | None = None) -> None:
-        (self.medium / "pine" / "embed.bin").write_bytes(encode(cfg, dest, after))
+    def embed(
+        self, cfg: bytes, dest: str | None = None, after: str | None = None, image: str | None = None
+    ) -> None:
+        (self.medium / "pine" / "embed.bin").write_bytes(encode(cfg, dest, after, image))
 
     def kargs(self, *args: str) -> None:
         self.cmdline.write_text("BOOT_IMAGE=/live/vmlinuz boot=live components " + " ".join(args) + "\n")
@@ -230,11 +232,29 @@ def test_embedded_install_onto_a_loop_device(live: Live, image: Path, tmp_path: 
             assert "serial --unit=0 --speed=115200" in grub
 
 
+def test_everything_embedded_nothing_on_the_command_line(live: Live, image: Path, tmp_path: Path) -> None:
+    # What 'pineinstall iso embed --config --dest --image --reboot' gives: no kernel argument needed.
+    (live.medium / "images").mkdir()
+    os.symlink(image, live.medium / "images" / "pine.raw")
+    disk = blank_file(tmp_path / "disk.img")
+    live.embed(config(), str(disk), "reboot", "/images/pine.raw")
+    proc = live.run("--no-act")
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    assert f"target {disk} embedded in the ISO" in err
+    assert "image embedded in the ISO" in err and f"image {live.medium}/images/pine.raw" in err
+    assert "after the install: reboot, embedded in the ISO" in err
+    assert "would reboot with systemctl reboot (else reboot -f)" in err
+    assert last_line(proc) == "pine-live-install: done"
+    with mounted_root(disk, tmp_path) as root:
+        assert_installed(root)
+
+
 def test_kernel_arguments_win_over_the_embedded_values(live: Live, image: Path, tmp_path: Path) -> None:
     disk = blank_file(tmp_path / "disk.img")
     (live.medium / "configs").mkdir()
     (live.medium / "configs" / "node.ign").write_bytes(config("from-karg"))
-    live.embed(config("from-embedded"), "/dev/nonexistent-embedded", "reboot")
+    live.embed(config("from-embedded"), "/dev/nonexistent-embedded", "reboot", "/nonexistent.raw")
     # An absolute config path means "inside the medium"; the image is a path in the live system.
     live.kargs(f"pine.inst.dest={disk}", "pine.inst.config=/configs/node.ign", f"pine.inst.image={image}",
                "pine.inst.poweroff")  # fmt: skip
@@ -247,6 +267,7 @@ def test_kernel_arguments_win_over_the_embedded_values(live: Live, image: Path, 
     )
     assert "config from pine.inst.config= (the embedded config is not used)" in err
     assert f"config {live.medium}/configs/node.ign" in err
+    assert "image from pine.inst.image= (the embedded image /nonexistent.raw is not used)" in err
     assert f"image {image}" in err
     assert "poweroff, from pine.inst.poweroff (the embedded choice, reboot, is not used)" in err
     assert "would poweroff" in err and "would reboot" not in err

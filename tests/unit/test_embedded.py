@@ -72,6 +72,17 @@ def test_round_trip_with_dest_and_after() -> None:
     assert decode(area) == Embedded(CONFIG, "/dev/disk/by-id/virtio-root", "poweroff")
 
 
+def test_round_trip_with_image() -> None:
+    area = encode(CONFIG, "/dev/vda", None, "http://10.0.2.2:8000/pine.raw.zst")
+    assert struct.unpack_from("<HH", area, 24) == (8, 33)
+    assert area[HEADER_SIZE : HEADER_SIZE + 41] == b"/dev/vdahttp://10.0.2.2:8000/pine.raw.zst"
+    assert area[32:64] == hashlib.sha256(area[HEADER_SIZE : HEADER_SIZE + 41] + CONFIG).digest()
+    assert decode(area) == Embedded(CONFIG, "/dev/vda", None, "http://10.0.2.2:8000/pine.raw.zst")
+    assert decode(encode(CONFIG, image="images/pine.raw")) == Embedded(CONFIG, None, None, "images/pine.raw")
+    with pytest.raises(EmbedError, match="invalid image source"):
+        encode(CONFIG, image="http://x/a b\n")
+
+
 def test_round_trip_config_only() -> None:
     assert decode(encode(CONFIG, None, None)) == Embedded(CONFIG, None, None)
     assert decode(encode(CONFIG, None, "reboot")) == Embedded(CONFIG, None, "reboot")
@@ -82,11 +93,12 @@ def test_round_trip_config_only() -> None:
     config=st.binary(min_size=1, max_size=4000).filter(lambda b: MAGIC not in b),
     dest=st.none() | st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/-_.:", min_size=1, max_size=80),
     after=st.sampled_from([None, "reboot", "poweroff"]),
+    image=st.none() | st.text(min_size=1, max_size=200).filter(lambda t: t.isprintable() and t == t.strip()),
 )
-def test_round_trip_property(config: bytes, dest: str | None, after: str | None) -> None:
+def test_round_trip_property(config: bytes, dest: str | None, after: str | None, image: str | None) -> None:
     if dest is not None and dest != dest.strip():
         return
-    assert decode(encode(config, dest, after)) == Embedded(config, dest, after)
+    assert decode(encode(config, dest, after, image)) == Embedded(config, dest, after, image)
 
 
 def test_largest_config_fits_one_more_byte_does_not() -> None:
