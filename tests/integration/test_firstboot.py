@@ -160,3 +160,69 @@ def test_wheel_ships_the_unit_files(tmp_path: Path) -> None:
     assert "pineinstall/firstboot/units/pine-firstboot.service" in names
     assert "pineinstall/firstboot/units/pine-firstboot.openrc" in names
     assert "pineinstall/providers/fwcfg.py" in names
+
+
+def test_install_stash_config_then_first_boot_from_the_stash(tmp_path: Path) -> None:
+    """The installer stashes the config and enables the unit; first boot on that root takes the stash,
+    finds everything already in place, records it, removes the stash and marks itself done."""
+    from .image_helpers import tools_missing
+    from .test_install_image import (
+        config,
+        installed_root,
+        loop,
+        make_pine_image,
+        mounted,
+        run,
+        seed_tree,
+        write_cfg,
+    )
+
+    if tools_missing("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck"):
+        pytest.skip("needs sgdisk, sfdisk, partx, losetup, e2fsprogs")
+    tree = seed_tree(tmp_path / "tree")
+    exe = tree / "usr/bin/pineinstall"
+    exe.write_text('#!/bin/sh\nexec python3 -m pineinstall.cli "$@"\n')
+    exe.chmod(0o755)
+    image = make_pine_image(tmp_path / "pine.raw", tree=tree)
+    disk = tmp_path / "disk.img"
+    rc, out, err = run(disk, write_cfg(tmp_path, config()), "--image-file", image, "--size", "96M",
+                       "--stash-config", "--json")  # fmt: skip
+    assert rc == 0, err
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["firstboot"] == {
+        "init": "systemd",
+        "exec": "/usr/bin/pineinstall",
+        "service": "/etc/systemd/system/pine-firstboot.service",
+        "links": ["/etc/systemd/system/multi-user.target.wants/pine-firstboot.service"],
+    }
+    assert "the target has no pineinstall" not in err
+    with installed_root(disk, tmp_path) as ro:
+        assert (
+            "ExecStart=/usr/bin/pineinstall firstboot"
+            in (ro / "etc/systemd/system/pine-firstboot.service").read_text()
+        )
+        link = ro / "etc/systemd/system/multi-user.target.wants/pine-firstboot.service"
+        assert os.readlink(link) == "/etc/systemd/system/pine-firstboot.service"
+        assert (ro / "boot/ignition/config.ign").is_file()
+
+    with loop(disk) as dev:
+        subprocess.run(["partx", "-a", dev], check=True, capture_output=True)
+        try:
+            with mounted(f"{dev}p2", tmp_path / "rw") as root:
+                line = tmp_path / "cmdline"
+                line.write_text("root=UUID=x rw\n")
+                proc = subprocess.run(
+                    [sys.executable, "-m", "pineinstall.cli", "firstboot", "--root", str(root), "--cmdline",
+                     str(line), "--fw-cfg", str(tmp_path / "none")],
+                    capture_output=True, text=True, timeout=120, check=False,
+                )  # fmt: skip
+                assert proc.returncode == 0, proc.stderr
+                assert f"config from stash: {root}/boot/ignition/config.ign" in proc.stderr
+                assert "reboot" not in proc.stderr  # the installer already set the kernel arguments
+                fb = json.loads((root / "etc/.pine-result.json").read_text())["firstboot"]
+                assert fb["ok"] is True and fb["provider"] == "stash"
+                assert fb["created"] == {} and fb["kargs"]["changed"] is False  # all in place already
+                assert not (root / "boot/ignition").exists()
+                assert (root / "etc/.pine-firstboot-done").is_file()
+        finally:
+            subprocess.run(["partx", "-d", dev], capture_output=True)
