@@ -139,6 +139,9 @@ def _finish_root(root: Path) -> None:
     resolv.unlink(missing_ok=True)
     resolv.symlink_to("../run/systemd/resolve/stub-resolv.conf")
     (root / "etc" / "hostname").write_text("pine-installer\n")
+    # live-boot's initramfs writes etc/network/interfaces for ifupdown (networkd ignores it); without
+    # the directory it prints an error on the console.
+    (root / "etc" / "network").mkdir(exist_ok=True)
 
 
 def _build(tmp: Path) -> dict:
@@ -160,9 +163,10 @@ def _build(tmp: Path) -> dict:
     # The kernel and initramfs are on the medium; the squashfs does not need them.
     shutil.move(root / "boot" / f"vmlinuz-{version}", live / "vmlinuz")
     shutil.move(root / "boot" / f"initrd.img-{version}", live / "initrd.img")
-    log("mksquashfs (zstd, 1 MiB blocks)")
+    # zstd level 6: 2-3x faster to build than mksquashfs' default 15, a few percent larger.
+    log("mksquashfs (zstd -6, 1 MiB blocks)")
     t0 = time.monotonic()
-    run(["mksquashfs", root, live / "filesystem.squashfs", "-noappend", "-comp", "zstd", "-b", "1M",
+    run(["mksquashfs", root, live / "filesystem.squashfs", "-noappend", "-comp", "zstd", "-Xcompression-level", "6", "-b", "1M",
          "-no-progress", "-quiet", "-wildcards", "-e", "proc/*", "sys/*", "dev/*", "run/*", "tmp/*"])  # fmt: skip
     squash_seconds = time.monotonic() - t0
     shutil.rmtree(root)

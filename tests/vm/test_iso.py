@@ -162,11 +162,6 @@ def check_installed(boot_disk, disk: Path, label: str) -> dict:
     return report
 
 
-def _seconds_after(serial: str, marker: str) -> float | None:
-    m = re.search(r"\[\s*(\d+\.\d+)\].*" + re.escape(marker), serial)
-    return float(m.group(1)) if m else None
-
-
 def test_pxe_unattended_install(built_iso, server: FileServer, boot_disk, tmp_path: Path) -> None:
     _live_install_available()
     disk = tmp_path / "target.img"
@@ -195,6 +190,7 @@ def test_pxe_unattended_install(built_iso, server: FileServer, boot_disk, tmp_pa
     assert r.powered_off, r.serial[-4000:]
     assert "/rootfs.squashfs" in server.requests  # live-boot fetched the root over HTTP
     assert "/cfg.ign" in server.requests and "/pine.raw.zst" in server.requests
+    assert "pine-live-install: done" in r.serial
     assert LIVE_BANNER not in r.serial  # powered off by the installer, not left at a shell
     check_installed(boot_disk, disk, "PXE")
 
@@ -218,7 +214,8 @@ def test_cd_embedded_config_bios(built_iso, server: FileServer, boot_disk, tmp_p
     print(f"CD (BIOS, embedded config): menu timeout + live boot + install + power-off in {r.seconds} s")
     assert r.powered_off, r.serial[-4000:]
     assert "Install Pine" in r.serial and "Rescue shell" in r.serial  # GRUB's menu on the serial port
-    assert "/pine.raw.zst" in server.requests
+    assert "pine-live-install: done" in r.serial
+    assert server.requests.count("/pine.raw.zst") >= 1
     check_installed(boot_disk, disk, "CD")
 
 
@@ -252,3 +249,26 @@ def test_embed_area_is_root_only(built_iso) -> None:
     mode, _links, uid, gid, size = line.split()[:5]
     assert (mode, uid, gid) == ("-r--------", "0", "0")
     assert int(size) == built_iso.manifest["embed_area"]["bytes"]
+
+
+def test_rescue_entry_arguments(built_iso, boot_disk, tmp_path: Path) -> None:
+    """The "Rescue shell" entry's arguments (taken from the ISO's grub.cfg): systemd's rescue mode, no
+    installer service, the root shell offered on the console."""
+    grub_cfg = subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(built_iso.iso), "-extract",
+                               "/boot/grub/grub.cfg", str(tmp_path / "grub.cfg")],
+                              capture_output=True, text=True)  # fmt: skip
+    assert grub_cfg.returncode == 0, grub_cfg.stderr
+    text = (tmp_path / "grub.cfg").read_text()
+    assert re.search(r"set timeout=10\b", text) and "set default=0" in text
+    entries = re.findall(r'menuentry "([^"]+)" \{\s*linux /live/vmlinuz ([^\n]*)', text)
+    assert [name for name, _ in entries] == ["Install Pine", "Rescue shell"]
+    rescue_args = entries[1][1].replace("console=tty0 ", "")  # the serial console is the one we read
+    disk = tmp_path / "empty.img"
+    with open(disk, "wb") as fh:
+        fh.truncate(64 * 2**20)
+    r = boot_disk(disk, iso=built_iso.iso, memory=LIVE_MEMORY, timeout=BOOT_TIMEOUT, until="rescue mode",
+                  kernel_args=["-kernel", str(built_iso.pxe["vmlinuz"]), "-initrd", str(built_iso.pxe["initrd.img"]),
+                               "-append", rescue_args])  # fmt: skip
+    print(f"rescue: shell offered after {r.seconds} s")
+    assert r.marker_seen
+    assert "pineinstall[" not in r.serial  # the install service is not part of rescue.target
