@@ -158,13 +158,13 @@ class Translator:
         # (The URLs are kept alive in _urls so that no other string can ever reuse their ids.)
         self.generated: set[int] = set()
         self._urls: list[str] = []
-        # id(inline text) -> (its UTF-8 bytes, their gzip), computed in parallel up front
-        self.pregz: dict[int, tuple[bytes, bytes]] = {}
+        # id(inline text) -> (its UTF-8 bytes, sugar.prepare of them), computed in parallel
+        self.prepared: dict[int, tuple[bytes, tuple[str, int | None]]] = {}
 
     def data_url(
-        self, data: bytes, compression: str | None = None, gz: bytes | None = None
+        self, data: bytes, compression: str | None = None, pre: tuple[str, int | None] | None = None
     ) -> tuple[str, str | None]:
-        url, comp = sugar.make_data_url(data, compression, gz_bytes=gz)
+        url, comp = sugar.make_data_url(data, compression, pre=pre)
         self.generated.add(id(url))
         self._urls.append(url)
         return url, comp
@@ -351,8 +351,8 @@ class Translator:
         if len(big) < 2:
             return
         data = [s.encode("utf-8", "surrogateescape") for s in big]
-        done = sugar.gzip_many(data)
-        self.pregz = {id(s): (d, g) for s, d, g in zip(big, data, done, strict=True)}
+        done = sugar.prepare_many(data)
+        self.prepared = {id(s): (d, p) for s, d, p in zip(big, data, done, strict=True)}
 
     def translate(self, cfg: dict) -> dict:
         self._prefetch_gzip(cfg)
@@ -423,19 +423,19 @@ class Translator:
             )
         data = None
         field = None
-        gz = None
+        pre = None
         if "inline" in value:
             field = "inline"
-            pre = self.pregz.pop(id(value["inline"]), None)
-            if pre is not None:
-                data, gz = pre
+            got = self.prepared.pop(id(value["inline"]), None)
+            if got is not None:
+                data, pre = got
             else:
                 data = value["inline"].encode("utf-8", "surrogateescape")
         elif "local" in value:
             field = "local"
             data = self.read_local(value["local"], (*ypath, "local"))
         if data is not None and field is not None:
-            url, comp = self.data_url(data, value.get("compression"), gz)
+            url, comp = self.data_url(data, value.get("compression"), pre)
             out["source"] = url
             self.out.leaf_from(out, "source", (*ypath, field))
             if comp is not None:

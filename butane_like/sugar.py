@@ -85,46 +85,80 @@ def gzip_any(data: bytes) -> bytes:
 
 
 def make_data_url(
-    data: bytes, compression: str | None = None, allow_gzip: bool = True, gz_bytes: bytes | None = None
+    data: bytes,
+    compression: str | None = None,
+    allow_gzip: bool = True,
+    pre: tuple[str, int | None] | None = None,
 ) -> tuple[str, str | None]:
     """Butane's choice of encoding: the shortest of percent-encoding, base64 and gzip+base64.
 
     Returns (url, compression): compression is "" or "gzip" when we chose it, None when the user
-    declared a compression (the data is already compressed; it is only encoded). ``gz_bytes`` is
-    ``gzip_any(data)`` when the caller computed it already (see ``gzip_many``).
+    declared a compression (the data is already compressed; it is only encoded). ``pre`` is
+    ``prepare(data)`` when the caller computed it already (see ``prepare_many``).
     """
     user_compressed = bool(compression)
     can_gzip = not user_compressed and allow_gzip
+    gz, pct_len = pre if pre is not None else (None, None)
     b64_len = 8 + (len(data) + 2) // 3 * 4
-    gz = None
-    if can_gzip and gz_bytes is not None:
-        # Large contents: when the gzip URL is shorter than any plain one can be (percent-encoding
-        # is at least as long as the data), the percent-encoded length need not be measured.
-        gz = ";base64," + b64(gz_bytes)
-        if len(gz) + len("gzip") < min(1 + len(data), b64_len):
-            return "data:" + gz, "gzip"
+    if can_gzip and gz is not None and len(gz) + len(";base64,gzip") < min(1 + len(data), b64_len):
+        # Shorter than any plain encoding can be (percent-encoding is at least as long as the
+        # data): no need to measure the percent-encoded length.
+        return "data:;base64," + gz, "gzip"
     # Lengths first (cheap), the chosen encoding's text last: large files are rarely
     # percent-encoded in the end, and building that text byte by byte is the slow part.
     best = "pct"
-    best_len = 1 + percent_length(data)
+    best_len = 1 + (pct_len if pct_len is not None else percent_length(data))
     if b64_len < best_len:
         best, best_len = "b64", b64_len
     out_comp: str | None = None if user_compressed else ""
     # gzip+base64 is at least 8 + 28 characters: not worth trying below that.
     if can_gzip and best_len > 40:
         if gz is None:
-            gz = ";base64," + b64(gzip_any(data))
-        if len(gz) + len("gzip") < best_len:
-            best = "gz"
-            out_comp = "gzip"
-    if best == "gz":
-        assert gz is not None
-        opaque = gz
-    elif best == "b64":
-        opaque = ";base64," + b64(data)
-    else:
-        opaque = "," + percent_escape(data)
-    return "data:" + opaque, out_comp
+            gz = b64(gzip_any(data))
+        if len(gz) + len(";base64,gzip") < best_len:
+            return "data:;base64," + gz, "gzip"
+    if best == "b64":
+        return "data:;base64," + b64(data), out_comp
+    return "data:," + percent_escape(data), out_comp
+
+
+def prepare(data: bytes) -> tuple[str, int | None]:
+    """What ``make_data_url`` needs to decide: the gzip in base64 and, only when that does not
+    settle it, the percent-encoded length."""
+    gz = b64(gzip_any(data))
+    settled = len(gz) + len(";base64,gzip") < min(1 + len(data), 8 + (len(data) + 2) // 3 * 4)
+    return gz, None if settled else percent_length(data)
+
+
+def prepare_many(items: list[bytes]) -> list[tuple[str, int | None]]:
+    """``prepare`` of several buffers on all CPUs, one share of about equal bytes per CPU.
+
+    zlib and ISA-L release the GIL while they compress, so the shares run in parallel; one task
+    per share because a hand-off per buffer costs more than small buffers take to compress.
+    """
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers < 2:
+        return [prepare(x) for x in items]
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for i in sorted(range(len(items)), key=lambda i: -len(items[i])):
+        j = loads.index(min(loads))
+        shares[j].append(i)
+        loads[j] += len(items[i])
+    out: list[Any] = [None] * len(items)
+
+    def work(share: list[int]) -> None:
+        for i in share:
+            out[i] = prepare(items[i])
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers - 1) as pool:
+        futures = [pool.submit(work, share) for share in shares[1:]]
+        work(shares[0])  # this thread takes a share too
+        for f in futures:
+            f.result()
+    return out
 
 
 def go_errno_text(e: OSError) -> str:
@@ -203,14 +237,3 @@ def mount_unit(
         lines.append("Options=" + ",".join(opts))
     lines += ["", "[Install]", "RequiredBy=remote-fs.target" if remote else "RequiredBy=local-fs.target"]
     return unit_escape_path(path or "/") + ".mount", "\n".join(lines)
-
-
-def gzip_many(items: list[bytes]) -> list[bytes]:
-    """gzip_any of several large buffers on all CPUs (zlib and ISA-L release the GIL)."""
-    workers = min(len(items), os.cpu_count() or 1)
-    if workers < 2:
-        return [gzip_any(x) for x in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(gzip_any, items))

@@ -107,6 +107,122 @@ def _load_behind_stub() -> Any:
             sys.modules.pop(name, None)
 
 
+# --- the fast path for large literal block scalars -----------------------------------------------
+#
+# libyaml reads ~60 MB/s: a config carrying tens of MiB of inline file contents spends most of its
+# translation in the scanner, going through the contents byte by byte. The contents of a literal
+# block scalar (``inline: |``) are however defined by indentation alone; we cut the large ones out
+# before libyaml sees the text, at C speed (``bytes`` methods), and put each back into its node:
+#
+# - a header line ``[- ...][key: ]|`` or ``|-`` whose first body line is content, indented by k
+#   spaces; the body runs to the first line that is neither empty nor indented by k spaces;
+# - a body is cut only when it is plain ASCII (printable, tab, LF), ends with a line break and is
+#   not followed by a line of spaces (which YAML would count as an empty line of the body);
+# - in its place libyaml sees one line ``<k spaces>PINE~CUT~<n>`` and as many empty lines as the
+#   body had, so every other node keeps its line and column;
+# - the composed tree is then checked: every placeholder must come back, once, as a literal scalar
+#   whose value is exactly the placeholder. Anything else (a header that was really inside a
+#   quoted scalar, a body libyaml reads differently, a syntax error) falls back to composing the
+#   whole text, so errors and their positions are libyaml's own.
+CUT_MIN_TEXT = 1 << 18  # texts from 256 KiB on are worth the pre-pass
+CUT_MIN_BODY = 4096  # bodies from this size on are cut out
+_TOKEN = "PINE~CUT~"
+_FAILED = object()
+_header_re: Any = None
+_end_re: dict[int, Any] = {}
+# Bytes libyaml takes as they are in a literal scalar: tab, LF and printable ASCII. LF is kept out
+# of this set too, so that what ``translate`` leaves of a body is its line breaks (counted).
+_PLAIN_ASCII = bytes([9, *range(0x20, 0x7F)])
+
+
+def _cut(data: bytes) -> tuple[bytes, list[tuple[str, bool]]] | None:
+    """(skeleton text, [(body value, strip chomping)]) or None when there is nothing to cut."""
+    import re
+
+    global _header_re
+    if _header_re is None:
+        _header_re = re.compile(
+            rb"^ *(?:- +)*(?:[A-Za-z0-9_][A-Za-z0-9_.-]*: +)?\|(-?) *\n(?=( +)[!-~])", re.MULTILINE
+        )
+    pieces: list[bytes] = []
+    bodies: list[tuple[str, bool]] = []
+    pos = 0  # end of what is already in pieces
+    scan = 0
+    while True:
+        m = _header_re.search(data, scan)
+        if m is None:
+            break
+        start, k = m.end(), len(m[2])
+        scan = start
+        end_re = _end_re.get(k)
+        if end_re is None:
+            end_re = _end_re[k] = re.compile(rb"\n(?! {%d}|\n)" % k)
+        e = end_re.search(data, start)
+        end = e.end() if e is not None else len(data)
+        if end - start < CUT_MIN_BODY or data[end - 1] != 10:
+            continue
+        nxt = data.find(b"\n", end)
+        if nxt != -1 and not data[end:nxt].strip(b" "):
+            continue  # a line of fewer than k spaces: YAML reads on past it
+        body = data[start + k : end]
+        breaks = body.translate(None, _PLAIN_ASCII)
+        if breaks.strip(b"\n"):
+            continue  # not plain ASCII: left to libyaml
+        value = body.replace(b"\n" + b" " * k, b"\n")
+        strip = m[1] == b"-"
+        keep = len(value)
+        while keep and value[keep - 1] == 10:  # trailing empty lines are chomped
+            keep -= 1
+        if not strip and keep < len(value):
+            keep += 1  # clip keeps one line break
+        view = memoryview(value)[:keep] if keep < len(value) else value
+        pieces.append(data[pos:start])
+        pieces.append(b" " * k + b"%s%d\n" % (_TOKEN.encode(), len(bodies)) + b"\n" * (len(breaks) - 1))
+        bodies.append((str(view, "ascii"), strip))
+        pos = scan = end
+    if not bodies:
+        return None
+    pieces.append(data[pos:])
+    return b"".join(pieces), bodies
+
+
+def _compose_cut(data: bytes) -> Any:
+    """``_compose`` with the large literal bodies cut out and put back; _FAILED when it cannot."""
+    got = _cut(data)
+    if got is None:
+        return _FAILED
+    skeleton, bodies = got
+    try:
+        root = _compose(skeleton)
+    except (YAMLSyntaxError, RecursionError):
+        return _FAILED
+    found = [False] * len(bodies)
+    seen: set[int] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.id == "mapping":
+            for k, v in node.value:
+                stack.append(k)
+                stack.append(v)
+        elif node.id == "sequence":
+            stack.extend(node.value)
+        elif _TOKEN in node.value:
+            head, _, rest = node.value.partition(_TOKEN)
+            num = rest.rstrip("\n")
+            if head or not num.isdigit() or node.style != "|" or int(num) >= len(bodies):
+                return _FAILED
+            i = int(num)
+            if found[i] or rest != num + ("" if bodies[i][1] else "\n"):
+                return _FAILED
+            found[i] = True
+            node.value = bodies[i][0]
+    return root if all(found) else _FAILED
+
+
 class Tags:
     PLAIN = "?"  # plain scalar, resolved later by Go's rules
     QUOTED = "!"  # quoted or block scalar: always a string
@@ -114,6 +230,14 @@ class Tags:
 
 def compose(text: bytes | str) -> Any:
     """The first document's root node (None for an empty stream); raises YAMLSyntaxError."""
+    if isinstance(text, bytes) and len(text) >= CUT_MIN_TEXT:
+        root = _compose_cut(text)
+        if root is not _FAILED:
+            return root
+    return _compose(text)
+
+
+def _compose(text: bytes | str) -> Any:
     cparser = _load_cparser()
     parser = _parser_class(cparser)(text)
     try:
