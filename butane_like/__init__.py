@@ -38,7 +38,7 @@ class Result:
     - ``format(filename, raw=False)``: the report as Butane prints it on stderr.
     """
 
-    __slots__ = ("config", "entries", "error", "ignition_version", "output", "source", "variant", "version")
+    __slots__ = ("_source", "config", "entries", "error", "ignition_version", "output", "variant", "version")
 
     def __init__(self) -> None:
         self.output: bytes | None = None
@@ -48,7 +48,18 @@ class Result:
         self.ignition_version: str | None = None
         self.variant: str | None = None
         self.version: str | None = None
-        self.source = ""
+        self._source: bytes | str = ""
+
+    @property
+    def source(self) -> str:
+        """The input text (decoded only when asked for: reports need it, large inputs are big)."""
+        if isinstance(self._source, bytes):
+            self._source = self._source.decode("utf-8", "surrogateescape")
+        return self._source
+
+    @source.setter
+    def source(self, text: bytes | str) -> None:
+        self._source = text
 
     @property
     def ok(self) -> bool:
@@ -58,6 +69,8 @@ class Result:
         return self.error is not None or (strict and bool(self.entries))
 
     def format(self, filename: str = "<stdin>", raw: bool = False, color: bool = False) -> str:
+        if not self.entries:
+            return ""
         return format_entries(self.entries, filename, self.source, raw, color)
 
 

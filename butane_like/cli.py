@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts["check"]:
         return 0
     assert res.output is not None
-    payload = res.output + b"\n"
+    # Written as two pieces: joining them would copy the whole output once more.
+    payload = (res.output, b"\n")
     if opts["output"]:
         try:
             fd = os.open(opts["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -204,10 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             _err(f"failed to open {opts['output']}: open {opts['output']}: {go_errno_text(e)}\n")
             return 1
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            f.writelines(payload)
     else:
         try:
-            sys.stdout.buffer.write(payload)
+            sys.stdout.buffer.writelines(payload)
             sys.stdout.flush()
         except BrokenPipeError:
             return 1

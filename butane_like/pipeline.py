@@ -20,7 +20,7 @@ _SEMVER = r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
 def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     res = Result()
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
-    res.source = data.decode("utf-8", "surrogateescape")
+    res.source = data  # decoded when a report needs it
     try:
         root = compose(data)
     except YAMLSyntaxError as e:

@@ -118,8 +118,8 @@ def _load_behind_stub() -> Any:
 #   spaces; the body runs to the first line that is neither empty nor indented by k spaces;
 # - a body is cut only when it is plain ASCII (printable, tab, LF), ends with a line break and is
 #   not followed by a line of spaces (which YAML would count as an empty line of the body);
-# - in its place libyaml sees one line ``<k spaces>PINE~CUT~<n>`` and as many empty lines as the
-#   body had, so every other node keeps its line and column;
+# - in its place libyaml sees one line ``<k spaces>PINE~CUT~<n>``; the lines of the nodes after it
+#   are shifted back by the lines the body had (columns are unchanged);
 # - the composed tree is then checked: every placeholder must come back, once, as a literal scalar
 #   whose value is exactly the placeholder. Anything else (a header that was really inside a
 #   quoted scalar, a body libyaml reads differently, a syntax error) falls back to composing the
@@ -135,8 +135,9 @@ _end_re: dict[int, Any] = {}
 _PLAIN_ASCII = bytes([9, *range(0x20, 0x7F)])
 
 
-def _cut(data: bytes) -> tuple[bytes, list[tuple[str, bool]]] | None:
-    """(skeleton text, [(body value, strip chomping)]) or None when there is nothing to cut."""
+def _cut(data: bytes) -> tuple[bytes, list[tuple[str, bool]], list[tuple[int, int]]] | None:
+    """(skeleton text, [(body value, strip chomping)], [(0-based skeleton line of a placeholder,
+    lines of its body)]) or None when there is nothing to cut."""
     import re
 
     global _header_re
@@ -146,6 +147,8 @@ def _cut(data: bytes) -> tuple[bytes, list[tuple[str, bool]]] | None:
         )
     pieces: list[bytes] = []
     bodies: list[tuple[str, bool]] = []
+    lines: list[tuple[int, int]] = []
+    line = 0  # skeleton lines in pieces
     pos = 0  # end of what is already in pieces
     scan = 0
     while True:
@@ -176,14 +179,18 @@ def _cut(data: bytes) -> tuple[bytes, list[tuple[str, bool]]] | None:
         if not strip and keep < len(value):
             keep += 1  # clip keeps one line break
         view = memoryview(value)[:keep] if keep < len(value) else value
-        pieces.append(data[pos:start])
-        pieces.append(b" " * k + b"%s%d\n" % (_TOKEN.encode(), len(bodies)) + b"\n" * (len(breaks) - 1))
+        before = data[pos:start]
+        line += before.count(b"\n")
+        lines.append((line, len(breaks)))
+        line += 1
+        pieces.append(before)
+        pieces.append(b" " * k + b"%s%d\n" % (_TOKEN.encode(), len(bodies)))
         bodies.append((str(view, "ascii"), strip))
         pos = scan = end
     if not bodies:
         return None
     pieces.append(data[pos:])
-    return b"".join(pieces), bodies
+    return b"".join(pieces), bodies, lines
 
 
 def _compose_cut(data: bytes) -> Any:
@@ -191,11 +198,18 @@ def _compose_cut(data: bytes) -> Any:
     got = _cut(data)
     if got is None:
         return _FAILED
-    skeleton, bodies = got
+    skeleton, bodies, lines = got
     try:
         root = _compose(skeleton)
     except (YAMLSyntaxError, RecursionError):
         return _FAILED
+    import bisect
+
+    # Node on skeleton line L: original line L + the lines the bodies cut above it had, less 1 each.
+    at = [ln for ln, _ in lines]
+    shift = [0]
+    for _, n in lines:
+        shift.append(shift[-1] + n - 1)
     found = [False] * len(bodies)
     seen: set[int] = set()
     stack = [root] if root is not None else []
@@ -204,6 +218,14 @@ def _compose_cut(data: bytes) -> Any:
         if id(node) in seen:
             continue
         seen.add(id(node))
+        m = node.end_mark
+        d = shift[bisect.bisect_left(at, m.line)]
+        if d:  # libyaml's marks are read-only: new ones (index: in the skeleton, unused)
+            node.end_mark = type(m)(m.name, m.index, m.line + d, m.column, None, None)
+            m = node.start_mark
+            d = shift[bisect.bisect_left(at, m.line)]
+            if d:
+                node.start_mark = type(m)(m.name, m.index, m.line + d, m.column, None, None)
         if node.id == "mapping":
             for k, v in node.value:
                 stack.append(k)

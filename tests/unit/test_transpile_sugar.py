@@ -571,3 +571,9 @@ def test_absolute_local_path_stays_in_files_dir(tmp_path: Path) -> None:
         files_dir=str(tmp_path),
     )
     assert text_of(res.config["storage"]["files"][0]["contents"]) == b"inside\n"
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 100, 65535, 65536, 65537, 300_001])
+def test_base64_of_any_size_is_standard(size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    assert sugar.b64(data) == base64.b64encode(data).decode()
