@@ -375,9 +375,10 @@ def _extents(fd: int, size: int) -> Any:
 
 
 class _Buffers:
-    """A few chunk buffers passed between the reader (this thread) and the writer's thread."""
+    """The chunk buffers passed between the reader (this thread) and the writer's threads: one per
+    write in flight and two for the reader to fill meanwhile."""
 
-    def __init__(self, count: int = 3) -> None:
+    def __init__(self, count: int = writer.BUFFERS) -> None:
         # mmap: page-aligned memory, which O_DIRECT writes take without a copy.
         self.free: queue.Queue[mmap.mmap] = queue.Queue()
         for _ in range(count):

@@ -14,15 +14,22 @@ the caller verified the whole stream; before anything else, :meth:`begin` zeroes
 first MiB and last MiB (old primary and backup partition tables), so that a write cut short —
 even by ``kill -9`` or a power loss — leaves a disk without a partition table, never a half-written
 one that boots. :meth:`wipe` does the same after a failure.
+
+Speed: the destination is written with ``O_DIRECT`` from page-aligned buffers (no page cache, no
+copy; buffered where the file system refuses it, with writeback started as it goes) by a few
+threads, so that several writes are in flight while the caller reads or decompresses the next chunk.
+Durability costs three flushes: after the wipe at :meth:`begin` (the old tables must be gone before
+any of the body lands), at :meth:`finish_body` (the body before its first MiB) and at :meth:`commit`.
 """
 
 from __future__ import annotations
 
+import collections
 import errno
 import fcntl
+import heapq
 import mmap
 import os
-import queue
 import stat
 import struct
 import threading
@@ -36,6 +43,11 @@ from pineinstall.image.errors import DestinationError
 BLOCK = 4096
 CHUNK = 4 << 20  # the unit the image is read and classified in
 HOLD = 1 << 20  # the image's first MiB: written last
+THREADS = 4  # writes in flight at once
+BUFFERS = THREADS + 2  # chunk buffers the reader cycles through (peak RSS: BUFFERS * CHUNK of them)
+BOUNCE = 1 << 20  # per thread, for direct writes of memory that is not page-aligned
+ZERO_MAP = 1 << 20
+KICK = 64 << 20  # buffered writes: start writeback every this many bytes (see _kick)
 WIPE = 1 << 20  # zeroed at both ends of the destination when writing begins and after a failure
 ZERO_BLOCK = bytes(BLOCK)
 ZERO_CHUNK = bytes(CHUNK)
@@ -63,46 +75,95 @@ def _fallocate(fd: int, mode: int, offset: int, length: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-class _Worker:
-    """Runs the destination's I/O in order in one thread, so that reading and decompressing the next
-    chunk overlaps writing this one (pwrite, ioctl and fallocate release the GIL). After an error the
-    remaining operations are skipped, except the ``always`` ones (buffer releases, barriers), and the
-    error is raised to the producer at its next call."""
+class _Pool:
+    """Runs the destination's I/O in a few threads, so that reading and decompressing the next chunk
+    overlaps writing, and so that several writes are in flight at once: one synchronous 4 MiB write
+    at a time leaves a device (or a loop device's backing file) idle between writes, and was ~1.5x
+    slower than four in flight here. pwrite, ioctl and fallocate release the GIL.
 
-    def __init__(self, depth: int = 8) -> None:
-        self.q: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], bool] | None] = queue.Queue(depth)
+    The operations submitted between two :meth:`drain` calls touch disjoint ranges, so they may run
+    in any order; :meth:`drain` is the barrier (everything submitted is done). :meth:`after` runs a
+    callback once everything submitted before it is done (to recycle a buffer). After an error the
+    remaining operations are skipped, callbacks still run, and the error is raised to the producer
+    at its next :meth:`submit` or :meth:`drain`."""
+
+    def __init__(self, threads: int, depth: int) -> None:
+        self.cv = threading.Condition()
+        self.jobs: collections.deque[tuple[int, Callable[..., Any], tuple[Any, ...]]] = collections.deque()
+        self.depth = depth
+        self.issued = 0  # tickets handed out
+        self.finished = 0  # every ticket below this one is done
+        self.done: set[int] = set()  # tickets done out of order, at or above ``finished``
+        self.callbacks: list[tuple[int, int, Callable[..., Any], tuple[Any, ...]]] = []  # heap
+        self.seq = 0  # orders callbacks registered at the same ticket
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._loop, name="image-writer", daemon=True)
-        self.thread.start()
+        self.stopping = False
+        self.threads = [
+            threading.Thread(target=self._loop, name=f"image-writer-{i}", daemon=True) for i in range(threads)
+        ]
+        for t in self.threads:
+            t.start()
 
     def _loop(self) -> None:
-        while (item := self.q.get()) is not None:
-            fn, args, always = item
-            if always or self.error is None:
+        while True:
+            with self.cv:
+                while not self.jobs and not self.stopping:
+                    self.cv.wait()
+                if not self.jobs:
+                    return
+                ticket, fn, args = self.jobs.popleft()
+                skip = self.error is not None
+                self.cv.notify_all()  # room in the queue
+            if not skip:
                 try:
                     fn(*args)
                 except BaseException as exc:
-                    self.error = exc
+                    with self.cv:
+                        if self.error is None:
+                            self.error = exc
+            ready = []
+            with self.cv:
+                self.done.add(ticket)
+                while self.finished in self.done:
+                    self.done.remove(self.finished)
+                    self.finished += 1
+                while self.callbacks and self.callbacks[0][0] <= self.finished:
+                    ready.append(heapq.heappop(self.callbacks))
+                self.cv.notify_all()
+            for _, _, cb, cb_args in ready:
+                cb(*cb_args)
 
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self.cv:
+            while len(self.jobs) >= self.depth and self.error is None:
+                self.cv.wait()
+            if self.error is not None:
+                raise self.error
+            self.jobs.append((self.issued, fn, args))
+            self.issued += 1
+            self.cv.notify()
 
-    def submit(self, fn: Callable[..., Any], *args: Any, always: bool = False) -> None:
-        if not always:
-            self._raise()
-        self.q.put((fn, args, always))
+    def after(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self.cv:
+            if self.finished < self.issued:
+                self.seq += 1
+                heapq.heappush(self.callbacks, (self.issued, self.seq, fn, args))
+                return
+        fn(*args)
 
     def drain(self, *, check: bool = True) -> None:
-        done = threading.Event()
-        self.q.put((done.set, (), True))
-        done.wait()
-        if check:
-            self._raise()
+        with self.cv:
+            while self.finished < self.issued:
+                self.cv.wait()
+            if check and self.error is not None:
+                raise self.error
 
     def stop(self) -> None:
-        self.q.put(None)
-        self.thread.join()
+        with self.cv:
+            self.stopping = True
+            self.cv.notify_all()
+        for t in self.threads:
+            t.join()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,20 +240,25 @@ class SparseWriter:
         self.punch_ok = True
         self.zeroout_ok = True
         self.began = False
-        self.worker: _Worker | None = None
+        self.pool: _Pool | None = None
         self.direct = False
-        self.bounce: mmap.mmap | None = None
+        self.lock = threading.Lock()
+        self.local = threading.local()  # per thread: its bounce buffer
+        self.bounces: list[mmap.mmap] = []
+        self.zero_map: mmap.mmap | None = None
+        self.kicked = 0  # buffered writes: writeback started for everything below this offset
+        self.since_kick = 0  # data bytes submitted since the last kick
 
     # -- opening --
 
     def open(self) -> None:
-        self.worker = _Worker()
+        self.pool = _Pool(THREADS, 2 * THREADS)
         if self.info.is_block:
             self.fd = _open_block(self.path)
             cap = _ioctl_int(self.fd, BLKGETSIZE64, "Q")
             if cap != self.info.capacity:
                 raise DestinationError(f"{self.path}: size changed since preflight")
-            self._set_direct(True)
+            self._set_direct()
             return
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
         try:
@@ -213,14 +279,18 @@ class SparseWriter:
         target = max(self.capacity or 0, self.image_size or 0)
         if target > st.st_size:
             os.ftruncate(self.fd, target)
+        self._set_direct()
 
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
-        if self.bounce is not None:
-            self.bounce.close()
-            self.bounce = None
+        if self.pool is not None:
+            self.pool.stop()
+            self.pool = None
+        for buf in self.bounces:
+            buf.close()
+        self.bounces.clear()
+        if self.zero_map is not None:
+            self.zero_map.close()
+            self.zero_map = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -268,61 +338,87 @@ class SparseWriter:
         self._write_zeroes(start, end)
 
     def _write_zeroes(self, start: int, end: int) -> None:
-        chunk = memoryview(bytes(min(end - start, 1 << 20)))
+        zeroes = memoryview(self._zeroes())
         while start < end:
-            k = min(len(chunk), end - start)
-            self._pwrite(chunk[:k], start)
+            k = min(len(zeroes), end - start)
+            self._pwrite(zeroes[:k], start)
             start += k
 
-    def _set_direct(self, on: bool) -> None:
-        """O_DIRECT on a device: the page cache of a disk being overwritten is useless, and buffered
-        writes plus one big fsync are ~2-4x slower than direct ones here (loop devices and disks).
-        Toggled with F_SETFL: a second O_EXCL open of the same device would be refused."""
-        flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
-        want = flags | os.O_DIRECT if on else flags & ~os.O_DIRECT
-        if want != flags:
-            fcntl.fcntl(self.fd, fcntl.F_SETFL, want)
-        self.direct = on
-        if on and self.bounce is None:
-            self.bounce = mmap.mmap(-1, CHUNK)  # page-aligned, as O_DIRECT needs
+    def _zeroes(self) -> mmap.mmap:
+        """1 MiB of zeroes, page-aligned (O_DIRECT takes it as is) and shared by the threads: only
+        ever read, so its pages stay the kernel's zero page."""
+        with self.lock:
+            if self.zero_map is None:
+                self.zero_map = mmap.mmap(-1, ZERO_MAP)
+            return self.zero_map
+
+    def _bounce(self) -> mmap.mmap:
+        """This thread's aligned buffer, for direct writes of memory that is not an mmap."""
+        buf: mmap.mmap | None = getattr(self.local, "bounce", None)
+        if buf is None:
+            buf = self.local.bounce = mmap.mmap(-1, BOUNCE)
+            with self.lock:
+                self.bounces.append(buf)
+        return buf
+
+    def _set_direct(self) -> None:
+        """O_DIRECT: the page cache of a disk being overwritten is useless, and buffered writes plus
+        one big fsync were ~2-4x slower than direct ones on loop devices here, ~1.25x for an image
+        file. Set with F_SETFL (a second O_EXCL open of the same device would be refused). A file
+        system that refuses it (ramfs, some FUSE ones) is written through the page cache."""
+        try:
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) | os.O_DIRECT)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            return  # refused when set: buffered
+        self.direct = True
 
     def _pwrite(self, view: memoryview, offset: int) -> None:
-        sector = self.info.sector_size
-        if self.direct and offset % sector == 0 and len(view) % sector == 0:
-            try:
-                self._pwrite_direct(view, offset)
-                return
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                self._set_direct(False)  # a device that refuses O_DIRECT: buffered from now on
-        elif self.direct:
-            # An unaligned tail: buffered, with the flag off for this one write.
-            self._set_direct(False)
-            try:
-                self._pwrite_buffered(view, offset)
-            finally:
-                self._set_direct(True)
-            return
+        if self.direct:
+            sector = self.info.sector_size
+            if offset % sector == 0 and len(view) % sector == 0:
+                try:
+                    self._pwrite_direct(view, offset)
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+                    self._end_direct()  # refused when written
+            else:
+                # Only the image's end can be cut mid-sector (the image is split at 4 KiB blocks), and
+                # after it only the held first MiB is written: buffered from here on.
+                self._end_direct()
         self._pwrite_buffered(view, offset)
 
+    def _end_direct(self) -> None:
+        """Buffered writes from now on. Only ever switched off, by any thread: a write already under
+        way finishes as it began, and either way is right (the final fsync covers the page cache)."""
+        with self.lock:
+            if self.direct:
+                self.direct = False
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+
     def _pwrite_direct(self, view: memoryview, offset: int) -> None:
-        if isinstance(view.obj, mmap.mmap):
-            # Slices of an mmap at block offsets are page-aligned: no copy.
-            done = 0
-            while done < len(view):
-                done += os.pwrite(self.fd, view[done:], offset + done)
+        if not isinstance(view.obj, mmap.mmap):
+            self._pwrite_bounced(view, offset)
             return
-        assert self.bounce is not None
-        bounce = memoryview(self.bounce)
+        # Slices of an mmap at block offsets are page-aligned: no copy.
+        done = 0
+        while done < len(view):
+            done += os.pwrite(self.fd, view[done:], offset + done)
+
+    def _pwrite_bounced(self, view: memoryview, offset: int) -> None:
+        bounce = memoryview(self._bounce())
         while view:
-            k = min(len(view), CHUNK)
+            k = min(len(view), len(bounce))
             bounce[:k] = view[:k]
             done = 0
             while done < k:
                 done += os.pwrite(self.fd, bounce[done:k], offset + done)
             view = view[k:]
             offset += k
+        bounce.release()
 
     def _pwrite_buffered(self, view: memoryview, offset: int) -> None:
         while view:
@@ -345,26 +441,38 @@ class SparseWriter:
             self.pending_zero = (start, end)
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self.worker is None:
+        if self.pool is None:
             fn(*args)
         else:
-            self.worker.submit(fn, *args)
+            self.pool.submit(fn, *args)
 
     def _drain(self, check: bool = True) -> None:
-        if self.worker is not None:
-            self.worker.drain(check=check)
+        if self.pool is not None:
+            self.pool.drain(check=check)
 
     def release(self, fn: Callable[..., Any], *args: Any) -> None:
         """Call ``fn(*args)`` once every write queued so far is done (to recycle a buffer)."""
-        if self.worker is None:
+        if self.pool is None:
             fn(*args)
         else:
-            self.worker.submit(fn, *args, always=True)
+            self.pool.after(fn, *args)
 
     def _data(self, view: memoryview, offset: int) -> None:
         self._flush_zero()
         self._submit(self._pwrite, view, offset)
         self.written += len(view)
+        self.since_kick += len(view)
+        if self.since_kick >= KICK and not self.direct:
+            self.since_kick = 0
+            self._submit(self._kick, self.kicked, offset)
+            self.kicked = offset
+
+    def _kick(self, start: int, end: int) -> None:
+        """Buffered writes: start writing back [start, end) now (and drop it from the page cache once
+        clean), so that the disk works while the rest is written instead of all in the final sync.
+        Writing an image file in this way was ~1.3x faster here than leaving it all to fsync, and a
+        large image does not fill the page cache with dirty pages."""
+        os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
     def _check_room(self, end: int) -> None:
         if self.capacity is not None and end > self.capacity:
