@@ -577,3 +577,12 @@ def test_absolute_local_path_stays_in_files_dir(tmp_path: Path) -> None:
 def test_base64_of_any_size_is_standard(size: int) -> None:
     data = random.Random(size).randbytes(size)
     assert sugar.b64(data) == base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize(
+    "alphabet", [b"abc%\n", b"xyz \n%25", bytes(range(256)), b"ab\n", b"%%%", b"a!~*()'-_.", b"a\n\t %#?&=+"]
+)
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 5000])
+def test_percent_escape_is_rfc2396(alphabet: bytes, size: int) -> None:
+    data = bytes(random.Random(size).choices(alphabet, k=size))
+    assert sugar.percent_escape(data) == urllib.parse.quote(data, safe="!~*'()")
