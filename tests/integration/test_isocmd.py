@@ -207,6 +207,15 @@ def test_invalid_config_prints_the_report_and_writes_nothing(iso: Path, tmp_path
     assert iso.read_bytes() == before
 
 
+def test_warnings_are_printed_and_the_config_is_embedded(iso: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "warn.ign"
+    cfg.write_bytes(b'{"ignition":{"version":"3.4.0"},\n "unknownKey":1}')
+    r = pineinstall("iso", "embed", iso, "--config", cfg)
+    assert r.returncode == 0, r.stderr
+    assert b"warning at $.unknownKey, line 2 col 2: Unused key unknownKey" in r.stderr
+    assert decode(extract_area(iso, tmp_path)) == Embedded(cfg.read_bytes(), None, None)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
