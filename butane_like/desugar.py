@@ -142,11 +142,6 @@ class Out:
         return best + rest
 
 
-# Inline contents from this size on are compressed in parallel before the walk (smaller ones:
-# thread hand-off would cost about what compressing them does).
-_PREFETCH_MIN = 4096
-
-
 class Translator:
     def __init__(self, spec: Spec, files_dir: str | None) -> None:
         self.spec = spec
@@ -160,6 +155,7 @@ class Translator:
         self._urls: list[str] = []
         # id(inline text) -> (its UTF-8 bytes, sugar.prepare of them), computed in parallel
         self.prepared: dict[int, tuple[bytes, tuple[str, int | None]]] = {}
+        self.early: sugar.Prefetch | None = None  # preparation started by the YAML loader
 
     def data_url(
         self, data: bytes, compression: str | None = None, pre: tuple[str, int | None] | None = None
@@ -344,10 +340,19 @@ class Translator:
                 if (
                     r
                     and isinstance(r.get("inline"), str)
-                    and len(r["inline"]) >= _PREFETCH_MIN
+                    and len(r["inline"]) >= sugar.PREFETCH_MIN
                     and not r.get("compression")
                 ):
                     big.append(r["inline"])
+        if self.early is not None:
+            rest = []
+            for s in big:
+                got = self.early.take(s)
+                if got is None:
+                    rest.append(s)
+                else:
+                    self.prepared[id(s)] = got
+            big = rest
         if len(big) < 2:
             return
         data = [s.encode("utf-8", "surrogateescape") for s in big]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from . import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH, Result
+from . import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH, Result, yamlload
 from .decode import NULL, Decoder, go_quote
 from .fields import VARIANTS, Spec
 from .report import ERROR, WARNING, Entry, format_path
@@ -18,11 +18,25 @@ _SEMVER = r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
 
 
 def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
-    res = Result()
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    early = None
+    if len(data) >= yamlload.CUT_MIN_TEXT:
+        # A large text: its large literal bodies are prepared as data URLs while parsing goes on.
+        from .sugar import Prefetch
+
+        early = Prefetch()
+    try:
+        return _run(data, files_dir, pretty, early)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _run(data: bytes, files_dir: str | None, pretty: bool, early: Any) -> Result:
+    res = Result()
     res.source = data  # decoded when a report needs it
     try:
-        root = compose(data)
+        root = compose(data, early.add if early is not None else None)
     except YAMLSyntaxError as e:
         res.error = f"Error unmarshaling yaml: {e}"
         return res
@@ -112,6 +126,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     from .desugar import Translator
 
     tr = Translator(spec, files_dir)
+    tr.early = early
     tr.validate_source(cfg)
     entries.extend(tr.entries)
     tr.entries = []
