@@ -163,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     filename = opts["input"] or "<stdin>"
+    if "PINE_TRANSPILE_TIMES" in os.environ:
+        from .pipeline import times_start
+
+        times_start()
     try:
         if opts["input"]:
             with open(opts["input"], "rb") as f:
@@ -178,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     from . import translate
+    from .pipeline import stamp, times_report
     from .yamlload import fast_import
 
+    stamp("read")
     fast_import()
     res = translate(data, files_dir=opts["files_dir"] or None, pretty=opts["pretty"])
     report = res.format(filename, raw=opts["raw_errors"], color=_colorize(opts["color"]))
@@ -194,15 +200,23 @@ def main(argv: list[str] | None = None) -> int:
     if opts["check"]:
         return 0
     assert res.output is not None
+    try:
+        return _write(res.output, opts["output"])
+    finally:
+        stamp("write")
+        _err(times_report())
+
+
+def _write(output: bytes, path: str) -> int:
     # Written as two pieces: joining them would copy the whole output once more.
-    payload = (res.output, b"\n")
-    if opts["output"]:
+    payload = (output, b"\n")
+    if path:
         try:
-            fd = os.open(opts["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as e:
             from .sugar import go_errno_text
 
-            _err(f"failed to open {opts['output']}: open {opts['output']}: {go_errno_text(e)}\n")
+            _err(f"failed to open {path}: open {path}: {go_errno_text(e)}\n")
             return 1
         with os.fdopen(fd, "wb") as f:
             f.writelines(payload)

@@ -155,7 +155,6 @@ class Translator:
         self._urls: list[str] = []
         # id(inline text) -> (its UTF-8 bytes, sugar.prepare of them), computed in parallel
         self.prepared: dict[int, tuple[bytes, tuple[str, int | None]]] = {}
-        self.early: sugar.Prefetch | None = None  # preparation started by the YAML loader
 
     def data_url(
         self, data: bytes, compression: str | None = None, pre: tuple[str, int | None] | None = None
@@ -344,15 +343,6 @@ class Translator:
                     and not r.get("compression")
                 ):
                     big.append(r["inline"])
-        if self.early is not None:
-            rest = []
-            for s in big:
-                got = self.early.take(s)
-                if got is None:
-                    rest.append(s)
-                else:
-                    self.prepared[id(s)] = got
-            big = rest
         if len(big) < 2:
             return
         data = [s.encode("utf-8", "surrogateescape") for s in big]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
-from . import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH, Result, yamlload
+from . import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH, Result
 from .decode import NULL, Decoder, go_quote
 from .fields import VARIANTS, Spec
 from .report import ERROR, WARNING, Entry, format_path
@@ -14,29 +15,50 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
     from typing import Any
 
+# PINE_TRANSPILE_TIMES set: the wall and CPU time of each phase, printed by the CLI on stderr
+# (bench/transpile reads them). CPU is the whole process's: it includes the worker threads.
+_times: list[tuple[str, float, float]] | None = None
+
+
+def times_start() -> None:
+    global _times
+    import time
+
+    _times = [("start", time.perf_counter(), time.process_time())]
+
+
+def stamp(name: str) -> None:
+    if _times is not None:
+        import time
+
+        _times.append((name, time.perf_counter(), time.process_time()))
+
+
+def times_report() -> str:
+    """One line per phase: ``phase <name> <wall ms> <cpu ms>``; the first one is what the
+    process did before (interpreter start-up and imports: CPU only)."""
+    if not _times:
+        return ""
+    import time
+
+    lines = [f"phase startup - {_times[0][2] * 1000:.1f}"]
+    for (_, w0, c0), (name, w1, c1) in itertools.pairwise(_times):
+        lines.append(f"phase {name} {(w1 - w0) * 1000:.1f} {(c1 - c0) * 1000:.1f}")
+    w, c = time.perf_counter() - _times[0][1], time.process_time() - _times[0][2]
+    lines.append(f"phase total {w * 1000:.1f} {c * 1000:.1f}")
+    return "\n".join(lines) + "\n"
+
+
 _SEMVER = r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
 
 
 def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
-    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
-    early = None
-    if len(data) >= yamlload.CUT_MIN_TEXT:
-        # A large text: its large literal bodies are prepared as data URLs while parsing goes on.
-        from .sugar import Prefetch
-
-        early = Prefetch()
-    try:
-        return _run(data, files_dir, pretty, early)
-    finally:
-        if early is not None:
-            early.close()
-
-
-def _run(data: bytes, files_dir: str | None, pretty: bool, early: Any) -> Result:
     res = Result()
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     res.source = data  # decoded when a report needs it
     try:
-        root = compose(data, early.add if early is not None else None)
+        root = compose(data)
+        stamp("yaml")
     except YAMLSyntaxError as e:
         res.error = f"Error unmarshaling yaml: {e}"
         return res
@@ -110,6 +132,7 @@ def _run(data: bytes, files_dir: str | None, pretty: bool, early: Any) -> Result
         return res
     if cfg is None or cfg is NULL:
         cfg = {}
+    stamp("decode")
 
     entries: list[Entry] = []
     # Butane reports unused keys walking its structs: a struct's own keys before its fields'.
@@ -126,12 +149,12 @@ def _run(data: bytes, files_dir: str | None, pretty: bool, early: Any) -> Result
     from .desugar import Translator
 
     tr = Translator(spec, files_dir)
-    tr.early = early
     tr.validate_source(cfg)
     entries.extend(tr.entries)
     tr.entries = []
     if any(e.kind == ERROR for e in entries):
         return _finish(res, entries, dec, ERR_SOURCE)
+    stamp("validate")
     out = tr.translate(cfg)
     tr.filters(out)
     entries.extend(tr.entries)
@@ -139,6 +162,7 @@ def _run(data: bytes, files_dir: str | None, pretty: bool, early: Any) -> Result
     if any(e.kind == ERROR for e in entries):
         return _finish(res, entries, dec, ERR_SOURCE)
 
+    stamp("desugar")
     from .gojson import encode, prune
 
     pruned = prune(out, "Config") or {}
@@ -154,7 +178,9 @@ def _run(data: bytes, files_dir: str | None, pretty: bool, early: Any) -> Result
     if any(e.kind == ERROR for e in entries):
         return _finish(res, entries, dec, ERR_GENERATED)
     res.config = pruned
+    stamp("check")
     res.output = encode(out, pretty, tr.generated)
+    stamp("json")
     return _finish(res, entries, dec, None)
 
 

@@ -263,55 +263,6 @@ def mount_unit(
     return unit_escape_path(path or "/") + ".mount", "\n".join(lines)
 
 
-# Contents from this size on are prepared in parallel before the walk (smaller ones: the hand-off
-# would cost about what preparing them does).
+# Inline contents from this size on are prepared in parallel before the walk (smaller ones: the
+# hand-off would cost about what preparing them does).
 PREFETCH_MIN = 4096
-
-
-class Prefetch:
-    """``prepare`` started while the YAML is still being read.
-
-    The YAML loader hands over the large literal bodies it cuts out (``yamlload.compose``'s
-    ``on_body``); nearly always they are inline file contents, whose data URLs are the costly part
-    of the translation. They are prepared in batches of ~1 MiB by one worker per CPU (zlib and
-    ISA-L release the GIL) while the main thread goes on parsing. ``take`` gives the result for a
-    text the translator meets (checked by identity, not only by id), None for any other.
-    """
-
-    BATCH = 1 << 20
-
-    def __init__(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
-        self._batch: list[tuple[str, bytes]] = []
-        self._size = 0
-        self._where: dict[int, tuple[str, bytes, Any, int]] = {}
-
-    def add(self, text: str, data: bytes) -> None:
-        if len(data) < PREFETCH_MIN:
-            return
-        self._batch.append((text, data))
-        self._size += len(data)
-        if self._size >= self.BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._batch:
-            return
-        batch, self._batch, self._size = self._batch, [], 0
-        fut = self._pool.submit(lambda: [prepare(d) for _, d in batch])
-        for i, (text, data) in enumerate(batch):
-            self._where[id(text)] = (text, data, fut, i)
-
-    def take(self, text: str) -> tuple[bytes, tuple[str, int | None]] | None:
-        self.flush()
-        got = self._where.pop(id(text), None)
-        if got is None or got[0] is not text:
-            return None
-        _, data, fut, i = got
-        return data, fut.result()[i]
-
-    def close(self) -> None:
-        self._where.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)

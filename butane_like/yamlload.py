@@ -135,9 +135,7 @@ _end_re: dict[int, Any] = {}
 _PLAIN_ASCII = bytes([9, *range(0x20, 0x7F)])
 
 
-def _cut(
-    data: bytes, on_body: Any = None
-) -> tuple[bytes, list[tuple[str, bool]], list[tuple[int, int]]] | None:
+def _cut(data: bytes) -> tuple[bytes, list[tuple[str, bool]], list[tuple[int, int]]] | None:
     """(skeleton text, [(body value, strip chomping)], [(0-based skeleton line of a placeholder,
     lines of its body)]) or None when there is nothing to cut."""
     import re
@@ -187,10 +185,7 @@ def _cut(
         line += 1
         pieces.append(before)
         pieces.append(b" " * k + b"%s%d\n" % (_TOKEN.encode(), len(bodies)))
-        text = str(view, "ascii")
-        bodies.append((text, strip))
-        if on_body is not None:
-            on_body(text, value if view is value else bytes(view))
+        bodies.append((str(view, "ascii"), strip))
         pos = scan = end
     if not bodies:
         return None
@@ -198,9 +193,9 @@ def _cut(
     return b"".join(pieces), bodies, lines
 
 
-def _compose_cut(data: bytes, on_body: Any = None) -> Any:
+def _compose_cut(data: bytes) -> Any:
     """``_compose`` with the large literal bodies cut out and put back; _FAILED when it cannot."""
-    got = _cut(data, on_body)
+    got = _cut(data)
     if got is None:
         return _FAILED
     skeleton, bodies, lines = got
@@ -255,14 +250,10 @@ class Tags:
     QUOTED = "!"  # quoted or block scalar: always a string
 
 
-def compose(text: bytes | str, on_body: Any = None) -> Any:
-    """The first document's root node (None for an empty stream); raises YAMLSyntaxError.
-
-    ``on_body(value, its ASCII bytes)`` is called for each large literal body cut out of a large
-    text (see below), as soon as it is read; it may be called for bodies of a cut that is then
-    given up."""
+def compose(text: bytes | str) -> Any:
+    """The first document's root node (None for an empty stream); raises YAMLSyntaxError."""
     if isinstance(text, bytes) and len(text) >= CUT_MIN_TEXT:
-        root = _compose_cut(text, on_body)
+        root = _compose_cut(text)
         if root is not _FAILED:
             return root
     return _compose(text)

@@ -586,22 +586,3 @@ def test_base64_of_any_size_is_standard(size: int) -> None:
 def test_percent_escape_is_rfc2396(alphabet: bytes, size: int) -> None:
     data = bytes(random.Random(size).choices(alphabet, k=size))
     assert sugar.percent_escape(data) == urllib.parse.quote(data, safe="!~*'()")
-
-
-def test_prefetch_answers_only_for_the_very_text_it_was_given() -> None:
-    early = sugar.Prefetch()
-    try:
-        texts = ["".join(random.Random(i).choices("ab\n", k=5000 + i)) for i in range(5)]
-        for t in texts:
-            early.add(t, t.encode())
-        early.add("short", b"short")  # below PREFETCH_MIN: not taken
-        twin = "".join(list(texts[0]))  # equal, but another object
-        assert twin == texts[0] and twin is not texts[0]
-        assert early.take(twin) is None
-        assert early.take("short") is None
-        for t in texts:
-            data, pre = early.take(t)
-            assert data == t.encode() and pre == sugar.prepare(data)
-            assert early.take(t) is None  # given once
-    finally:
-        early.close()
