@@ -251,3 +251,30 @@ def test_unused_keys_in_struct_walk_order() -> None:
         b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n      bogus2: 1\nbogus: 1\npasswd:\n  bad: 1\n"
     )
     assert [e.message for e in res.entries] == ["unused key bogus", "unused key bad", "unused key bogus2"]
+
+
+def test_phase_times_on_request_only() -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO), PINE_TRANSPILE_TIMES="1")
+    p = subprocess.run(
+        [sys.executable, "-m", "butane_like.cli"], input=OK, capture_output=True, env=env, check=False
+    )
+    assert p.returncode == 0 and json.loads(p.stdout)["storage"]["files"][0]["path"] == "/etc/a"
+    rows = [line.split() for line in p.stderr.decode().splitlines()]
+    names = [r[1] for r in rows]
+    assert names == [
+        "startup",
+        "read",
+        "yaml",
+        "decode",
+        "validate",
+        "desugar",
+        "check",
+        "json",
+        "write",
+        "total",
+    ]
+    assert all(r[0] == "phase" for r in rows)
+    total_wall = float(rows[-1][2])
+    assert 0 < sum(float(r[2]) for r in rows[1:-1]) <= total_wall + 0.5
+    plain = cli(stdin=OK)
+    assert plain.stderr == b"" and plain.stdout == p.stdout
