@@ -171,22 +171,10 @@ def _build(tmp: Path) -> dict:
     squash_seconds = time.monotonic() - t0
     shutil.rmtree(root)
 
-    area_path, area = embed_area()
-    (tree / area_path).parent.mkdir(parents=True, exist_ok=True)
-    (tree / area_path).write_bytes(area)
-    (tree / "boot" / "grub").mkdir(parents=True)
-    shutil.copy(HERE / "grub.cfg", tree / "boot" / "grub" / "grub.cfg")
-
     iso = tmp / ISO_NAME
-    log("grub-mkrescue (BIOS + UEFI, hybrid)")
     t0 = time.monotonic()
-    # After grub-mkrescue's sources, "--" ends xorriso's mkisofs emulation: the rest are native commands
-    # run before the image is written (mkisofs -r made the area 0444; the contract is 0400 root:root).
-    iso_path = "/" + area_path
-    run(["grub-mkrescue", "-o", iso, tree, "--", "-volid", VOLUME_ID,
-         "-chmod", "0400", iso_path, "--", "-chown", "0", iso_path, "--", "-chgrp", "0", iso_path, "--"])  # fmt: skip
+    iso_path, area_bytes = make_iso(tree, iso)
     mkrescue_seconds = time.monotonic() - t0
-    check_embed_mode(iso, iso_path)
 
     pxe = tmp / "pxe"
     pxe.mkdir()
@@ -198,7 +186,7 @@ def _build(tmp: Path) -> dict:
         "iso": ISO_NAME,
         "iso_bytes": iso.stat().st_size,
         "pxe": {name: (pxe / name).stat().st_size for name in PXE_FILES.values()},
-        "embed_area": {"path": iso_path, "bytes": len(area)},
+        "embed_area": {"path": iso_path, "bytes": area_bytes},
         "kernel_version": version,
         "wheel": wheel,
         "root_key": root_key(),
@@ -210,6 +198,54 @@ def _build(tmp: Path) -> dict:
         "build_seconds": round(time.monotonic() - started, 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def make_iso(tree: Path, iso: Path) -> tuple[str, int]:
+    """Add the embed area and grub.cfg to tree (which holds live/) and write the hybrid ISO.
+
+    Returns the area's path in the ISO and its size."""
+    area_path, area = embed_area()
+    (tree / area_path).parent.mkdir(parents=True, exist_ok=True)
+    (tree / area_path).write_bytes(area)
+    (tree / "boot" / "grub").mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "grub.cfg", tree / "boot" / "grub" / "grub.cfg")
+    log("grub-mkrescue (BIOS + UEFI, hybrid)")
+    # After grub-mkrescue's sources, "--" ends xorriso's mkisofs emulation: the rest are native commands
+    # run before the image is written (mkisofs -r made the area 0444; the contract is 0400 root:root).
+    iso_path = "/" + area_path
+    run(["grub-mkrescue", "-o", iso, tree, "--", "-volid", VOLUME_ID,
+         "-chmod", "0400", iso_path, "--", "-chown", "0", iso_path, "--", "-chgrp", "0", iso_path, "--"])  # fmt: skip
+    check_embed_mode(iso, iso_path)
+    return iso_path, len(area)
+
+
+def _place(src: Path, dst: Path) -> None:
+    """Hard link when on the same file system (the squashfs is 100+ MiB), else copy."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy(src, dst)
+
+
+def remaster(built: BuiltIso, out: Path, extra: dict[str, Path]) -> Path:
+    """A variant of the cached ISO with extra files on the medium (iso path -> file), e.g. a Pine image
+    for an install without network (``pine.inst.image=/pine/pine.raw.zst``, or ``iso embed --image``).
+
+    Reuses the cached kernel, initramfs and squashfs: only grub-mkrescue runs (seconds)."""
+    with tempfile.TemporaryDirectory(prefix="pine-remaster-", dir=built.directory.parent) as tmp:
+        tree = Path(tmp) / "tree"
+        for name, pxe_name in PXE_FILES.items():
+            _place(built.pxe[pxe_name], tree / "live" / name)
+        for iso_path, src in extra.items():
+            rel = iso_path.strip("/")
+            if not rel or rel.split("/")[0] in ("live", "boot") or rel == embed_area()[0]:
+                raise ValueError(
+                    f"--add {iso_path}: not a path the ISO may take (live/, boot/, the embed area)"
+                )
+            _place(Path(src), tree / rel)
+        make_iso(tree, Path(out))
+    return Path(out)
 
 
 def check_embed_mode(iso: Path, iso_path: str) -> None:

@@ -270,7 +270,7 @@ def customize(root: Path) -> None:
 def _build(tmp: Path) -> dict:
     started = time.monotonic()
     python = sys.executable
-    hook = f"env PYTHONPATH={REPO} {python} -m iso.installer.root customize \"$1\""
+    hook = f'env PYTHONPATH={REPO} {python} -m iso.installer.root customize "$1"'
     argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--include=" + ",".join(PACKAGES)]
     argv += [f"--dpkgopt={o}" for o in DPKG_EXCLUDES]
     argv += ["--dpkgopt=path-exclude=/usr/share/doc-base/*", "--dpkgopt=path-exclude=/usr/share/lintian/*"]
