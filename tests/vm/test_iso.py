@@ -143,6 +143,28 @@ def server(built_iso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[File
     srv.close()
 
 
+@pytest.fixture
+def boot_disk(boot_disk, tmp_path: Path):
+    """The harness's boot_disk, keeping every guest's serial console in tmp_path/serial-N.log."""
+    from harness import GuestError
+
+    count = 0
+
+    def boot(*args, **kwargs):
+        nonlocal count
+        count += 1
+        log = tmp_path / f"serial-{count}.log"
+        try:
+            r = boot_disk(*args, **kwargs)
+        except GuestError as e:
+            log.write_text(e.serial_log)
+            raise
+        log.write_text(r.serial)
+        return r
+
+    return boot
+
+
 def _live_install_available() -> None:
     if not (REPO / "pineinstall" / "live.py").exists():
         pytest.fail("pineinstall/live.py (pineinstall live-install) is not in this checkout")
