@@ -38,10 +38,21 @@ class Result:
     - ``format(filename, raw=False)``: the report as Butane prints it on stderr.
     """
 
-    __slots__ = ("_source", "config", "entries", "error", "ignition_version", "output", "variant", "version")
+    __slots__ = (
+        "_output",
+        "_parts",
+        "_source",
+        "config",
+        "entries",
+        "error",
+        "ignition_version",
+        "variant",
+        "version",
+    )
 
     def __init__(self) -> None:
-        self.output: bytes | None = None
+        self._output: bytes | None = None
+        self._parts: list[str] | None = None  # the output's pieces, joined when asked for
         self.config: dict[str, Any] | None = None
         self.entries: list[Entry] = []
         self.error: str | None = None
@@ -49,6 +60,28 @@ class Result:
         self.variant: str | None = None
         self.version: str | None = None
         self._source: bytes | str = ""
+
+    @property
+    def output(self) -> bytes | None:
+        if self._output is None and self._parts is not None:
+            from .gojson import join
+
+            self._output = join(self._parts)
+            self._parts = None
+        return self._output
+
+    @output.setter
+    def output(self, value: bytes | None) -> None:
+        self._output, self._parts = value, None
+
+    def write_output(self, write: Any) -> None:
+        """Write the output (no newline) through ``write(bytes)``, in pieces when not yet joined."""
+        if self._parts is not None:
+            from .gojson import write_parts
+
+            write_parts(self._parts, write)
+        elif self._output is not None:
+            write(self._output)
 
     @property
     def source(self) -> str:

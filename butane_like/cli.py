@@ -14,6 +14,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
+
 USAGE = """Usage: {prog} [options] [input-file]
 Options:
   -c, --check              check config without producing output
@@ -199,17 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if opts["check"]:
         return 0
-    assert res.output is not None
     try:
-        return _write(res.output, opts["output"])
+        return _write(res, opts["output"])
     finally:
         stamp("write")
         _err(times_report())
 
 
-def _write(output: bytes, path: str) -> int:
-    # Written as two pieces: joining them would copy the whole output once more.
-    payload = (output, b"\n")
+def _write(res: Any, path: str) -> int:
     if path:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -219,11 +220,14 @@ def _write(output: bytes, path: str) -> int:
             _err(f"failed to open {path}: open {path}: {go_errno_text(e)}\n")
             return 1
         with os.fdopen(fd, "wb") as f:
-            f.writelines(payload)
+            res.write_output(f.write)
+            f.write(b"\n")
     else:
         try:
-            sys.stdout.buffer.writelines(payload)
-            sys.stdout.flush()
+            out = sys.stdout.buffer
+            res.write_output(out.write)
+            out.write(b"\n")
+            out.flush()
         except BrokenPipeError:
             return 1
     return 0

@@ -93,6 +93,11 @@ def encode(cfg: dict[str, Any], pretty: bool = False, safe: set[int] | None = No
     ``safe``: ids of strings known to need no escaping (the data URLs we generated: base64 and
     percent-encoding use no character JSON escapes), written without scanning them.
     """
+    return join(encode_parts(cfg, pretty, safe))
+
+
+def encode_parts(cfg: dict[str, Any], pretty: bool = False, safe: set[int] | None = None) -> list[str]:
+    """``encode`` as the list of its pieces of text, not yet joined (see ``write_parts``)."""
     global _SAFE
     pruned = prune(cfg, "Config") or {}
     parts: list[str] = []
@@ -102,7 +107,26 @@ def encode(cfg: dict[str, Any], pretty: bool = False, safe: set[int] | None = No
     else:
         _compact(pruned, parts)
     _SAFE = set()
+    return parts
+
+
+def join(parts: list[str]) -> bytes:
     return "".join(parts).encode("utf-8", "surrogateescape")
+
+
+def write_parts(parts: list[str], write: Any) -> None:
+    """Write the pieces in chunks of ~1 MiB, never the whole text at once: for tens of MiB, the
+    joined copies (text, then bytes) cost more in fresh pages than the writing itself."""
+    chunk: list[str] = []
+    size = 0
+    for p in parts:
+        chunk.append(p)
+        size += len(p)
+        if size >= 1 << 20:
+            write("".join(chunk).encode("utf-8", "surrogateescape"))
+            chunk, size = [], 0
+    if chunk:
+        write("".join(chunk).encode("utf-8", "surrogateescape"))
 
 
 def _scalar(v: Any) -> str:

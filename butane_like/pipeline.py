@@ -163,7 +163,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
         return _finish(res, entries, dec, ERR_SOURCE)
 
     stamp("desugar")
-    from .gojson import encode, prune
+    from .gojson import encode_parts, prune
 
     pruned = prune(out, "Config") or {}
     for jpath, msg in tr.duplicates(pruned):
@@ -179,7 +179,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
         return _finish(res, entries, dec, ERR_GENERATED)
     res.config = pruned
     stamp("check")
-    res.output = encode(out, pretty, tr.generated)
+    res._parts = encode_parts(out, pretty, tr.generated)
     stamp("json")
     return _finish(res, entries, dec, None)
 
