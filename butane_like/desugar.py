@@ -153,13 +153,13 @@ class Translator:
         # (The URLs are kept alive in _urls so that no other string can ever reuse their ids.)
         self.generated: set[int] = set()
         self._urls: list[str] = []
-        # id(inline text) -> (its UTF-8 bytes, sugar.prepare of them), computed in parallel
-        self.prepared: dict[int, tuple[bytes, tuple[str, int | None]]] = {}
+        # id(inline text) -> its data URL and compression, made in parallel before the walk
+        self.prepared: dict[int, tuple[str, str | None]] = {}
 
     def data_url(
-        self, data: bytes, compression: str | None = None, pre: tuple[str, int | None] | None = None
+        self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
     ) -> tuple[str, str | None]:
-        url, comp = sugar.make_data_url(data, compression, pre=pre)
+        url, comp = made if made is not None else sugar.make_data_url(data, compression)
         self.generated.add(id(url))
         self._urls.append(url)
         return url, comp
@@ -331,8 +331,8 @@ class Translator:
             self.error(ERR_TOO_FEW_MIRROR, (*base, "mirror", "devices"))
 
     # -- phase 3: translation -----------------------------------------------------
-    def _prefetch_gzip(self, cfg: dict) -> None:
-        """Compress the larger inline contents up front, in parallel: gzip is the costly part."""
+    def _prefetch_data_urls(self, cfg: dict) -> None:
+        """Encode the larger inline contents up front, in parallel: gzip is the costly part."""
         big = []
         for f in (cfg.get("storage") or {}).get("files") or []:
             for r in [f.get("contents"), *(f.get("append") or [])]:
@@ -345,12 +345,11 @@ class Translator:
                     big.append(r["inline"])
         if len(big) < 2:
             return
-        data = [s.encode("utf-8", "surrogateescape") for s in big]
-        done = sugar.prepare_many(data)
-        self.prepared = {id(s): (d, p) for s, d, p in zip(big, data, done, strict=True)}
+        done = sugar.data_urls_many(big)
+        self.prepared = {id(s): made for s, made in zip(big, done, strict=True)}
 
     def translate(self, cfg: dict) -> dict:
-        self._prefetch_gzip(cfg)
+        self._prefetch_data_urls(cfg)
         out = self.convert(cfg, "Config", ())
         ign = out.setdefault("ignition", {})
         if id(ign) not in self.out.origin:
@@ -418,19 +417,17 @@ class Translator:
             )
         data = None
         field = None
-        pre = None
+        made = None
         if "inline" in value:
             field = "inline"
-            got = self.prepared.pop(id(value["inline"]), None)
-            if got is not None:
-                data, pre = got
-            else:
-                data = value["inline"].encode("utf-8", "surrogateescape")
+            # (the same text may also sit in a resource with a declared compression: via an alias)
+            made = None if value.get("compression") else self.prepared.pop(id(value["inline"]), None)
+            data = b"" if made is not None else value["inline"].encode("utf-8", "surrogateescape")
         elif "local" in value:
             field = "local"
             data = self.read_local(value["local"], (*ypath, "local"))
         if data is not None and field is not None:
-            url, comp = self.data_url(data, value.get("compression"), pre)
+            url, comp = self.data_url(data, value.get("compression"), made)
             out["source"] = url
             self.out.leaf_from(out, "source", (*ypath, field))
             if comp is not None:

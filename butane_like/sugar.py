@@ -80,6 +80,9 @@ def _gzip(comp: Any, data: bytes) -> bytes:
 # about equal on text that barely compresses and up to ~1/3 larger on repetitive text.
 GZIP_LEVEL = 6
 FAST_GZIP_MIN = 16384
+# Contents from this size on are encoded in parallel before the walk (smaller ones: the hand-off
+# would cost about what encoding them does), and gzipped before their other encodings are measured.
+PREFETCH_MIN = 4096
 _isal: Any = None
 
 
@@ -113,29 +116,27 @@ def gzip_any(data: bytes) -> bytes:
 
 
 def make_data_url(
-    data: bytes,
-    compression: str | None = None,
-    allow_gzip: bool = True,
-    pre: tuple[str, int | None] | None = None,
+    data: bytes, compression: str | None = None, allow_gzip: bool = True
 ) -> tuple[str, str | None]:
     """Butane's choice of encoding: the shortest of percent-encoding, base64 and gzip+base64.
 
     Returns (url, compression): compression is "" or "gzip" when we chose it, None when the user
-    declared a compression (the data is already compressed; it is only encoded). ``pre`` is
-    ``prepare(data)`` when the caller computed it already (see ``prepare_many``).
+    declared a compression (the data is already compressed; it is only encoded).
     """
     user_compressed = bool(compression)
     can_gzip = not user_compressed and allow_gzip
-    gz, pct_len = pre if pre is not None else (None, None)
     b64_len = 8 + (len(data) + 2) // 3 * 4
-    if can_gzip and gz is not None and len(gz) + len(";base64,gzip") < min(1 + len(data), b64_len):
-        # Shorter than any plain encoding can be (percent-encoding is at least as long as the
-        # data): no need to measure the percent-encoded length.
-        return "data:;base64," + gz, "gzip"
-    # Lengths first (cheap), the chosen encoding's text last: large files are rarely
-    # percent-encoded in the end, and building that text byte by byte is the slow part.
+    gz = None
+    if can_gzip and len(data) >= PREFETCH_MIN:
+        # Large contents: gzip first. When its URL is shorter than any plain one can be
+        # (percent-encoding is at least as long as the data), that settles it.
+        gz = b64(gzip_any(data))
+        if len(gz) + len(";base64,gzip") < min(1 + len(data), b64_len):
+            return "data:;base64," + gz, "gzip"
+    # Lengths first (cheap), the chosen encoding's text last: building the percent-encoded
+    # text is the slow part.
     best = "pct"
-    best_len = 1 + (pct_len if pct_len is not None else percent_length(data))
+    best_len = 1 + percent_length(data)
     if b64_len < best_len:
         best, best_len = "b64", b64_len
     out_comp: str | None = None if user_compressed else ""
@@ -150,34 +151,32 @@ def make_data_url(
     return "data:," + percent_escape(data), out_comp
 
 
-def prepare(data: bytes) -> tuple[str, int | None]:
-    """What ``make_data_url`` needs to decide: the gzip in base64 and, only when that does not
-    settle it, the percent-encoded length."""
-    gz = b64(gzip_any(data))
-    settled = len(gz) + len(";base64,gzip") < min(1 + len(data), 8 + (len(data) + 2) // 3 * 4)
-    return gz, None if settled else percent_length(data)
+def data_urls_many(texts: list[str]) -> list[tuple[str, str | None]]:
+    """``make_data_url`` of several texts (UTF-8, no declared compression) on all CPUs.
 
-
-def prepare_many(items: list[bytes]) -> list[tuple[str, int | None]]:
-    """``prepare`` of several buffers on all CPUs, one share of about equal bytes per CPU.
-
-    zlib and ISA-L release the GIL while they compress, so the shares run in parallel; one task
-    per share because a hand-off per buffer costs more than small buffers take to compress.
+    One share of about equal size per CPU: zlib and ISA-L release the GIL while they compress,
+    so the shares run in parallel; one task per share, because a hand-off per text costs more
+    than a small one takes. Each text's bytes are made and dropped inside its task, so that at
+    no time all of them (and their gzip) are held at once: fresh memory is slow to touch here.
     """
-    workers = min(len(items), os.cpu_count() or 1)
+
+    def one(text: str) -> tuple[str, str | None]:
+        return make_data_url(text.encode("utf-8", "surrogateescape"))
+
+    workers = min(len(texts), os.cpu_count() or 1)
     if workers < 2:
-        return [prepare(x) for x in items]
+        return [one(t) for t in texts]
     shares: list[list[int]] = [[] for _ in range(workers)]
     loads = [0] * workers
-    for i in sorted(range(len(items)), key=lambda i: -len(items[i])):
+    for i in sorted(range(len(texts)), key=lambda i: -len(texts[i])):
         j = loads.index(min(loads))
         shares[j].append(i)
-        loads[j] += len(items[i])
-    out: list[Any] = [None] * len(items)
+        loads[j] += len(texts[i])
+    out: list[Any] = [None] * len(texts)
 
     def work(share: list[int]) -> None:
         for i in share:
-            out[i] = prepare(items[i])
+            out[i] = one(texts[i])
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -265,8 +264,3 @@ def mount_unit(
         lines.append("Options=" + ",".join(opts))
     lines += ["", "[Install]", "RequiredBy=remote-fs.target" if remote else "RequiredBy=local-fs.target"]
     return unit_escape_path(path or "/") + ".mount", "\n".join(lines)
-
-
-# Inline contents from this size on are prepared in parallel before the walk (smaller ones: the
-# hand-off would cost about what preparing them does).
-PREFETCH_MIN = 4096

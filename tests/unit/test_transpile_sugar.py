@@ -586,3 +586,23 @@ def test_base64_of_any_size_is_standard(size: int) -> None:
 def test_percent_escape_is_rfc2396(alphabet: bytes, size: int) -> None:
     data = bytes(random.Random(size).choices(alphabet, k=size))
     assert sugar.percent_escape(data) == urllib.parse.quote(data, safe="!~*'()")
+
+
+@pytest.mark.parametrize("declared_first", [False, True])
+def test_aliased_text_with_and_without_declared_compression(declared_first: bool) -> None:
+    # The same text object in two resources (a YAML alias), one declaring its compression: the
+    # parallel encoding made for the plain one must not be used for the declared one.
+    big = "x" * 6000
+    plain = f"    - path: /plain\n      contents:\n        inline: {'*big' if declared_first else '&big ' + big}\n"
+    declared = (
+        "    - path: /declared\n      contents:\n        compression: gzip\n"
+        f"        inline: {'&big ' + big if declared_first else '*big'}\n"
+    )
+    other = "    - path: /other\n      contents:\n        inline: " + "y" * 7000 + "\n"
+    body = "storage:\n  files:\n" + (declared + plain if declared_first else plain + declared) + other
+    res = run(body)
+    files = {f["path"]: f["contents"] for f in res.config["storage"]["files"]}
+    assert files["/declared"]["compression"] == "gzip"
+    assert files["/declared"]["source"] == "data:," + big  # encoded as it is, not compressed again
+    assert files["/plain"]["compression"] == "gzip" and text_of(files["/plain"]) == big.encode()
+    assert text_of(files["/other"]) == b"y" * 7000
