@@ -162,6 +162,14 @@ def _cut(data: bytes) -> tuple[bytes, list[tuple[str, bool]], list[tuple[int, in
         if m is None or m.end() != scan:
             continue
         start, k = m.end(), len(m[2])
+        # A body of CUT_MIN_BODY bytes or more holds the line at that distance, empty or indented
+        # by k spaces: when that line is neither, the body is shorter (no need to find its end).
+        far = start + CUT_MIN_BODY - 1
+        if far >= len(data):
+            continue
+        ls = data.rfind(b"\n", start, far) + 1 or start
+        if data[ls] != 10 and not data.startswith(b" " * k, ls):
+            continue
         end_re = _end_re.get(k)
         if end_re is None:
             end_re = _end_re[k] = re.compile(rb"\n(?! {%d}|\n)" % k)

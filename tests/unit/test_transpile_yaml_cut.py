@@ -230,3 +230,32 @@ def test_cut_bodies_reach_the_output_unchanged() -> None:
     from test_transpile_sugar import text_of
 
     assert [text_of(f["contents"]).decode() for f in got] == want
+
+
+@pytest.mark.parametrize("blank_at", [None, 0, 1, 2])
+def test_bodies_around_the_size_threshold(monkeypatch: pytest.MonkeyPatch, blank_at: int | None) -> None:
+    # Bodies just under, at and over CUT_MIN_BODY bytes (counted from their first line's
+    # indentation to the end of their last line), some with empty lines where the size check
+    # looks: exactly those of CUT_MIN_BODY bytes or more are cut, and the tree is libyaml's.
+    monkeypatch.setattr(yamlload, "CUT_MIN_BODY", 4096)
+    k = 8
+    out, sizes = ["files:\n"], []
+    for i, size in enumerate([4000, 4095, 4096, 4097, 9000]):
+        lines = [" " * k + "first"]
+        n = len(lines[0]) + 1
+        while n < size:
+            room = size - n - 1  # what the next line may hold besides its line break
+            blank = room <= k or (blank_at is not None and len(lines) % 7 == blank_at)
+            line = "" if blank else " " * k + "x" * min(60, room - k)
+            lines.append(line)
+            n += len(line) + 1
+        body = "\n".join(lines) + "\n"
+        assert len(body) == size
+        sizes.append(size)
+        out.append(f"  - n: {i}\n    inline: |\n{body}")
+    text = "".join(out).encode()
+    got = yamlload._cut(text)
+    assert got is not None
+    want = sum(1 for s in sizes if s >= 4096)
+    assert len(got[1]) == want == 3
+    assert same_or_declined(text)
