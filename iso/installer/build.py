@@ -46,6 +46,7 @@ SOURCE_FILES = ("pyproject.toml", "README.md")
 # The fallback until pineinstall.providers.embedded lands (its constants are the contract).
 FALLBACK_ISO_PATH = "pine/embed.bin"
 FALLBACK_AREA_SIZE = 1 << 20
+KEEP_BUILDS = 3  # cached ISO builds kept (older ones are deleted after a new build)
 
 WRAPPER = """#!/usr/bin/python3
 # {name}: the installer ISO's wrapper around the pineinstall package in dist-packages.
@@ -314,7 +315,21 @@ def ensure_iso() -> BuiltIso:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         log(f"built {final} in {manifest['build_seconds']} s")
+        _prune_old_builds(cache, keep=KEEP_BUILDS)
     return _load(final)
+
+
+def _prune_old_builds(cache: Path, keep: int) -> None:
+    """Every checkout change makes a new ~330 MB build: keep the newest few (a guest still booting a
+    deleted one keeps reading its open file)."""
+    builds = sorted(
+        (d for d in cache.glob("iso-*") if d.is_dir() and (d / "manifest.json").exists()),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
+    for old in builds[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        (cache / f"{old.name}.lock").unlink(missing_ok=True)
 
 
 def copy_out(built: BuiltIso, out: Path, pxe_dir: Path | None = None) -> Path:
