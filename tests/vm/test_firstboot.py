@@ -139,3 +139,23 @@ def test_broken_fwcfg_config_fails_on_the_console_and_is_not_marked(
     result = json.loads(report["pine_result_text"])["firstboot"]
     assert result["ok"] is False and result["provider"] == "fwcfg"
     assert "not a valid config" in result["error"]
+
+
+def test_changed_kernel_arguments_reboot_into_them(tmp_path: Path, agent_image, boot_disk) -> None:
+    disk = firstboot_disk(tmp_path, agent_image)
+    cfg = tmp_path / "kargs.ign"
+    cfg.write_text(
+        json.dumps(
+            {"ignition": {"version": "3.4.0"}, "kernelArguments": {"shouldExist": ["pine.karg=firstboot"]}}
+        )
+    )
+    # -no-reboot: the guest's reboot ends QEMU (the report, after multi-user.target, never comes)
+    r = boot_disk(disk, fw_cfg={FWCFG: cfg}, until="PINE-REPORT-END", timeout=BOOT_TIMEOUT)
+    print(f"kargs, first boot: QEMU ended after {r.seconds} s")
+    assert "kernel arguments changed: rebooting" in r.serial, r.serial[-6000:]
+    assert not r.marker_seen and r.powered_off
+    report, _ = boot(boot_disk, disk, cfg, "kargs, second boot")
+    assert "pine.karg=firstboot" in report["cmdline"].split()
+    result = json.loads(report["pine_result_text"])["firstboot"]
+    assert result["kargs"]["changed"] is True and result["kargs"]["after"][-1] == "pine.karg=firstboot"
+    assert report["files"][MARKER] is not None
