@@ -203,6 +203,7 @@ def test_pxe_unattended_install(built_iso, server: FileServer, boot_disk, tmp_pa
     ])  # fmt: skip
     r = boot_disk(
         disk,
+        boot_iso=True,  # no bootindex on the disk: -kernel's option ROM takes bootindex 0
         net=True,
         memory=LIVE_MEMORY,
         timeout=INSTALL_TIMEOUT,
@@ -303,9 +304,17 @@ def test_rescue_entry_arguments(built_iso, boot_disk, tmp_path: Path) -> None:
     disk = tmp_path / "empty.img"
     with open(disk, "wb") as fh:
         fh.truncate(64 * 2**20)
-    r = boot_disk(disk, iso=built_iso.iso, memory=LIVE_MEMORY, timeout=BOOT_TIMEOUT, until="rescue mode",
-                  kernel_args=["-kernel", str(built_iso.pxe["vmlinuz"]), "-initrd", str(built_iso.pxe["initrd.img"]),
-                               "-append", rescue_args])  # fmt: skip
+    # The kernel straight from QEMU (a menu choice needs keys on the serial port), the ISO as the CD
+    # live-boot finds; no bootindex anywhere (-kernel's option ROM takes bootindex 0).
+    cd = [
+        "-drive",
+        f"if=none,id=cdr,file={built_iso.iso},media=cdrom,readonly=on",
+        "-device",
+        "ide-cd,drive=cdr",
+    ]
+    kernel = ["-kernel", str(built_iso.pxe["vmlinuz"]), "-initrd", str(built_iso.pxe["initrd.img"])]
+    r = boot_disk(disk, boot_iso=True, memory=LIVE_MEMORY, timeout=BOOT_TIMEOUT, until="rescue mode",
+                  kernel_args=[*cd, *kernel, "-append", rescue_args])  # fmt: skip
     print(f"rescue: shell offered after {r.seconds} s")
     assert r.marker_seen
     assert "pineinstall[" not in r.serial  # the install service is not part of rescue.target
