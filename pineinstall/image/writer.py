@@ -16,8 +16,8 @@ even by ``kill -9`` or a power loss — leaves a disk without a partition table,
 one that boots. :meth:`wipe` does the same after a failure.
 
 Speed: the destination is written with ``O_DIRECT`` from page-aligned buffers (no page cache, no
-copy; buffered where the file system refuses it, with writeback started as it goes) by a few
-threads, so that several writes are in flight while the caller reads or decompresses the next chunk.
+copy; buffered where the file system refuses it) by a few threads, so that several writes are in
+flight while the caller reads or decompresses the next chunk.
 Durability costs three flushes: after the wipe at :meth:`begin` (the old tables must be gone before
 any of the body lands), at :meth:`finish_body` (the body before its first MiB) and at :meth:`commit`.
 """
@@ -47,7 +47,6 @@ THREADS = 4  # writes in flight at once
 BUFFERS = THREADS + 2  # chunk buffers the reader cycles through (peak RSS: BUFFERS * CHUNK of them)
 BOUNCE = 1 << 20  # per thread, for direct writes of memory that is not page-aligned
 ZERO_MAP = 1 << 20
-KICK = 64 << 20  # buffered writes: start writeback every this many bytes (see _kick)
 WIPE = 1 << 20  # zeroed at both ends of the destination when writing begins and after a failure
 ZERO_BLOCK = bytes(BLOCK)
 ZERO_CHUNK = bytes(CHUNK)
@@ -246,8 +245,6 @@ class SparseWriter:
         self.local = threading.local()  # per thread: its bounce buffer
         self.bounces: list[mmap.mmap] = []
         self.zero_map: mmap.mmap | None = None
-        self.kicked = 0  # buffered writes: writeback started for everything below this offset
-        self.since_kick = 0  # data bytes submitted since the last kick
 
     # -- opening --
 
@@ -363,7 +360,7 @@ class SparseWriter:
 
     def _set_direct(self) -> None:
         """O_DIRECT: the page cache of a disk being overwritten is useless, and buffered writes plus
-        one big fsync were ~2-4x slower than direct ones on loop devices here, ~1.25x for an image
+        one big fsync were ~2-4x slower than direct ones on loop devices here, ~1.3x for an image
         file. Set with F_SETFL (a second O_EXCL open of the same device would be refused). A file
         system that refuses it (ramfs, some FUSE ones) is written through the page cache."""
         try:
@@ -461,18 +458,6 @@ class SparseWriter:
         self._flush_zero()
         self._submit(self._pwrite, view, offset)
         self.written += len(view)
-        self.since_kick += len(view)
-        if self.since_kick >= KICK and not self.direct:
-            self.since_kick = 0
-            self._submit(self._kick, self.kicked, offset)
-            self.kicked = offset
-
-    def _kick(self, start: int, end: int) -> None:
-        """Buffered writes: start writing back [start, end) now (and drop it from the page cache once
-        clean), so that the disk works while the rest is written instead of all in the final sync.
-        Writing an image file in this way was ~1.3x faster here than leaving it all to fsync, and a
-        large image does not fill the page cache with dirty pages."""
-        os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
     def _check_room(self, end: int) -> None:
         if self.capacity is not None and end > self.capacity:
