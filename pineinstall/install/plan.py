@@ -137,7 +137,10 @@ def render(plan: dict[str, Any]) -> str:
     changes += [f"console={c}" for c in b["console"]]
     lines.append("bootloader: " + (" ".join(changes) if changes else "no kernel argument changes"))
     if plan.get("stash_config"):
-        lines.append(f"config stashed at {plan['stash_config']}")
+        lines.append(
+            f"config stashed at {plan['stash_config']}; the first-boot service "
+            "(systemd pine-firstboot.service or OpenRC pine-firstboot, by the target's init) enabled to apply it"
+        )
     if "copy_network" in plan:
         lines.append("network copied: " + (", ".join(plan["copy_network"]) or "nothing found"))
     lines.append("dry run: nothing was written")
