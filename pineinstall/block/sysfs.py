@@ -98,6 +98,11 @@ def all_names() -> list[str]:
 
 
 def partition_node(disk_path: str, number: int) -> str:
-    """Node path of partition ``number`` of ``disk_path``: ``/dev/sda1`` but ``/dev/loop0p1``."""
+    """Node path of partition ``number`` of ``disk_path``: ``/dev/sda1`` but ``/dev/loop0p1``.
+
+    A link such as ``/dev/disk/by-id/virtio-x`` is followed first: its partitions are named after the
+    kernel's node (``/dev/vda1``), not after the link (``virtio-x1`` does not exist)."""
+    if os.path.islink(disk_path):
+        disk_path = os.path.realpath(disk_path)
     sep = "p" if disk_path[-1:].isdigit() else ""
     return f"{disk_path}{sep}{number}"

@@ -338,6 +338,16 @@ def test_partition_node_names():
     assert sysfs.partition_node("/dev/nvme0n1", 5) == "/dev/nvme0n1p5"
 
 
+def test_partition_node_follows_a_by_id_link(tmp_path):
+    # /dev/disk/by-id/virtio-target -> ../../vda: the partitions are /dev/vda1..., not virtio-target1
+    link = tmp_path / "virtio-target"
+    link.symlink_to("/dev/vda")
+    assert sysfs.partition_node(str(link), 1) == "/dev/vda1"
+    nvme = tmp_path / "nvme-disk"
+    nvme.symlink_to("/dev/nvme0n1")
+    assert sysfs.partition_node(str(nvme), 3) == "/dev/nvme0n1p3"
+
+
 def test_udev_running_means_someone_listens(monkeypatch, tmp_path):
     import socket
 
