@@ -38,7 +38,8 @@ LIVE = HERE / "live"
 
 # What the live installer runs: systemd + udev (by-id links, pyudev), live-boot, pineinstall's Python
 # dependencies from Debian, every tool pineinstall's block/, image/ and boot/ modules start, networking
-# (networkd + resolved: DHCP on every wired interface), and the tools a user fetches a config with.
+# (networkd + resolved: DHCP on every wired interface; the install service waits for an address only
+# when there is an interface, so wait-online is not enabled), and the tools a user fetches a config with.
 PACKAGES = (
     "usr-is-merged",
     "systemd-sysv",
@@ -157,7 +158,6 @@ MASKED_UNITS = (
 ENABLED_UNITS = (
     "systemd-networkd.service",
     "systemd-resolved.service",
-    "systemd-networkd-wait-online.service",
     "pine-live-install.service",
 )
 
