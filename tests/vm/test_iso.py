@@ -197,9 +197,8 @@ def test_pxe_unattended_install(built_iso, server: FileServer, boot_disk, tmp_pa
         fh.truncate(TARGET_SIZE)
     append = " ".join([
         "boot=live", "components", "noeject", f"fetch={server.guest_url('rootfs.squashfs')}", "ip=dhcp",
-        # /dev/vda, the only disk (a /dev/disk/by-id/ link fails today: pineinstall appends the partition
-        # number to the link's name, /dev/disk/by-id/virtio-boot3, where udev names it ...-part3)
-        "pine.inst.dest=/dev/vda", f"pine.inst.config={server.guest_url('cfg.ign')}",
+        # the disk by its stable name (the harness gives the booted disk serial "boot")
+        "pine.inst.dest=/dev/disk/by-id/virtio-boot", f"pine.inst.config={server.guest_url('cfg.ign')}",
         f"pine.inst.image={server.guest_url('pine.raw.zst')}", f"pine.inst.image_sha256={server.image_sha256}",
         "pine.inst.poweroff", "panic=-1", CONSOLE,
     ])  # fmt: skip
