@@ -94,6 +94,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.requests.append(self.path)
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client closing early (a probe, wget's retry) is not an error of the test.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FileServer:
     """A real HTTP server on 127.0.0.1 serving a directory, with the paths it was asked for."""
 
@@ -104,8 +113,7 @@ class FileServer:
         handler = functools.partial(
             type("H", (_Handler,), {"requests": self.requests}), directory=str(directory)
         )
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def guest_url(self, name: str) -> str:
