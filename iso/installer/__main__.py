@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from .build import copy_out, ensure_iso, remaster
+from .build import ISO_NAME, copy_out, copy_pxe, ensure_iso, remaster
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +40,13 @@ def main(argv: list[str] | None = None) -> int:
                 if not sep or not iso_path.startswith("/") or not file:
                     parser.error(f"--add {spec!r}: expected /ISO/PATH=FILE")
                 extra[iso_path] = Path(file)
-            out = copy_out(built, args.output, args.pxe)
-            if extra:
+            if extra:  # a variant written straight to the output (no copy of the cached ISO first)
+                out = args.output / ISO_NAME if args.output.is_dir() else args.output
                 remaster(built, out, extra)
+                if args.pxe is not None:
+                    copy_pxe(built, args.pxe)
+            else:
+                out = copy_out(built, args.output, args.pxe)
             m = built.manifest
             size = out.stat().st_size
             print(f"ISO {out}: {size / 2**20:.1f} MiB (built in {m['build_seconds']} s)", file=sys.stderr)

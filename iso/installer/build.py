@@ -343,7 +343,12 @@ def copy_out(built: BuiltIso, out: Path, pxe_dir: Path | None = None) -> Path:
     tmp.chmod(0o644)
     os.replace(tmp, out)
     if pxe_dir is not None:
-        pxe_dir.mkdir(parents=True, exist_ok=True)
-        for src in (built.directory / "pxe").iterdir():
-            shutil.copy(src, pxe_dir / src.name)
+        copy_pxe(built, pxe_dir)
     return out
+
+
+def copy_pxe(built: BuiltIso, pxe_dir: Path) -> None:
+    """The PXE files (kernel, initramfs, rootfs.squashfs, boot.ipxe, pxelinux.cfg) into pxe_dir."""
+    pxe_dir.mkdir(parents=True, exist_ok=True)
+    for src in (built.directory / "pxe").iterdir():
+        shutil.copy(src, pxe_dir / src.name)
