@@ -354,13 +354,17 @@ def _fill(stream: Any, buf: writer.Buffer) -> int:
 
 
 def _extents(fd: int, size: int) -> Any:
-    """(offset, length, is_data) over a file, holes found with SEEK_DATA/SEEK_HOLE, 4 KiB aligned."""
+    """(offset, length, is_data) over a file, holes found with SEEK_DATA/SEEK_HOLE, 4 KiB aligned.
+    Where SEEK_DATA is not supported (a block device as the source: EINVAL) everything is data."""
     off = 0
     blk = writer.BLOCK
     while off < size:
         try:
             data = os.lseek(fd, off, os.SEEK_DATA)
         except OSError as exc:
+            if exc.errno == errno.EINVAL and off == 0:
+                yield 0, size, True
+                return
             if exc.errno != errno.ENXIO:
                 raise
             data = size
@@ -397,7 +401,7 @@ def _copy_extents(plan: Plan, w: writer.SparseWriter, verifier: Verifier | None,
     bufs = _Buffers()
     fd = os.open(plan.raw_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        size = os.fstat(fd).st_size
+        size = os.lseek(fd, 0, os.SEEK_END)  # st_size is 0 for a block device
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         for start, length, is_data in _extents(fd, size):
             if not is_data:

@@ -224,3 +224,19 @@ def test_peak_rss_bounded(tmp_path: Path, fmt: str) -> None:
         assert proc.returncode == 0, proc.stderr
         peak_mib = int(rss.read_text().split()[-1]) / 1024
         assert peak_mib <= 64, peak_mib
+
+
+def test_image_read_from_a_block_device(tmp_path: Path) -> None:
+    """--image-file /dev/loopN: the size comes from the device (its st_size is 0) and, SEEK_DATA being
+    unsupported there, every byte is copied."""
+    img = image_bytes(8 * MiB)
+    src_file = tmp_path / "src.img"
+    src_file.write_bytes(img)
+    dev = sh("losetup", "-f", "--show", "--read-only", src_file).stdout.decode().strip()
+    try:
+        out = tmp_path / "out.img"
+        result = api.write_image(dev, str(out), insecure=True)
+    finally:
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+    assert out.read_bytes()[: len(img)] == img
+    assert result.image_size == len(img)
