@@ -27,7 +27,7 @@ _HERE = Path(__file__).resolve().parent
 # when the session starts, so past this many minutes no further guest is started: the remaining VM
 # tests are skipped, saying so, instead of the whole run being cut off. PINE_VM_BUDGET_MIN=0: no limit.
 _SESSION_START = time.monotonic()
-_BUDGET_MIN = float(os.environ.get("PINE_VM_BUDGET_MIN", "78"))
+_BUDGET_MIN = float(os.environ.get("PINE_VM_BUDGET_MIN", "72"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
