@@ -212,3 +212,94 @@ class ImageServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# --- a small Pine-shaped image (GPT: BIOS-BOOT + root with a grub.cfg), made with the real tools -----
+
+
+GRUB_CFG = """set timeout=1
+menuentry 'Pine' {
+	linux /boot/vmlinuz-6.1 root=UUID=0000 rw console=tty0
+	initrd /boot/initrd.img-6.1
+}
+"""
+
+
+# --- fixtures: a small Pine-shaped image made with the real tools ------------------------------------
+
+
+def seed_tree(root: Path, grub_cfg: str = GRUB_CFG) -> Path:
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\nusers:x:100:\n")
+    (root / "etc" / "shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (root / "etc" / "gshadow").write_text("root:*::\nusers:*::\n")
+    (root / "etc" / "hostname").write_text("image-default\n")
+    (root / "boot" / "grub").mkdir(parents=True)
+    (root / "boot" / "grub" / "grub.cfg").write_text(grub_cfg)
+    (root / "usr" / "lib" / "systemd" / "system").mkdir(parents=True)
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "usr" / "bin" / "systemctl").write_text("")
+    (root / "var").mkdir()
+    return root
+
+
+@contextlib.contextmanager
+def loop(path: Path | str, *extra: str) -> Iterator[str]:
+    dev = sh("losetup", "-f", "--show", *extra, path).stdout.decode().strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["partx", "-d", dev], capture_output=True)
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+
+@contextlib.contextmanager
+def mounted(dev: str, where: Path, *options: str) -> Iterator[Path]:
+    where.mkdir(parents=True, exist_ok=True)
+    sh("mount", *options, dev, where)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", where], capture_output=True)
+
+
+def make_pine_image(
+    path: Path, *, fstype: str = "ext4", size_mib: int = 64, tree: Path | None = None
+) -> Path:
+    """GPT: 1 BIOS-BOOT (1 MiB), 2 root (the rest) holding a small root tree with a grub.cfg."""
+    tree = tree or seed_tree(path.parent / (path.name + ".tree"))
+    sh("truncate", "-s", f"{size_mib}M", path)
+    sh("sgdisk", "-n1:2048:+1M", "-t1:ef02", "-c1:BIOS-BOOT", "-n2:0:0", "-t2:8300", "-c2:root", path)
+    start = 4096 * 512
+    length = (size_mib * MiB - start - 34 * 512) // 4096 * 4096
+    with loop(path, "-o", str(start), "--sizelimit", str(length)) as dev:
+        mkfs = {
+            "ext4": ["mkfs.ext4", "-q", "-F"],
+            "xfs": ["mkfs.xfs", "-q", "-f"],
+            "btrfs": ["mkfs.btrfs", "-q", "-f"],
+        }
+        sh(*mkfs[fstype], "-L", "root", dev)
+        with mounted(dev, path.parent / (path.name + ".mnt")) as mnt:
+            sh("cp", "-a", f"{tree}/.", mnt)
+    return path
+
+
+@contextlib.contextmanager
+def installed_root(disk: str | Path, tmp: Path, number: int = 2) -> Iterator[Path]:
+    """The root filesystem of an installed disk (file or device), mounted read-only."""
+    is_block = Path(disk).is_block_device()
+    ctx = contextlib.nullcontext(str(disk)) if is_block else loop(disk)
+    with ctx as dev:
+        sh("partx", "-u" if is_block else "-a", dev)
+        try:
+            part = f"{dev}p{number}"
+            where = tmp / f"inspect-{time.monotonic_ns()}"
+            where.mkdir()
+            sh("mount", "-o", "ro", part, where)
+            try:
+                yield where
+            finally:
+                subprocess.run(["umount", where], capture_output=True)
+        finally:
+            subprocess.run(["partx", "-d", dev], capture_output=True)

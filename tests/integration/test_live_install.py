@@ -4,14 +4,12 @@ target, a real HTTP server on 127.0.0.1 for the config."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import pytest
 from pineinstall.providers.embedded import encode
 
 from .httpserver import Answer, serve
-from .image_helpers import MiB, sh, tools_missing
+from .image_helpers import MiB, installed_root, loop, make_pine_image, seed_tree, sh, tools_missing
 
 NEEDED = ("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "blkid", "wipefs")
 pytestmark = [
@@ -31,6 +29,7 @@ pytestmark = [
 
 SECRET = "$6$rounds=4096$live-install-test$notARealHashButSecretEnough"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlive test@example"
+# with the console block the installer rewrites from the live command line's console=
 GRUB_CFG = """set timeout=1
 # CONSOLE-SETTINGS-START
 # CONSOLE-SETTINGS-END
@@ -63,62 +62,11 @@ def config(hostname: str = "live-node") -> bytes:
 # --- fixtures ---------------------------------------------------------------------------------------
 
 
-def seed_tree(root: Path) -> Path:
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (root / "etc" / "group").write_text("root:x:0:\nusers:x:100:\n")
-    (root / "etc" / "shadow").write_text("root:*:19000:0:99999:7:::\n")
-    (root / "etc" / "gshadow").write_text("root:*::\nusers:*::\n")
-    (root / "etc" / "hostname").write_text("image-default\n")
-    (root / "boot" / "grub").mkdir(parents=True)
-    (root / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
-    (root / "usr" / "lib" / "systemd" / "system").mkdir(parents=True)
-    (root / "usr" / "bin").mkdir(parents=True)
-    (root / "usr" / "bin" / "systemctl").write_text("")
-    (root / "var").mkdir()
-    return root
-
-
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small Pine-shaped raw image: GPT, 1 BIOS-BOOT (1 MiB), 2 ext4 labelled root."""
     d = tmp_path_factory.mktemp("live-image")
-    tree = seed_tree(d / "tree")
-    path = d / "pine.raw"
-    size = 64 * MiB
-    sh("truncate", "-s", str(size), path)
-    sh("sgdisk", "-n1:2048:+1M", "-t1:ef02", "-c1:BIOS-BOOT", "-n2:0:0", "-t2:8300", "-c2:root", path)
-    start = 4096 * 512
-    length = (size - start - 34 * 512) // 4096 * 4096
-    sh("mkfs.ext4", "-q", "-F", "-L", "root", "-d", tree, "-E", f"offset={start}", path, f"{length // 1024}k")
-    return path
-
-
-@contextlib.contextmanager
-def loop(path: Path) -> Iterator[str]:
-    dev = sh("losetup", "-f", "--show", path).stdout.decode().strip()
-    try:
-        yield dev
-    finally:
-        subprocess.run(["partx", "-d", dev], capture_output=True)
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
-
-
-@contextlib.contextmanager
-def mounted_root(disk: str | Path, tmp: Path, number: int = 2) -> Iterator[Path]:
-    is_block = Path(disk).is_block_device()
-    ctx = contextlib.nullcontext(str(disk)) if is_block else loop(Path(disk))
-    with ctx as dev:
-        subprocess.run(["partx", "-d", dev], capture_output=True)
-        sh("partx", "-a", dev)
-        where = tmp / f"inspect-{time.monotonic_ns()}"
-        where.mkdir()
-        sh("mount", "-o", "ro", f"{dev}p{number}", where)
-        try:
-            yield where
-        finally:
-            subprocess.run(["umount", where], capture_output=True)
-            subprocess.run(["partx", "-d", dev], capture_output=True)
+    return make_pine_image(d / "pine.raw", tree=seed_tree(d / "tree", GRUB_CFG))
 
 
 class Live:
@@ -225,7 +173,7 @@ def test_embedded_install_onto_a_loop_device(live: Live, image: Path, tmp_path: 
         assert SECRET not in err and SECRET not in proc.stdout  # the embedded config is never logged
         # The staged config (0600 in a 0700 dir) is gone after the run.
         assert list(live.run_dir.iterdir()) == []
-        with mounted_root(dev, tmp_path) as root:
+        with installed_root(dev, tmp_path) as root:
             assert_installed(root)
             grub = (root / "boot" / "grub" / "grub.cfg").read_text()
             assert "console=ttyS0,115200n8" in grub  # the live system's console carried over
@@ -246,7 +194,7 @@ def test_everything_embedded_nothing_on_the_command_line(live: Live, image: Path
     assert "after the install: reboot, embedded in the ISO" in err
     assert "would reboot with systemctl reboot (else reboot -f)" in err
     assert last_line(proc) == "pine-live-install: done"
-    with mounted_root(disk, tmp_path) as root:
+    with installed_root(disk, tmp_path) as root:
         assert_installed(root)
 
 
@@ -271,7 +219,7 @@ def test_kernel_arguments_win_over_the_embedded_values(live: Live, image: Path, 
     assert f"image {image}" in err
     assert "poweroff, from pine.inst.poweroff (the embedded choice, reboot, is not used)" in err
     assert "would poweroff" in err and "would reboot" not in err
-    with mounted_root(disk, tmp_path) as root:
+    with installed_root(disk, tmp_path) as root:
         assert_installed(root, "from-karg")
 
 
@@ -289,7 +237,7 @@ def test_config_from_http_and_image_sha256(live: Live, image: Path, tmp_path: Pa
     assert "staying in the live system" in proc.stderr
     assert last_line(proc) == "pine-live-install: done"
     assert list(live.run_dir.iterdir()) == []
-    with mounted_root(disk, tmp_path) as root:
+    with installed_root(disk, tmp_path) as root:
         assert_installed(root, "from-http")
 
 
@@ -346,7 +294,7 @@ def test_the_cached_raw_test_image(live: Live, tmp_path: Path) -> None:
         proc = live.run()
         assert proc.returncode == 0, proc.stderr
         assert last_line(proc) == "pine-live-install: done"
-        with mounted_root(dev, tmp_path, number=3) as root:
+        with installed_root(dev, tmp_path, number=3) as root:
             assert_installed(root)
 
 
@@ -401,7 +349,7 @@ def test_yes_installs_over_a_used_disk(live: Live, image: Path, tmp_path: Path) 
     proc = live.run()
     assert proc.returncode == 0, proc.stderr
     assert "pine.inst.yes: " in proc.stderr
-    with mounted_root(disk, tmp_path) as root:
+    with installed_root(disk, tmp_path) as root:
         assert_installed(root)
 
 
