@@ -165,17 +165,8 @@ def test_wheel_ships_the_unit_files(tmp_path: Path) -> None:
 def test_install_stash_config_then_first_boot_from_the_stash(tmp_path: Path) -> None:
     """The installer stashes the config and enables the unit; first boot on that root takes the stash,
     finds everything already in place, records it, removes the stash and marks itself done."""
-    from .image_helpers import tools_missing
-    from .test_install_image import (
-        config,
-        installed_root,
-        loop,
-        make_pine_image,
-        mounted,
-        run,
-        seed_tree,
-        write_cfg,
-    )
+    from .image_helpers import installed_root, loop, make_pine_image, mounted, seed_tree, tools_missing
+    from .test_install_image import config, run, write_cfg
 
     if tools_missing("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck"):
         pytest.skip("needs sgdisk, sfdisk, partx, losetup, e2fsprogs")

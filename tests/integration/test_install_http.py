@@ -12,16 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .image_helpers import ImageServer, compress, sha256_file, tools_missing
-from .test_install_image import (
-    NEEDED,
-    assert_provisioned,
-    config,
-    installed_root,
-    make_pine_image,
-    run,
-    write_cfg,
-)
+from .image_helpers import ImageServer, compress, installed_root, make_pine_image, sha256_file, tools_missing
+from .test_install_image import NEEDED, assert_provisioned, config, run, write_cfg
 
 pytestmark = [
     pytest.mark.integration,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .image_helpers import MiB, sh, tools_missing
-from .test_install_image import KEY, config, installed_root, loop, make_pine_image, run, seed_tree, write_cfg
+from .image_helpers import MiB, installed_root, loop, make_pine_image, seed_tree, sh, tools_missing
+from .test_install_image import KEY, config, run, write_cfg
 
 NEEDED = ("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "blkid", "zstd", "tar")
 pytestmark = [
