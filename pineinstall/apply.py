@@ -14,12 +14,13 @@ import json
 import sys
 from typing import Any
 
+from pineinstall.errors import PineError
 from pineinstall.stages import Log, StageError
 
 MAX_REFERENCE_DEPTH = 10
 
 
-class ApplyError(Exception):
+class ApplyError(PineError):
     """The config (or one it references) cannot be used."""
 
 

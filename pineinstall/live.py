@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from pineinstall.errors import PineError
 from pineinstall.providers import embedded
 
 PROG = "pine-live-install"
@@ -42,7 +43,7 @@ MEDIUM = "/run/live/medium"
 TABLE_SPAN = 1 << 20  # the first and last MiB hold every partition table we look for
 
 
-class LiveError(Exception):
+class LiveError(PineError):
     """The unattended install cannot go on; the message is the FAILED line's reason."""
 
 
@@ -284,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class Plan(NamedTuple):
+class LiveInstallPlan(NamedTuple):
     dest: str
     config: str  # a path (fetched or written under run-dir, or on the medium / live system)
     image_flag: str
@@ -296,7 +297,7 @@ class Plan(NamedTuple):
 
 def decide(
     ns: argparse.Namespace, kargs: Kargs, emb: embedded.Embedded | None, staged: list[str]
-) -> Plan | None:
+) -> LiveInstallPlan | None:
     """What to install; None when there is nothing to do unattended. Paths of staged secrets are
     appended to ``staged`` (removed by the caller)."""
     from pineinstall.resources import shown_url
@@ -385,10 +386,10 @@ def decide(
         argv += ["--console", console]
     if ns.dry_run:
         argv.append("--dry-run")
-    return Plan(dest, config, image_flag, image, yes, after, argv)
+    return LiveInstallPlan(dest, config, image_flag, image, yes, after, argv)
 
 
-def check_dest(plan: Plan, wait: float) -> None:
+def check_dest(plan: LiveInstallPlan, wait: float) -> None:
     if not os.path.exists(plan.dest) and wait > 0:
         say(f"waiting for {plan.dest} to appear (up to {wait:g} s)")
     if not wait_for(plan.dest, wait):

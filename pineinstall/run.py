@@ -11,6 +11,8 @@ import os
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 
+from pineinstall.errors import PineError
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REDACTED = "<redacted>"
 
@@ -30,7 +32,7 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class CommandError(Exception):
+class CommandError(PineError):
     """A process exited non-zero (or could not start). ``argv`` and ``stderr`` are redacted."""
 
     def __init__(self, argv: Sequence[str], rc: int, stderr: str) -> None:

@@ -16,10 +16,12 @@ import os
 import time
 from pathlib import Path
 
+from pineinstall.errors import PineError
+
 LOCK_TIMEOUT = 15.0  # seconds, as lckpwdf(3)
 
 
-class AccountsError(Exception):
+class AccountsError(PineError):
     """An account operation cannot be done; the message says which and why."""
 
 

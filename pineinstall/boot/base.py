@@ -6,10 +6,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pineinstall.errors import PineError
+
 from .kargs import Edit
 
 
-class BootError(Exception):
+class BootError(PineError):
     """No bootloader configuration found, or one this module cannot edit. Names the file."""
 
 

@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pineinstall.errors import PineError
 
-class KargsError(ValueError):
+
+class KargsError(PineError, ValueError):
     """A kernel argument or console spec that cannot be used."""
 
 

@@ -41,13 +41,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pineinstall.errors import PineError
 from pineinstall.firstboot.service import MARKER, UNIT
 from pineinstall.stages import Log
 
 RESULT_PATH = "/etc/.pine-result.json"
 
 
-class FirstbootError(Exception):
+class FirstbootError(PineError):
     """First boot cannot go on; the message is for the console."""
 
 

@@ -26,7 +26,7 @@ UNITS_DIR = Path(__file__).resolve().parent / "units"
 FILES = {"systemd": "pine-firstboot.service", "openrc": "pine-firstboot.openrc"}
 
 
-class ServiceError(StageError):
+class FirstbootServiceError(StageError):
     """The first-boot service cannot be installed in the target."""
 
 
@@ -80,6 +80,6 @@ def install_unit(target: Any, log: Any) -> dict[str, Any]:
                 systemd.write_file(target, path, render("systemd", info["exec"]))
                 changes = systemd.enable(target, UNIT)
             info.update(service=path, links=[c.split(" -> ")[0] for c in changes.created])
-    except (systemd.UnitError, openrc.ServiceError, OSError) as exc:
-        raise ServiceError(f"cannot install the first-boot service: {exc}") from exc
+    except (systemd.SystemdError, openrc.OpenRCError, OSError) as exc:
+        raise FirstbootServiceError(f"cannot install the first-boot service: {exc}") from exc
     return info

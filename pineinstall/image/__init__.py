@@ -46,7 +46,7 @@ does that: ``partx -u``, ``sgdisk -e``).
 
 from __future__ import annotations
 
-from pineinstall.image.api import Plan, WriteResult, execute, preflight, write_image
+from pineinstall.image.api import WritePlan, WriteResult, execute, preflight, write_image
 from pineinstall.image.errors import DestinationError, FormatError, ImageError, SourceError, VerificationError
 from pineinstall.image.formats import Format
 from pineinstall.image.progress import Progress, make_progress
@@ -55,6 +55,6 @@ from pineinstall.image.verify import Signature, SigStatus
 
 __all__ = [
     "DestinationError", "FileSource", "Format", "FormatError", "HttpSource", "ImageError", "ImageSource",
-    "Plan", "Progress", "SigStatus", "Signature", "SourceError", "VerificationError", "WriteResult",
+    "Progress", "SigStatus", "Signature", "SourceError", "VerificationError", "WritePlan", "WriteResult",
     "execute", "make_progress", "open_source", "preflight", "write_image",
 ]  # fmt: skip

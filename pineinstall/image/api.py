@@ -46,7 +46,7 @@ def _asdict(obj: Any) -> dict[str, Any]:
 
 
 @dataclass(slots=True)
-class Plan:
+class WritePlan:
     """What preflight decided; :func:`execute` carries it out. Call :meth:`cleanup` if not executed."""
 
     source: ImageSource
@@ -200,7 +200,7 @@ class _Tap(io.RawIOBase):
         super().close()
 
 
-def _verify_pass(plan: Plan, src: ImageSource, progress: Progress, copy_to: BinaryIO | None) -> Outcome:
+def _verify_pass(plan: WritePlan, src: ImageSource, progress: Progress, copy_to: BinaryIO | None) -> Outcome:
     """Read the whole stored image once (copying it to ``copy_to``) and verify it."""
     verifier = Verifier(
         str(plan.source),
@@ -240,7 +240,7 @@ def preflight(
     tmpdir: str | None = None,
     progress: Progress | None = None,
     dry_run: bool = False,
-) -> Plan:
+) -> WritePlan:
     """Check everything that can be checked without touching ``dest``; see the package docstring.
 
     ``dry_run``: only the cheap checks (reachability, format, sizes, policy, destination), no
@@ -264,7 +264,7 @@ def preflight(
     if src.local_path and info.exists and os.path.samefile(src.local_path, dest):
         raise DestinationError(f"{dest}: is the image itself")
     _check_fits(info, min_size, image_size)
-    plan = Plan(src, src, fmt, image_size, min_size, info, sha256, signature, insecure, require)
+    plan = WritePlan(src, src, fmt, image_size, min_size, info, sha256, signature, insecure, require)
     if dry_run:
         return plan
     try:
@@ -290,7 +290,7 @@ def _check_fits(info: writer.DestInfo, min_size: int, exact: int | None) -> None
         )
 
 
-def _stage(plan: Plan, verify_first: str, tmpdir: str | None, progress: Progress) -> None:
+def _stage(plan: WritePlan, verify_first: str, tmpdir: str | None, progress: Progress) -> None:
     src = plan.source
     wants = plan.has_checks and verify_first != "never"
     needs_local = plan.fmt is Format.QCOW2
@@ -395,7 +395,9 @@ class _Buffers:
         w.release(self.free.put, buf)
 
 
-def _copy_extents(plan: Plan, w: writer.SparseWriter, verifier: Verifier | None, progress: Progress) -> int:
+def _copy_extents(
+    plan: WritePlan, w: writer.SparseWriter, verifier: Verifier | None, progress: Progress
+) -> int:
     """A local raw file: only its data extents are read. Returns the image size."""
     assert plan.raw_path is not None
     bufs = _Buffers()
@@ -433,7 +435,7 @@ def _copy_extents(plan: Plan, w: writer.SparseWriter, verifier: Verifier | None,
 
 
 def _copy_stream(
-    plan: Plan, w: writer.SparseWriter, verifier: Verifier | None, progress: Progress
+    plan: WritePlan, w: writer.SparseWriter, verifier: Verifier | None, progress: Progress
 ) -> tuple[int, int]:
     bufs = _Buffers()
     tap = _Tap(plan.data.open(), verifier)
@@ -462,7 +464,9 @@ def _copy_stream(
     return off, tap.count
 
 
-def execute(plan: Plan, *, preserve_on_error: bool = False, progress: Progress | None = None) -> WriteResult:
+def execute(
+    plan: WritePlan, *, preserve_on_error: bool = False, progress: Progress | None = None
+) -> WriteResult:
     """Write the image as planned. On any failure after writing began the partition tables are wiped
     (unless ``preserve_on_error``) and the error is raised."""
     progress = progress or Progress()
@@ -560,4 +564,4 @@ def write_image(
     return execute(plan, preserve_on_error=preserve_on_error, progress=progress)
 
 
-__all__ = ["Plan", "WriteResult", "execute", "preflight", "write_image"]
+__all__ = ["WritePlan", "WriteResult", "execute", "preflight", "write_image"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pineinstall.errors import PineError
 
-class ImageError(Exception):
+
+class ImageError(PineError):
     """Base class: something about the image or its destination is wrong."""
 
 

@@ -33,13 +33,14 @@ import tempfile
 import time
 from typing import Any
 
+from pineinstall.errors import PineError
 from pineinstall.install import configsrc, dest, options
 from pineinstall.stages import Log, StageError
 
 REQUIRED_TOOLS = ("mount", "umount", "blkid", "sfdisk", "sgdisk", "partx")
 
 
-class PreflightError(Exception):
+class PreflightError(PineError):
     """Something found before writing: DEST is untouched."""
 
 
@@ -94,7 +95,7 @@ class Installer:
                 raise PreflightError(str(exc)) from exc
             try:
                 self.dest = d = dest.inspect(opts.dest)
-            except dest.DestError as exc:
+            except dest.DestRefusedError as exc:
                 raise PreflightError(str(exc)) from exc
             if d.is_block and opts.size is not None:
                 raise PreflightError(f"--size is for disk-image files; {d.path} is a block device")

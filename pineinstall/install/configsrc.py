@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pineinstall.errors import PineError
 from pineinstall.stages import Log
 
 TRANSPILER = "pine-transpile"
 
 
-class ConfigError(Exception):
+class ConfigError(PineError):
     """CONFIG cannot be read, transpiled or used; the message says where."""
 
 

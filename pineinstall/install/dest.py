@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pineinstall.block import busy, discover, partx, sysfs
+from pineinstall.errors import PineError
 from pineinstall.run import CommandError, run
 
 SECTOR = 512
 GPT_SECTORS = 34  # protective MBR + header + 32 sectors of entries
 
 
-class DestError(Exception):
+class DestRefusedError(PineError):
     """DEST cannot be used; nothing was changed."""
 
 
@@ -39,25 +40,25 @@ def inspect(path: str) -> Dest:
     except FileNotFoundError:
         return Dest(path, False, False, None)
     except OSError as exc:
-        raise DestError(f"{path}: {exc.strerror}") from exc
+        raise DestRefusedError(f"{path}: {exc.strerror}") from exc
     if stat.S_ISREG(st.st_mode):
         _refuse_mounted_file(path)
         return Dest(path, False, True, st.st_size)
     if not stat.S_ISBLK(st.st_mode):
-        raise DestError(f"{path}: neither a block device nor a regular file")
+        raise DestRefusedError(f"{path}: neither a block device nor a regular file")
     name = sysfs.name_of(path)
     if name is not None and sysfs.is_partition(name):
-        raise DestError(f"{path} is a partition; give the whole disk")
+        raise DestRefusedError(f"{path} is a partition; give the whole disk")
     root = busy.running_root_device()
     if root is not None:
         disk = discover.whole_disk(root) or root
         if os.path.realpath(disk) == os.path.realpath(path) or os.path.realpath(root) == os.path.realpath(
             path
         ):
-            raise DestError(f"{path} holds the running system's root filesystem ({root})")
+            raise DestRefusedError(f"{path} holds the running system's root filesystem ({root})")
     why = busy.reasons(path)
     if why:
-        raise DestError(f"{path} is in use: {'; '.join(why)}")
+        raise DestRefusedError(f"{path} is in use: {'; '.join(why)}")
     from pineinstall.block import ioctl
 
     return Dest(path, True, True, ioctl.size_bytes(path))
@@ -73,7 +74,9 @@ def _refuse_mounted_file(path: str) -> None:
         if backing and os.path.realpath(backing.removesuffix(" (deleted)")) == real:
             why = busy.reasons(f"/dev/{name}")
             if why:
-                raise DestError(f"{path} is attached to /dev/{name}, which is in use: {'; '.join(why)}")
+                raise DestRefusedError(
+                    f"{path} is attached to /dev/{name}, which is in use: {'; '.join(why)}"
+                )
 
 
 @contextlib.contextmanager

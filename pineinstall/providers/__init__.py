@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from pineinstall.errors import PineError
 
-class ProviderError(Exception):
+
+class ProviderError(PineError):
     """A config is there but cannot be read or fetched."""
 
 

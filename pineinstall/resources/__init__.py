@@ -30,6 +30,7 @@ from typing import IO, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from pineinstall.config import model
+from pineinstall.errors import PineError
 
 UNSUPPORTED_SCHEMES = ("s3", "gs", "arn")
 SUPPORTED_SCHEMES = ("data", "http", "https", "tftp")
@@ -44,7 +45,7 @@ DEFAULT_MAX_ATTEMPTS = 12
 MAX_REDIRECTS = 10
 
 
-class ResourceError(Exception):
+class ResourceError(PineError):
     """A resource could not be fetched or did not verify."""
 
 

@@ -13,12 +13,13 @@ time; the backend exists for checks and for callers that enable a service by nam
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
+
+from pineinstall.target import Target
 
 
-def backend(target: Any) -> ModuleType:
+def backend(target: Target) -> ModuleType:
     """``services.openrc`` for an OpenRC target, else ``services.systemd`` (also for a bare root)."""
-    if getattr(target, "init_system", None) == "openrc":
+    if target.init_system == "openrc":
         from pineinstall.services import openrc
 
         return openrc

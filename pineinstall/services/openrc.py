@@ -11,41 +11,43 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
+
+from pineinstall.errors import PineError
+from pineinstall.target import Target
 
 INIT_D = "/etc/init.d"
 RUNLEVELS = "/etc/runlevels"
 
 
-class ServiceError(Exception):
+class OpenRCError(PineError):
     """An OpenRC service cannot be enabled or disabled as asked."""
 
 
 def _check_name(name: str) -> None:
     if not name or "/" in name or name in (".", "..") or name.startswith("."):
-        raise ServiceError(f"invalid OpenRC service name {name!r}")
+        raise OpenRCError(f"invalid OpenRC service name {name!r}")
 
 
-def enable(target: Any, name: str, runlevel: str = "default") -> bool:
+def enable(target: Target, name: str, runlevel: str = "default") -> bool:
     """Link ``name`` into ``runlevel``; False when it already is."""
     _check_name(name)
     _check_name(runlevel)
     script = Path(target.resolve(f"{INIT_D}/{name}"))
     if not script.is_file():
-        raise ServiceError(f"{INIT_D}/{name} does not exist")
+        raise OpenRCError(f"{INIT_D}/{name} does not exist")
     level_dir = Path(target.resolve(f"{RUNLEVELS}/{runlevel}"))
     link = level_dir / name
     dest = f"{INIT_D}/{name}"
     if link.is_symlink() and os.readlink(link) == dest:
         return False
     if os.path.lexists(link):
-        raise ServiceError(f"{RUNLEVELS}/{runlevel}/{name} exists and is not a link to {dest}")
+        raise OpenRCError(f"{RUNLEVELS}/{runlevel}/{name} exists and is not a link to {dest}")
     level_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
     os.symlink(dest, link)
     return True
 
 
-def disable(target: Any, name: str) -> list[str]:
+def disable(target: Target, name: str) -> list[str]:
     """Remove ``name`` from every runlevel; returns the runlevels it was in."""
     _check_name(name)
     top = Path(target.resolve(RUNLEVELS))
@@ -59,7 +61,7 @@ def disable(target: Any, name: str) -> list[str]:
     return removed
 
 
-def enabled(target: Any) -> set[tuple[str, str]]:
+def enabled(target: Target) -> set[tuple[str, str]]:
     """(runlevel, service) pairs linked in the target."""
     top = Path(target.resolve(RUNLEVELS))
     out: set[tuple[str, str]] = set()
@@ -71,17 +73,13 @@ def enabled(target: Any) -> set[tuple[str, str]]:
     return out
 
 
-def check(target: Any) -> list[str]:
+def check(target: Target) -> list[str]:
     """Problems OpenRC would meet at boot: runlevel links to missing or non-executable scripts."""
     problems = []
     for level, name in sorted(enabled(target)):
         link = Path(target.resolve(f"{RUNLEVELS}/{level}/{name}"))
         dest = os.readlink(link)
-        script = (
-            Path((getattr(target, "resolve_all", None) or target.resolve)(dest))
-            if dest.startswith("/")
-            else link.parent / dest
-        )
+        script = target.resolve_all(dest) if dest.startswith("/") else link.parent / dest
         try:
             st = os.stat(script)
         except OSError:

@@ -21,7 +21,9 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from pineinstall.errors import PineError
+from pineinstall.target import Target
 
 CONFIG_DIR = "/etc/systemd/system"
 # The unit search path of the system manager, as Debian's systemctl --root walks it (runtime dirs
@@ -40,7 +42,7 @@ UNIT_SUFFIXES = (
 )  # fmt: skip
 
 
-class UnitError(Exception):
+class SystemdError(PineError):
     """A unit cannot be written, enabled or masked as asked."""
 
 
@@ -52,7 +54,7 @@ def split_name(name: str) -> tuple[str, str | None, str]:
     for a bare template."""
     dot = name.rfind(".")
     if dot <= 0 or name[dot:] not in UNIT_SUFFIXES:
-        raise UnitError(f"invalid unit name {name!r}")
+        raise SystemdError(f"invalid unit name {name!r}")
     stem, suffix = name[:dot], name[dot:]
     if "@" in stem:
         prefix, _, instance = stem.partition("@")
@@ -73,7 +75,7 @@ def with_instance(name: str, instance: str) -> str:
 def check_name(name: str) -> None:
     split_name(name)
     if "/" in name or name in (".", ".."):
-        raise UnitError(f"invalid unit name {name!r}")
+        raise SystemdError(f"invalid unit name {name!r}")
 
 
 # --- [Install] -------------------------------------------------------------------------------------
@@ -164,23 +166,22 @@ def expand(value: str, name: str) -> str:
         elif spec == "j":
             out.append(prefix.rsplit("-", 1)[-1])
         else:
-            raise UnitError(f"{name}: specifier %{spec} in [Install] is not supported offline")
+            raise SystemdError(f"{name}: specifier %{spec} in [Install] is not supported offline")
     return "".join(out)
 
 
 # --- finding unit files --------------------------------------------------------------------------------
 
 
-def _host(target: Any, path: str) -> Path:
+def _host(target: Target, path: str) -> Path:
     return Path(target.resolve(path))
 
 
-def _resolve_all(target: Any, path: str) -> Path:
-    fn = getattr(target, "resolve_all", None) or target.resolve
-    return Path(fn(path))
+def _resolve_all(target: Target, path: str) -> Path:
+    return target.resolve_all(path)
 
 
-def find_unit(target: Any, name: str) -> tuple[str, Path] | None:
+def find_unit(target: Target, name: str) -> tuple[str, Path] | None:
     """(config path, host path of its contents) of the unit file systemd would load for ``name``.
 
     An instance without a file of its own uses its template's. A link to ``/dev/null`` is returned
@@ -210,7 +211,7 @@ def find_unit(target: Any, name: str) -> tuple[str, Path] | None:
     return None
 
 
-def is_masked(target: Any, name: str) -> bool:
+def is_masked(target: Target, name: str) -> bool:
     host = _host(target, f"{CONFIG_DIR}/{name}")
     return host.is_symlink() and os.readlink(host) == "/dev/null"
 
@@ -218,7 +219,7 @@ def is_masked(target: Any, name: str) -> bool:
 # --- writing ------------------------------------------------------------------------------------------
 
 
-def _mkdirs(target: Any, path: str) -> None:
+def _mkdirs(target: Target, path: str) -> None:
     """Create the directories of ``path`` (a config path) 0755 root:root, inside the root."""
     comps = [c for c in path.split("/") if c]
     for n in range(1, len(comps) + 1):
@@ -227,13 +228,13 @@ def _mkdirs(target: Any, path: str) -> None:
         if host.is_dir():
             continue
         if os.path.lexists(host):
-            raise UnitError(f"{p} exists and is not a directory")
+            raise SystemdError(f"{p} exists and is not a directory")
         # A dangling link on the way may name several missing directories (inside the root).
         os.makedirs(host, 0o755, exist_ok=True)
         os.chmod(host, 0o755)
 
 
-def write_file(target: Any, path: str, contents: str, mode: int = 0o644) -> bool:
+def write_file(target: Target, path: str, contents: str, mode: int = 0o644) -> bool:
     """Write a unit or drop-in file (temp + rename); False when it already is exactly that."""
     data = contents.encode("utf-8")
     _mkdirs(target, path.rsplit("/", 1)[0])
@@ -248,7 +249,7 @@ def write_file(target: Any, path: str, contents: str, mode: int = 0o644) -> bool
         ):
             return False
         if stat.S_ISDIR(st.st_mode):
-            raise UnitError(f"{path} is a directory")
+            raise SystemdError(f"{path} is a directory")
     except FileNotFoundError:
         pass
     tmp = host.with_name(f".{host.name}.pine-tmp")
@@ -278,7 +279,7 @@ def _remove_any(host: Path) -> None:
             os.unlink(host)
 
 
-def mask(target: Any, name: str) -> bool:
+def mask(target: Target, name: str) -> bool:
     """``/etc/systemd/system/NAME`` -> ``/dev/null`` (whatever was there is removed, as Ignition)."""
     check_name(name)
     if is_masked(target, name):
@@ -290,7 +291,7 @@ def mask(target: Any, name: str) -> bool:
     return True
 
 
-def unmask(target: Any, name: str) -> bool:
+def unmask(target: Target, name: str) -> bool:
     """Remove our ``/dev/null`` link; anything else at that place is left alone."""
     check_name(name)
     if not is_masked(target, name):
@@ -309,7 +310,7 @@ class Changes:
     warnings: list[str] = field(default_factory=list)
 
 
-def _link(target: Any, link: str, dest: str, changes: Changes) -> None:
+def _link(target: Target, link: str, dest: str, changes: Changes) -> None:
     host = _host(target, link)
     try:
         st = os.lstat(host)
@@ -322,13 +323,15 @@ def _link(target: Any, link: str, dest: str, changes: Changes) -> None:
             changes.warnings.append(f"{link} pointed to {os.readlink(host)}; now {dest}")
             os.unlink(host)
         else:
-            raise UnitError(f"cannot link {link} -> {dest}: a file exists there")
+            raise SystemdError(f"cannot link {link} -> {dest}: a file exists there")
     _mkdirs(target, link.rsplit("/", 1)[0])
     os.symlink(dest, host)
     changes.created.append(f"{link} -> {dest}")
 
 
-def enable(target: Any, name: str, changes: Changes | None = None, _seen: set[str] | None = None) -> Changes:
+def enable(
+    target: Target, name: str, changes: Changes | None = None, _seen: set[str] | None = None
+) -> Changes:
     """What ``systemctl --root=ROOT enable NAME`` does; warnings (not errors) for nothing to do."""
     changes = changes if changes is not None else Changes()
     seen = _seen if _seen is not None else set()
@@ -338,10 +341,10 @@ def enable(target: Any, name: str, changes: Changes | None = None, _seen: set[st
     check_name(name)
     found = find_unit(target, name)
     if found is None:
-        raise UnitError(f"unit {name} does not exist in the target's unit directories")
+        raise SystemdError(f"unit {name} does not exist in the target's unit directories")
     path, host = found
     if host.is_symlink() and os.readlink(host) == "/dev/null":
-        raise UnitError(f"unit {name} is masked")
+        raise SystemdError(f"unit {name} is masked")
     info = parse_install(host.read_text("utf-8", "surrogateescape"))
     _, instance, suffix = split_name(name)
     link_name = name
@@ -359,15 +362,15 @@ def enable(target: Any, name: str, changes: Changes | None = None, _seen: set[st
             dst = expand(dst, link_name)
             _, dinstance, _ = split_name(dst)
             if link_instance == "" and dinstance is None:
-                raise UnitError(f"cannot enable {name}: destination unit {dst} is a non-template unit")
+                raise SystemdError(f"cannot enable {name}: destination unit {dst} is a non-template unit")
             _link(target, f"{CONFIG_DIR}/{dst}{dirsuffix}/{link_name}", path, changes)
     for alias in info.alias:
         alias = expand(alias, link_name)
         _, ainstance, asuffix = split_name(alias)
         if asuffix != suffix:
-            raise UnitError(f"{name}: alias {alias} must have the same type ({suffix})")
+            raise SystemdError(f"{name}: alias {alias} must have the same type ({suffix})")
         if (instance is None) != (ainstance is None):
-            raise UnitError(f"cannot alias {name} as {alias}")
+            raise SystemdError(f"cannot alias {name} as {alias}")
         if instance and ainstance == "":
             alias = with_instance(alias, instance)
         if alias == name:
@@ -378,7 +381,7 @@ def enable(target: Any, name: str, changes: Changes | None = None, _seen: set[st
     return changes
 
 
-def disable(target: Any, name: str, changes: Changes | None = None) -> Changes:
+def disable(target: Target, name: str, changes: Changes | None = None) -> Changes:
     """What ``systemctl --root=ROOT disable NAME`` does (masks are left alone)."""
     changes = changes if changes is not None else Changes()
     names: set[str] = set()
@@ -431,12 +434,11 @@ def _rmdir_empty_parents(d: Path, top: Path) -> None:
         d = d.parent
 
 
-def target_path(target: Any, host: Path) -> str:
-    fn = getattr(target, "config_path", None)
-    return fn(host) if fn is not None else str(host)
+def target_path(target: Target, host: Path) -> str:
+    return target.config_path(host)
 
 
-def enabled_links(target: Any) -> set[tuple[str, str]]:
+def enabled_links(target: Target) -> set[tuple[str, str]]:
     """Every (link, destination) under /etc/systemd/system except masks: the 'enabled' facts."""
     top = _host(target, CONFIG_DIR)
     out: set[tuple[str, str]] = set()

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from pineinstall.errors import PineError
 
-class StageError(Exception):
+
+class StageError(PineError):
     """A stage cannot do what the config asks; the message says what and where."""
 
 

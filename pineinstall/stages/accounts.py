@@ -21,68 +21,31 @@ homes and keys follow. Errors stop the stage with the entry's name.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pineinstall.accounts import homes, sshkeys
 from pineinstall.accounts.database import Accounts, UserInfo
 from pineinstall.accounts.dbfile import AccountsError
-from pineinstall.stages import StageError
+from pineinstall.stages import Log, StageError
+from pineinstall.target import Target
 
 __all__ = ["apply_groups", "apply_users"]
 
 
-# --- log and target adapters (the seam allows a plain callable log and any object with resolve()) ----
-
-
-@contextlib.contextmanager
-def _op(log: Any, text: str) -> Iterator[None]:
-    op = getattr(log, "op", None)
-    if op is not None:
-        with op(text):
-            yield
-    else:
-        log(text)
-        yield
-
-
-def _warn(log: Any, text: str) -> None:
-    warning = getattr(log, "warning", None)
-    if warning is not None:
-        warning(text)
-    else:
-        log(f"warning: {text}")
-
-
-def _info(log: Any, text: str) -> None:
-    info = getattr(log, "info", None)
-    if info is not None:
-        info(text)
-    else:
-        log(text)
-
-
-def _resolve_all(target: Any, path: str) -> Path:
-    """Host path of a config path with every link (the last too) followed inside the root."""
-    fn = getattr(target, "resolve_all", None) or target.resolve
-    return Path(fn(path))
-
-
-def _etc(target: Any) -> Path:
-    return _resolve_all(target, "/etc")
+def _etc(target: Target) -> Path:
+    return target.resolve_all("/etc")
 
 
 # --- groups ------------------------------------------------------------------------------------------
 
 
-def apply_groups(groups: tuple[Any, ...], target: Any, log: Any) -> None:
+def apply_groups(groups: tuple[Any, ...], target: Target, log: Log) -> None:
     """Create, update or delete ``passwd.groups`` in the target's group files."""
     if not groups:
         return
-    with _op(log, f"creating groups ({len(groups)})"):
+    with log.op(f"creating groups ({len(groups)})"):
         try:
             with Accounts(_etc(target)) as db:
                 for g in groups:
@@ -93,34 +56,34 @@ def apply_groups(groups: tuple[Any, ...], target: Any, log: Any) -> None:
                         raise StageError(f"failed to {verb} group {g.name!r}: {exc}") from exc
                 written = db.commit()
                 for w in db.warnings:
-                    _warn(log, w)
+                    log.warning(w)
         except AccountsError as exc:
             raise StageError(str(exc)) from exc
-        _info(log, f"account files written: {', '.join(written) or 'none (no change)'}")
+        log.info(f"account files written: {', '.join(written) or 'none (no change)'}")
 
 
-def _one_group(db: Accounts, g: Any, log: Any) -> None:
+def _one_group(db: Accounts, g: Any, log: Log) -> None:
     exists = db.group.get(g.name) is not None
     if g.should_exist is False:
         if exists:
             db.del_group(g.name)
-            _info(log, f"group {g.name!r}: deleted")
+            log.info(f"group {g.name!r}: deleted")
         return
     password = g.password_hash if g.password_hash else "*"
     if exists:
         changes = db.modify_group(g.name, gid=g.gid, password=g.password_hash or None)
-        _info(
-            log, f"group {g.name!r}: exists, " + (", ".join(changes) + " updated" if changes else "unchanged")
+        log.info(
+            f"group {g.name!r}: exists, " + (", ".join(changes) + " updated" if changes else "unchanged")
         )
     else:
         gid = db.add_group(g.name, gid=g.gid, password=password, system=bool(g.system))
-        _info(log, f"group {g.name!r}: created with gid {gid}")
+        log.info(f"group {g.name!r}: created with gid {gid}")
 
 
 # --- users -------------------------------------------------------------------------------------------
 
 
-def _default_shell(db: Accounts, target: Any) -> str:
+def _default_shell(db: Accounts, target: Target) -> str:
     """/etc/default/useradd's SHELL, else useradd's built-in /bin/bash — except on a target that has a
     /bin/sh and no /bin/bash (Alpine, Pine: busybox), where /bin/sh: sshd refuses users whose shell
     does not exist. A bare root with neither gets /bin/bash, as useradd gives.
@@ -131,12 +94,12 @@ def _default_shell(db: Accounts, target: Any) -> str:
     return "/bin/sh" if has["/bin/sh"] and not has["/bin/bash"] else "/bin/bash"
 
 
-def apply_users(users: tuple[Any, ...], target: Any, log: Any) -> None:
+def apply_users(users: tuple[Any, ...], target: Target, log: Log) -> None:
     """Create, modify or delete ``passwd.users``; then their homes and SSH keys."""
     if not users:
         return
     actions: list[tuple[str, Any, UserInfo | None, UserInfo | None]] = []
-    with _op(log, f"creating or modifying users ({len(users)})"):
+    with log.op(f"creating or modifying users ({len(users)})"):
         try:
             with Accounts(_etc(target)) as db:
                 shell = _default_shell(db, target)
@@ -148,14 +111,14 @@ def apply_users(users: tuple[Any, ...], target: Any, log: Any) -> None:
                         raise StageError(f"failed to {verb} user {u.name!r}: {exc}") from exc
                 written = db.commit()
                 for w in db.warnings:
-                    _warn(log, w)
+                    log.warning(w)
                 defs, defaults = db.defs, db.defaults
                 remaining_homes = {u.home.rstrip("/") for u in db.users()}
                 # The target's own group entries decide the mail spool group (as useradd).
                 mail_gid = db.group_gid("mail")
         except AccountsError as exc:
             raise StageError(str(exc)) from exc
-        _info(log, f"account files written: {', '.join(written) or 'none (no change)'}")
+        log.info(f"account files written: {', '.join(written) or 'none (no change)'}")
     for kind, u, old, new in actions:
         try:
             if kind == "create" and new is not None:
@@ -165,12 +128,11 @@ def apply_users(users: tuple[Any, ...], target: Any, log: Any) -> None:
             elif kind == "delete" and old is not None:
                 _removed_home(target, old, defs, log, remaining_homes)
             if kind != "delete" and new is not None and u.ssh_authorized_keys:
-                with _op(log, f"adding ssh keys to user {u.name!r}"):
-                    home = _resolve_all(target, new.home)
+                with log.op(f"adding ssh keys to user {u.name!r}"):
+                    home = target.resolve_all(new.home)
                     keys = sshkeys.key_lines(u.ssh_authorized_keys)
                     changed = sshkeys.write_authorized_keys(home, new.uid, new.gid, keys)
-                    _info(
-                        log,
+                    log.info(
                         f"{new.home}/.ssh/authorized_keys: {len(keys)} key(s), "
                         + ("written" if changed else "unchanged"),
                     )
@@ -181,14 +143,14 @@ def apply_users(users: tuple[Any, ...], target: Any, log: Any) -> None:
 
 
 def _one_user(
-    db: Accounts, u: Any, shell: str, log: Any
+    db: Accounts, u: Any, shell: str, log: Log
 ) -> tuple[str, Any, UserInfo | None, UserInfo | None]:
     old = db.user(u.name)
     if u.should_exist is False:
         if old is None:
             return ("absent", u, None, None)
         db.del_user(u.name)
-        _info(log, f"user {u.name!r}: deleted")
+        log.info(f"user {u.name!r}: deleted")
         return ("delete", u, old, None)
     # Ignition passes "" as "not given" for these (appendIfStringSet).
     gecos = u.gecos or None
@@ -210,7 +172,7 @@ def _one_user(
             shell=user_shell or shell,
             password=password,
         )
-        _info(log, f"user {u.name!r}: created with uid {new.uid}, gid {new.gid}, home {new.home}")
+        log.info(f"user {u.name!r}: created with uid {new.uid}, gid {new.gid}, home {new.home}")
         return ("create", u, None, new)
     password = None if u.password_hash is None else (u.password_hash or "*")
     changes = db.modify_user(
@@ -224,20 +186,19 @@ def _one_user(
         password=password,
     )
     new = db.user(u.name)
-    _info(log, f"user {u.name!r}: exists, " + (", ".join(changes) + " updated" if changes else "unchanged"))
+    log.info(f"user {u.name!r}: exists, " + (", ".join(changes) + " updated" if changes else "unchanged"))
     return ("modify", u, old, new)
 
 
 def _new_home(
-    target: Any, u: Any, new: UserInfo, defs: Any, defaults: Any, mail_gid: int | None, log: Any
+    target: Target, u: Any, new: UserInfo, defs: Any, defaults: Any, mail_gid: int | None, log: Log
 ) -> None:
     if not u.no_create_home:
         home = Path(target.resolve(new.home))
-        skel = _resolve_all(target, defaults.skel)
-        with _op(log, f"creating home directory {new.home!r} for {u.name!r}"):
+        skel = target.resolve_all(defaults.skel)
+        with log.op(f"creating home directory {new.home!r} for {u.name!r}"):
             if not homes.create_home(home, new.uid, new.gid, defs.new_home_mode, skel):
-                _warn(
-                    log,
+                log.warning(
                     f"the home directory {new.home} already exists; not copying any file from "
                     f"{defaults.skel} into it",
                 )
@@ -252,17 +213,17 @@ def _new_home(
                 os.close(fd)
 
 
-def _changed_home(target: Any, old: UserInfo, new: UserInfo, log: Any) -> None:
+def _changed_home(target: Target, old: UserInfo, new: UserInfo, log: Log) -> None:
     home = new.home
     if old.home != new.home:
-        with _op(log, f"moving home of {new.name!r} from {old.home!r} to {new.home!r}"):
+        with log.op(f"moving home of {new.name!r} from {old.home!r} to {new.home!r}"):
             moved = homes.move_home(Path(target.resolve(old.home)), Path(target.resolve(new.home)))
             if not moved:
-                _info(log, f"no previous home {old.home} to move")
+                log.info(f"no previous home {old.home} to move")
     if old.uid != new.uid or old.gid != new.gid:
-        with _op(log, f"changing ownership of {home!r} to {new.uid}:{new.gid}"):
+        with log.op(f"changing ownership of {home!r} to {new.uid}:{new.gid}"):
             homes.chown_tree(
-                _resolve_all(target, home),
+                target.resolve_all(home),
                 old.uid,
                 new.uid,
                 old.gid if old.gid != new.gid else None,
@@ -270,18 +231,18 @@ def _changed_home(target: Any, old: UserInfo, new: UserInfo, log: Any) -> None:
             )
 
 
-def _removed_home(target: Any, old: UserInfo, defs: Any, log: Any, remaining: set[str]) -> None:
-    with _op(log, f"removing home directory {old.home!r} of deleted user {old.name!r}"):
+def _removed_home(target: Target, old: UserInfo, defs: Any, log: Log, remaining: set[str]) -> None:
+    with log.op(f"removing home directory {old.home!r} of deleted user {old.name!r}"):
         # Never a shared or top-level directory: "/" or one component ("/home") is not a user's home.
         if old.home.strip("/").count("/") < 1 or old.uid == 0:
-            _warn(log, f"{old.home} looks like a system directory, not removing")
+            log.warning(f"{old.home} looks like a system directory, not removing")
         elif old.home.rstrip("/") in remaining:
-            _warn(log, f"{old.home} is also another user's home, not removing")
+            log.warning(f"{old.home} is also another user's home, not removing")
         else:
-            msg = homes.remove_home(_resolve_all(target, old.home), old.uid)
+            msg = homes.remove_home(target.resolve_all(old.home), old.uid)
             if msg:
-                _warn(log, msg)
-        spool = _resolve_all(target, defs.mail_dir.rstrip("/") + "/" + old.name)
+                log.warning(msg)
+        spool = target.resolve_all(defs.mail_dir.rstrip("/") + "/" + old.name)
         msg = homes.remove_mail_spool(spool, old.uid)
         if msg:
-            _warn(log, msg)
+            log.warning(msg)

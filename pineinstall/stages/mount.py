@@ -15,6 +15,8 @@ from typing import Any
 from pineinstall.block import mkfs, wait
 from pineinstall.run import CommandError, run
 from pineinstall.stages import Log, StageError
+from pineinstall.stages.plan import FsPlan
+from pineinstall.target import Target, TargetError, as_target
 
 
 def _depth(path: str) -> int:
@@ -34,28 +36,17 @@ def mountable(filesystems: Any) -> list[Any]:
     return sorted(chosen, key=lambda fs: _depth(fs.path))
 
 
-def _target(root: Any) -> Any:
-    """A :class:`pineinstall.target.Target` (pass one for an OSTree root), or a plain one for a path."""
-    if hasattr(root, "resolve_all"):
-        return root
-    from pineinstall.target import Target
-
-    return Target(root)
-
-
-def mount_point(root: Any, path: str) -> Path:
+def mount_point(root: Target | str | os.PathLike[str], path: str) -> Path:
     """Where ``path`` is on the host: symlinks on the way followed *inside* the root (as Ignition
     joins mount paths), so a mount never lands outside it."""
-    from pineinstall.target import TargetError
-
     try:
-        return _target(root).resolve_all(path if path.startswith("/") else "/" + path)
+        return as_target(root).resolve_all(path if path.startswith("/") else "/" + path)
     except TargetError as exc:
         raise StageError(f"mount path {path!r}: {exc}") from exc
 
 
 def _device(fs: Any, timeout: float) -> str:
-    node = getattr(fs, "node", None) or fs.device
+    node = (fs.node if isinstance(fs, FsPlan) else None) or fs.device
     try:
         return wait.wait_for(node, timeout)
     except wait.DeviceTimeout as exc:
@@ -63,7 +54,7 @@ def _device(fs: Any, timeout: float) -> str:
 
 
 def mount_all(
-    filesystems: Any, target_root: str | os.PathLike[str], log: Log, *, timeout: float = 30.0
+    filesystems: Any, target_root: Target | str | os.PathLike[str], log: Log, *, timeout: float = 30.0
 ) -> list[Path]:
     """Mount every filesystem with a path under ``target_root``; returns the mount points in the
     order mounted. On a failure, what was mounted is unmounted again before the error is raised."""
@@ -96,7 +87,7 @@ def _umount(points: list[Path], log: Log) -> None:
             log.warning(f"could not unmount {point}: {exc}")
 
 
-def umount_all(filesystems: Any, target_root: Any, log: Log) -> None:
+def umount_all(filesystems: Any, target_root: Target | str | os.PathLike[str], log: Log) -> None:
     """Unmount what :func:`mount_all` mounted, deepest first; every one is tried, the first
     failure is raised at the end."""
     failed: list[str] = []

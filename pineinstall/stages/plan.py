@@ -1,9 +1,9 @@
 """The storage plan: what the disks stage will do, as data, as text for people, and as JSON.
 
-:func:`pineinstall.stages.disks.plan` computes a :class:`Plan` from the config and the devices'
+:func:`pineinstall.stages.disks.plan` computes a :class:`StoragePlan` from the config and the devices'
 current state without changing anything; :func:`pineinstall.stages.disks.apply` carries it out.
 ``--dry-run`` prints :func:`render_text` (stderr-free: the caller decides where), ``--json`` prints
-:meth:`Plan.to_dict`. Key material is held in the plan for ``apply`` but never rendered.
+:meth:`StoragePlan.to_dict`. Key material is held in the plan for ``apply`` but never rendered.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class MountPlan:
 
 
 @dataclass
-class Plan:
+class StoragePlan:
     disks: list[DiskPlan] = field(default_factory=list)
     raids: list[RaidPlan] = field(default_factory=list)
     luks: list[LuksPlan] = field(default_factory=list)
@@ -258,6 +258,24 @@ class Plan:
 # --- text ------------------------------------------------------------------------------------------
 
 
+@dataclass
+class LuksKey:
+    """A LUKS volume the disks stage opened, and its key (never rendered)."""
+
+    name: str
+    key: bytes = field(repr=False)
+    uuid: str
+    discard: bool
+    clevis: bool
+
+
+@dataclass
+class Applied:
+    """What :func:`pineinstall.stages.disks.apply` made that later steps need: the LUKS keys for :func:`pineinstall.stages.files.luks_keys.write_luks_keys`."""
+
+    luks: list[LuksKey] = field(default_factory=list)
+
+
 def _mib(sectors: int, sector_size: int) -> str:
     value = sectors * sector_size / MIB
     return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
@@ -281,7 +299,7 @@ def _table(rows: list[PartRow], sector_size: int, indent: str, with_action: bool
     return out
 
 
-def render_text(plan: Plan) -> str:
+def render_text(plan: StoragePlan) -> str:
     lines: list[str] = []
     for d in plan.disks:
         size = d.size_bytes / MIB

@@ -24,17 +24,17 @@ from __future__ import annotations
 from typing import Any
 
 from pineinstall.services import openrc, systemd
-from pineinstall.stages import StageError
-from pineinstall.stages.accounts import _info, _op, _warn
+from pineinstall.stages import Log, StageError
+from pineinstall.target import Target
 
 __all__ = ["apply_units", "check_openrc"]
 
 
-def apply_units(units: tuple[Any, ...], target: Any, log: Any) -> None:
+def apply_units(units: tuple[Any, ...], target: Target, log: Log) -> None:
     """Write, mask/unmask and enable/disable ``systemd.units`` in the target."""
     if not units:
         return
-    if getattr(target, "init_system", None) == "openrc":
+    if target.init_system == "openrc":
         names = ", ".join(u.name for u in units)
         raise StageError(
             f"systemd units are configured ({names}) but the target runs OpenRC (no systemd, /sbin/openrc "
@@ -51,56 +51,56 @@ def apply_units(units: tuple[Any, ...], target: Any, log: Any) -> None:
             _write(u, target, log)
         for u in units:
             if u.mask is True:
-                with _op(log, f"masking unit {u.name!r}"):
+                with log.op(f"masking unit {u.name!r}"):
                     systemd.mask(target, u.name)
             elif u.mask is False and systemd.is_masked(target, u.name):
-                with _op(log, f"unmasking unit {u.name!r}"):
+                with log.op(f"unmasking unit {u.name!r}"):
                     systemd.unmask(target, u.name)
         for u in units:
             if u.enabled is None:
                 continue
             if u.enabled and systemd.is_masked(target, u.name):
-                _warn(log, f"unit {u.name!r} is masked; not enabling it")
+                log.warning(f"unit {u.name!r} is masked; not enabling it")
                 continue
             verb = "enabling" if u.enabled else "disabling"
-            with _op(log, f"{verb} unit {u.name!r}"):
+            with log.op(f"{verb} unit {u.name!r}"):
                 if u.enabled:
                     if systemd.find_unit(target, u.name) is None:
-                        _warn(log, f"unit {u.name!r} does not exist in the target; not enabling it")
+                        log.warning(f"unit {u.name!r} does not exist in the target; not enabling it")
                         continue
                     changes = systemd.enable(target, u.name)
                 else:
                     changes = systemd.disable(target, u.name)
                 for line in changes.created:
-                    _info(log, f"created symlink {line}")
+                    log.info(f"created symlink {line}")
                 for line in changes.removed:
-                    _info(log, f"removed symlink {line}")
+                    log.info(f"removed symlink {line}")
                 for w in changes.warnings:
-                    _warn(log, w)
-    except systemd.UnitError as exc:
+                    log.warning(w)
+    except systemd.SystemdError as exc:
         raise StageError(str(exc)) from exc
     except OSError as exc:
         raise StageError(f"{exc.strerror or exc}: {exc.filename or ''}") from exc
 
 
-def _write(u: Any, target: Any, log: Any) -> None:
+def _write(u: Any, target: Target, log: Log) -> None:
     for d in u.dropins:
         if d.contents is None:
             continue
         path = f"{systemd.CONFIG_DIR}/{u.name}.d/{d.name}"
-        with _op(log, f"writing systemd drop-in {d.name!r} at {path!r}"):
+        with log.op(f"writing systemd drop-in {d.name!r} at {path!r}"):
             systemd.write_file(target, path, d.contents)
     if u.contents:
         path = f"{systemd.CONFIG_DIR}/{u.name}"
-        with _op(log, f"writing unit {u.name!r} at {path!r}"):
+        with log.op(f"writing unit {u.name!r} at {path!r}"):
             systemd.write_file(target, path, u.contents)
 
 
-def check_openrc(target: Any, log: Any) -> list[str]:
+def check_openrc(target: Target, log: Log) -> list[str]:
     """Warn about OpenRC runlevel links that would fail at boot; returns the problems."""
-    if getattr(target, "init_system", None) != "openrc":
+    if target.init_system != "openrc":
         return []
     problems = openrc.check(target)
     for p in problems:
-        _warn(log, p)
+        log.warning(p)
     return problems

@@ -20,10 +20,12 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from pineinstall.errors import PineError
+
 MAX_LINK_HOPS = 40  # what the kernel allows (ELOOP)
 
 
-class TargetError(Exception):
+class TargetError(PineError):
     """The root, or a path inside it, cannot be used."""
 
 
@@ -265,6 +267,12 @@ def _booted_by_loader(sysroot: Path) -> Path | None:
         if best is None or version > best[0]:
             best = (version, real)
     return best[1] if best else None
+
+
+def as_target(root: Target | str | os.PathLike[str]) -> Target:
+    """``root`` itself when it is a :class:`Target` (e.g. an OSTree deployment's), else a plain
+    one for the directory."""
+    return root if isinstance(root, Target) else Target(root)
 
 
 def open_target(root: str | os.PathLike[str]) -> Target:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pineinstall.stages import StageError, disks, mount
+from pineinstall.stages.files import luks_keys
 from tests.integration.test_disks_support import (
     config,
     file_hash,
@@ -386,7 +387,7 @@ def test_luks_keys_and_crypttab_in_the_target(tmp_path):
     etc = tmp_path / "etc"
     etc.mkdir()
     (etc / "crypttab").write_text("data UUID=old /old luks\nother UUID=x none luks\n")
-    disks.write_luks_keys(applied, tmp_path, quiet_log())
+    luks_keys.write_luks_keys(applied, tmp_path, quiet_log())
     key = tmp_path / "etc/luks/data"
     assert key.read_bytes() == b"k" * 10
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -403,7 +404,7 @@ def test_luks_keys_and_crypttab_in_the_target(tmp_path):
     deploy = tmp_path / "deploy"
     (deploy / "usr" / "etc").mkdir(parents=True)
     (deploy / "etc").symlink_to("/usr/etc")
-    disks.write_luks_keys(applied, Target(deploy), quiet_log())
+    luks_keys.write_luks_keys(applied, Target(deploy), quiet_log())
     assert (deploy / "usr/etc/luks/data").read_bytes() == b"k" * 10
     assert (deploy / "usr/etc/crypttab").read_text().startswith("data UUID=")
 

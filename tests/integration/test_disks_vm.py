@@ -20,6 +20,7 @@ GUEST_SCRIPT = r"""
 import os, subprocess, sys
 from pineinstall.config import model
 from pineinstall.stages import disks, mount, Log
+from pineinstall.stages.files import luks_keys
 from pineinstall.stages.plan import render_text
 
 FAST = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"]
@@ -52,7 +53,7 @@ applied = disks.apply(plan, log)
 root = "/tmp/target"
 os.makedirs(root + "/etc", exist_ok=True)
 mount.mount_all(plan.filesystems, root, log)
-disks.write_luks_keys(applied, root, log)
+luks_keys.write_luks_keys(applied, root, log)
 for d in ("var", "srv", "srv/fast", "boot/efi"):
     with open(f"{root}/{d}/MARK", "w") as f:
         f.write(d)

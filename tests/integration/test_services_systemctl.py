@@ -274,7 +274,7 @@ def run_ours(root: Path, action: str, unit: str) -> bool:
             systemd.enable(target, unit)
         else:
             systemd.disable(target, unit)
-    except systemd.UnitError:
+    except systemd.SystemdError:
         return False
     return True
 

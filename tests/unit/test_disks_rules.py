@@ -12,6 +12,8 @@ from pineinstall.block import blkid, discover, sfdisk
 from pineinstall.config import model
 from pineinstall.stages import StageError, disks
 from pineinstall.stages import mount as mount_stage
+from pineinstall.stages.disks import devices, filesystems, partitions, raid_luks
+from pineinstall.stages.files import luks_keys
 from pineinstall.stages.plan import (
     Command,
     DiskPlan,
@@ -19,7 +21,7 @@ from pineinstall.stages.plan import (
     LuksPlan,
     PartAction,
     PartRow,
-    Plan,
+    StoragePlan,
     render_text,
 )
 
@@ -109,12 +111,12 @@ def test_ambivalent_signatures_are_never_reused():
 
 def test_filesystem_commands_wipe_then_mkfs():
     f = fs(format="btrfs", label="data", options=["-m", "single"])
-    assert [c.argv for c in disks._fs_commands(f, "/dev/vdb1", "create")] == [
+    assert [c.argv for c in filesystems.fs_commands(f, "/dev/vdb1", "create")] == [
         ["wipefs", "-a", "/dev/vdb1"],
         ["mkfs.btrfs", "-m", "single", "--force", "-L", "data", "/dev/vdb1"],
     ]
-    assert disks._fs_commands(f, "/dev/vdb1", "reuse") == []
-    assert [c.argv[0] for c in disks._fs_commands(f, "/dev/vdb1", "wipe")] == ["wipefs"]
+    assert filesystems.fs_commands(f, "/dev/vdb1", "reuse") == []
+    assert [c.argv[0] for c in filesystems.fs_commands(f, "/dev/vdb1", "wipe")] == ["wipefs"]
 
 
 # --- partition matching ----------------------------------------------------------------------------
@@ -124,46 +126,46 @@ def spec(**kw):
     base = dict(index=0, number=1, start=None, size=None, label=None, type_guid=None, guid=None,
                 wipe_entry=False, should_exist=True, resize=False)  # fmt: skip
     base.update(kw)
-    return disks._Spec(**base)
+    return partitions.PartitionSpec(**base)
 
 
 INFO = sfdisk.PartitionInfo(1, 2048, 20480, "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "AAAA-BB", "root")
 
 
 def test_partition_matching_fields():
-    assert disks._matches(INFO, spec()) is None
-    assert disks._matches(INFO, spec(start=2048, size=20480, label="root", guid="aaaa-bb")) is None
-    assert disks._matches(INFO, spec(type_guid="0fc63daf-8483-4772-8e79-3d69d8477de4")) is None
+    assert partitions.matches(INFO, spec()) is None
+    assert partitions.matches(INFO, spec(start=2048, size=20480, label="root", guid="aaaa-bb")) is None
+    assert partitions.matches(INFO, spec(type_guid="0fc63daf-8483-4772-8e79-3d69d8477de4")) is None
     assert (
-        disks._matches(INFO, spec(start=4096)) == "starting sector did not match (specified 4096, got 2048)"
+        partitions.matches(INFO, spec(start=4096)) == "starting sector did not match (specified 4096, got 2048)"
     )
-    assert disks._matches(INFO, spec(size=1)) == "size did not match (specified 1, got 20480)"
-    assert disks._matches(INFO, spec(label="var")) == 'label did not match (specified "var", got "root")'
-    assert disks._matches(INFO, spec(guid="CCCC")) == 'GUID did not match (specified "CCCC", got "AAAA-BB")'
-    assert disks._matches(INFO, spec(type_guid="X")).startswith("type GUID did not match")
+    assert partitions.matches(INFO, spec(size=1)) == "size did not match (specified 1, got 20480)"
+    assert partitions.matches(INFO, spec(label="var")) == 'label did not match (specified "var", got "root")'
+    assert partitions.matches(INFO, spec(guid="CCCC")) == 'GUID did not match (specified "CCCC", got "AAAA-BB")'
+    assert partitions.matches(INFO, spec(type_guid="X")).startswith("type GUID did not match")
     # Resize compares everything but the size.
-    assert disks._matches_common(INFO, spec(size=99999)) is None
+    assert partitions.matches_common(INFO, spec(size=99999)) is None
     # An empty label is a label: it must match.
-    assert disks._matches(INFO, spec(label="")) == 'label did not match (specified "", got "root")'
+    assert partitions.matches(INFO, spec(label="")) == 'label did not match (specified "", got "root")'
 
 
 def test_duplicate_partition_numbers_refused():
     with pytest.raises(StageError, match=r"\$\.d\.partitions\.1: partition number 3 is given twice"):
-        disks._refuse_duplicates(
+        partitions.refuse_duplicates(
             [spec(number=3), spec(index=1, number=3), spec(index=2, number=0), spec(index=3, number=0)], "$.d"
         )
 
 
 def test_overlap_check():
-    disks._refuse_overlap([PartRow(1, 2048, 2048), PartRow(2, 4096, 10)], "$")
+    partitions.refuse_overlap([PartRow(1, 2048, 2048), PartRow(2, 4096, 10)], "$")
     with pytest.raises(StageError, match="partitions 1 and 2 would overlap"):
-        disks._refuse_overlap([PartRow(2, 4000, 10), PartRow(1, 2048, 2048)], "$")
+        partitions.refuse_overlap([PartRow(2, 4000, 10), PartRow(1, 2048, 2048)], "$")
 
 
 def test_mib_to_sectors_follows_the_sector_size():
-    assert disks._mib_to_sectors(3, 512) == 6144
-    assert disks._mib_to_sectors(3, 4096) == 768
-    assert disks._mib_to_sectors(None, 512) is None
+    assert partitions.mib_to_sectors(3, 512) == 6144
+    assert partitions.mib_to_sectors(3, 4096) == 768
+    assert partitions.mib_to_sectors(None, 512) is None
 
 
 # --- resolving config names against a plan ---------------------------------------------------------
@@ -176,7 +178,7 @@ def disk_plan(path="/dev/vda", rows=()):
 def test_names_resolve_to_planned_devices():
     d = disk_plan(rows=[PartRow(1, 2048, 100, label="root", action="create"),
                         PartRow(2, 4096, 100, guid="ABCD-EF", label="var", action="keep")])  # fmt: skip
-    names = disks._Names([d], raids={"data": "/dev/md/data"}, luks={"vault": "/dev/mapper/vault"})
+    names = devices.DeviceNames([d], raids={"data": "/dev/md/data"}, luks={"vault": "/dev/mapper/vault"})
     assert names.resolve("/dev/disk/by-partlabel/root", "$").node == "/dev/vda1"
     assert names.resolve("/dev/disk/by-partuuid/abcd-ef", "$").row.number == 2
     assert names.resolve("/dev/vda2", "$").row.label == "var"
@@ -189,7 +191,7 @@ def test_ambiguous_partition_label():
     d1 = disk_plan("/dev/vda", [PartRow(1, 2048, 100, label="data")])
     d2 = disk_plan("/dev/vdb", [PartRow(1, 2048, 100, label="data")])
     with pytest.raises(StageError, match="ambiguous: 2 partitions have that label"):
-        disks._Names([d1, d2]).resolve("/dev/disk/by-partlabel/data", "$")
+        devices.DeviceNames([d1, d2]).resolve("/dev/disk/by-partlabel/data", "$")
 
 
 def test_raid_level_and_member_count_checked_first():
@@ -203,13 +205,13 @@ def test_raid_level_and_member_count_checked_first():
             }
         }
     ).storage
-    names = disks._Names([])
+    names = devices.DeviceNames([])
     with pytest.raises(
         StageError, match=r"\$\.storage\.raid\.0: raid6 needs at least 4 active devices, got 3"
     ):
-        disks._plan_raid(0, storage.raid[0], names)
+        raid_luks.plan_raid(0, storage.raid[0], names)
     with pytest.raises(StageError, match="got 0"):
-        disks._plan_raid(1, storage.raid[1], names)
+        raid_luks.plan_raid(1, storage.raid[1], names)
 
 
 # --- keys, crypttab --------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ def test_key_verification_hash():
         .storage.luks[0]
         .key_file
     )
-    assert disks._fetch_key(res, disks.Env(), "$") == b"key"
+    assert raid_luks.fetch_key(res, disks.Env(), "$") == b"key"
     bad = (
         model.from_dict(
             {
@@ -260,7 +262,7 @@ def test_key_verification_hash():
         .key_file
     )
     with pytest.raises(StageError, match="does not match its verification hash"):
-        disks._fetch_key(bad, disks.Env(), "$")
+        raid_luks.fetch_key(bad, disks.Env(), "$")
     remote = (
         model.from_dict(
             {"storage": {"luks": [{"name": "x", "keyFile": {"source": "https://example.com/k"}}]}}
@@ -269,22 +271,22 @@ def test_key_verification_hash():
         .key_file
     )
     with pytest.raises(StageError, match="no resource fetcher"):
-        disks._fetch_key(remote, disks.Env(), "$")
+        raid_luks.fetch_key(remote, disks.Env(), "$")
     assert (
-        disks._fetch_key(remote, disks.Env(fetch=lambda r: b"from " + r.source.encode()), "$")
+        raid_luks.fetch_key(remote, disks.Env(fetch=lambda r: b"from " + r.source.encode()), "$")
         == b"from https://example.com/k"
     )
 
 
 def test_crypttab_lines():
     assert (
-        disks.crypttab_line(disks.LuksKey("data", b"k", "U-1", False, False))
+        luks_keys.crypttab_line(disks.LuksKey("data", b"k", "U-1", False, False))
         == "data UUID=U-1 /etc/luks/data luks"
     )
     assert (
-        disks.crypttab_line(disks.LuksKey("d", b"k", "U", True, False)) == "d UUID=U /etc/luks/d luks,discard"
+        luks_keys.crypttab_line(disks.LuksKey("d", b"k", "U", True, False)) == "d UUID=U /etc/luks/d luks,discard"
     )
-    assert disks.crypttab_line(disks.LuksKey("t", b"", "U", False, True)) == "t UUID=U none luks"
+    assert luks_keys.crypttab_line(disks.LuksKey("t", b"", "U", False, True)) == "t UUID=U none luks"
 
 
 def test_clevis_pin_config():
@@ -304,7 +306,7 @@ def test_clevis_pin_config():
             }
         }
     ).storage.luks[0]
-    pin, config = disks._clevis_pin(luks)
+    pin, config = raid_luks.clevis_pin(luks)
     assert pin == "sss"
     assert json.loads(config) == {"t": 2, "pins": {"tang": [{"url": "http://t", "thp": "abc"}], "tpm2": {}}}
 
@@ -335,7 +337,7 @@ def test_mount_order_shallowest_first_stable_and_only_mountable():
 # --- rendering -------------------------------------------------------------------------------------
 
 
-def sample_plan() -> Plan:
+def sample_plan() -> StoragePlan:
     d = DiskPlan(
         device="/dev/disk/by-id/virtio-a",
         path="/dev/vda",
@@ -355,7 +357,7 @@ def sample_plan() -> Plan:
                   [], False, "", [Command(["cryptsetup", "luksFormat"], "format", b"SECRETKEY")], key=b"SECRETKEY")  # fmt: skip
     f = FsPlan(0, "/dev/mapper/vault", "/dev/mapper/vault", "ext4", "create", "", "", "", "data", None, [], False,
                "/srv", True, [])  # fmt: skip
-    return Plan(disks=[d], luks=[lk], filesystems=[f], mounts=disks.plan_mounts([f]))
+    return StoragePlan(disks=[d], luks=[lk], filesystems=[f], mounts=disks.plan_mounts([f]))
 
 
 def test_render_text():
@@ -387,8 +389,8 @@ def test_plan_json_never_holds_keys():
 
 
 def test_empty_plan_renders():
-    assert render_text(Plan()) == "storage: nothing to do\n"
-    assert not Plan().changes
+    assert render_text(StoragePlan()) == "storage: nothing to do\n"
+    assert not StoragePlan().changes
 
 
 def test_discover_prefers_a_real_node(monkeypatch):
@@ -402,7 +404,7 @@ def test_by_id_partition_names_of_a_configured_disk(monkeypatch):
         discover, "resolve", lambda p: "/dev/vda" if p == "/dev/disk/by-id/virtio-a" else None
     )
     d = disk_plan(rows=[PartRow(1, 2048, 100, action="create"), PartRow(3, 4096, 100, action="create")])
-    names = disks._Names([d])
+    names = devices.DeviceNames([d])
     ref = names.resolve("/dev/disk/by-id/virtio-a-part3", "$")
     assert (ref.kind, ref.node, ref.row.number) == ("partition", "/dev/vda3", 3)
     with pytest.raises(StageError, match="will have no partition 2"):
@@ -416,7 +418,7 @@ def test_an_empty_storage_section_needs_no_tools(monkeypatch):
     assert disks.plan(model.Storage()).to_dict()["disks"] == []
     with pytest.raises(StageError, match=r"required tools are missing: blkid, mkfs\.xfs, wipefs$"):
         disks._refuse_missing_tools(
-            Plan(
+            StoragePlan(
                 filesystems=[
                     FsPlan(
                         0,
@@ -445,7 +447,7 @@ def test_dry_run_plans_do_not_fetch_remote_keys_and_cannot_be_applied():
         {"storage": {"luks": [{"name": "x", "keyFile": {"source": "https://example.com/k"}}]}}
     )
     key_file = remote.storage.luks[0].key_file
-    assert disks._fetch_key(key_file, disks.Env(dry_run=True), "$") == b""
-    assert disks._fetch_key(key_file, disks.Env(dry_run=True, fetch=lambda r: b"got"), "$") == b"got"
+    assert raid_luks.fetch_key(key_file, disks.Env(dry_run=True), "$") == b""
+    assert raid_luks.fetch_key(key_file, disks.Env(dry_run=True, fetch=lambda r: b"got"), "$") == b"got"
     with pytest.raises(StageError, match="dry run cannot be applied"):
-        disks.apply(Plan(dry_run=True), None)
+        disks.apply(StoragePlan(dry_run=True), None)

@@ -11,7 +11,7 @@ import pytest
 
 from pineinstall.install import configsrc, main, options, rootfs, stash
 from pineinstall.install.plan import render
-from pineinstall.stages.plan import DiskPlan, FsPlan, PartRow, Plan
+from pineinstall.stages.plan import DiskPlan, FsPlan, PartRow, StoragePlan
 
 
 @pytest.mark.parametrize(
@@ -179,9 +179,9 @@ def test_render_plan_text() -> None:
     assert text.endswith("dry run: nothing was written\n")
 
 
-def _plan(filesystems: list[FsPlan], rows: list[PartRow] = ()) -> Plan:
+def _plan(filesystems: list[FsPlan], rows: list[PartRow] = ()) -> StoragePlan:
     disk = DiskPlan("/dev/vdb", "/dev/vdb", 1 << 30, 512, "", True, [], list(rows), [], [])
-    return Plan(disks=[disk], filesystems=filesystems)
+    return StoragePlan(disks=[disk], filesystems=filesystems)
 
 
 def _fs(node: str, fmt: str, path: str | None) -> FsPlan:

@@ -71,7 +71,7 @@ def test_specifiers(value: str, name: str, out: str) -> None:
 
 
 def test_unsupported_specifier_is_an_error() -> None:
-    with pytest.raises(systemd.UnitError, match="%H"):
+    with pytest.raises(systemd.SystemdError, match="%H"):
         systemd.expand("%H.target", "a.service")
 
 
@@ -81,7 +81,7 @@ def test_names() -> None:
     assert systemd.split_name("a.timer") == ("a", None, ".timer")
     assert systemd.template_of("a@b.service") == "a@.service"
     for bad in ("noext", "a.txt", ".service", "a/b.service"):
-        with pytest.raises(systemd.UnitError):
+        with pytest.raises(systemd.SystemdError):
             systemd.check_name(bad)
 
 
@@ -259,7 +259,7 @@ def test_openrc_enable_disable(tmp_path: Path) -> None:
     assert openrc.enable(t, "sshd") is False
     assert openrc.enabled(t) == {("default", "sshd")}
     assert openrc.disable(t, "sshd") == ["default"]
-    with pytest.raises(openrc.ServiceError):
+    with pytest.raises(openrc.OpenRCError):
         openrc.enable(t, "nothere")
 
 
