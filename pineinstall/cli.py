@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Callable
 
+from .errors import PineError
+
 USAGE = """\
 usage: pineinstall validate CONFIG|-
        pineinstall apply --root DIR [--dry-run] [--json] CONFIG|-
@@ -116,11 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         (sys.stdout if args else sys.stderr).write(USAGE)
         return 0 if args else 2
     command = SUBCOMMANDS.get(args[0])
-    if command is not None:
-        return command(args[1:])
-    if _looks_like_dest(args[0]):
+    if command is None and _looks_like_dest(args[0]):
         # 'pineinstall DEST CONFIG' is 'pineinstall install DEST CONFIG', as with coreos-installer.
-        return _install_main(args)
+        command, args = SUBCOMMANDS["install"], ["install", *args]
+    if command is not None:
+        try:
+            return command(args[1:])
+        except PineError as exc:  # the one catch for what a subcommand left: a message, not a traceback
+            sys.stderr.write(f"pineinstall {args[0]}: {exc}\n")
+            return 1
     sys.stderr.write(f"pineinstall: unknown subcommand {args[0]!r}\n{USAGE}")
     return 2
 

@@ -487,7 +487,7 @@ def main(argv: list[str]) -> int:
     ns = build_parser().parse_args(argv)
     try:
         return live_install(ns)
-    except LiveError as exc:
+    except PineError as exc:  # LiveError, and whatever the layers below refuse
         say(f"FAILED: {exc}")
         return 1
     except Exception as exc:  # the last line on the console must say what happened

@@ -10,9 +10,9 @@ The config is the first found among (``pineinstall.providers``):
 
 No config at all: "no config: nothing to provision", marked done, exit 0 (as Ignition).
 
-Then, with :mod:`pineinstall.apply`'s functions: the whole config is checked (a broken one is
+Then, with :mod:`pineinstall.engine`: the whole config is checked (a broken one is
 refused with ``error at $.path, line L col C: ...``), its references rendered, every resource
-fetched, then the engine runs on the root; kernel arguments go to the running system's bootloader
+fetched, then the stages run on the root; the kargs stage edits the running system's bootloader
 (``/boot``, or ``/sysroot/boot`` on a booted OSTree system). After success: ``/etc/.pine-result.json``
 gets a ``firstboot`` entry (provider, time, what changed; never the config's contents), the marker
 ``/etc/.pine-firstboot-done`` is written (the systemd unit has ``ConditionPathExists=!`` on it, the
@@ -44,6 +44,7 @@ from typing import Any
 from pineinstall.errors import PineError
 from pineinstall.firstboot.service import MARKER, UNIT
 from pineinstall.stages import Log
+from pineinstall.stages.kargs import Kargs
 
 RESULT_PATH = "/etc/.pine-result.json"
 
@@ -140,28 +141,30 @@ def boot_root(root: str) -> str | None:
     return None
 
 
-def apply_kargs(config: Any, root: str, log: Log) -> dict[str, Any] | None:
-    """The config's kernelArguments on the bootloader; None when it has none."""
-    from pineinstall.boot import apply_kargs as edit
+def kargs_stage(root: str) -> Kargs:
+    """The kargs stage on the running system's bootloader (see :func:`boot_root`)."""
 
-    ka = config.kernel_arguments
-    if not (ka.should_exist or ka.should_not_exist):
+    def where(_target: Any) -> str:
+        found = boot_root(root)
+        if found is None:
+            raise FirstbootError(
+                f"kernel arguments are configured but no bootloader configuration was found under {root}/boot"
+                f" or {os.path.join(root, 'sysroot')}/boot"
+            )
+        return found
+
+    return Kargs(boot_root=where)
+
+
+def kargs_entry(change: Any) -> dict[str, Any] | None:
+    """The result record's ``kargs``: the bootloader, the arguments before and after."""
+    if change is None:
         return None
-    where = boot_root(root)
-    if where is None:
-        raise FirstbootError(
-            f"kernel arguments are configured but no bootloader configuration was found under {root}/boot"
-            f" or {os.path.join(root, 'sysroot')}/boot"
-        )
-    with log.stage("kargs"), log.op("kernel arguments on the bootloader"):
-        change = edit(where, should_exist=ka.should_exist, should_not_exist=ka.should_not_exist)
-    changed = list(change.before) != list(change.after)
-    log.info(f"{change.bootloader}: {' '.join(change.before)} -> {' '.join(change.after)}")
     return {
         "bootloader": change.bootloader,
         "before": change.before,
         "after": change.after,
-        "changed": changed,
+        "changed": list(change.before) != list(change.after),
     }
 
 
@@ -246,17 +249,19 @@ def _hostname(target: Any) -> str | None:
 
 
 def provision(args: argparse.Namespace, found: Any, log: Log) -> dict[str, Any]:
-    """Check, provision, kargs, record, mark, unstash; the result entry."""
-    from pineinstall import apply
+    """Check, provision (the engine's stages, kargs included), record, mark, unstash; the result entry."""
+    from pineinstall import engine
     from pineinstall.providers import stash
     from pineinstall.target import open_target
 
     t0 = time.monotonic()
-    config = apply.load(found.data, log)  # the whole check first: nothing is touched on error
+    config = engine.load(found.data, log)  # the whole check first: nothing is touched on error
     before = _hostname(open_target(args.root))
-    result, target = apply._provision(config, args.root, log)
-    target = target or open_target(args.root)
-    kargs = apply_kargs(config, args.root, log)
+    with engine.Engine(config, log, kargs=kargs_stage(args.root)) as run:
+        run.prepare()
+        done = run.run(args.root)
+    result, target = done.files, done.target
+    kargs = kargs_entry(done.kargs)
     after = _hostname(target)
     entry: dict[str, Any] = {
         "ok": True,
@@ -285,26 +290,16 @@ def provision(args: argparse.Namespace, found: Any, log: Log) -> dict[str, Any]:
 
 
 def dry_run(args: argparse.Namespace, found: Any, log: Log) -> int:
-    from pineinstall import apply
+    from pineinstall import engine
     from pineinstall.target import open_target
 
     sys.stdout.write(f"config: {found.provider} ({found.source}), {len(found.data)} bytes\n")
-    config = apply.load(found.data, log)
-    rc = apply._dry_run(config, open_target(args.root), False, sys.stdout, log)
-    for arg in config.kernel_arguments.should_exist:
-        sys.stdout.write(f"karg: +{arg}\n")
-    for arg in config.kernel_arguments.should_not_exist:
-        sys.stdout.write(f"karg: -{arg}\n")
-    return rc
+    config = engine.load(found.data, log)
+    engine.dry_run(config, open_target(args.root), sys.stdout, kargs=True)
+    return 0
 
 
 def run(args: argparse.Namespace, log: Log) -> int:
-    from pineinstall.apply import ApplyError
-    from pineinstall.boot import BootError, KargsError
-    from pineinstall.providers import ProviderError
-    from pineinstall.resources import ResourceError
-    from pineinstall.run import CommandError
-    from pineinstall.stages import StageError
     from pineinstall.target import TargetError, open_target
 
     if not args.dry_run and not args.force and is_done(args.root):
@@ -326,8 +321,7 @@ def run(args: argparse.Namespace, log: Log) -> int:
         if args.dry_run:
             return dry_run(args, found, log)
         entry = provision(args, found, log)
-    except (ApplyError, FirstbootError, ProviderError, StageError, ResourceError, TargetError, CommandError,
-            BootError, KargsError, OSError) as exc:  # fmt: skip
+    except (PineError, OSError) as exc:
         what = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
         log.error(f"first boot failed: {what}")
         if not args.dry_run:

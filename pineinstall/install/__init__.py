@@ -44,11 +44,6 @@ class PreflightError(PineError):
     """Something found before writing: DEST is untouched."""
 
 
-def _has_storage(config: Any) -> bool:
-    st = config.storage
-    return bool(st.disks or st.raid or st.luks or st.filesystems)
-
-
 def _storage_devices(config: Any) -> list[tuple[str, str]]:
     """(JSON path, device) of every device the config's storage names directly."""
     st = config.storage
@@ -73,16 +68,18 @@ class Installer:
         self.config: Any = None
         self.ign: bytes = b""
         self.dest: dest.Dest | None = None
-        self.fetcher: Any = None
-        self.fetched: Any = None
-        self.storage_plan: Any = None
+        self.engine: Any = None  # pineinstall.engine.Engine, once the config is loaded
         self.image_plan: Any = None
         self.rootfs_kind: str | None = None
         self.layout: Any = None
         self.config_layout = False  # rootfs mode, DEST laid out by the config's storage
-        self.applied: Any = None
         self.summary: dict[str, Any] = {"dest": opts.dest}
         self.t0 = time.monotonic()
+
+    @property
+    def storage_plan(self) -> Any:
+        """The disks stage's plan for the config's storage (None: none, or not planned yet)."""
+        return self.engine.storage if self.engine is not None else None
 
     # --- preflight ---------------------------------------------------------------------------------
 
@@ -128,18 +125,14 @@ class Installer:
             raise PreflightError(f"required tools are missing: {', '.join(missing)}")
 
     def _preflight_config(self) -> None:
+        from pineinstall import engine
         from pineinstall.block import discover
-        from pineinstall.resources import Fetcher, ResourceError
-        from pineinstall.stages import files
 
-        log, config = self.log, self.config
+        config = self.config
         assert self.dest is not None
         retries = self.opts.fetch_retries
-        extra = {} if retries is None else {"max_attempts": retries + 1}
-        self.fetcher = Fetcher.for_config(config.ignition, log=log.info, **extra)
-        if _has_storage(config):
-            from pineinstall.stages import disks
-
+        self.engine = engine.Engine(config, self.log, fetch_attempts=None if retries is None else retries + 1)
+        if engine.has_storage(config):
             mine = os.path.realpath(self.dest.path)
             named = []
             for where, device in _storage_devices(config):
@@ -158,13 +151,9 @@ class Installer:
                     "config's storage may only name other disks, or, with --rootfs, lay out DEST in storage.disks)"
                 )
             try:
-                self.storage_plan = disks.plan(
-                    config.storage, disks.Env(fetch=self.fetcher.fetch, dry_run=self.opts.dry_run)
-                )
+                self.engine.plan_storage(dry_run=self.opts.dry_run)
             except StageError as exc:
                 raise PreflightError(str(exc)) from exc
-            for warning in self.storage_plan.warnings:
-                log.warning(warning)
             if self.config_layout:
                 from pineinstall.install import rootfs
 
@@ -178,8 +167,8 @@ class Installer:
                         f"the config mounts a filesystem at {m.path}, which the image provides"
                     )
         try:
-            self.fetched = files.fetch_all(config, self.fetcher, log)
-        except (StageError, ResourceError) as exc:
+            self.engine.fetch()
+        except PineError as exc:
             raise PreflightError(str(exc)) from exc
         self._preflight_kargs()
 
@@ -243,10 +232,8 @@ class Installer:
     def cleanup(self) -> None:
         if self.image_plan is not None:
             self.image_plan.cleanup()
-        if self.fetched is not None:
-            self.fetched.close()
-        if self.fetcher is not None:
-            self.fetcher.close()
+        if self.engine is not None:
+            self.engine.close()
 
     # --- plan, confirmation ------------------------------------------------------------------------
 
@@ -353,15 +340,12 @@ class Installer:
         filesystem, they are mounted as the config says (/ first), the root is unpacked into them."""
         from pineinstall.block import blkid
         from pineinstall.install import rootfs
-        from pineinstall.stages import disks, mount
 
         opts, log, plan = self.opts, self.log, self.storage_plan
-        with log.stage("disks"):
-            self.applied = disks.apply(plan, log)
+        self.engine.disks()
         mnt = tempfile.mkdtemp(prefix="pineinstall-root-")
         try:
-            with log.stage("mount"):
-                mount.mount_all(plan.filesystems, mnt, log)
+            self.engine.mount(mnt)
             try:
                 rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log)
                 rootfs.fstab_from_plan(mnt, plan, log)
@@ -373,8 +357,7 @@ class Installer:
                 self.summary["layout"] = "config"
                 self.provision(mnt)
             finally:
-                with log.stage("umount"):
-                    mount.umount_all(plan.filesystems, mnt, log)
+                self.engine.umount(mnt)
         finally:
             with contextlib.suppress(OSError):
                 os.rmdir(mnt)
@@ -396,62 +379,49 @@ class Installer:
         return None
 
     def provision(self, mnt: str) -> None:
+        """The engine's stages on the installed root: the config's disks and mounts for other disks
+        (unless the config laid out DEST), files (then the host's network), kargs on the image's
+        bootloader (with --append-karg, --delete-karg, --console), umount; then the stash."""
         from pineinstall.install import stash
-        from pineinstall.stages import disks, files, mount
+        from pineinstall.stages.kargs import Kargs
         from pineinstall.target import open_target
 
-        opts, log, config = self.opts, self.log, self.config
+        opts, log = self.opts, self.log
         target = open_target(mnt)
-        log.info(f"target {target.root} ({target.kind}, init: {target.init_system or 'unknown'})")
         self.summary["target"] = {"kind": target.kind, "root": os.path.relpath(target.root, mnt)}
-        applied = self.applied
-        if self.storage_plan is not None and not self.config_layout:
-            with log.stage("disks"):
-                applied = disks.apply(self.storage_plan, log)
-            with log.stage("mount"):
-                mount.mount_all(self.storage_plan.filesystems, target, log)
-        try:
-            result = files.run(config, target, log, fetcher=self.fetcher, fetched=self.fetched)
-            self.fetched = None
-            self.summary["files"] = {"created": result.created, "unchanged": result.unchanged}
-            if applied is not None:
-                with log.stage("files"):
-                    disks.write_luks_keys(applied, target, log)
+        self.engine.kargs = Kargs(
+            boot_root=lambda _target: mnt,
+            append=tuple(opts.append_karg),
+            delete=tuple(opts.delete_karg),
+            console=tuple(opts.console),
+        )
+
+        def copy_network(target: Any) -> None:
             if opts.copy_network:
                 with log.stage("network"):
                     self.summary["network"] = stash.copy_network(opts.network_source, target, log)
-        finally:
-            if self.storage_plan is not None and not self.config_layout:
-                with log.stage("umount"):
-                    mount.umount_all(self.storage_plan.filesystems, target, log)
-        with log.stage("kargs"):
-            self._kargs(mnt)
+
+        done = self.engine.run(target, after_files=copy_network, storage_done=self.config_layout)
+        self.summary["files"] = {"created": done.files.created, "unchanged": done.files.unchanged}
+        bootloader = self._bootloader(mnt, done.kargs)
+        if bootloader is not None:
+            self.summary["bootloader"] = bootloader
         if opts.stash_config:
             stash.stash_config(mnt, self.ign, log)
             self.summary["stashed"] = "/boot/ignition/config.ign"
             self.summary["firstboot"] = stash.enable_firstboot(target, log)
 
-    def _kargs(self, mnt: str) -> None:
-        from pineinstall.boot import apply_kargs, detect
+    @staticmethod
+    def _bootloader(mnt: str, change: Any) -> dict[str, Any] | None:
+        """The summary's ``bootloader``: what the kargs stage changed, or (nothing asked) what is there."""
+        from pineinstall.boot import detect
 
-        opts, ka = self.opts, self.config.kernel_arguments
-        edits = (ka.should_exist, ka.should_not_exist, opts.append_karg, opts.delete_karg, opts.console)
-        if not any(edits):
+        if change is None:
             with contextlib.suppress(Exception):
                 loader = detect(mnt)
-                self.summary["bootloader"] = {"name": loader.name, "kargs": loader.kargs()}
-            return
-        with self.log.op("kernel arguments and console on the bootloader"):
-            change = apply_kargs(
-                mnt,
-                should_exist=ka.should_exist,
-                should_not_exist=ka.should_not_exist,
-                append=opts.append_karg,
-                delete=opts.delete_karg,
-                console=opts.console,
-            )
-        self.log.info(f"{change.bootloader}: {' '.join(change.before)} -> {' '.join(change.after)}")
-        self.summary["bootloader"] = {
+                return {"name": loader.name, "kargs": loader.kargs()}
+            return None
+        return {
             "name": change.bootloader,
             "kargs_before": change.before,
             "kargs": change.after,
@@ -461,17 +431,13 @@ class Installer:
     # --- the whole run -----------------------------------------------------------------------------
 
     def run(self) -> int:
-        from pineinstall.boot import BootError, KargsError
         from pineinstall.image import ImageError
-        from pineinstall.resources import ResourceError
-        from pineinstall.run import CommandError
-        from pineinstall.target import TargetError
 
         opts, log = self.opts, self.log
         try:
             try:
                 self.preflight()
-            except (PreflightError, StageError, CommandError, OSError) as exc:
+            except (PineError, OSError) as exc:
                 log.error(f"preflight failed, {opts.dest} untouched: {exc}")
                 return 1
             if opts.dry_run:
@@ -489,8 +455,7 @@ class Installer:
                     with contextlib.suppress(OSError):
                         dest.wipe_tables(opts.dest)
                         log.error(f"{opts.dest}: partition tables wiped after the failure")
-                if isinstance(exc, (ImageError, StageError, CommandError, ResourceError, TargetError,
-                                    BootError, KargsError, OSError)):  # fmt: skip
+                if isinstance(exc, (PineError, OSError)):
                     log.error(f"install failed: {exc}")
                     return 1
                 raise

@@ -80,13 +80,13 @@ def read(source: str, stdin: Any = None) -> tuple[bytes, bool]:
 
 def load(source: str, log: Log, stdin: Any = None) -> tuple[bytes, Any]:
     """(the Ignition JSON, the checked, rendered, typed config)."""
-    from pineinstall.apply import ApplyError
-    from pineinstall.apply import load as load_config
+    from pineinstall.engine import LoadError
+    from pineinstall.engine import load as load_config
 
     data, transpiled = read(source, stdin)
     if transpiled:
         log.info(f"{source}: YAML transpiled with {TRANSPILER}")
     try:
         return data, load_config(data, log)
-    except ApplyError as exc:
+    except LoadError as exc:
         raise ConfigError(str(exc)) from exc

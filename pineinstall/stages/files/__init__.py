@@ -21,14 +21,17 @@ conflict (re-running an install is safe).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pineinstall.config import model
 from pineinstall.resources import Fetcher
 from pineinstall.stages import Log, accounts, services
 from pineinstall.stages.files.check import prepare
 from pineinstall.stages.files.fetch import Fetched, fetch_all
+from pineinstall.stages.files.luks_keys import write_luks_keys
 from pineinstall.stages.files.nodes import RESULT_PATH, Entry, FilesPlan, Result
 from pineinstall.stages.files.write import apply_nodes, load_record, write_record
+from pineinstall.stages.plan import Applied
 from pineinstall.target import Target
 
 __all__ = [
@@ -38,10 +41,30 @@ __all__ = [
     "FilesPlan",
     "Result",
     "apply_plan",
+    "describe",
     "fetch_all",
     "prepare",
     "run",
 ]
+
+
+def describe(config: model.Config, target: Target) -> dict[str, list[Any]]:
+    """The dry-run plan: groups, users, nodes (with the host path each resolves to) and units.
+    Nothing is fetched or read besides the paths' links."""
+    nodes: list[Any] = []
+    for kind, entries in (
+        ("directory", config.storage.directories),
+        ("file", config.storage.files),
+        ("link", config.storage.links),
+    ):
+        for n in entries:
+            nodes.append({"kind": kind, "path": n.path, "host": str(target.resolve(n.path))})
+    return {
+        "groups": [g.name for g in config.passwd.groups],
+        "users": [u.name for u in config.passwd.users],
+        "nodes": nodes,
+        "units": [u.name for u in config.systemd.units],
+    }
 
 
 def apply_plan(plan: FilesPlan, target: Target, log: Log) -> Result:
@@ -71,17 +94,22 @@ def run(
     *,
     fetcher: Fetcher | None = None,
     fetched: Fetched | None = None,
+    luks: Applied | None = None,
 ) -> Result:
-    """The whole stage: prepare (fetch, check) then apply."""
+    """The whole stage: prepare (fetch, check) then apply; last, the keys of the LUKS volumes the
+    disks stage made (``luks``) are kept in the target."""
     own = fetcher is None
     fetcher = fetcher or Fetcher.for_config(config.ignition)
     try:
         with log.stage("files"):
             plan = prepare(config, target, log, fetcher, fetched=fetched)
             try:
-                return apply_plan(plan, target, log)
+                result = apply_plan(plan, target, log)
             finally:
                 plan.close()
+            if luks is not None:
+                write_luks_keys(luks, target, log)
+            return result
     finally:
         if own:
             fetcher.close()
