@@ -120,7 +120,9 @@ def test_kargs_stage_runs_only_when_asked(root: Path):
 def test_kargs_stage_edits_the_bootloader(root: Path):
     entries = root / "boot" / "loader" / "entries"
     entries.mkdir(parents=True)
-    (entries / "pine-1.conf").write_text("title Pine\nversion 1\nlinux /vmlinuz\noptions root=/dev/vda1 rhgb\n")
+    (entries / "pine-1.conf").write_text(
+        "title Pine\nversion 1\nlinux /vmlinuz\noptions root=/dev/vda1 rhgb\n"
+    )
     cfg = engine.load(config(kernelArguments={"shouldExist": ["quiet"], "shouldNotExist": ["rhgb"]}), quiet())
     change = kargs_stage.run(cfg, kargs_stage.Kargs(boot_root=lambda _t: str(root)), Target(root), quiet())
     assert change.before == ["root=/dev/vda1", "rhgb"]
