@@ -152,16 +152,18 @@ class HttpSource(ImageSource):
                 f"{self.name}: not downloaded within {self.total_timeout:g} s (--fetch-timeout)"
             )
 
-    def scrub(self, exc: BaseException) -> str:
+    def scrub(self, text: str) -> str:
         from pineinstall.resources import scrub
 
-        return scrub(str(exc), self.url)
+        return scrub(text, self.url)
 
     def retrying(self, what: str, attempt: Callable[[], T]) -> T:
         """``attempt()`` until it succeeds, retried on transport errors, 5xx and short bodies."""
         if self.total_timeout and self.deadline is None:
             self.deadline = time.monotonic() + self.total_timeout
-        retry = Retry(self.retries + 1, deadline=self.deadline, log=lambda line: self.log(f"{self.name}: {line}"))
+        retry = Retry(
+            self.retries + 1, deadline=self.deadline, log=lambda line: self.log(self.scrub(f"{self.name}: {line}"))
+        )
         errors = self.transport_errors()
         while True:
             self.check_deadline()
@@ -170,12 +172,13 @@ class HttpSource(ImageSource):
             except errors as exc:
 
                 def give_up(tries: int, timed_out: bool, exc: BaseException = exc) -> SourceError:
+                    why = self.scrub(reason(exc))
                     if timed_out:
                         return SourceError(
                             f"{self.name}: {what}: not done within {self.total_timeout:g} s "
-                            f"(--fetch-timeout), after {tries} attempts: {reason(exc)}"
+                            f"(--fetch-timeout), after {tries} attempts: {why}"
                         )
-                    return SourceError(f"{self.name}: {what}: {self.scrub(exc)} (after {tries} attempts)")
+                    return SourceError(f"{self.name}: {what} failed after {tries} attempts: {why}")
 
                 retry.failed(exc, give_up)
 

@@ -6,6 +6,7 @@ one line per retry with its count, e.g. ``retrying (2/5) in 0.4 s: connection re
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -53,6 +54,9 @@ def reason(exc: BaseException) -> str:
         if isinstance(e, ConnectionResetError | BrokenPipeError):
             return "connection reset"
     text = " ".join(f"{type(e).__name__} {e}" for e in chain)
+    status = re.search(r"(?:HTTP|answered) ([1-5]\d\d)\b", text)
+    if status:
+        return f"HTTP {status.group(1)}"
     for words, short in _REASONS:
         if any(w.lower() in text.lower() for w in words):
             return short
