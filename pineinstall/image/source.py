@@ -162,7 +162,9 @@ class HttpSource(ImageSource):
         if self.total_timeout and self.deadline is None:
             self.deadline = time.monotonic() + self.total_timeout
         retry = Retry(
-            self.retries + 1, deadline=self.deadline, log=lambda line: self.log(self.scrub(f"{self.name}: {line}"))
+            self.retries + 1,
+            deadline=self.deadline,
+            log=lambda line: self.log(self.scrub(f"{self.name}: {line}")),
         )
         errors = self.transport_errors()
         while True:
@@ -188,7 +190,11 @@ class HttpSource(ImageSource):
         if self.deadline is not None:
             read = max(0.1, min(read, self.deadline - time.monotonic()))
         resp = self.session().get(
-            self.url, headers=headers or {}, stream=True, timeout=(self.timeout[0], read), verify=self.verify_tls
+            self.url,
+            headers=headers or {},
+            stream=True,
+            timeout=(self.timeout[0], read),
+            verify=self.verify_tls,
         )
         if resp.status_code < 400:
             return resp
@@ -299,7 +305,9 @@ class _ResumingStream(io.RawIOBase):
             raise
 
     def readinto(self, b: Any) -> int:
-        data = self.src.retrying(f"downloading from byte {self.pos}", lambda: self._read(min(len(b), 1 << 20)))
+        data = self.src.retrying(
+            f"downloading from byte {self.pos}", lambda: self._read(min(len(b), 1 << 20))
+        )
         n = len(data)
         b[:n] = data
         self.pos += n

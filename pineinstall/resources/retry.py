@@ -39,8 +39,11 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if e is None or any(e is s for s in seen):
             continue
         seen.append(e)
-        todo += [e.__cause__, e.__context__, getattr(e, "reason", None) if isinstance(
-            getattr(e, "reason", None), BaseException) else None]
+        todo += [
+            e.__cause__,
+            e.__context__,
+            getattr(e, "reason", None) if isinstance(getattr(e, "reason", None), BaseException) else None,
+        ]
         todo += [a for a in e.args if isinstance(a, BaseException)]
     return seen
 

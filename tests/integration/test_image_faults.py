@@ -19,7 +19,10 @@ from pineinstall.image import HttpSource, SourceError, VerificationError, write_
 
 from .image_helpers import ImageServer, compress, sha256_file, tools_missing
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(bool(tools_missing("xz", "gzip")), reason="needs xz, gzip")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(bool(tools_missing("xz", "gzip")), reason="needs xz, gzip"),
+]
 
 MiB = 1 << 20
 
@@ -83,7 +86,9 @@ def test_corrupt_bytes_refused_nothing_written(site: Path, server: ImageServer, 
     server.faults.corrupt_at = 4 * MiB // 3
     out = tmp_path / "o.img"
     with pytest.raises(VerificationError, match="sha256 mismatch"):
-        write_image(source(server, "disk.raw.xz", []), os.fspath(out), sha256=sha256_file(site / "disk.raw.xz"))
+        write_image(
+            source(server, "disk.raw.xz", []), os.fspath(out), sha256=sha256_file(site / "disk.raw.xz")
+        )
     assert not out.exists()
 
 
@@ -95,7 +100,9 @@ def test_stall_detected_and_resumed(site: Path, server: ImageServer, tmp_path: P
     write_image(src, os.fspath(out), sha256=sha256_file(site / "disk.raw.xz"))
     assert sha256_file(out) == sha256_file(site / "disk.raw")
     assert any("stalled" in line for line in lines), lines
-    assert any(r and r.startswith("bytes=") and r.endswith("-") for r in server.faults.requests), server.faults.requests
+    assert any(r and r.startswith("bytes=") and r.endswith("-") for r in server.faults.requests), (
+        server.faults.requests
+    )
 
 
 def test_trickle_hits_the_fetch_timeout(site: Path, server: ImageServer, tmp_path: Path) -> None:
@@ -112,7 +119,9 @@ def test_trickle_hits_the_fetch_timeout(site: Path, server: ImageServer, tmp_pat
     assert not out.exists()
 
 
-def test_trickle_streamed_hits_the_fetch_timeout_and_wipes(site: Path, server: ImageServer, tmp_path: Path) -> None:
+def test_trickle_streamed_hits_the_fetch_timeout_and_wipes(
+    site: Path, server: ImageServer, tmp_path: Path
+) -> None:
     """No sha256 to verify first: the image is streamed while written; the deadline wipes it."""
     server.faults.chunk, server.faults.delay = 16384, 0.02
     out = tmp_path / "o.img"
