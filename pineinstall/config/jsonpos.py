@@ -20,6 +20,7 @@ from .report import Path
 
 _WS = " \t\n\r"
 _decoder = json.JSONDecoder()
+_lenient = json.JSONDecoder(parse_int=str)
 
 
 def line_col(text: str, index: int) -> tuple[int, int]:
@@ -39,8 +40,13 @@ def _skip_ws(text: str, i: int) -> int:
 def _skip_value(text: str, i: int) -> int:
     try:
         return _decoder.raw_decode(text, i)[1]
-    except (json.JSONDecodeError, ValueError):
+    except json.JSONDecodeError:
         return len(text)
+    except ValueError:  # an integer too long for int(): skip it as text
+        try:
+            return _lenient.raw_decode(text, i)[1]
+        except ValueError:
+            return len(text)
 
 
 def _find_key(text: str, i: int, key: str) -> tuple[int, int] | None:
