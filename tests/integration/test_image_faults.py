@@ -143,3 +143,19 @@ def test_connection_refused_fails_after_few_attempts(tmp_path: Path) -> None:
     text = str(info.value) + "".join(lines)
     assert "pa55word" not in text and "S1G" not in text, text
     assert not (tmp_path / "o.img").exists()
+
+
+def test_config_resource_refused_fails_fast() -> None:
+    """The config's resources (and live-install's config URL) share the policy: 3 attempts, not 12."""
+    from pineinstall.resources import Fetcher, ResourceError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lines: list[str] = []
+    with pytest.raises(ResourceError, match="after 3 attempts"):
+        Fetcher(log=lines.append).fetch(f"http://127.0.0.1:{port}/node.ign?token=T0KEN")
+    assert lines == [
+        f"GET http://127.0.0.1:{port}/node.ign: retrying (1/2) in 0.2 s: connection refused",
+        f"GET http://127.0.0.1:{port}/node.ign: retrying (2/2) in 0.4 s: connection refused",
+    ]
