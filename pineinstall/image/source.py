@@ -5,11 +5,15 @@ read byte ranges (the xz index and the gzip trailer sit at the end), then opened
 the image's bytes as stored (compressed or not).
 
 HTTP is streamed with ``requests`` (imported only when a URL is used): ``Accept-Encoding:
-identity`` so that the bytes are exactly the file's; a transport error, a 5xx answer or a body cut
-short is retried with a capped backoff and the download *resumes* where it stopped with a ``Range``
-request, guarded by ``If-Range`` (the ETag or Last-Modified of the first answer) so that a file
-replaced on the server is noticed instead of being spliced. A server that ignores ``Range`` is read
-again from the start and the already-seen bytes are skipped.
+identity`` so that the bytes are exactly the file's. Every request (the probe, each ``Range`` read,
+the download) is retried on a transport error, a 5xx answer, a body cut short or a stall (no byte
+for ``stall_timeout`` s), with the policy of :mod:`pineinstall.resources.retry` (backoff, one line
+per retry, an unknown host or a refused connection given up after 3 attempts); ``total_timeout``
+bounds the whole (give or take one stall timeout). The download *resumes* where it stopped with a
+``Range`` request, guarded by ``If-Range`` (the ETag or Last-Modified of the first answer) so that
+a file replaced on the server is noticed instead of being spliced. A server that ignores ``Range``
+is read again from the start and the already-seen bytes are skipped. Messages show the URL without
+credentials or query (:func:`pineinstall.resources.shown_url`).
 """
 
 from __future__ import annotations
