@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from pineinstall.image import (
         HttpSource,
         ImageError,
+        ImageSource,
         Signature,
         execute,
         make_progress,
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --sig needs --keyring", file=sys.stderr)
         return 1
     try:
+        src: ImageSource
         if args.source.lower().startswith(("http://", "https://")):
             src = HttpSource(args.source, retries=args.fetch_retries, total_timeout=args.fetch_timeout)
         else:
