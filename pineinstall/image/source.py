@@ -152,9 +152,7 @@ class HttpSource(ImageSource):
 
     def check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise SourceError(
-                f"{self.name}: not downloaded within {self.total_timeout:g} s (--fetch-timeout)"
-            )
+            raise SourceError(f"{self.name}: not downloaded within --fetch-timeout {self.total_timeout:g} s")
 
     def scrub(self, text: str) -> str:
         from pineinstall.resources import scrub
@@ -168,6 +166,7 @@ class HttpSource(ImageSource):
         retry = Retry(
             self.retries + 1,
             deadline=self.deadline,
+            limit=f"--fetch-timeout {self.total_timeout:g} s" if self.total_timeout else "",
             log=lambda line: self.log(self.scrub(f"{self.name}: {line}")),
         )
         errors = self.transport_errors()
@@ -176,17 +175,10 @@ class HttpSource(ImageSource):
             try:
                 return attempt()
             except errors as exc:
-
-                def give_up(tries: int, timed_out: bool, exc: BaseException = exc) -> SourceError:
-                    why = self.scrub(reason(exc))
-                    if timed_out:
-                        return SourceError(
-                            f"{self.name}: {what}: not done within {self.total_timeout:g} s "
-                            f"(--fetch-timeout), after {tries} attempts: {why}"
-                        )
-                    return SourceError(f"{self.name}: {what} failed after {tries} attempts: {why}")
-
-                retry.failed(exc, give_up)
+                why = self.scrub(reason(exc))
+                retry.failed(
+                    exc, lambda ending, why=why: SourceError(f"{self.name}: {what} failed {ending}: {why}")
+                )
 
     def request(self, headers: dict[str, str] | None = None) -> Any:
         """One GET; a 4xx answer (but 408, 429) is a :class:`SourceError`, a 5xx one :class:`_Again`."""

@@ -284,6 +284,7 @@ class Fetcher:
         retry = Retry(
             self.max_attempts or (None if deadline else DEFAULT_MAX_ATTEMPTS),
             deadline=deadline,
+            limit=f"total timeout of {self.total_timeout} s",
             log=lambda line: self.log(f"GET {source}: {line}"),
             sleep=self.sleep,
             clock=self.clock,
@@ -292,16 +293,9 @@ class Fetcher:
             try:
                 return attempt()
             except RetryableError as exc:
-
-                def give_up(tries: int, timed_out: bool, exc: Exception = exc) -> ResourceError:
-                    if timed_out:
-                        return ResourceError(
-                            f"fetching {source} failed: total timeout of {self.total_timeout} s "
-                            f"reached after {tries} attempts: {exc}"
-                        )
-                    return ResourceError(f"fetching {source} failed after {tries} attempts: {exc}")
-
-                retry.failed(exc, give_up)
+                retry.failed(
+                    exc, lambda ending, exc=exc: ResourceError(f"fetching {source} failed {ending}: {exc}")
+                )
 
     # --- raw byte streams per scheme ---
 

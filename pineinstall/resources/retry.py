@@ -74,36 +74,39 @@ def lasting(exc: BaseException) -> bool:
 
 class Retry:
     """The retries of one download: call :meth:`failed` after each failed attempt; it waits, or
-    raises ``give_up(tries, timed_out)`` when the attempts (or the time until ``deadline``, a
-    ``clock`` time) are used up."""
+    raises ``give_up(ending)`` when the attempts (or the time until ``deadline``, a ``clock``
+    time, named by ``limit``) are used up; ``ending`` is e.g. ``after 3 attempts``."""
 
     def __init__(
         self,
         attempts: int | None,
         *,
         deadline: float | None = None,
+        limit: str = "the time limit",
         log: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.attempts = attempts
         self.deadline = deadline
+        self.limit = limit
         self.log = log or (lambda _line: None)
         self.sleep = sleep
         self.clock = clock
         self.tries = 0
         self.delay = INITIAL_BACKOFF
 
-    def failed(self, exc: BaseException, give_up: Callable[[int, bool], BaseException]) -> None:
+    def failed(self, exc: BaseException, give_up: Callable[[str], BaseException]) -> None:
         self.tries += 1
         why = reason(exc)
         limit = self.attempts
         if why in _LASTING:
             limit = min(limit or LASTING_ATTEMPTS, LASTING_ATTEMPTS)
+        attempts = f"{self.tries} attempt{'s' if self.tries > 1 else ''}"
         if limit is not None and self.tries >= limit:
-            raise give_up(self.tries, False) from exc
+            raise give_up(f"after {attempts}") from exc
         if self.deadline is not None and self.clock() + self.delay > self.deadline:
-            raise give_up(self.tries, True) from exc
+            raise give_up(f"{self.limit} reached after {attempts}") from exc
         of = f"/{limit - 1}" if limit is not None else ""
         self.log(f"retrying ({self.tries}{of}) in {self.delay:.1f} s: {why}")
         self.sleep(self.delay)

@@ -36,10 +36,10 @@ def test_lasting_errors_stop_early_with_one_line_per_retry() -> None:
     slept: list[float] = []
     retry = Retry(12, log=lines.append, sleep=slept.append)
 
-    def give_up(tries: int, timed_out: bool) -> Exception:
-        return RuntimeError(f"gave up after {tries}")
+    def give_up(ending: str) -> Exception:
+        return RuntimeError(f"gave up {ending}")
 
-    with pytest.raises(RuntimeError, match=f"gave up after {LASTING_ATTEMPTS}"):
+    with pytest.raises(RuntimeError, match=f"gave up after {LASTING_ATTEMPTS} attempts"):
         for _ in range(12):
             retry.failed(ConnectionRefusedError(111, "Connection refused"), give_up)
     assert lines == [
