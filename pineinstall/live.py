@@ -414,8 +414,9 @@ def check_dest(plan: LiveInstallPlan, wait: float) -> None:
 
 def run_install(argv: list[str]) -> int:
     from pineinstall.install import main as install_main
+    from pineinstall.resources import shown_url
 
-    shown = ["pineinstall", "install", *argv]
+    shown = ["pineinstall", "install", *(shown_url(a) if is_url(a) else a for a in argv)]
     say(f"running {' '.join(shown)}")
     with open(os.devnull, "rb") as devnull:  # the service has no terminal; never prompt
         return install_main(argv, stdin=devnull)

@@ -9,10 +9,11 @@ newest spec. Positions are resolved only for what is reported. Nothing here impo
 from __future__ import annotations
 
 import json
+import sys
 
 from . import schema
 from .jsonpos import finder, line_col
-from .report import Report
+from .report import Path, Report
 from .versions import SUPPORTED, describe_supported
 
 TYPE_CHECKING = False
@@ -60,6 +61,10 @@ def check(data: bytes | str) -> Checked:
     except RecursionError:
         report.error("config nests too deeply")
         report.entries[-1].line, report.entries[-1].col = 1, 1
+        return Checked(report)
+    except ValueError:  # an integer with more digits than Python converts (sys.get_int_max_str_digits)
+        report.error(*_huge_integer(text))
+        report.locate(finder(text))
         return Checked(report)
     checked = _check_object(obj, report)
     report.locate(finder(text))
@@ -121,6 +126,28 @@ def _version(obj: Any, report: Report) -> str | None:
         report.error(f"unsupported config version {version!r} (supported: {describe_supported()})", path)
         return None
     return version
+
+
+class _Digits(str):
+    """An integer's text, kept as text: too long for ``int()``."""
+
+
+def _huge_integer(text: str) -> tuple[str, Path]:
+    """The error for the first integer too long to convert, and its path (decoded again, with the
+    long integers kept as text: Go's int fields could not hold them either)."""
+    limit = sys.get_int_max_str_digits() or 1 << 62
+
+    def parse_int(digits: str) -> int | str:
+        return _Digits(digits) if len(digits.lstrip("-")) > limit else int(digits)
+
+    todo: list[tuple[Any, Path]] = [(json.JSONDecoder(parse_int=parse_int).decode(text), ())]
+    while todo:
+        value, path = todo.pop()
+        if isinstance(value, _Digits):
+            return f"integer {value[:16]}… ({len(value.lstrip('-'))} digits) is out of range", path
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        todo.extend((child, (*path, key)) for key, child in reversed(list(items)))
+    raise AssertionError("no long integer found")  # pragma: no cover - json raised for one
 
 
 def _syntax_message(text: str, e: json.JSONDecodeError) -> str:

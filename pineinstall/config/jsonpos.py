@@ -14,12 +14,14 @@ Columns count bytes of UTF-8, as Go does.
 from __future__ import annotations
 
 import json
+import re  # loaded by json already
 from collections.abc import Callable
 
 from .report import Path
 
 _WS = " \t\n\r"
 _decoder = json.JSONDecoder()
+_lenient = json.JSONDecoder(parse_int=str)
 
 
 def line_col(text: str, index: int) -> tuple[int, int]:
@@ -39,79 +41,116 @@ def _skip_ws(text: str, i: int) -> int:
 def _skip_value(text: str, i: int) -> int:
     try:
         return _decoder.raw_decode(text, i)[1]
-    except (json.JSONDecodeError, ValueError):
+    except json.JSONDecodeError:
         return len(text)
-
-
-def _find_key(text: str, i: int, key: str) -> tuple[int, int] | None:
-    """In the object starting at ``text[i] == '{'``: (key index, value index) of the last ``key``."""
-    found = None
-    i = _skip_ws(text, i + 1)
-    n = len(text)
-    while i < n and text[i] == '"':
-        key_at = i
+    except ValueError:  # an integer too long for int(): skip it as text
         try:
-            name, i = json.decoder.scanstring(text, i + 1)
-        except (json.JSONDecodeError, ValueError):
-            return found
-        i = _skip_ws(text, i)
-        if i >= n or text[i] != ":":
-            return found
-        value_at = _skip_ws(text, i + 1)
-        if name == key:
-            found = (key_at, value_at)
-        i = _skip_ws(text, _skip_value(text, value_at))
-        if i < n and text[i] == ",":
-            i = _skip_ws(text, i + 1)
-    return found
+            return _lenient.raw_decode(text, i)[1]
+        except ValueError:
+            return len(text)
 
 
-def _find_index(text: str, i: int, index: int) -> int | None:
-    """In the array starting at ``text[i] == '['``: the index of element ``index``."""
-    i = _skip_ws(text, i + 1)
-    n = len(text)
-    for _ in range(index):
-        if i >= n or text[i] == "]":
-            return None
-        i = _skip_ws(text, _skip_value(text, i))
-        if i >= n or text[i] != ",":
-            return None
+class _Locator:
+    """Positions in one text. The keys of an object and the element starts of an array are found
+    in one pass over it and kept: every further path through it costs a dictionary lookup (a
+    config with 100,000 findings would otherwise rescan the text 100,000 times)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.objects: dict[int, dict[str, tuple[int, int]]] = {}
+        self.arrays: dict[int, list[int]] = {}
+        self.newlines: list[int] | None = None
+        self.ascii = text.isascii()
+
+    def line_col(self, index: int) -> tuple[int, int]:
+        """:func:`line_col`, without counting the text again for every position."""
+        import bisect  # only when something is reported
+
+        if self.newlines is None:
+            self.newlines = [m.start() for m in re.finditer("\n", self.text)]
+        line = bisect.bisect_left(self.newlines, index)
+        line_start = self.newlines[line - 1] + 1 if line else 0
+        if self.ascii:
+            return line + 1, index - line_start + 1
+        return line + 1, len(self.text[line_start:index].encode("utf-8", "surrogatepass")) + 1
+
+    def keys(self, i: int) -> dict[str, tuple[int, int]]:
+        """The object starting at ``text[i] == '{'``: key -> (key index, value index), the last
+        occurrence of a key winning; as far as the text is well formed."""
+        found = self.objects.get(i)
+        if found is not None:
+            return found
+        text, n = self.text, len(self.text)
+        found = self.objects[i] = {}
         i = _skip_ws(text, i + 1)
-    if i >= n or text[i] == "]":
-        return None
-    return i
+        while i < n and text[i] == '"':
+            key_at = i
+            try:
+                name, i = json.decoder.scanstring(text, i + 1)
+            except (json.JSONDecodeError, ValueError):
+                break
+            i = _skip_ws(text, i)
+            if i >= n or text[i] != ":":
+                break
+            value_at = _skip_ws(text, i + 1)
+            found[name] = (key_at, value_at)
+            i = _skip_ws(text, _skip_value(text, value_at))
+            if i < n and text[i] == ",":
+                i = _skip_ws(text, i + 1)
+        return found
+
+    def elements(self, i: int) -> list[int]:
+        """The array starting at ``text[i] == '['``: the index of each element."""
+        starts = self.arrays.get(i)
+        if starts is not None:
+            return starts
+        text, n = self.text, len(self.text)
+        starts = self.arrays[i] = []
+        i = _skip_ws(text, i + 1)
+        while i < n and text[i] != "]":
+            starts.append(i)
+            i = _skip_ws(text, _skip_value(text, i))
+            if i >= n or text[i] != ",":
+                break
+            i = _skip_ws(text, i + 1)
+        return starts
+
+    def locate(self, path: Path, at_key: bool = False) -> tuple[int, int] | None:
+        """Line and column of ``path`` (see the module docstring), or None for an empty text."""
+        text = self.text
+        i = _skip_ws(text, 0)
+        if i >= len(text):
+            return None
+        depth_reached = 0
+        for depth, part in enumerate(path):
+            last = depth == len(path) - 1
+            if isinstance(part, str):
+                if text[i] != "{":
+                    break
+                hit = self.keys(i).get(part)
+                if hit is None:
+                    break
+                i = hit[0] if (last and at_key) else hit[1]
+            else:
+                if text[i] != "[":
+                    break
+                starts = self.elements(i)
+                if not 0 <= part < len(starts):
+                    break
+                i = starts[part]
+            depth_reached = depth + 1
+        line, col = self.line_col(i)
+        # ignition-validate places an object or array just inside its opening bracket.
+        if text[i] in "{[" and not (at_key and depth_reached == len(path)):
+            col += 1
+        return line, col
 
 
 def locate(text: str, path: Path, at_key: bool = False) -> tuple[int, int] | None:
     """Line and column of ``path`` in ``text`` (see the module docstring), or None for an empty text."""
-    i = _skip_ws(text, 0)
-    if i >= len(text):
-        return None
-    depth_reached = 0
-    for depth, part in enumerate(path):
-        last = depth == len(path) - 1
-        if isinstance(part, str):
-            if text[i] != "{":
-                break
-            hit = _find_key(text, i, part)
-            if hit is None:
-                break
-            i = hit[0] if (last and at_key) else hit[1]
-        else:
-            if text[i] != "[":
-                break
-            hit_index = _find_index(text, i, part)
-            if hit_index is None:
-                break
-            i = hit_index
-        depth_reached = depth + 1
-    line, col = line_col(text, i)
-    # ignition-validate places an object or array just inside its opening bracket.
-    if text[i] in "{[" and not (at_key and depth_reached == len(path)):
-        col += 1
-    return line, col
+    return _Locator(text).locate(path, at_key)
 
 
 def finder(text: str) -> Callable[[Path, bool], tuple[int, int] | None]:
-    """A ``locate`` bound to one text, for ``Report.locate``."""
-    return lambda path, at_key=False: locate(text, path, at_key)
+    """A ``locate`` bound to one text (its scans shared by every call), for ``Report.locate``."""
+    return _Locator(text).locate

@@ -19,9 +19,18 @@ WARNING = "warning"
 Path = tuple[str | int, ...]
 
 
+LONG = 256  # characters of a key or value shown whole in a message
+
+
+def shorten(text: str, keep: int = 64) -> str:
+    """``text`` as shown in a message: whole up to :data:`LONG` characters, else its start and its
+    length (a config may hold a megabyte-long key)."""
+    return text if len(text) <= LONG else f"{text[:keep]}…({len(text)} characters)"
+
+
 def format_path(path: Path) -> str:
     """``("storage", "files", 0)`` -> ``$.storage.files.0`` (Ignition's notation)."""
-    return "$" + "".join(f".{part}" for part in path)
+    return "$" + "".join(f".{shorten(part) if isinstance(part, str) else part}" for part in path)
 
 
 class Entry:

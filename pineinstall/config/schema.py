@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 
-from .report import Path, Report, format_path
+from .report import Path, Report, format_path, shorten
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~5 ms of start-up; annotations stay strings here
@@ -148,7 +148,7 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
         if isinstance(node.open, Node):
             _walk(child, node.open, path + (key,), report)
             continue
-        report.warning(f"Unused key {key}", path + (key,), at_key=True)
+        report.warning(f"Unused key {shorten(key)}", path + (key,), at_key=True)
         field = node.folded.get(key.lower())
         if field is not None:
             # Go's decoder fills the field anyway: keep what it would decode. Ignition does not

@@ -12,7 +12,8 @@ The seam for the installer::
                          preserve_on_error=False, progress=make_progress("auto"))
 
 - ``source``: a path or an ``http(s)://`` URL (or an :class:`ImageSource`); HTTP resumes after a cut
-  with ``Range`` (``HttpSource(url, retries=N)`` for ``--fetch-retries``).
+  with ``Range`` (``HttpSource(url, retries=N, total_timeout=S)`` for ``--fetch-retries`` and
+  ``--fetch-timeout``); messages show it without credentials or query.
 - ``dest``: a block device (opened ``O_EXCL``: refused while mounted, swap, held or opened
   exclusively elsewhere) or a regular file (created when missing and grown sparse to ``size``, or to
   the image's size; never shrunk).

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify-first", choices=("auto", "always", "never"), default="auto")
     ap.add_argument("--tmpdir")
     ap.add_argument("--fetch-retries", type=int, default=5)
+    ap.add_argument("--fetch-timeout", type=float, metavar="SECONDS", help="bound on the whole download")
     ap.add_argument("--progress", choices=("auto", "bar", "lines", "json", "none"), default="auto")
     ap.add_argument("--dry-run", action="store_true", help="the cheap checks only; nothing is written")
     args = ap.parse_args(argv)
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from pineinstall.image import (
         HttpSource,
         ImageError,
+        ImageSource,
         Signature,
         execute,
         make_progress,
@@ -52,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --sig needs --keyring", file=sys.stderr)
         return 1
     try:
-        src = open_source(args.source)
-        if isinstance(src, HttpSource):
-            src.retries = args.fetch_retries
-        progress.start(None, f"image {args.source}")
+        src: ImageSource
+        if args.source.lower().startswith(("http://", "https://")):
+            src = HttpSource(args.source, retries=args.fetch_retries, total_timeout=args.fetch_timeout)
+        else:
+            src = open_source(args.source)
+        progress.start(None, f"image {src}")
         plan = preflight(
             src, args.dest, sha256=args.sha256, signature=signature, insecure=args.insecure, size=args.size,
             verify_first=args.verify_first, tmpdir=args.tmpdir, progress=progress, dry_run=args.dry_run,

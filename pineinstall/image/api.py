@@ -146,26 +146,37 @@ def _fetch_signature(src: ImageSource, sig: Signature) -> Signature:
     """Resolve a signature given as a URL, or looked for next to an http image (``URL.sig``)."""
     url = sig.path if sig.path and sig.path.lower().startswith(("http://", "https://")) else None
     if url is None and sig.path is None and sig.data is None and isinstance(src, HttpSource):
-        url = src.url + ".sig"
+        url = _next_to(src.url, ".sig")
         optional = True
     else:
         optional = False
     if url is None:
         return sig
-    fetcher = HttpSource(url, retries=src.retries if isinstance(src, HttpSource) else 3)
+    fetcher = (
+        HttpSource(url, retries=src.retries, total_timeout=src.total_timeout, log=src.log)
+        if isinstance(src, HttpSource)
+        else HttpSource(url, retries=3)
+    )
+
+    def attempt() -> bytes:
+        with fetcher.request() as resp:
+            return bytes(resp.content)
+
     try:
-        resp = fetcher.request()
+        data = fetcher.retrying("fetching the signature", attempt)
     except SourceError as exc:
         if optional and ("HTTP 404" in str(exc) or "HTTP 410" in str(exc)):
             return Signature(sig.keyring)  # missing
         raise
-    try:
-        data = resp.content
-    finally:
-        resp.close()
     if len(data) > 1 << 20:
-        raise VerificationError(f"{url}: too large for a detached signature")
+        raise VerificationError(f"{fetcher.name}: too large for a detached signature")
     return Signature(sig.keyring, data=data)
+
+
+def _next_to(url: str, suffix: str) -> str:
+    """``url`` with ``suffix`` added to its path (a query, e.g. a signed URL's, stays last)."""
+    base, sep, query = url.partition("?")
+    return base + suffix + sep + query
 
 
 class _Tap(io.RawIOBase):
@@ -554,9 +565,10 @@ def write_image(
 ) -> WriteResult:
     """:func:`preflight` then :func:`execute`."""
     progress = progress or Progress()
-    progress.start(None, f"image {source}")
+    src = open_source(source) if isinstance(source, str) else source
+    progress.start(None, f"image {src}")
     plan = preflight(
-        source, dest, sha256=sha256, signature=signature, insecure=insecure,
+        src, dest, sha256=sha256, signature=signature, insecure=insecure,
         require_verification=require_verification, size=size, verify_first=verify_first,
         tmpdir=tmpdir, progress=progress,
     )  # fmt: skip

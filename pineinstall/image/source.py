@@ -5,11 +5,15 @@ read byte ranges (the xz index and the gzip trailer sit at the end), then opened
 the image's bytes as stored (compressed or not).
 
 HTTP is streamed with ``requests`` (imported only when a URL is used): ``Accept-Encoding:
-identity`` so that the bytes are exactly the file's; a transport error, a 5xx answer or a body cut
-short is retried with a capped backoff and the download *resumes* where it stopped with a ``Range``
-request, guarded by ``If-Range`` (the ETag or Last-Modified of the first answer) so that a file
-replaced on the server is noticed instead of being spliced. A server that ignores ``Range`` is read
-again from the start and the already-seen bytes are skipped.
+identity`` so that the bytes are exactly the file's. Every request (the probe, each ``Range`` read,
+the download) is retried on a transport error, a 5xx answer, a body cut short or a stall (no byte
+for ``stall_timeout`` s), with the policy of :mod:`pineinstall.resources.retry` (backoff, one line
+per retry, an unknown host or a refused connection given up after 3 attempts); ``total_timeout``
+bounds the whole (give or take one stall timeout). The download *resumes* where it stopped with a
+``Range`` request, guarded by ``If-Range`` (the ETag or Last-Modified of the first answer) so that
+a file replaced on the server is noticed instead of being spliced. A server that ignores ``Range``
+is read again from the start and the already-seen bytes are skipped. Messages show the URL without
+credentials or query (:func:`pineinstall.resources.shown_url`).
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ from __future__ import annotations
 import io
 import os
 import stat
+import sys
 import time
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
 
 from pineinstall.image.errors import SourceError
 from pineinstall.image.formats import SNIFF_BYTES
+from pineinstall.resources.retry import Retry, reason
+
+T = TypeVar("T")
 
 DEFAULT_RETRIES = 5
-INITIAL_BACKOFF = 0.2
-MAX_BACKOFF = 5.0
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 60.0
 
@@ -85,7 +92,17 @@ class FileSource(ImageSource):
             raise SourceError(f"{self.name}: {exc.strerror}") from exc
 
 
+class _Again(Exception):
+    """One attempt failed in a way worth another: a 5xx (or 408, 429) answer, a short body."""
+
+
 class HttpSource(ImageSource):
+    """An http(s) image. ``name`` is the URL without its secrets (:func:`shown_url`).
+
+    ``total_timeout`` (``--fetch-timeout``) bounds everything fetched through this source, from the
+    first request: probes, Range reads, the download and its retries. ``stall_timeout``: a
+    transfer with no byte for that long is cut and resumed. ``log`` gets one line per retry."""
+
     is_remote = True
 
     def __init__(
@@ -96,14 +113,22 @@ class HttpSource(ImageSource):
         headers: dict[str, str] | None = None,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
         verify_tls: bool | str = True,
+        total_timeout: float | None = None,
+        stall_timeout: float | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
+        from pineinstall.resources import shown_url
+
         super().__init__()
-        self.name = url
+        self.name = shown_url(url)
         self.url = url
         self.retries = retries
         self.headers = dict(headers or {})
-        self.timeout = timeout
+        self.timeout = timeout if stall_timeout is None else (timeout[0], stall_timeout)
         self.verify_tls = verify_tls
+        self.total_timeout = total_timeout or None
+        self.deadline: float | None = None  # set by the first request
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.validator: str | None = None  # ETag or Last-Modified, for If-Range
         self.accepts_ranges = False
         self._session: Any = None
@@ -119,41 +144,70 @@ class HttpSource(ImageSource):
             self._session.headers.update(self.headers)
         return self._session
 
-    def _transport_errors(self) -> tuple[type[BaseException], ...]:
+    def transport_errors(self) -> tuple[type[BaseException], ...]:
         import requests
         import urllib3
 
-        return (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+        return (requests.RequestException, urllib3.exceptions.HTTPError, OSError, _Again)
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise SourceError(f"{self.name}: not downloaded within --fetch-timeout {self.total_timeout:g} s")
+
+    def scrub(self, text: str) -> str:
+        from pineinstall.resources import scrub
+
+        return scrub(text, self.url)
+
+    def retrying(self, what: str, attempt: Callable[[], T]) -> T:
+        """``attempt()`` until it succeeds, retried on transport errors, 5xx and short bodies."""
+        if self.total_timeout and self.deadline is None:
+            self.deadline = time.monotonic() + self.total_timeout
+        retry = Retry(
+            self.retries + 1,
+            deadline=self.deadline,
+            limit=f"--fetch-timeout {self.total_timeout:g} s" if self.total_timeout else "",
+            log=lambda line: self.log(self.scrub(f"{self.name}: {line}")),
+        )
+        errors = self.transport_errors()
+        while True:
+            self.check_deadline()
+            try:
+                return attempt()
+            except errors as exc:
+                why = self.scrub(reason(exc))
+                retry.failed(
+                    exc, lambda ending, why=why: SourceError(f"{self.name}: {what} failed {ending}: {why}")
+                )
 
     def request(self, headers: dict[str, str] | None = None) -> Any:
-        """GET with retries on transport errors and 5xx; 4xx is final."""
-        errors = self._transport_errors()
-        delay = INITIAL_BACKOFF
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                resp = self.session().get(
-                    self.url, headers=headers or {}, stream=True, timeout=self.timeout, verify=self.verify_tls
-                )
-            except errors as exc:
-                last = str(exc)
-            else:
-                if resp.status_code < 400:
-                    return resp
-                resp.close()
-                last = f"HTTP {resp.status_code} {resp.reason}"
-                if resp.status_code < 500 and resp.status_code not in (408, 429):
-                    raise SourceError(f"{self.url}: {last}")
-            if attempt < self.retries:
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
-        raise SourceError(f"{self.url}: {last} (after {self.retries + 1} attempts)")
+        """One GET; a 4xx answer (but 408, 429) is a :class:`SourceError`, a 5xx one :class:`_Again`."""
+        read = self.timeout[1]
+        if self.deadline is not None:
+            read = max(0.1, min(read, self.deadline - time.monotonic()))
+        resp = self.session().get(
+            self.url,
+            headers=headers or {},
+            stream=True,
+            timeout=(self.timeout[0], read),
+            verify=self.verify_tls,
+        )
+        if resp.status_code < 400:
+            return resp
+        resp.close()
+        status = f"HTTP {resp.status_code} {resp.reason}"
+        if resp.status_code < 500 and resp.status_code not in (408, 429):
+            raise SourceError(f"{self.name}: {status}")
+        raise _Again(status)
 
     # -- the interface --
 
     def probe(self) -> None:
+        self.retrying("probing", self._probe)
+
+    def _probe(self) -> None:
         resp = self.request({"Range": f"bytes=0-{SNIFF_BYTES - 1}"})
-        try:
+        with resp:
             self.validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
             if resp.status_code == 206:
                 self.accepts_ranges = True
@@ -163,31 +217,32 @@ class HttpSource(ImageSource):
                 length = resp.headers.get("Content-Length")
                 self.size = int(length) if length and length.isdigit() else None
             self.head = resp.raw.read(SNIFF_BYTES, decode_content=False)
-        except self._transport_errors() as exc:
-            raise SourceError(f"{self.url}: {exc}") from exc
-        finally:
-            resp.close()
+            want = SNIFF_BYTES if self.size is None else min(SNIFF_BYTES, self.size)
+            if self.size is not None and len(self.head) < want:
+                raise _Again(f"short answer ({len(self.head)} of {want} bytes): body ended")
 
     def read_range(self, offset: int, length: int) -> bytes:
         if not self.accepts_ranges:
-            raise SourceError(f"{self.url}: the server does not take Range requests")
-        resp = self.request({"Range": f"bytes={offset}-{offset + length - 1}"})
-        try:
-            if resp.status_code != 206:
-                raise SourceError(f"{self.url}: Range request answered with HTTP {resp.status_code}")
-            data = resp.raw.read(length, decode_content=False)
-        finally:
-            resp.close()
-        if len(data) != length:
-            raise SourceError(f"{self.url}: short Range answer ({len(data)} of {length} bytes)")
-        return data
+            raise SourceError(f"{self.name}: the server does not take Range requests")
+
+        def attempt() -> bytes:
+            resp = self.request({"Range": f"bytes={offset}-{offset + length - 1}"})
+            with resp:
+                if resp.status_code != 206:
+                    raise SourceError(f"{self.name}: Range request answered with HTTP {resp.status_code}")
+                data: bytes = resp.raw.read(length, decode_content=False)
+            if len(data) != length:
+                raise _Again(f"short Range answer ({len(data)} of {length} bytes): body ended")
+            return data
+
+        return self.retrying(f"reading bytes {offset}-{offset + length - 1}", attempt)
 
     def open(self) -> BinaryIO:
         return io.BufferedReader(_ResumingStream(self), buffer_size=1 << 20)  # type: ignore[return-value]
 
 
 class _ResumingStream(io.RawIOBase):
-    """The body of one download, reconnecting with ``Range`` after a cut."""
+    """The body of one download, reconnecting with ``Range`` after a cut or a stall."""
 
     def __init__(self, src: HttpSource) -> None:
         self.src = src
@@ -210,12 +265,12 @@ class _ResumingStream(io.RawIOBase):
             self.src.validator = validator
         elif validator and validator != self.src.validator:
             resp.close()
-            raise SourceError(f"{self.src.url}: the file changed on the server during the download")
+            raise SourceError(f"{self.src.name}: the file changed on the server during the download")
         if self.pos and resp.status_code == 206:
             start = resp.headers.get("Content-Range", "").removeprefix("bytes ").partition("-")[0]
             if not start.isdigit() or int(start) != self.pos:
                 resp.close()
-                raise SourceError(f"{self.src.url}: resumed at the wrong offset ({start} != {self.pos})")
+                raise SourceError(f"{self.src.name}: resumed at the wrong offset ({start} != {self.pos})")
         elif self.pos:
             # Range ignored: read from the start again and drop what was seen.
             skip = self.pos
@@ -227,37 +282,32 @@ class _ResumingStream(io.RawIOBase):
                 skip -= len(got)
         self.resp = resp
 
+    def _read(self, size: int) -> bytes:
+        """One attempt: (re)connect when needed, then what has arrived (read1: a trickle is seen
+        arriving, so the deadline is checked between reads)."""
+        try:
+            if self.resp is None:
+                if self.pos:
+                    self.resumes += 1
+                self._connect()
+            data: bytes = self.resp.raw.read1(size, decode_content=False)
+            if not data and self.src.size is not None and self.pos < self.src.size:
+                raise _Again(f"body ended at byte {self.pos} of {self.src.size}")
+            return data
+        except BaseException:
+            if self.resp is not None:
+                self.resp.close()
+                self.resp = None
+            raise
+
     def readinto(self, b: Any) -> int:
-        errors = self.src._transport_errors()
-        failures = 0
-        delay = INITIAL_BACKOFF
-        while True:
-            try:
-                if self.resp is None:
-                    self._connect()
-                data = self.resp.raw.read(len(b), decode_content=False)
-                if not data and self.src.size is not None and self.pos < self.src.size:
-                    raise OSError(f"body ended at byte {self.pos} of {self.src.size}")
-            except SourceError:
-                raise
-            except errors as exc:
-                if self.resp is not None:
-                    self.resp.close()
-                    self.resp = None
-                failures += 1
-                if failures > self.src.retries:
-                    raise SourceError(
-                        f"{self.src.url}: download failed at byte {self.pos}: {exc} "
-                        f"(after {failures} attempts)"
-                    ) from exc
-                self.resumes += 1
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
-                continue
-            n = len(data)
-            b[:n] = data
-            self.pos += n
-            return n
+        data = self.src.retrying(
+            f"downloading from byte {self.pos}", lambda: self._read(min(len(b), 1 << 20))
+        )
+        n = len(data)
+        b[:n] = data
+        self.pos += n
+        return n
 
     def close(self) -> None:
         if self.resp is not None:
@@ -272,5 +322,7 @@ def open_source(spec: str, **http_options: Any) -> ImageSource:
     if lower.startswith(("http://", "https://")):
         return HttpSource(spec, **http_options)
     if "://" in spec:
-        raise SourceError(f"{spec}: unsupported URL scheme (file paths, http:// and https:// are)")
+        from pineinstall.resources import shown_url
+
+        raise SourceError(f"{shown_url(spec)}: unsupported URL scheme (file paths, http:// and https:// are)")
     return FileSource(spec)

@@ -192,7 +192,9 @@ class Installer:
         source: Any = opts.image_file
         if opts.image_url:
             extra = {} if opts.fetch_retries is None else {"retries": opts.fetch_retries}
-            source = image.HttpSource(opts.image_url, **extra)
+            source = image.HttpSource(
+                opts.image_url, total_timeout=opts.fetch_timeout, log=self.log.info, **extra
+            )
         elif opts.image_file and not os.path.exists(opts.image_file):
             raise PreflightError(f"--image-file {opts.image_file}: no such file")
         signature = None

@@ -34,6 +34,7 @@ class Options:
     keyring: str | None = None
     insecure: bool = False
     fetch_retries: int | None = None
+    fetch_timeout: float | None = None
     append_karg: list[str] = field(default_factory=list)
     delete_karg: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
@@ -85,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="retries per download (the image, and the config's resources); default: the image layer's and Ignition's",
+    )
+    ver.add_argument(
+        "--fetch-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up an image download not finished after SECONDS, retries included (default: no limit)",
     )
     boot = p.add_argument_group("bootloader")
     boot.add_argument(
@@ -151,7 +158,11 @@ def parse(argv: list[str]) -> Options:
     if opts.rootfs and (opts.image_sha256 or opts.image_sig):
         raise UsageError("--image-sha256/--image-sig are for images, not --rootfs")
     if opts.image_url and not opts.image_url.lower().startswith(("http://", "https://")):
-        raise UsageError(f"--image-url must be http(s): {opts.image_url!r}")
+        from pineinstall.resources import shown_url
+
+        raise UsageError(f"--image-url must be http(s): {shown_url(opts.image_url)!r}")
+    if opts.fetch_timeout is not None and opts.fetch_timeout <= 0:
+        raise UsageError("--fetch-timeout must be positive")
     if opts.fetch_retries is not None and opts.fetch_retries < 0:
         raise UsageError("--fetch-retries must be 0 or more")
     return opts

@@ -31,13 +31,12 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from pineinstall.config import model
 from pineinstall.errors import PineError
+from pineinstall.resources.retry import Retry
 
 UNSUPPORTED_SCHEMES = ("s3", "gs", "arn")
 SUPPORTED_SCHEMES = ("data", "http", "https", "tftp")
 CHUNK = 1 << 16
 
-INITIAL_BACKOFF = 0.2
-MAX_BACKOFF = 5.0
 DEFAULT_RESPONSE_HEADERS_TIMEOUT = 10
 # Ignition retries forever when httpTotal is 0; an installer should not hang forever, so without a
 # total limit we stop after this many attempts (~40 s of backoff).
@@ -72,11 +71,20 @@ def shown_url(source: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else source.split("?", 1)[0][:200]
 
 
-def _scrub(text: str, url: str) -> str:
-    """An exception's text without the URL's query (requests repeats the URL in its messages)."""
+def scrub(text: str, url: str) -> str:
+    """An exception's text without the URL's secrets (requests and urllib3 repeat the URL, or its
+    path and query, in their messages): the URL is replaced by :func:`shown_url`, its query by
+    ``?…``, its password by ``…``."""
+    text = text.replace(url, shown_url(url))
     _, _, query = url.partition("?")
     query = query.split("#", 1)[0]
-    return text.replace("?" + query, "?…") if query else text
+    if query:
+        text = text.replace("?" + query, "?…")
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "…") if password else text
 
 
 def check_source(source: str) -> None:
@@ -274,24 +282,21 @@ class Fetcher:
 
     def _with_retries(self, attempt: Callable[[], int], source: str) -> int:
         deadline = self.clock() + self.total_timeout if self.total_timeout else None
-        max_attempts = self.max_attempts or (None if deadline else DEFAULT_MAX_ATTEMPTS)
-        delay = INITIAL_BACKOFF
-        tries = 0
+        retry = Retry(
+            self.max_attempts or (None if deadline else DEFAULT_MAX_ATTEMPTS),
+            deadline=deadline,
+            limit=f"total timeout of {self.total_timeout} s",
+            log=lambda line: self.log(f"GET {source}: {line}"),
+            sleep=self.sleep,
+            clock=self.clock,
+        )
         while True:
-            tries += 1
             try:
                 return attempt()
             except RetryableError as exc:
-                if max_attempts is not None and tries >= max_attempts:
-                    raise ResourceError(f"fetching {source} failed after {tries} attempts: {exc}") from exc
-                if deadline is not None and self.clock() + delay > deadline:
-                    raise ResourceError(
-                        f"fetching {source} failed: total timeout of {self.total_timeout} s "
-                        f"reached after {tries} attempts: {exc}"
-                    ) from exc
-                self.log(f"GET {source}: {exc}; retrying in {delay:.1f} s")
-                self.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+                retry.failed(
+                    exc, lambda ending, exc=exc: ResourceError(f"fetching {source} failed {ending}: {exc}")
+                )
 
     # --- raw byte streams per scheme ---
 
@@ -364,10 +369,10 @@ class Fetcher:
                     **self._request_options(url),
                 )
             except requests.exceptions.SSLError as exc:
-                raise ResourceError(f"GET {shown}: TLS error: {_scrub(str(exc), url)}") from exc
+                raise ResourceError(f"GET {shown}: TLS error: {scrub(str(exc), url)}") from exc
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 raise RetryableError(
-                    f"GET {shown}: {exc.__class__.__name__}: {_scrub(str(exc), url)}"
+                    f"GET {shown}: {exc.__class__.__name__}: {scrub(str(exc), url)}"
                 ) from exc
             with resp:
                 if resp.is_redirect:
@@ -383,9 +388,9 @@ class Fetcher:
                     # a transport Content-Encoding is undone here; `compression` is about the data
                     yield from resp.raw.stream(CHUNK, decode_content=True)
                 except (requests.exceptions.RequestException, OSError) as exc:
-                    raise RetryableError(f"GET {shown}: reading the body: {_scrub(str(exc), url)}") from exc
+                    raise RetryableError(f"GET {shown}: reading the body: {scrub(str(exc), url)}") from exc
                 except Exception as exc:  # urllib3's ProtocolError / ReadTimeoutError
-                    raise RetryableError(f"GET {shown}: reading the body: {_scrub(str(exc), url)}") from exc
+                    raise RetryableError(f"GET {shown}: reading the body: {scrub(str(exc), url)}") from exc
                 return
         raise ResourceError(f"GET {shown_url(res.source or '')}: more than {MAX_REDIRECTS} redirects")
 

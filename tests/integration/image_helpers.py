@@ -118,7 +118,10 @@ def sgdisk_sees_gpt(dev: str) -> bool:
 class Faults:
     """What the server does wrong. ``cuts``: absolute offsets at which one answer each is cut
     (connection closed); ``delay``: seconds slept per 64 KiB; ``ranges``: honour Range;
-    ``corrupt_at``: flip one byte at that offset of every answer covering it."""
+    ``corrupt_at``: flip one byte at that offset of every answer covering it; ``statuses``: the
+    status of the next answers, one each (``status``: of every answer); ``stall_at``: offset at which
+    one answer pauses ``stall`` seconds; ``chunk``: bytes written at a time (a trickle when small,
+    with ``delay``). The query of a URL is ignored (signed URLs)."""
 
     def __init__(self) -> None:
         self.cuts: list[int] = []
@@ -127,6 +130,10 @@ class Faults:
         self.corrupt_at: int | None = None
         self.requests: list[str | None] = []
         self.status: int | None = None
+        self.statuses: list[int] = []
+        self.stall_at: int | None = None
+        self.stall = 0.0
+        self.chunk = 65536
 
 
 class ImageServer:
@@ -144,9 +151,10 @@ class ImageServer:
             def do_GET(self) -> None:
                 f = server.faults
                 f.requests.append(self.headers.get("Range"))
-                path = server.root / self.path.lstrip("/")
-                if f.status is not None:
-                    self.send_response(f.status)
+                path = server.root / self.path.split("?", 1)[0].lstrip("/")
+                status = f.statuses.pop(0) if f.statuses else f.status
+                if status is not None:
+                    self.send_response(status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -182,7 +190,11 @@ class ImageServer:
                 pos = start
                 try:
                     while pos < stop:
-                        chunk = bytearray(data[pos : min(stop, pos + 65536)])
+                        if f.stall_at is not None and pos <= f.stall_at < pos + f.chunk:
+                            f.stall_at = None  # once: the bytes so far are sent, then nothing
+                            self.wfile.flush()
+                            time.sleep(f.stall)
+                        chunk = bytearray(data[pos : min(stop, pos + f.chunk)])
                         if f.corrupt_at is not None and pos <= f.corrupt_at < pos + len(chunk):
                             chunk[f.corrupt_at - pos] ^= 0xFF
                         self.wfile.write(chunk)

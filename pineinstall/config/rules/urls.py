@@ -27,6 +27,8 @@ _B64_DATA = re.compile(r"[A-Za-z0-9+/=]*")
 _ALNUM = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 # Characters Go accepts unescaped in a host name (besides letters and digits).
 _HOST_OK = set("!$&'()*+,;=:[]<>\"-_.~%")
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9._~-]*")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 class URLError(Exception):
@@ -45,6 +47,8 @@ class GoURL:
 
 def _unescape(s: str, host: bool = False) -> None:
     """Raise when Go's unescape would fail for a path, fragment or host."""
+    if "%" not in s and (not host or _PLAIN_HOST.fullmatch(s)):
+        return  # the common case: nothing to unescape, no character to refuse
     i = 0
     while i < len(s):
         c = s[i]
@@ -94,18 +98,12 @@ def go_url_parse(raw: str) -> GoURL:
     if _CONTROL.search(rest):
         raise URLError("invalid control character in URL")
     scheme = ""
-    for i, ch in enumerate(rest):
-        if ch.isascii() and ch.isalpha():
-            continue
-        if ch.isascii() and (ch.isdigit() or ch in "+-."):
-            if i == 0:
-                break
-            continue
-        if ch == ":":
-            if i == 0:
-                raise URLError("missing protocol scheme")
-            scheme, rest = rest[:i].lower(), rest[i + 1 :]
-        break
+    # A letter, then letters, digits, "+-."; up to a colon. Anything else first: no scheme.
+    m = _SCHEME.match(rest)
+    if m:
+        scheme, rest = m.group(1).lower(), rest[m.end() :]
+    elif rest.startswith(":"):
+        raise URLError("missing protocol scheme")
     query = ""
     if rest.endswith("?") and rest.count("?") == 1:
         rest = rest[:-1]
