@@ -1,13 +1,10 @@
 """What each variant/version accepts (YAML side) and how Ignition orders its JSON keys (output side).
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
-    from typing import Any
-
 Data only, so that other tools (the JSON Schemas of ``schemas/butane/``, editors, tests) can read
 it: ``accepted(variant, version)`` returns the YAML field tree of one variant/version, and
 ``OUTPUT_ORDER`` the key order of every Ignition type as Go's encoding/json writes it (struct field
-order, which for Ignition's generated types is the alphabetical order of the Go field names).
+order, which for Ignition's generated types is the alphabetical order of the Go field names),
+derived from the Ignition field table ``pineinstall/config/fields.py``.
 
 A field is ``(yaml_key, type, since)``; ``since`` is the *level* that introduced it:
 
@@ -20,6 +17,9 @@ Types: ``"string"``, ``"int"``, ``"bool"``, ``("list", T)`` or the name of an ob
 """
 
 from __future__ import annotations
+
+from pineinstall.config import fields as ignition_fields
+from pineinstall.config.fields import B, I, L, S
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -45,12 +45,6 @@ VARIANTS: dict[str, dict[str, tuple[str, int, int, str]]] = {
         "1.0.0": ("3.5.0", 6, 6, "v1_0"),
     },
 }
-
-S, I, B = "string", "int", "bool"  # noqa: E741 - short names keep the tables readable
-
-
-def L(t: Any) -> tuple[str, Any]:
-    return ("list", t)
 
 
 # Objects: name -> (Go type name, package kind "base" or "variant", fields)
@@ -398,112 +392,10 @@ def accepted(variant: str, version: str) -> dict[str, Any]:
     return tree("Config")
 
 
-# Output side: Ignition JSON key order per type, and each key's type.
-_NODE = [("group", "NodeGroup"), ("overwrite", B), ("path", S), ("user", "NodeUser")]
+# Output side: Ignition JSON key order per type (Go's struct field order) and each key's type, for
+# the newest spec; from the shared field table of pineinstall/config/fields.py.
 OUTPUT_ORDER: dict[str, list[tuple[str, Any]]] = {
-    "Config": [
-        ("ignition", "Ignition"),
-        ("kernelArguments", "KernelArguments"),
-        ("passwd", "Passwd"),
-        ("storage", "Storage"),
-        ("systemd", "Systemd"),
-    ],
-    "Ignition": [
-        ("config", "IgnitionConfig"),
-        ("proxy", "Proxy"),
-        ("security", "Security"),
-        ("timeouts", "Timeouts"),
-        ("version", S),
-    ],
-    "IgnitionConfig": [("merge", L("Resource")), ("replace", "Resource")],
-    "Resource": [
-        ("compression", S),
-        ("httpHeaders", L("HTTPHeader")),
-        ("source", S),
-        ("verification", "Verification"),
-    ],
-    "HTTPHeader": [("name", S), ("value", S)],
-    "Verification": [("hash", S)],
-    "Proxy": [("httpProxy", S), ("httpsProxy", S), ("noProxy", L(S))],
-    "Security": [("tls", "TLS")],
-    "TLS": [("certificateAuthorities", L("Resource"))],
-    "Timeouts": [("httpResponseHeaders", I), ("httpTotal", I)],
-    "KernelArguments": [("shouldExist", L(S)), ("shouldNotExist", L(S))],
-    "Passwd": [("groups", L("PasswdGroup")), ("users", L("PasswdUser"))],
-    "PasswdGroup": [("gid", I), ("name", S), ("passwordHash", S), ("shouldExist", B), ("system", B)],
-    "PasswdUser": [
-        ("gecos", S),
-        ("groups", L(S)),
-        ("homeDir", S),
-        ("name", S),
-        ("noCreateHome", B),
-        ("noLogInit", B),
-        ("noUserGroup", B),
-        ("passwordHash", S),
-        ("primaryGroup", S),
-        ("sshAuthorizedKeys", L(S)),
-        ("shell", S),
-        ("shouldExist", B),
-        ("system", B),
-        ("uid", I),
-    ],
-    "Storage": [
-        ("directories", L("Directory")),
-        ("disks", L("Disk")),
-        ("files", L("File")),
-        ("filesystems", L("Filesystem")),
-        ("links", L("Link")),
-        ("luks", L("Luks")),
-        ("raid", L("Raid")),
-    ],
-    "NodeUser": [("id", I), ("name", S)],
-    "NodeGroup": [("id", I), ("name", S)],
-    "Directory": [*_NODE, ("mode", I)],
-    "File": [*_NODE, ("append", L("Resource")), ("contents", "Resource"), ("mode", I)],
-    "Link": [*_NODE, ("hard", B), ("target", S)],
-    "Disk": [("device", S), ("partitions", L("Partition")), ("wipeTable", B)],
-    "Partition": [
-        ("guid", S),
-        ("label", S),
-        ("number", I),
-        ("resize", B),
-        ("shouldExist", B),
-        ("sizeMiB", I),
-        ("startMiB", I),
-        ("typeGuid", S),
-        ("wipePartitionEntry", B),
-    ],
-    "Filesystem": [
-        ("device", S),
-        ("format", S),
-        ("label", S),
-        ("mountOptions", L(S)),
-        ("options", L(S)),
-        ("path", S),
-        ("uuid", S),
-        ("wipeFilesystem", B),
-    ],
-    "Luks": [
-        ("cex", "Cex"),
-        ("clevis", "Clevis"),
-        ("device", S),
-        ("discard", B),
-        ("keyFile", "Resource"),
-        ("label", S),
-        ("name", S),
-        ("openOptions", L(S)),
-        ("options", L(S)),
-        ("uuid", S),
-        ("wipeVolume", B),
-    ],
-    "Cex": [("enabled", B)],
-    "Clevis": [("custom", "ClevisCustom"), ("tang", L("Tang")), ("threshold", I), ("tpm2", B)],
-    "ClevisCustom": [("config", S), ("needsNetwork", B), ("pin", S)],
-    "Tang": [("advertisement", S), ("thumbprint", S), ("url", S)],
-    "Raid": [("devices", L(S)), ("level", S), ("name", S), ("options", L(S)), ("spares", I)],
-    "Systemd": [("units", L("Unit"))],
-    "Unit": [("contents", S), ("dropins", L("Dropin")), ("enabled", B), ("mask", B), ("name", S)],
-    "Dropin": [("contents", S), ("name", S)],
+    name: list(keys.items()) for name in ignition_fields.IGNITION if (keys := ignition_fields.newest(name))
 }
 
 # Fields that are plain (non-pointer) Go values in Ignition: omitted when empty.
