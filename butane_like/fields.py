@@ -19,7 +19,10 @@ Types: ``"string"``, ``"int"``, ``"bool"``, ``("list", T)`` or the name of an ob
 from __future__ import annotations
 
 from pineinstall.config import fields as ignition_fields
+from pineinstall.config.fields import JSON_KEY as JSON_KEY
 from pineinstall.config.fields import B, I, L, S
+from pineinstall.config.fields import camel as camel
+from pineinstall.config.fields import snake as snake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -415,24 +418,3 @@ NON_POINTER = {
     ("Link", "path"),
     ("Ignition", "version"),
 }
-
-# yaml key -> json key, where snake -> camel is not the plain rule.
-JSON_KEY = {"size_mib": "sizeMiB", "start_mib": "startMiB"}
-
-
-def camel(key: str) -> str:
-    got = JSON_KEY.get(key)
-    if got is not None:
-        return got
-    head, *rest = key.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def snake(key: str) -> str:
-    out = []
-    for ch in key.replace("MiB", "_mib"):
-        if ch.isupper():
-            out.append("_" + ch.lower())
-        else:
-            out.append(ch)
-    return "".join(out)

@@ -174,6 +174,26 @@ def fields(obj: str, minor: int) -> dict[str, Any]:
 
 NEWEST_MINOR = 6
 
+# snake_case key (model fields, Butane's YAML) -> JSON key, where the plain rule does not give it.
+JSON_KEY = {"size_mib": "sizeMiB", "start_mib": "startMiB"}
+
+
+def camel(key: str) -> str:
+    """The JSON key of a snake_case key: ``password_hash`` -> ``passwordHash``."""
+    got = JSON_KEY.get(key)
+    if got is not None:
+        return got
+    head, *rest = key.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def snake(key: str) -> str:
+    """The snake_case key of a JSON key: ``sizeMiB`` -> ``size_mib``."""
+    out = []
+    for ch in key.replace("MiB", "_mib"):
+        out.append("_" + ch.lower() if ch.isupper() else ch)
+    return "".join(out)
+
 
 def newest(obj: str) -> dict[str, Any]:
     """The fields of ``obj`` in the newest spec (3.6.0), in Go's output order."""

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .fields import camel
+
 
 class Compression(StrEnum):
     GZIP = "gzip"
@@ -74,16 +76,6 @@ def _list(cls: type | None = None) -> Any:
 
 def _enum(cls: type[StrEnum]) -> Any:
     return field(default=None, metadata={"enum": cls})
-
-
-_JSON_NAME_EXCEPTIONS = {"size_mib": "sizeMiB", "start_mib": "startMiB"}
-
-
-def _json_name(snake: str) -> str:
-    if snake in _JSON_NAME_EXCEPTIONS:
-        return _JSON_NAME_EXCEPTIONS[snake]
-    head, *rest = snake.split("_")
-    return head + "".join(part.capitalize() for part in rest)
 
 
 # --- resources -------------------------------------------------------------------------------------
@@ -399,7 +391,7 @@ def _plan(cls: type) -> list[tuple[str, str, str, Any]]:
                 kind, inner = "enum", meta["enum"]
             else:
                 kind, inner = "scalar", None
-            plan.append((f.name, _json_name(f.name), kind, inner))
+            plan.append((f.name, camel(f.name), kind, inner))
         _PLANS[cls] = plan
     return plan
 
@@ -437,7 +429,7 @@ def to_dict(obj: Any) -> Any:
             value = to_dict(getattr(obj, f.name))
             if value is None or (isinstance(value, list | dict) and not value):
                 continue
-            out[_json_name(f.name)] = value
+            out[camel(f.name)] = value
         return out
     if isinstance(obj, tuple):
         return [to_dict(v) for v in obj]

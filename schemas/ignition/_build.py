@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 # The shared constructors live one level up, the field table two (run as a script or loaded by path).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
@@ -37,9 +37,9 @@ ID_BASE = "https://pine.example/schemas/ignition/"
 
 # The words of one field: a description, (description, schema extras) where a list of strings
 # takes its item description as extra "item", or a whole schema used as is.
-Doc = str | tuple[str, dict[str, Any]] | Schema
+Doc: TypeAlias = str | tuple[str, dict[str, Any]] | Schema
 # The words of one object: description, field -> words in schema order, required fields.
-ObjDoc = tuple[str, dict[str, Doc], tuple[str, ...]]
+ObjDoc: TypeAlias = tuple[str, dict[str, Doc], tuple[str, ...]]
 
 
 def _field(kind: Any, doc: Doc) -> Schema:

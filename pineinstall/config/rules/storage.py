@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..fields import FILESYSTEM_FORMATS, RAID_LEVELS, RAID_LEVELS_NO_SPARES
+from ..fields import RAID_LEVELS, RAID_LEVELS_NO_SPARES, filesystem_formats
 from ..report import Path, Report
 from ._common import (
     POST_2_14_CHECKS_FROM,
@@ -185,7 +185,7 @@ def _check_filesystem(report: Report, fs: dict, base: Path, version: tuple[int, 
             or arr(fs.get("options"))
         ):
             report.error(ERR_FORMAT_NIL_WITH_OTHERS, (*base, "format"))
-    elif FILESYSTEM_FORMATS.get(fmt, 99) > version[1]:
+    elif fmt not in filesystem_formats(version[1]):
         report.error(ERR_FS_INVALID_FORMAT, (*base, "format"))
     label = opt_str(fs.get("label"))
     if not nil_or_empty(label):
