@@ -52,7 +52,7 @@ def boot_fields(s: Spec) -> list[Field]:
     if s.boot_device:
         bd_luks: list[Field] = [
             (
-                s.base >= 6,
+                s.has("BootDeviceLuks", "device"),
                 "device",
                 string(
                     "Whole-disk device to encrypt: /dev/dasd* with layout s390x-eckd, /dev/sd* with "
@@ -68,7 +68,7 @@ def boot_fields(s: Spec) -> list[Field]:
                 integer("How many of the pins must succeed to unlock.", minimum=1, default=1),
             ),
             (
-                s.base >= 5,
+                s.has("BootDeviceLuks", "discard"),
                 "discard",
                 boolean(
                     "Pass discards (TRIM) through to the disk; reveals which blocks are in use.",
@@ -76,7 +76,7 @@ def boot_fields(s: Spec) -> list[Field]:
                 ),
             ),
             (
-                s.base >= 6,
+                s.has("BootDeviceLuks", "cex"),
                 "cex",
                 obj(
                     "IBM Crypto Express (CEX) card support (s390x).",

@@ -70,9 +70,9 @@ def _root(s: Spec) -> Schema:
         (True, "files", refs("File", "Files (paths distinct across files, directories and links).")),
         (True, "directories", refs("Directory", "Directories.")),
         (True, "links", refs("Link", "Links.")),
-        (s.ign >= (3, 2), "luks", refs("Luks", "LUKS volumes (distinct names).")),
+        (s.has("Storage", "luks"), "luks", refs("Luks", "LUKS volumes (distinct names).")),
         (
-            s.base >= 2,
+            s.has("Storage", "trees"),
             "trees",
             refs(
                 "Tree",
@@ -121,7 +121,7 @@ def _root(s: Spec) -> Schema:
             ),
         ),
         (
-            s.ign >= (3, 3),
+            s.has("Config", "kernel_arguments"),
             "kernel_arguments",
             obj(
                 "Kernel command-line arguments to ensure, applied with a reboot on first boot.",

@@ -95,7 +95,7 @@ def fetch_defs(s: Spec) -> dict[str, Schema]:
                 ),
             ),
             (
-                s.ign >= (3, 1),
+                s.has("Ignition", "proxy"),
                 "proxy",
                 obj(
                     "Proxies for fetching resources.",

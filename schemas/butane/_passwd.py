@@ -8,7 +8,6 @@ from _spec import ABS_PATH, Spec, obj, strings
 
 def passwd_defs(s: Spec) -> dict[str, Schema]:
     d: dict[str, Schema] = {}
-    local5 = s.base >= 5
     d["User"] = obj(
         "A user account.",
         [
@@ -20,7 +19,7 @@ def passwd_defs(s: Spec) -> dict[str, Schema]:
                 strings("SSH public keys allowed to log in (all distinct).", "One public key line."),
             ),
             (
-                local5,
+                s.has("PasswdUser", "ssh_authorized_keys_local"),
                 "ssh_authorized_keys_local",
                 strings(
                     "Files of SSH public keys, relative to `--files-dir`; one key per line, blank "
@@ -50,7 +49,7 @@ def passwd_defs(s: Spec) -> dict[str, Schema]:
             ),
             (True, "shell", string("Login shell.")),
             (
-                s.ign >= (3, 2),
+                s.has("PasswdUser", "should_exist"),
                 "should_exist",
                 boolean("false deletes the account.", default=True),
             ),
@@ -64,7 +63,11 @@ def passwd_defs(s: Spec) -> dict[str, Schema]:
             (True, "name", {"type": "string", "description": "Group name."}),
             (True, "gid", integer("Numeric group id; chosen by the system when omitted.", minimum=0)),
             (True, "password_hash", string("Group password hash (crypt(3) format).")),
-            (s.ign >= (3, 2), "should_exist", boolean("false deletes the group.", default=True)),
+            (
+                s.has("PasswdGroup", "should_exist"),
+                "should_exist",
+                boolean("false deletes the group.", default=True),
+            ),
             (True, "system", boolean("Create a system group (new groups only).", default=False)),
         ],
         required=("name",),

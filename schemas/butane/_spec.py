@@ -5,6 +5,7 @@ modules of schemas/butane/_build.py. The variants and versions come from the tra
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 from _builder import Schema, array, integer, string
@@ -19,7 +20,8 @@ Version = tuple[int, int]
 
 
 class Spec(NamedTuple):
-    """What one variant/version offers; every gate in the table reads one of these fields."""
+    """What one variant/version offers: which fields exist comes from the translator's table
+    (``has``); the switches below gate whole sections and wording."""
 
     variant: str
     version: str
@@ -35,21 +37,29 @@ class Spec(NamedTuple):
     def ign_version(self) -> str:
         return f"{self.ign[0]}.{self.ign[1]}.0"
 
+    def has(self, obj: str, key: str) -> bool:
+        """Whether the translator's field table (butane_like/fields.py) takes ``key`` in ``obj`` here."""
+        return key in _translator_spec(self.variant, self.version).fields(obj)
+
+
+_translator_spec = functools.cache(butane_fields.Spec)
+
 
 def _spec(variant: str, version: str, ign: str, base: int, fcos: int) -> Spec:
-    """A Spec from the translator's variant table: fcos-style levels gate boot_device and grub."""
+    """A Spec from the translator's variant and field tables."""
     layouts: tuple[str, ...] = ()
     if fcos >= 3:  # boot_device arrived with fcos 1.3.0, the s390x layouts with 1.6.0
         s390x = butane_fields.LAYOUTS_S390X if fcos >= 6 else ()
         layouts = tuple(sorted(butane_fields.LAYOUTS_LEGACY + s390x))
     major, minor, _ = ign.split(".")
+    top = _translator_spec(variant, version).fields("Config")
     return Spec(
         variant,
         version,
         (int(major), int(minor)),
         base,
-        boot_device=fcos >= 3,
-        grub=fcos >= 5,
+        boot_device="boot_device" in top,
+        grub="grub" in top,
         clevis=variant != "flatcar",
         layouts=layouts,
         pine=variant == "pine",
@@ -206,7 +216,7 @@ def resource(s: Spec, what: str, *, sugar: bool, source_required: bool = False) 
                 enum=["", *table.COMPRESSIONS],
             ),
         ),
-        (s.ign >= (3, 1), "http_headers", headers()),
+        (s.has("Resource", "http_headers"), "http_headers", headers()),
         (
             True,
             "verification",

@@ -60,7 +60,7 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
                 ),
             ),
             (
-                s.ign >= (3, 2),
+                s.has("Partition", "resize"),
                 "resize",
                 boolean(
                     "Grow or shrink an existing partition that matches in everything but its size.",
@@ -168,11 +168,11 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
             (True, "uuid", string("Filesystem UUID.")),
             (True, "options", strings("Extra arguments for mkfs.", "One argument.")),
             (
-                s.ign >= (3, 1),
+                s.has("Filesystem", "mount_options"),
                 "mount_options",
                 strings("Options for mounting it (also put into a generated mount unit).", "One option."),
             ),
-            (s.base >= 2, "with_mount_unit", boolean(mount_unit, default=False)),
+            (s.has("Filesystem", "with_mount_unit"), "with_mount_unit", boolean(mount_unit, default=False)),
         ],
         required=("device",),
         **({"allOf": mount_unit_rules(s)} if s.base >= 2 else {}),
@@ -266,14 +266,14 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
         ],
         required=("path",),
     )
-    if s.ign >= (3, 2):
+    if s.has("Storage", "luks"):  # Tang and Luks are reachable only from storage.luks
         d["Tang"] = obj(
             "A Tang server for network-bound decryption.",
             [
                 (True, "url", {"type": "string", "description": "URL of the Tang server."}),
                 (True, "thumbprint", string("Thumbprint of a trusted signing key of the server.")),
                 (
-                    s.ign >= (3, 4),
+                    s.has("Tang", "advertisement"),
                     "advertisement",
                     string(
                         "The server's advertisement (JSON), so provisioning works offline; fetched "
@@ -331,7 +331,7 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
                 (True, "uuid", string("LUKS UUID.")),
                 (True, "options", strings("Extra `cryptsetup luksFormat` arguments.", "One argument.")),
                 (
-                    s.ign >= (3, 4),
+                    s.has("Luks", "discard"),
                     "discard",
                     boolean(
                         "Pass discards (TRIM) through: faster on SSDs and thin storage, but it reveals "
@@ -340,7 +340,7 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
                     ),
                 ),
                 (
-                    s.ign >= (3, 4),
+                    s.has("Luks", "open_options"),
                     "open_options",
                     strings(
                         "Extra `cryptsetup luksOpen` arguments, stored in the header where possible.",
@@ -356,7 +356,7 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
                     ),
                 ),
                 (s.clevis, "clevis", clevis),
-                (s.ign >= (3, 5), "cex", cex),
+                (s.has("Luks", "cex"), "cex", cex),
             ],
             required=("name", "device"),
         )

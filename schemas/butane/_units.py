@@ -10,7 +10,8 @@ from pineinstall.config import fields as table
 
 def unit_defs(s: Spec) -> dict[str, Schema]:
     d: dict[str, Schema] = {}
-    local5 = s.base >= 5
+    dropin_local = s.has("Dropin", "contents_local")
+    unit_local = s.has("Unit", "contents_local")
     d["Dropin"] = obj(
         "A drop-in (NAME.d/DROPIN.conf) for the unit.",
         [
@@ -26,10 +27,10 @@ def unit_defs(s: Spec) -> dict[str, Schema]:
             (
                 True,
                 "contents",
-                string("Text of the drop-in." + (" Excludes `contents_local`." if local5 else "")),
+                string("Text of the drop-in." + (" Excludes `contents_local`." if dropin_local else "")),
             ),
             (
-                local5,
+                dropin_local,
                 "contents_local",
                 string(
                     "Path of a file with the drop-in's text, relative to `--files-dir`. Excludes `contents`."
@@ -37,7 +38,7 @@ def unit_defs(s: Spec) -> dict[str, Schema]:
             ),
         ],
         required=("name",),
-        **(exclusive("contents", "contents_local") if local5 else {}),
+        **(exclusive("contents", "contents_local") if dropin_local else {}),
     )
     d["Unit"] = obj(
         "A systemd unit.",
@@ -67,10 +68,10 @@ def unit_defs(s: Spec) -> dict[str, Schema]:
             (
                 True,
                 "contents",
-                string("Text of the unit file." + (" Excludes `contents_local`." if local5 else "")),
+                string("Text of the unit file." + (" Excludes `contents_local`." if unit_local else "")),
             ),
             (
-                local5,
+                unit_local,
                 "contents_local",
                 string(
                     "Path of a file with the unit's text, relative to `--files-dir`. Excludes `contents`."
@@ -79,6 +80,6 @@ def unit_defs(s: Spec) -> dict[str, Schema]:
             (True, "dropins", refs("Dropin", "Drop-ins for the unit (distinct names).")),
         ],
         required=("name",),
-        **(exclusive("contents", "contents_local") if local5 else {}),
+        **(exclusive("contents", "contents_local") if unit_local else {}),
     )
     return d
