@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from typing import Any, NamedTuple
 
-from _builder import Schema, array, integer, string
+from _builder import Schema, array, closed, integer, string
 
 from butane_like import fields as butane_fields
 from pineinstall.config import fields as table
@@ -89,18 +89,8 @@ Field = tuple[bool, str, Schema]
 
 
 def obj(desc: str, fields: list[Field], required: tuple[str, ...] = (), **extra: Any) -> Schema:
-    props = {name: schema for present, name, schema in fields if present}
-    out: Schema = {
-        "type": ["object", "null"],
-        "description": desc,
-        "properties": props,
-        "additionalProperties": False,
-    }
-    req = [name for name in required if name in props]
-    if req:
-        out["required"] = req
-    out.update(extra)
-    return out
+    """An object of the fields whose gate is true."""
+    return closed(desc, {name: schema for present, name, schema in fields if present}, required, **extra)
 
 
 def exclusive(*names: str) -> Schema:

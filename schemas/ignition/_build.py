@@ -27,7 +27,7 @@ from typing import Any, TypeAlias
 # The shared constructors live one level up, the field table two (run as a script or loaded by path).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _builder import Schema, array, boolean, integer, ref, refs, string
+from _builder import Schema, array, boolean, closed, integer, ref, refs, string
 
 from pineinstall.config import fields as table
 
@@ -66,17 +66,9 @@ def obj(name: str, minor: int, doc: ObjDoc) -> Schema:
     unworded = set(present) - set(docs)
     if unworded:
         raise KeyError(f"{name}: no words for {sorted(unworded)}")
-    props = {key: _field(present[key], words) for key, words in docs.items() if key in present}
-    out: Schema = {
-        "type": ["object", "null"],
-        "description": desc,
-        "properties": props,
-        "additionalProperties": False,
-    }
-    req = [key for key in required if key in props]
-    if req:
-        out["required"] = req
-    return out
+    return closed(
+        desc, {key: _field(present[key], words) for key, words in docs.items() if key in present}, required
+    )
 
 
 # --- words that depend on the version -----------------------------------------------------------
