@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _builder import Schema, array, boolean, closed, integer, ref, refs, string
 
 from pineinstall.config import fields as table
+from pineinstall.config.versions import SUPPORTED
 
 HERE = Path(__file__).resolve().parent
-VERSIONS = ("3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0")
+VERSIONS = tuple(SUPPORTED)
 ID_BASE = "https://pine.example/schemas/ignition/"
 
 # The words of one field: a description, (description, schema extras) where a list of strings
