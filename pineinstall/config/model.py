@@ -12,6 +12,9 @@ up-translated to the 3.6.0 shape; nothing here validates again. Conventions (doc
 - closed enumerations are StrEnums; an empty string where Go accepts it as "unset" (compression,
   filesystem format) becomes ``None``.
 
+The classes and their fields mirror the Ignition field table, ``pineinstall/config/fields.py``
+(names and types of the 3.6.0 fields, the enum values); tests/unit/test_fields.py holds them equal.
+
 Importing ``dataclasses`` costs ~40 ms, which is why this module is never on the ``validate`` path.
 """
 
