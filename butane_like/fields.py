@@ -248,11 +248,16 @@ _CONFIG_RESOURCE = {"IgnitionConfig", "TLS"}
 _IN_3_0 = {"Resource": "FileContents", "ConfigResource": "ConfigReference"}
 
 
+# Ignition's fields by object and by key folded (lower case, no underscores: size_mib ~ sizeMiB);
+# a dict lookup per field keeps this table cheap to build on pine-transpile's start-up path.
+_IGNITION = {go: {k.lower(): (t, s) for k, t, s in keys} for go, keys in ignition_fields.IGNITION.items()}
+
+
 def _ignition_field(name: str, go: str, key: str) -> tuple[str, Any, int]:
-    json_key = camel(key)
-    typ, since = next((t, s) for k, t, s in ignition_fields.IGNITION[go] if k == json_key)
+    folded = key.replace("_", "")
+    typ, since = _IGNITION[go][folded]
     old = _IN_3_0.get(name)
-    if old is not None and any(k == json_key for k, _, _ in ignition_fields.IGNITION[old]):
+    if old is not None and folded in _IGNITION[old]:
         since = 0
     if name in _CONFIG_RESOURCE:
         typ = "ConfigResource" if typ == "Resource" else L("ConfigResource") if typ == L("Resource") else typ
@@ -326,7 +331,9 @@ def accepted(variant: str, version: str) -> dict[str, Any]:
 # Output side: Ignition JSON key order per type (Go's struct field order) and each key's type, for
 # the newest spec; from the shared field table of pineinstall/config/fields.py.
 OUTPUT_ORDER: dict[str, list[tuple[str, Any]]] = {
-    name: list(keys.items()) for name in ignition_fields.IGNITION if (keys := ignition_fields.newest(name))
+    name: [(key, typ) for key, typ, _ in keys]
+    for name, keys in ignition_fields.IGNITION.items()
+    if name not in ignition_fields.UNTIL
 }
 
 # Fields that are plain (non-pointer) Go values in Ignition: omitted when empty.
