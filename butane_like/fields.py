@@ -1,13 +1,10 @@
 """What each variant/version accepts (YAML side) and how Ignition orders its JSON keys (output side).
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
-    from typing import Any
-
 Data only, so that other tools (the JSON Schemas of ``schemas/butane/``, editors, tests) can read
 it: ``accepted(variant, version)`` returns the YAML field tree of one variant/version, and
 ``OUTPUT_ORDER`` the key order of every Ignition type as Go's encoding/json writes it (struct field
-order, which for Ignition's generated types is the alphabetical order of the Go field names).
+order, which for Ignition's generated types is the alphabetical order of the Go field names),
+derived from the Ignition field table ``pineinstall/config/fields.py``.
 
 A field is ``(yaml_key, type, since)``; ``since`` is the *level* that introduced it:
 
@@ -16,10 +13,20 @@ A field is ``(yaml_key, type, since)``; ``since`` is the *level* that introduced
   from fcos 1.N on (the ``pine`` variant counts as fcos 1.6);
 - ``("pine", 1)`` fields exist only in the ``pine`` variant.
 
+Fields Butane shares with Ignition take their type and level from the Ignition field table; only
+Butane's own fields (sugar such as ``inline``/``local``/``trees``, the variant extras) are
+written out here.
+
 Types: ``"string"``, ``"int"``, ``"bool"``, ``("list", T)`` or the name of an object in ``OBJECTS``.
 """
 
 from __future__ import annotations
+
+from pineinstall.config import fields as ignition_fields
+from pineinstall.config.fields import JSON_KEY as JSON_KEY
+from pineinstall.config.fields import B, I, L, S
+from pineinstall.config.fields import camel as camel
+from pineinstall.config.fields import snake as snake
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -46,192 +53,108 @@ VARIANTS: dict[str, dict[str, tuple[str, int, int, str]]] = {
     },
 }
 
-S, I, B = "string", "int", "bool"  # noqa: E741 - short names keep the tables readable
 
-
-def L(t: Any) -> tuple[str, Any]:
-    return ("list", t)
-
-
-# Objects: name -> (Go type name, package kind "base" or "variant", fields)
-_RES1 = [("source", S, 1), ("verification", "Verification", 1)]
-OBJECTS: dict[str, tuple[str, str, list[tuple[str, Any, Any]]]] = {
+# Objects: name -> (Go type name, package kind "base" or "variant", fields). A field given by its
+# key alone is one of Ignition's: its type and level come from the Ignition field table (level =
+# spec minor + 1); Butane's own fields (sugar, variant extras) are written (key, type, since).
+_OBJECTS: dict[str, tuple[str, str, list[Any]]] = {
     "Config": (
         "Config",
         "variant",
         [
             ("variant", S, 1),
             ("version", S, 1),
-            ("ignition", "Ignition", 1),
-            ("kernel_arguments", "KernelArguments", 4),
-            ("passwd", "Passwd", 1),
-            ("storage", "Storage", 1),
-            ("systemd", "Systemd", 1),
+            "ignition",
+            "kernel_arguments",
+            "passwd",
+            "storage",
+            "systemd",
             ("boot_device", "BootDevice", ("fcos", 3)),
             ("grub", "Grub", ("fcos", 5)),
             ("openrc", "Openrc", ("pine", 1)),
             ("network", "Network", ("pine", 1)),
         ],
     ),
-    "Ignition": (
-        "Ignition",
-        "base",
-        [
-            ("config", "IgnitionConfig", 1),
-            ("proxy", "Proxy", 2),
-            ("security", "Security", 1),
-            ("timeouts", "Timeouts", 1),
-        ],
-    ),
-    "IgnitionConfig": (
-        "IgnitionConfig",
-        "base",
-        [("merge", L("ConfigResource"), 1), ("replace", "ConfigResource", 1)],
-    ),
+    "Ignition": ("Ignition", "base", ["config", "proxy", "security", "timeouts"]),
+    "IgnitionConfig": ("IgnitionConfig", "base", ["merge", "replace"]),
     "ConfigResource": (
         "Resource",
         "base",
-        [
-            ("compression", S, 2),
-            ("http_headers", L("HTTPHeader"), 2),
-            ("inline", S, 2),
-            ("local", S, 2),
-            *_RES1,
-        ],
+        ["compression", "http_headers", ("inline", S, 2), ("local", S, 2), "source", "verification"],
     ),
     "Resource": (
         "Resource",
         "base",
-        [
-            ("compression", S, 1),
-            ("http_headers", L("HTTPHeader"), 2),
-            ("inline", S, 1),
-            ("local", S, 2),
-            *_RES1,
-        ],
+        ["compression", "http_headers", ("inline", S, 1), ("local", S, 2), "source", "verification"],
     ),
-    "HTTPHeader": ("HTTPHeader", "base", [("name", S, 1), ("value", S, 1)]),
-    "Verification": ("Verification", "base", [("hash", S, 1)]),
-    "Proxy": ("Proxy", "base", [("http_proxy", S, 2), ("https_proxy", S, 2), ("no_proxy", L(S), 2)]),
-    "Security": ("Security", "base", [("tls", "TLS", 1)]),
-    "TLS": ("TLS", "base", [("certificate_authorities", L("ConfigResource"), 1)]),
-    "Timeouts": ("Timeouts", "base", [("http_response_headers", I, 1), ("http_total", I, 1)]),
-    "KernelArguments": (
-        "KernelArguments",
-        "base",
-        [("should_exist", L(S), 4), ("should_not_exist", L(S), 4)],
-    ),
-    "Passwd": ("Passwd", "base", [("users", L("PasswdUser"), 1), ("groups", L("PasswdGroup"), 1)]),
+    "HTTPHeader": ("HTTPHeader", "base", ["name", "value"]),
+    "Verification": ("Verification", "base", ["hash"]),
+    "Proxy": ("Proxy", "base", ["http_proxy", "https_proxy", "no_proxy"]),
+    "Security": ("Security", "base", ["tls"]),
+    "TLS": ("TLS", "base", ["certificate_authorities"]),
+    "Timeouts": ("Timeouts", "base", ["http_response_headers", "http_total"]),
+    "KernelArguments": ("KernelArguments", "base", ["should_exist", "should_not_exist"]),
+    "Passwd": ("Passwd", "base", ["users", "groups"]),
     "PasswdUser": (
         "PasswdUser",
         "base",
         [
-            ("name", S, 1),
-            ("password_hash", S, 1),
-            ("ssh_authorized_keys", L(S), 1),
+            "name",
+            "password_hash",
+            "ssh_authorized_keys",
             ("ssh_authorized_keys_local", L(S), 5),
-            ("uid", I, 1),
-            ("gecos", S, 1),
-            ("home_dir", S, 1),
-            ("no_create_home", B, 1),
-            ("primary_group", S, 1),
-            ("groups", L(S), 1),
-            ("no_user_group", B, 1),
-            ("no_log_init", B, 1),
-            ("shell", S, 1),
-            ("should_exist", B, 3),
-            ("system", B, 1),
+            "uid",
+            "gecos",
+            "home_dir",
+            "no_create_home",
+            "primary_group",
+            "groups",
+            "no_user_group",
+            "no_log_init",
+            "shell",
+            "should_exist",
+            "system",
         ],
     ),
-    "PasswdGroup": (
-        "PasswdGroup",
-        "base",
-        [("name", S, 1), ("gid", I, 1), ("password_hash", S, 1), ("should_exist", B, 3), ("system", B, 1)],
-    ),
+    "PasswdGroup": ("PasswdGroup", "base", ["name", "gid", "password_hash", "should_exist", "system"]),
     "Storage": (
         "Storage",
         "base",
-        [
-            ("directories", L("Directory"), 1),
-            ("disks", L("Disk"), 1),
-            ("files", L("File"), 1),
-            ("filesystems", L("Filesystem"), 1),
-            ("links", L("Link"), 1),
-            ("luks", L("Luks"), 3),
-            ("raid", L("Raid"), 1),
-            ("trees", L("Tree"), 2),
-        ],
+        ["directories", "disks", "files", "filesystems", "links", "luks", "raid", ("trees", L("Tree"), 2)],
     ),
-    "NodeUser": ("NodeUser", "base", [("id", I, 1), ("name", S, 1)]),
-    "NodeGroup": ("NodeGroup", "base", [("id", I, 1), ("name", S, 1)]),
-    "Directory": (
-        "Directory",
-        "base",
-        [
-            ("group", "NodeGroup", 1),
-            ("overwrite", B, 1),
-            ("path", S, 1),
-            ("user", "NodeUser", 1),
-            ("mode", I, 1),
-        ],
-    ),
-    "File": (
-        "File",
-        "base",
-        [
-            ("group", "NodeGroup", 1),
-            ("overwrite", B, 1),
-            ("path", S, 1),
-            ("user", "NodeUser", 1),
-            ("append", L("Resource"), 1),
-            ("contents", "Resource", 1),
-            ("mode", I, 1),
-        ],
-    ),
-    "Link": (
-        "Link",
-        "base",
-        [
-            ("group", "NodeGroup", 1),
-            ("overwrite", B, 1),
-            ("path", S, 1),
-            ("user", "NodeUser", 1),
-            ("hard", B, 1),
-            ("target", S, 1),
-        ],
-    ),
-    "Disk": (
-        "Disk",
-        "base",
-        [("device", S, 1), ("partitions", L("Partition"), 1), ("wipe_table", B, 1)],
-    ),
+    "NodeUser": ("NodeUser", "base", ["id", "name"]),
+    "NodeGroup": ("NodeGroup", "base", ["id", "name"]),
+    "Directory": ("Directory", "base", ["group", "overwrite", "path", "user", "mode"]),
+    "File": ("File", "base", ["group", "overwrite", "path", "user", "append", "contents", "mode"]),
+    "Link": ("Link", "base", ["group", "overwrite", "path", "user", "hard", "target"]),
+    "Disk": ("Disk", "base", ["device", "partitions", "wipe_table"]),
     "Partition": (
         "Partition",
         "base",
         [
-            ("guid", S, 1),
-            ("label", S, 1),
-            ("number", I, 1),
-            ("resize", B, 3),
-            ("should_exist", B, 1),
-            ("size_mib", I, 1),
-            ("start_mib", I, 1),
-            ("type_guid", S, 1),
-            ("wipe_partition_entry", B, 1),
+            "guid",
+            "label",
+            "number",
+            "resize",
+            "should_exist",
+            "size_mib",
+            "start_mib",
+            "type_guid",
+            "wipe_partition_entry",
         ],
     ),
     "Filesystem": (
         "Filesystem",
         "base",
         [
-            ("device", S, 1),
-            ("format", S, 1),
-            ("label", S, 1),
-            ("mount_options", L(S), 2),
-            ("options", L(S), 1),
-            ("path", S, 1),
-            ("uuid", S, 1),
-            ("wipe_filesystem", B, 1),
+            "device",
+            "format",
+            "label",
+            "mount_options",
+            "options",
+            "path",
+            "uuid",
+            "wipe_filesystem",
             ("with_mount_unit", B, 2),
         ],
     ),
@@ -239,47 +162,28 @@ OBJECTS: dict[str, tuple[str, str, list[tuple[str, Any, Any]]]] = {
         "Luks",
         "base",
         [
-            ("cex", "Cex", 6),
-            ("clevis", "Clevis", 3),
-            ("device", S, 3),
-            ("discard", B, 5),
-            ("key_file", "Resource", 3),
-            ("label", S, 3),
-            ("name", S, 3),
-            ("open_options", L(S), 5),
-            ("options", L(S), 3),
-            ("uuid", S, 3),
-            ("wipe_volume", B, 3),
+            "cex",
+            "clevis",
+            "device",
+            "discard",
+            "key_file",
+            "label",
+            "name",
+            "open_options",
+            "options",
+            "uuid",
+            "wipe_volume",
         ],
     ),
-    "Cex": ("Cex", "base", [("enabled", B, 6)]),
-    "Clevis": (
-        "Clevis",
-        "base",
-        [("custom", "ClevisCustom", 3), ("tang", L("Tang"), 3), ("threshold", I, 3), ("tpm2", B, 3)],
-    ),
-    "ClevisCustom": ("ClevisCustom", "base", [("config", S, 3), ("needs_network", B, 3), ("pin", S, 3)]),
-    "Tang": ("Tang", "base", [("advertisement", S, 5), ("thumbprint", S, 3), ("url", S, 3)]),
-    "Raid": (
-        "Raid",
-        "base",
-        [("devices", L(S), 1), ("level", S, 1), ("name", S, 1), ("options", L(S), 1), ("spares", I, 1)],
-    ),
+    "Cex": ("Cex", "base", ["enabled"]),
+    "Clevis": ("Clevis", "base", ["custom", "tang", "threshold", "tpm2"]),
+    "ClevisCustom": ("ClevisCustom", "base", ["config", "needs_network", "pin"]),
+    "Tang": ("Tang", "base", ["advertisement", "thumbprint", "url"]),
+    "Raid": ("Raid", "base", ["devices", "level", "name", "options", "spares"]),
     "Tree": ("Tree", "base", [("local", S, 2), ("path", S, 2)]),
-    "Systemd": ("Systemd", "base", [("units", L("Unit"), 1)]),
-    "Unit": (
-        "Unit",
-        "base",
-        [
-            ("contents", S, 1),
-            ("contents_local", S, 5),
-            ("dropins", L("Dropin"), 1),
-            ("enabled", B, 1),
-            ("mask", B, 1),
-            ("name", S, 1),
-        ],
-    ),
-    "Dropin": ("Dropin", "base", [("contents", S, 1), ("contents_local", S, 5), ("name", S, 1)]),
+    "Systemd": ("Systemd", "base", ["units"]),
+    "Unit": ("Unit", "base", ["contents", ("contents_local", S, 5), "dropins", "enabled", "mask", "name"]),
+    "Dropin": ("Dropin", "base", ["contents", ("contents_local", S, 5), "name"]),
     # fcos-style sugar
     "BootDevice": (
         "BootDevice",
@@ -337,6 +241,32 @@ OBJECTS: dict[str, tuple[str, str, list[tuple[str, Any, Any]]]] = {
             ("gateway", S, ("pine", 1)),
         ],
     ),
+}
+# Where Ignition's Resource is Butane's ConfigResource (configs and CA bundles: other sugar).
+_CONFIG_RESOURCE = {"IgnitionConfig", "TLS"}
+# The spec 3.0.0 types that the Resource flavours replaced (their fields are as old as 3.0.0).
+_IN_3_0 = {"Resource": "FileContents", "ConfigResource": "ConfigReference"}
+
+
+# Ignition's fields by object and by key folded (lower case, no underscores: size_mib ~ sizeMiB);
+# a dict lookup per field keeps this table cheap to build on pine-transpile's start-up path.
+_IGNITION = {go: {k.lower(): (t, s) for k, t, s in keys} for go, keys in ignition_fields.IGNITION.items()}
+
+
+def _ignition_field(name: str, go: str, key: str) -> tuple[str, Any, int]:
+    folded = key.replace("_", "")
+    typ, since = _IGNITION[go][folded]
+    old = _IN_3_0.get(name)
+    if old is not None and folded in _IGNITION[old]:
+        since = 0
+    if name in _CONFIG_RESOURCE:
+        typ = "ConfigResource" if typ == "Resource" else L("ConfigResource") if typ == L("Resource") else typ
+    return (key, typ, since + 1)
+
+
+OBJECTS: dict[str, tuple[str, str, list[tuple[str, Any, Any]]]] = {
+    name: (go, kind, [f if isinstance(f, tuple) else _ignition_field(name, go, f) for f in entries])
+    for name, (go, kind, entries) in _OBJECTS.items()
 }
 
 # Boot-device layouts by fcos level.
@@ -398,112 +328,12 @@ def accepted(variant: str, version: str) -> dict[str, Any]:
     return tree("Config")
 
 
-# Output side: Ignition JSON key order per type, and each key's type.
-_NODE = [("group", "NodeGroup"), ("overwrite", B), ("path", S), ("user", "NodeUser")]
+# Output side: Ignition JSON key order per type (Go's struct field order) and each key's type, for
+# the newest spec; from the shared field table of pineinstall/config/fields.py.
 OUTPUT_ORDER: dict[str, list[tuple[str, Any]]] = {
-    "Config": [
-        ("ignition", "Ignition"),
-        ("kernelArguments", "KernelArguments"),
-        ("passwd", "Passwd"),
-        ("storage", "Storage"),
-        ("systemd", "Systemd"),
-    ],
-    "Ignition": [
-        ("config", "IgnitionConfig"),
-        ("proxy", "Proxy"),
-        ("security", "Security"),
-        ("timeouts", "Timeouts"),
-        ("version", S),
-    ],
-    "IgnitionConfig": [("merge", L("Resource")), ("replace", "Resource")],
-    "Resource": [
-        ("compression", S),
-        ("httpHeaders", L("HTTPHeader")),
-        ("source", S),
-        ("verification", "Verification"),
-    ],
-    "HTTPHeader": [("name", S), ("value", S)],
-    "Verification": [("hash", S)],
-    "Proxy": [("httpProxy", S), ("httpsProxy", S), ("noProxy", L(S))],
-    "Security": [("tls", "TLS")],
-    "TLS": [("certificateAuthorities", L("Resource"))],
-    "Timeouts": [("httpResponseHeaders", I), ("httpTotal", I)],
-    "KernelArguments": [("shouldExist", L(S)), ("shouldNotExist", L(S))],
-    "Passwd": [("groups", L("PasswdGroup")), ("users", L("PasswdUser"))],
-    "PasswdGroup": [("gid", I), ("name", S), ("passwordHash", S), ("shouldExist", B), ("system", B)],
-    "PasswdUser": [
-        ("gecos", S),
-        ("groups", L(S)),
-        ("homeDir", S),
-        ("name", S),
-        ("noCreateHome", B),
-        ("noLogInit", B),
-        ("noUserGroup", B),
-        ("passwordHash", S),
-        ("primaryGroup", S),
-        ("sshAuthorizedKeys", L(S)),
-        ("shell", S),
-        ("shouldExist", B),
-        ("system", B),
-        ("uid", I),
-    ],
-    "Storage": [
-        ("directories", L("Directory")),
-        ("disks", L("Disk")),
-        ("files", L("File")),
-        ("filesystems", L("Filesystem")),
-        ("links", L("Link")),
-        ("luks", L("Luks")),
-        ("raid", L("Raid")),
-    ],
-    "NodeUser": [("id", I), ("name", S)],
-    "NodeGroup": [("id", I), ("name", S)],
-    "Directory": [*_NODE, ("mode", I)],
-    "File": [*_NODE, ("append", L("Resource")), ("contents", "Resource"), ("mode", I)],
-    "Link": [*_NODE, ("hard", B), ("target", S)],
-    "Disk": [("device", S), ("partitions", L("Partition")), ("wipeTable", B)],
-    "Partition": [
-        ("guid", S),
-        ("label", S),
-        ("number", I),
-        ("resize", B),
-        ("shouldExist", B),
-        ("sizeMiB", I),
-        ("startMiB", I),
-        ("typeGuid", S),
-        ("wipePartitionEntry", B),
-    ],
-    "Filesystem": [
-        ("device", S),
-        ("format", S),
-        ("label", S),
-        ("mountOptions", L(S)),
-        ("options", L(S)),
-        ("path", S),
-        ("uuid", S),
-        ("wipeFilesystem", B),
-    ],
-    "Luks": [
-        ("cex", "Cex"),
-        ("clevis", "Clevis"),
-        ("device", S),
-        ("discard", B),
-        ("keyFile", "Resource"),
-        ("label", S),
-        ("name", S),
-        ("openOptions", L(S)),
-        ("options", L(S)),
-        ("uuid", S),
-        ("wipeVolume", B),
-    ],
-    "Cex": [("enabled", B)],
-    "Clevis": [("custom", "ClevisCustom"), ("tang", L("Tang")), ("threshold", I), ("tpm2", B)],
-    "ClevisCustom": [("config", S), ("needsNetwork", B), ("pin", S)],
-    "Tang": [("advertisement", S), ("thumbprint", S), ("url", S)],
-    "Raid": [("devices", L(S)), ("level", S), ("name", S), ("options", L(S)), ("spares", I)],
-    "Systemd": [("units", L("Unit"))],
-    "Unit": [("contents", S), ("dropins", L("Dropin")), ("enabled", B), ("mask", B), ("name", S)],
-    "Dropin": [("contents", S), ("name", S)],
+    name: [(key, typ) for key, typ, _ in keys]
+    for name, keys in ignition_fields.IGNITION.items()
+    if name not in ignition_fields.UNTIL
 }
 
 # Fields that are plain (non-pointer) Go values in Ignition: omitted when empty.
@@ -523,24 +353,3 @@ NON_POINTER = {
     ("Link", "path"),
     ("Ignition", "version"),
 }
-
-# yaml key -> json key, where snake -> camel is not the plain rule.
-JSON_KEY = {"size_mib": "sizeMiB", "start_mib": "startMiB"}
-
-
-def camel(key: str) -> str:
-    got = JSON_KEY.get(key)
-    if got is not None:
-        return got
-    head, *rest = key.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def snake(key: str) -> str:
-    out = []
-    for ch in key.replace("MiB", "_mib"):
-        if ch.isupper():
-            out.append("_" + ch.lower())
-        else:
-            out.append(ch)
-    return "".join(out)

@@ -41,3 +41,18 @@ def array(items: Schema, desc: str, **extra: Any) -> Schema:
 
 def refs(name: str, desc: str) -> Schema:
     return array({"$ref": f"#/$defs/{name}"}, desc)
+
+
+def closed(desc: str, props: Schema, required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    """An object (or null) with exactly ``props``; of ``required``, those present in ``props``."""
+    out: Schema = {
+        "type": ["object", "null"],
+        "description": desc,
+        "properties": props,
+        "additionalProperties": False,
+    }
+    req = [name for name in required if name in props]
+    if req:
+        out["required"] = req
+    out.update(extra)
+    return out

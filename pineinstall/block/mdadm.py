@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
+from ..config.fields import RAID_LEVELS
+
 MDADM = "mdadm"
 
-# Config level -> mdadm --level value. Ignition's spec names the levels linear, raid0..raid10;
-# the numeric and alias spellings mdadm itself accepts are taken too.
-LEVELS = {
-    "linear": "linear",
-    "raid0": "raid0",
-    "0": "raid0",
-    "stripe": "raid0",
-    "raid1": "raid1",
-    "1": "raid1",
-    "mirror": "raid1",
-    "raid4": "raid4",
-    "4": "raid4",
-    "raid5": "raid5",
-    "5": "raid5",
-    "raid6": "raid6",
-    "6": "raid6",
-    "raid10": "raid10",
-    "10": "raid10",
-}
+# Config level spelling -> mdadm --level value (the spellings Ignition and mdadm accept).
+LEVELS = RAID_LEVELS
 
 # Fewest active members each level can be created with (mdadm refuses fewer without --force, and
 # some of these would be degraded from the start).

@@ -12,6 +12,9 @@ up-translated to the 3.6.0 shape; nothing here validates again. Conventions (doc
 - closed enumerations are StrEnums; an empty string where Go accepts it as "unset" (compression,
   filesystem format) becomes ``None``.
 
+The classes and their fields mirror the Ignition field table, ``pineinstall/config/fields.py``
+(names and types of the 3.6.0 fields, the enum values); tests/unit/test_fields.py holds them equal.
+
 Importing ``dataclasses`` costs ~40 ms, which is why this module is never on the ``validate`` path.
 """
 
@@ -24,6 +27,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from .fields import camel
 
 
 class Compression(StrEnum):
@@ -74,16 +79,6 @@ def _list(cls: type | None = None) -> Any:
 
 def _enum(cls: type[StrEnum]) -> Any:
     return field(default=None, metadata={"enum": cls})
-
-
-_JSON_NAME_EXCEPTIONS = {"size_mib": "sizeMiB", "start_mib": "startMiB"}
-
-
-def _json_name(snake: str) -> str:
-    if snake in _JSON_NAME_EXCEPTIONS:
-        return _JSON_NAME_EXCEPTIONS[snake]
-    head, *rest = snake.split("_")
-    return head + "".join(part.capitalize() for part in rest)
 
 
 # --- resources -------------------------------------------------------------------------------------
@@ -399,7 +394,7 @@ def _plan(cls: type) -> list[tuple[str, str, str, Any]]:
                 kind, inner = "enum", meta["enum"]
             else:
                 kind, inner = "scalar", None
-            plan.append((f.name, _json_name(f.name), kind, inner))
+            plan.append((f.name, camel(f.name), kind, inner))
         _PLANS[cls] = plan
     return plan
 
@@ -437,7 +432,7 @@ def to_dict(obj: Any) -> Any:
             value = to_dict(getattr(obj, f.name))
             if value is None or (isinstance(value, list | dict) and not value):
                 continue
-            out[_json_name(f.name)] = value
+            out[camel(f.name)] = value
         return out
     if isinstance(obj, tuple):
         return [to_dict(v) for v in obj]

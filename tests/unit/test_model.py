@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pineinstall.config import model
+from pineinstall.config.fields import camel
 
 FULL = {
     "ignition": {
@@ -178,7 +179,7 @@ def test_every_key_of_the_36_schema_has_a_field() -> None:
     missing: list[str] = []
 
     def fields_of(cls: type) -> set[str]:
-        return {model._json_name(f.name) for f in dataclasses.fields(cls)}
+        return {camel(f.name) for f in dataclasses.fields(cls)}
 
     def walk(node: dict, cls: type, where: str) -> None:
         if "$ref" in node:
@@ -189,7 +190,7 @@ def test_every_key_of_the_36_schema_has_a_field() -> None:
             if key not in fields_of(cls):
                 missing.append(f"{where}.{key}")
                 continue
-            f = hints[next(n for n in hints if model._json_name(n) == key)]
+            f = hints[next(n for n in hints if camel(n) == key)]
             inner = f.metadata.get("obj") or f.metadata.get("ptr") or f.metadata.get("list")
             if inner is not None and dataclasses.is_dataclass(inner):
                 if "$ref" in sub:

@@ -6,6 +6,7 @@ LUKS key files. ``check_resource`` is called by the other modules for each of th
 
 from __future__ import annotations
 
+from ..fields import COMPRESSIONS, HASH_FUNCTIONS
 from ..report import Path, Report
 from ._common import arr, duplicates, field_key, obj, text
 from .urls import ERR_INVALID_URL, URLError, go_url_parse, url_error
@@ -19,9 +20,6 @@ ERR_SOURCE_REQUIRED = "source is required"
 ERR_HEADER_NAME = "HTTP header name can't be empty"
 ERR_HEADER_SCHEME = "cannot use HTTP headers with this source scheme"
 
-# hex digits of each hash function's sum; sha256 arrived with spec 3.1.0
-_HASH_SIZES = {"sha512": 128, "sha256": 64}
-
 
 def hash_error(value: str, version: tuple[int, int]) -> str | None:
     if not isinstance(value, str):
@@ -29,9 +27,10 @@ def hash_error(value: str, version: tuple[int, int]) -> str | None:
     function, sep, digest = value.partition("-")
     if not sep:
         return ERR_HASH_MALFORMED
-    if function not in _HASH_SIZES or (function == "sha256" and version < (3, 1)):
+    digits, since = HASH_FUNCTIONS.get(function, (0, 99))
+    if since > version[1]:
         return ERR_HASH_UNRECOGNIZED
-    if len(digest) != _HASH_SIZES[function]:
+    if len(digest) != digits:
         return ERR_HASH_SIZE
     return None
 
@@ -82,7 +81,7 @@ def check_resource(
             if msg:
                 report.error(msg, base)
     compression = res.get("compression")
-    if compression is not None and compression not in ("", "gzip"):
+    if compression is not None and compression != "" and compression not in COMPRESSIONS:
         report.error(ERR_COMPRESSION, (*base, "compression"))
     if verification_needs_source:
         check_verification(res, base, version, report)

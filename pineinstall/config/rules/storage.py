@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from ..fields import RAID_LEVELS, RAID_LEVELS_NO_SPARES, filesystem_formats
 from ..report import Path, Report
 from ._common import (
     POST_2_14_CHECKS_FROM,
@@ -64,20 +65,6 @@ ERR_CEX_WITH_KEY_FILE = "cannot use both cex and key file"
 
 _GUID = re.compile(r"^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\Z")
 _LABEL_LIMITS = {"ext4": 16, "btrfs": 256, "xfs": 12, "swap": 15, "vfat": 11}
-_RAID_LEVELS_NO_SPARES = {"linear", "raid0", "0", "stripe"}
-_RAID_LEVELS = _RAID_LEVELS_NO_SPARES | {
-    "raid1",
-    "1",
-    "mirror",
-    "raid4",
-    "4",
-    "raid5",
-    "5",
-    "raid6",
-    "6",
-    "raid10",
-    "10",
-}
 
 
 def _num(value) -> int:
@@ -198,7 +185,7 @@ def _check_filesystem(report: Report, fs: dict, base: Path, version: tuple[int, 
             or arr(fs.get("options"))
         ):
             report.error(ERR_FORMAT_NIL_WITH_OTHERS, (*base, "format"))
-    elif fmt not in _LABEL_LIMITS and not (fmt == "none" and version >= (3, 3)):
+    elif fmt not in filesystem_formats(version[1]):
         report.error(ERR_FS_INVALID_FORMAT, (*base, "format"))
     label = opt_str(fs.get("label"))
     if not nil_or_empty(label):
@@ -237,10 +224,10 @@ def _check_raid(report: Report, raid: dict, base: Path, version: tuple[int, int]
     level = raid.get("level")
     if version >= (3, 3) and nil_or_empty(level):
         report.error(ERR_RAID_LEVEL_REQUIRED, (*base, "level"))
-    elif text(level) in _RAID_LEVELS_NO_SPARES:
+    elif text(level) in RAID_LEVELS_NO_SPARES:
         if _num(raid.get("spares")) != 0:
             report.error(ERR_SPARES_UNSUPPORTED, (*base, "level"))
-    elif text(level) not in _RAID_LEVELS:
+    elif text(level) not in RAID_LEVELS:
         report.error(ERR_UNRECOGNIZED_RAID_LEVEL, (*base, "level"))
     devices = arr(raid.get("devices"))
     if not devices:

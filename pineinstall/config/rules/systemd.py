@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
+from .. import fields
 from ..report import Report
 from ._common import POST_2_14_CHECKS_FROM, arr, duplicates, field_key, is_true, nil_or_empty, obj, text
 from .unitfile import UnitError, go_quote, parse_unit
 
 ERR_INVALID_SYSTEMD_EXT = "invalid systemd unit extension"
 ERR_INVALID_SYSTEMD_DROPIN_EXT = "invalid systemd drop-in extension"
-UNIT_EXTENSIONS = frozenset(
-    (
-        ".service",
-        ".socket",
-        ".device",
-        ".mount",
-        ".automount",
-        ".swap",
-        ".target",
-        ".path",
-        ".timer",
-        ".snapshot",
-        ".slice",
-        ".scope",
-    )
-)
+UNIT_EXTENSIONS = frozenset(fields.UNIT_EXTENSIONS)
 
 
 def no_install_section(name: str) -> str:

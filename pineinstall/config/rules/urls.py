@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re  # already loaded by json: free on the start-up path
 
+from ..fields import URL_SCHEMES
+
 ERR_INVALID_SCHEME = "invalid url scheme"
 ERR_INVALID_URL = "unable to parse url"
 ERR_S3_VERSION = "invalid S3 object VersionId"
@@ -203,17 +205,15 @@ def url_error(raw: str, version: tuple[int, int]) -> str | None:
     except URLError:
         return ERR_INVALID_URL
     scheme = u.scheme
-    if scheme in ("http", "https", "tftp"):
-        return None
-    if scheme == "gs" and version >= (3, 2):
-        return None
+    if URL_SCHEMES.get(scheme, 99) > version[1]:
+        return ERR_INVALID_SCHEME
     if scheme == "s3":
         return _s3_version_error(u.query)
-    if scheme == "arn" and version >= (3, 4):
+    if scheme == "arn":
         return _arn_error(u)
     if scheme == "data":
         return dataurl_error(raw)
-    return ERR_INVALID_SCHEME
+    return None  # http, https, tftp, gs
 
 
 # --- data URLs (RFC 2397), with the decisions and messages of the Go decoder Ignition uses ---
