@@ -212,7 +212,9 @@ def test_validate_prints_the_warning_with_line_and_column_and_no_secret(tmp_path
 def test_pine_transpile_warns_too_and_strict_fails():
     bu = "variant: fcos\nversion: 1.5.0\npasswd:\n  users:\n    - name: core\n      password_hash: hunter2\n"
     cmd = [sys.executable, "-m", "butane_like"]
-    p = subprocess.run(cmd, input=bu, capture_output=True, text=True, env={**ENV, "NO_COLOR": "1"}, timeout=60)
+    p = subprocess.run(
+        cmd, input=bu, capture_output=True, text=True, env={**ENV, "NO_COLOR": "1"}, timeout=60
+    )
     assert p.returncode == 0
     assert "warning[$.passwd.users.0.password_hash]" in p.stderr
     assert "<stdin>:6:22" in p.stderr

@@ -62,7 +62,9 @@ print(",".join(heavy))
 
 def test_validate_imports_no_metadata_passlib_or_argparse(tmp_path):
     config = tmp_path / "c.ign"
-    config.write_text('{"ignition": {"version": "3.4.0"}, "passwd": {"users": [{"name": "u", "passwordHash": "x"}]}}')
+    config.write_text(
+        '{"ignition": {"version": "3.4.0"}, "passwd": {"users": [{"name": "u", "passwordHash": "x"}]}}'
+    )
     call = f"from pineinstall.cli import main; main(['validate', {str(config)!r}])"
     p = run("-c", PROBE.format(call=call))
     assert p.returncode == 0, p.stderr
