@@ -77,7 +77,7 @@ def yescrypt(password: str) -> str:
 
 def sha512crypt(password: str) -> str:
     """A ``$6$`` hash (passlib's default rounds, 656000: explicit ``rounds=`` in the hash)."""
-    from passlib.hash import sha512_crypt
+    from passlib.hash import sha512_crypt  # type: ignore[import-untyped]
 
     return str(sha512_crypt.hash(password))
 

@@ -140,6 +140,10 @@ def test_zsh_completes(tmp_path, line, expected):
 # --- the wheel ------------------------------------------------------------------------------------------
 
 
+def pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "-q", *args], check=True, capture_output=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     """A wheel built from a copy of the tracked files (the build leaves nothing in the checkout)."""
@@ -155,23 +159,7 @@ def wheel(tmp_path_factory):
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, src / rel, follow_symlinks=False)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(src),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(src))
     (path,) = out.glob("pineinstall-*.whl")
     return path
 
@@ -190,23 +178,7 @@ def test_wheel_carries_license_and_metadata(wheel):
 
 def test_installed_wheel_puts_man_pages_and_completions_under_share(wheel, tmp_path):
     prefix = tmp_path / "prefix"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-index",
-            "-q",
-            "--prefix",
-            str(prefix),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    pip("install", "--no-deps", "--no-index", "--prefix", str(prefix), str(wheel))
     share = prefix / "share"
     assert tree(share) == EXPECTED
     for rel in EXPECTED:

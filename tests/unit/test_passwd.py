@@ -106,7 +106,7 @@ def test_sha512crypt_verifies_with_libxcrypt_and_passlib():
     assert verifies("s3cret", hashed)
     assert not verifies("s3creT", hashed)
     # A second, independent implementation: passlib's pure-Python sha512_crypt.
-    from passlib.hash import sha512_crypt
+    from passlib.hash import sha512_crypt  # type: ignore[import-untyped]
 
     assert sha512_crypt.using(rounds=5000).verify("s3cret", hashed)
 
