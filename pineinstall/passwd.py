@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import sys
 
 METHODS = ("yescrypt", "sha512crypt")
@@ -41,9 +40,9 @@ class PasswdError(Exception):
 
 
 def _libcrypt() -> ctypes.CDLL:
-    name = ctypes.util.find_library("crypt") or "libcrypt.so.1"
+    # By soname: ctypes.util.find_library would start ldconfig (processes start only in run.py).
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
+        lib = ctypes.CDLL("libcrypt.so.1", use_errno=True)
         lib.crypt_gensalt_rn.restype = ctypes.c_char_p
         lib.crypt_rn.restype = ctypes.c_char_p
     except (OSError, AttributeError) as e:

@@ -178,7 +178,8 @@ def test_wheel_carries_license_and_metadata(wheel):
 
 def test_installed_wheel_puts_man_pages_and_completions_under_share(wheel, tmp_path):
     prefix = tmp_path / "prefix"
-    pip("install", "--no-deps", "--no-index", "--prefix", str(prefix), str(wheel))
+    # --ignore-installed: without it pip would first uninstall this checkout's own (editable) install
+    pip("install", "--no-deps", "--no-index", "--ignore-installed", "--prefix", str(prefix), str(wheel))
     share = prefix / "share"
     assert tree(share) == EXPECTED
     for rel in EXPECTED:
