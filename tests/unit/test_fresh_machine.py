@@ -2,9 +2,10 @@
 
 Three links, each checked:
 
-1. the code -> ``scripts/tools.toml``: a static scan of the code (argv lists in argv position, tool
-   lists, ``shutil.which``, the mkfs table) finds the program names; each must be listed there, so a new
-   program in the code fails here until someone says where it comes from;
+1. the code -> ``scripts/tools.toml``: a static scan of the code (Python: argv lists in argv position,
+   tool lists, ``shutil.which``, the mkfs table; the bash scripts in ``scripts/``: words in command
+   position) finds the program names; each must be listed there, so a new program in the code fails
+   here until someone says where it comes from;
 2. ``scripts/tools.toml`` -> a Debian package: ``dpkg -S`` on the program's path (``/usr/bin``,
    ``/usr/sbin``, ``/bin``, ``/sbin``: with the /usr merge, dpkg knows each file under one of them);
 3. the package -> ``scripts/setup``'s ``APT_PACKAGES`` (or an Essential package, on every Debian).
@@ -31,6 +32,11 @@ BIN_DIRS = ("/usr/bin", "/usr/sbin", "/bin", "/sbin")
 # Tables that name programs through an attribute (``spec.tool``), which a static scan cannot follow.
 TOOL_TABLES = {"pineinstall/block/mkfs.py": {f.tool for f in mkfs.FORMATS.values()}}
 
+SHELL_SCRIPTS = sorted(
+    p
+    for p in (ROOT / "scripts").iterdir()
+    if p.is_file() and p.read_bytes().startswith(b"#!/usr/bin/env bash")
+)
 RUNNERS = {"run", "_run", "Popen", "check_call", "check_output", "call"}  # callables taking argv first
 PROGRAM = re.compile(r"^[a-z][a-z0-9._+-]*$")
 _WRAPPERS = (ast.IfExp, ast.BinOp, ast.List, ast.Tuple, ast.Starred)  # [a] + [b], x if c else y, [[...]]
@@ -125,6 +131,142 @@ def modules() -> tuple[tuple[str, Scan], ...]:
     return tuple((str(p.relative_to(ROOT)), Scan(p.read_text(encoding="utf-8"))) for p in paths)
 
 
+SHELL_WORDS = set(
+    [
+        "if",
+        "then",
+        "else",
+        "elif",
+        "fi",
+        "for",
+        "while",
+        "until",
+        "do",
+        "done",
+        "case",
+        "esac",
+        "in",
+        "function",
+        "select",
+        "time",
+        "[",
+        "[[",
+        "]]",
+        "test",
+        "echo",
+        "printf",
+        "cd",
+        "pwd",
+        "set",
+        "export",
+        "local",
+        "return",
+        "trap",
+        "read",
+        "shift",
+        "exit",
+        "source",
+        ".",
+        "true",
+        "false",
+        ":",
+        "eval",
+        "exec",
+        "unset",
+        "declare",
+        "readonly",
+        "wait",
+        "kill",
+        "let",
+        "compgen",
+        "complete",
+        "pushd",
+        "popd",
+        "type",
+        "command",
+        "builtin",
+        "getopts",
+        "umask",
+        "hash",
+        "break",
+        "continue",
+    ]
+)
+_LEADS = {
+    "exec",
+    "command",
+    "time",
+    "!",
+    "if",
+    "then",
+    "elif",
+    "else",
+    "while",
+    "until",
+    "do",
+}  # a command follows
+_QUOTED = "\0"  # stands for quoted text inside a word: never part of a program name
+
+
+def shell_commands(text: str) -> set[str]:
+    """Words in command position of a bash script: after a separator or a leading keyword, outside
+    quotes, comments and array literals, inside ``$( )`` even within double quotes; not the script's
+    own functions, builtins or ``NAME=value`` prefixes."""
+    functions = set(re.findall(r"^\s*([A-Za-z_][\w-]*)\s*\(\)", text, re.M))
+    found: set[str] = set()
+    word, at_start, i = "", True, 0
+    stack: list[str] = []  # '"' for an open double quote, else the outer word of an open "$("
+
+    def end_word() -> None:
+        nonlocal word, at_start
+        if word and at_start and not re.match(r"^\w+=", word):
+            if PROGRAM.match(word) and word not in SHELL_WORDS and word not in functions:
+                found.add(word)
+            at_start = word in _LEADS
+        word = ""
+
+    while i < len(text):
+        c = text[i]
+        if stack and stack[-1] == '"':
+            if text.startswith("$(", i):
+                stack.append(word)
+                word, at_start, i = "", True, i + 2
+                continue
+            if c == '"':
+                stack.pop()
+            i += 2 if c == "\\" else 1
+        elif c == "\\":
+            word, i = word + _QUOTED, i + 2
+        elif c == "#" and not word:
+            i = text.find("\n", i) % (len(text) + 1)
+        elif c == "'":
+            word, i = word + _QUOTED, text.find("'", i + 1) % len(text) + 1
+        elif c == '"':
+            stack.append(c)
+            word, i = word + _QUOTED, i + 1
+        elif text.startswith("$(", i):
+            stack.append(word)
+            word, at_start, i = "", True, i + 2
+        elif c == "(" and word.endswith("="):  # NAME=( words ), comments allowed inside
+            body = re.match(r"\((?:[^)#]|#[^\n]*)*\)", text[i:])
+            word, at_start, i = "", False, i + (body.end() if body else 1)
+        elif c == ")" and stack:
+            end_word()
+            word, at_start, i = stack.pop() + _QUOTED, False, i + 1
+        elif c in "<>":  # a redirection and its target
+            end_word()
+            target = re.match(r"[<>&]*\s*[^\s;|&)]*", text[i:])
+            i += target.end() if target else 1
+        elif c in "|;&(){}`\n \t":
+            end_word()
+            at_start = at_start if c in " \t" else True
+            i += 1
+        else:
+            word, i = word + c, i + 1
+    end_word()
+    return found
+
+
 @functools.cache
 def programs_in_code() -> dict[str, set[str]]:
     """program -> the modules that run it."""
@@ -132,6 +274,9 @@ def programs_in_code() -> dict[str, set[str]]:
     for name, scan in modules():
         for program in scan.programs() | TOOL_TABLES.get(name, set()):
             found.setdefault(program, set()).add(name)
+    for script in SHELL_SCRIPTS:
+        for program in shell_commands(script.read_text(encoding="utf-8")):
+            found.setdefault(program, set()).add(str(script.relative_to(ROOT)))
     return found
 
 
@@ -150,17 +295,19 @@ def apt_packages() -> set[str]:
 
 
 def dpkg_owners(programs: list[str]) -> dict[str, str]:
-    """program -> the package that ships it, for those installed here (one dpkg call)."""
-    paths = [f"{d}/{p}" for p in programs for d in BIN_DIRS if Path(d, p).exists()]
+    """program -> the package that ships it, for those installed here (one dpkg call). A program that
+    is an alternative (awk -> /etc/alternatives/awk -> mawk) is owned by the package of its target."""
+    paths: dict[str, str] = {}
+    for program in programs:
+        found = [Path(d, program) for d in BIN_DIRS if Path(d, program).exists()]
+        for path in [*found, *(p.resolve() for p in found[:1])]:
+            paths.setdefault(str(path), program)
     out = subprocess.run(["dpkg", "-S", *paths], capture_output=True, text=True, check=False).stdout
     owners: dict[str, str] = {}
     for line in out.splitlines():
-        if line.startswith("diversion "):
-            continue
         packages, _, path = line.partition(": ")
-        program = Path(path).name
-        if program in programs:
-            owners.setdefault(program, packages.split(",")[0].split(":")[0].strip())
+        if path in paths and not line.startswith("diversion "):
+            owners.setdefault(paths[path], packages.split(",")[0].split(":")[0].strip())
     return owners
 
 
@@ -203,6 +350,26 @@ def not_programs():
     }  # fmt: skip
 
 
+def test_the_shell_scan_sees_commands_not_words():
+    script = """#!/usr/bin/env bash
+# comment: not-a-command here
+set -euo pipefail
+PKGS=(
+    pkg-one  # (comment) pkg-two
+    pkg-three
+)
+cleanup() { umount "$mnt" 2>/dev/null || true; }
+trap cleanup EXIT
+echo "== building (cached in ~/.cache) with $(uname -r)" >&2
+out=$(mktemp -d)
+LANG=C sort -u list | head -1 > "$out/first"
+if ! grep -q x file; then exec env A=1 python3 -m venv .venv; fi
+[ -x .venv/bin/python ] || ./local-tool
+echo "hostname: $(cat "$out/etc/hostname")"
+"""
+    assert shell_commands(script) == {"umount", "uname", "mktemp", "sort", "head", "grep", "env", "cat"}
+
+
 def test_the_scan_finds_the_programs_of_each_area():
     found = programs_in_code()
     # one per area the brief names: block flag tables, mkfs table, install, image, firstboot, iso
@@ -226,7 +393,7 @@ def test_every_program_the_code_runs_is_listed():
 
 
 def test_every_listed_program_is_still_named_in_the_code():
-    named = set().union(*(scan.strings() for _, scan in modules()), *TOOL_TABLES.values())
+    named = set().union(*(scan.strings() for _, scan in modules()), *TOOL_TABLES.values(), programs_in_code())
     stale = sorted(p for table in manifest().values() for p in table if p not in named)
     assert not stale, f"scripts/tools.toml lists programs no code names any more: {stale}"
 
