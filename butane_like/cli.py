@@ -32,7 +32,7 @@ Options:
   -V, --version            print the version and exit
 """
 
-VERSION = "pine-transpile 0.1.0 (Butane 0.29.0 compatible)"
+VERSION = "pine-transpile {version} (Butane 0.29.0 compatible)"  # version: the package metadata's
 
 _BOOL_SHORT = {"c": "check", "h": "help", "p": "pretty", "r": "raw", "s": "strict", "V": "version"}
 _VALUE_SHORT = {"d": "files_dir", "o": "output"}
@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(USAGE.format(prog=prog))
         return 0
     if opts["version"]:
-        sys.stdout.write(VERSION + "\n")
+        from pineinstall.version import version
+
+        sys.stdout.write(VERSION.format(version=version()) + "\n")
         return 0
 
     filename = opts["input"] or "<stdin>"

@@ -19,6 +19,8 @@ usage: pineinstall validate CONFIG|-
        pineinstall [install] DEST CONFIG [options]
        pineinstall firstboot [--root DIR] [--dry-run]
        pineinstall iso embed|show|remove ISO ...
+       pineinstall passwd [--method yescrypt|sha512crypt] [--stdin]
+       pineinstall --version
 
 Provision Pine machines from Ignition configs (spec 3.0.0-3.6.0).
 
@@ -28,6 +30,7 @@ subcommands:
   install    write a Pine image to a device or disk-image file and provision it
   firstboot  provision the booted system once, from the kernel command line, fw_cfg or the stash
   iso        embed a config (and a target device) into an installer ISO, show it, remove it
+  passwd     print a crypt(3) hash of a password, for passwd.users[].password_hash
 
 Run 'pineinstall SUBCOMMAND --help' for a subcommand's options.
 """
@@ -90,6 +93,12 @@ def _iso_main(argv: list[str]) -> int:
     return main(argv)
 
 
+def _passwd_main(argv: list[str]) -> int:
+    from .passwd import main
+
+    return main(argv)
+
+
 def _live_install_main(argv: list[str]) -> int:
     # Run by the installer ISO's boot service: the unattended install from pine.inst.* / the embedded config.
     from .live import main
@@ -103,6 +112,7 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
     "install": _install_main,
     "firstboot": _firstboot_main,
     "iso": _iso_main,
+    "passwd": _passwd_main,
     "live-install": _live_install_main,
 }
 
@@ -117,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         (sys.stdout if args else sys.stderr).write(USAGE)
         return 0 if args else 2
+    if args[0] in ("-V", "--version"):
+        from .version import version
+
+        sys.stdout.write(f"pineinstall {version()}\n")
+        return 0
     command = SUBCOMMANDS.get(args[0])
     if command is None and _looks_like_dest(args[0]):
         # 'pineinstall DEST CONFIG' is 'pineinstall install DEST CONFIG', as with coreos-installer.
