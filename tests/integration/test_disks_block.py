@@ -13,14 +13,12 @@ from tests.integration.test_disks_support import (
     MIB,
     config,
     file_hash,
-    loops_fixture,  # noqa: F401  (the "loops" fixture)
-    needs_root,
     quiet_log,
     sh,
     table,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = pytest.mark.needs("sgdisk")
 
 
 def test_size_and_sector_size(loops):
