@@ -276,11 +276,6 @@ def corrupt_errors() -> tuple[type[BaseException], ...]:
     import lzma
     import zlib
 
-    errors: list[type[BaseException]] = [lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError]
-    try:
-        import zstandard
+    import zstandard
 
-        errors.append(zstandard.ZstdError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError, zstandard.ZstdError)

@@ -274,14 +274,6 @@ def test_cryptsetup_open_persists_discard_and_open_options():
     ]
 
 
-def test_cryptsetup_label_of_dump():
-    assert (
-        cryptsetup.label_of_dump("LUKS header information\nVersion:       \t2\nLabel:          \tVAULT\n")
-        == "VAULT"
-    )
-    assert cryptsetup.label_of_dump("Label:          \t(no label)\n") == ""
-
-
 # --- blkid, discovery ------------------------------------------------------------------------------
 
 
