@@ -103,8 +103,8 @@ def _sizes(src: ImageSource, fmt: Format) -> tuple[int | None, int]:
         n = formats.qcow2_size(src.head)
         return n, n
     if fmt is Format.ZSTD:
-        n = formats.zstd_size(src.head)
-        return n, n or 0
+        exact = formats.zstd_size(src.head)
+        return exact, exact or 0
     if not ranged:
         return None, 0
     if fmt is Format.XZ:

@@ -183,7 +183,7 @@ class HttpSource(ImageSource):
         return data
 
     def open(self) -> BinaryIO:
-        return io.BufferedReader(_ResumingStream(self), buffer_size=1 << 20)  # type: ignore[return-value]
+        return io.BufferedReader(_ResumingStream(self), buffer_size=1 << 20)
 
 
 class _ResumingStream(io.RawIOBase):
