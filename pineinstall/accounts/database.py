@@ -438,8 +438,8 @@ class Accounts:
                 for s in self.gshadow.entries():
                     if s[0] not in wanted and name in s[3].split(","):
                         changed |= self._remove_member(s[0], name)
-            for g in wanted:
-                changed |= self._add_member(g, name)
+            for group in wanted:
+                changed |= self._add_member(group, name)
             if changed:
                 changes.append("groups " + ",".join(wanted))
         return changes
@@ -461,15 +461,15 @@ class Accounts:
             if f is not None:
                 f.remove(name)
         # The user's own group goes too, as userdel does with USERGROUPS_ENAB, unless it still serves.
-        g = self.group.get(name)
-        if g is not None and self.defs.usergroups_enab:
-            if g[2] != str(info.gid):
+        own = self.group.get(name)
+        if own is not None and self.defs.usergroups_enab:
+            if own[2] != str(info.gid):
                 self.warnings.append(
                     f"group {name} not removed because it is not the primary group of user {name}"
                 )
-            elif [m for m in g[3].split(",") if m]:
+            elif [m for m in own[3].split(",") if m]:
                 self.warnings.append(f"group {name} not removed because it has other members")
-            elif any(u[3] == g[2] for u in self.passwd.entries()):
+            elif any(u[3] == own[2] for u in self.passwd.entries()):
                 self.warnings.append(f"group {name} is the primary group of another user and is not removed")
             else:
                 self.group.remove(name)

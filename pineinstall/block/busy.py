@@ -63,10 +63,6 @@ def reasons(path: str, *, with_partitions: bool = True) -> list[str]:
     return out
 
 
-def is_busy(path: str) -> bool:
-    return bool(reasons(path))
-
-
 def running_root_device() -> str | None:
     """The device of ``/`` when it is a block device (for refusing to touch the running system)."""
     st = os.stat("/")

@@ -30,10 +30,6 @@ def open_argv(
     return args
 
 
-def is_luks_argv(device: str) -> list[str]:
-    return [CRYPTSETUP, "isLuks", "--type", "luks2", device]
-
-
 def test_key_argv(device: str) -> list[str]:
     """Checks a key against the header without creating a mapping (works without device-mapper)."""
     return [CRYPTSETUP, "open", "--test-passphrase", "--key-file", STDIN, device]
@@ -41,24 +37,6 @@ def test_key_argv(device: str) -> list[str]:
 
 def uuid_argv(device: str) -> list[str]:
     return [CRYPTSETUP, "luksUUID", device]
-
-
-def close_argv(name: str) -> list[str]:
-    return [CRYPTSETUP, "close", name]
-
-
-def dump_argv(device: str) -> list[str]:
-    return [CRYPTSETUP, "luksDump", device]
-
-
-def label_of_dump(text: str) -> str:
-    """The ``Label:`` line of ``luksDump`` (``(no label)`` becomes "")."""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "Label":
-            value = value.strip()
-            return "" if value == "(no label)" else value
-    return ""
 
 
 def clevis_bind_argv(device: str, pin: str, config: str) -> list[str]:

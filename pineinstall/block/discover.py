@@ -45,7 +45,7 @@ def is_block(path: str) -> bool:
 
 def _by_id_names(name: str) -> list[str]:
     """The by-id names udev's rules would give ``name``, from sysfs alone."""
-    out = []
+    out: list[str] = []
     part = sysfs.partition_number(name)
     base = sysfs.parent_of(name) if part is not None else name
     if base is None:

@@ -1,4 +1,4 @@
-"""mdadm: creating (and stopping) software RAID arrays."""
+"""mdadm: creating software RAID arrays."""
 
 from __future__ import annotations
 
@@ -39,11 +39,3 @@ def create_argv(
     if spares > 0:
         args += ["--spare-devices", str(spares)]
     return [*args, *options, *devices]
-
-
-def stop_argv(name: str) -> list[str]:
-    return [MDADM, "--stop", device_path(name)]
-
-
-def zero_superblock_argv(device: str) -> list[str]:
-    return [MDADM, "--zero-superblock", device]

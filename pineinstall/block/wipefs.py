@@ -4,7 +4,7 @@ from __future__ import annotations
 
 WIPEFS = "wipefs"
 
-FLAGS = {"all": "-a", "no_act": "--no-act", "json": "--json", "force": "--force"}
+FLAGS = {"all": "-a", "force": "--force"}
 
 
 def wipe_all_argv(device: str, *, force: bool = False) -> list[str]:
@@ -12,7 +12,3 @@ def wipe_all_argv(device: str, *, force: bool = False) -> list[str]:
     if force:
         args.append(FLAGS["force"])
     return [*args, device]
-
-
-def list_argv(device: str) -> list[str]:
-    return [WIPEFS, FLAGS["no_act"], FLAGS["json"], device]

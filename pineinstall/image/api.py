@@ -103,8 +103,8 @@ def _sizes(src: ImageSource, fmt: Format) -> tuple[int | None, int]:
         n = formats.qcow2_size(src.head)
         return n, n
     if fmt is Format.ZSTD:
-        n = formats.zstd_size(src.head)
-        return n, n or 0
+        exact = formats.zstd_size(src.head)
+        return exact, exact or 0
     if not ranged:
         return None, 0
     if fmt is Format.XZ:
@@ -268,8 +268,6 @@ def preflight(
     if not src.head:
         raise FormatError(f"{src}: the image is empty")
     fmt = formats.sniff(src.head)
-    if fmt is Format.ZSTD:
-        _need_module("zstandard", fmt)
     image_size, min_size = _sizes(src, fmt)
     info = writer.inspect(dest, size=size)
     if src.local_path and info.exists and os.path.samefile(src.local_path, dest):
@@ -284,13 +282,6 @@ def preflight(
         plan.cleanup()
         raise
     return plan
-
-
-def _need_module(name: str, fmt: Format) -> None:
-    try:
-        __import__(name)
-    except ImportError:
-        raise FormatError(f"{fmt} images need the Python package {name!r}") from None
 
 
 def _check_fits(info: writer.DestInfo, min_size: int, exact: int | None) -> None:

@@ -223,7 +223,9 @@ class _Inflate(io.RawIOBase):
         return True
 
     def _input(self) -> bytes:
-        if self.fmt is Format.XZ:
+        import lzma
+
+        if isinstance(self.dec, lzma.LZMADecompressor):  # xz
             return self._read_raw() if self.dec.needs_input else b""
         tail = self.dec.unconsumed_tail
         return tail if tail else self._read_raw()
@@ -264,7 +266,7 @@ def open_stream(fmt: Format, raw: BinaryIO) -> BinaryIO:
     if fmt is Format.ZSTD:
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(
             raw, read_size=INPUT_CHUNK, read_across_frames=True, closefd=False
         )
     raise FormatError(f"{fmt} images cannot be streamed; convert them first")
@@ -276,11 +278,6 @@ def corrupt_errors() -> tuple[type[BaseException], ...]:
     import lzma
     import zlib
 
-    errors: list[type[BaseException]] = [lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError]
-    try:
-        import zstandard
+    import zstandard
 
-        errors.append(zstandard.ZstdError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError, zstandard.ZstdError)

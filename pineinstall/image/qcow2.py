@@ -35,17 +35,3 @@ def to_raw(path: str, tmpdir: str | None) -> str:
         os.unlink(out)
         raise FormatError(f"{path}: qemu-img could not convert it: {exc.stderr.strip() or exc}") from exc
     return out
-
-
-def allocated_bytes(path: str) -> int:
-    """Bytes of guest data the image holds (an upper bound of the raw file's disk use)."""
-    from pineinstall import run
-
-    try:
-        proc = run.run(["qemu-img", "info", "--output=json", "-f", "qcow2", path])
-    except run.CommandError as exc:
-        raise FormatError(f"{path}: qemu-img cannot read it: {exc.stderr.strip() or exc}") from exc
-    import json
-
-    info = json.loads(proc.stdout)
-    return int(info.get("actual-size") or info.get("virtual-size") or 0)

@@ -238,7 +238,7 @@ class HttpSource(ImageSource):
         return self.retrying(f"reading bytes {offset}-{offset + length - 1}", attempt)
 
     def open(self) -> BinaryIO:
-        return io.BufferedReader(_ResumingStream(self), buffer_size=1 << 20)  # type: ignore[return-value]
+        return io.BufferedReader(_ResumingStream(self), buffer_size=1 << 20)
 
 
 class _ResumingStream(io.RawIOBase):

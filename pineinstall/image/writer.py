@@ -201,8 +201,8 @@ def inspect(path: str, *, size: int | None = None) -> DestInfo:
     if stat.S_ISREG(st.st_mode):
         if not os.access(path, os.W_OK):
             raise DestinationError(f"{path}: not writable")
-        cap = None if size is None else max(size, st.st_size)
-        return DestInfo(path, False, True, cap, st.st_size, 512)
+        grows_to = None if size is None else max(size, st.st_size)
+        return DestInfo(path, False, True, grows_to, st.st_size, 512)
     raise DestinationError(f"{path}: neither a block device nor a regular file")
 
 

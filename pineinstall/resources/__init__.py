@@ -353,6 +353,7 @@ class Fetcher:
 
         session = self._get_session()
         url = res.source
+        assert url is not None  # _raw passes only resources with a source
         shown = shown_url(url)
         # identity: ask for the bytes as stored; the config's own headers may say otherwise
         headers = {"Accept-Encoding": "identity"}

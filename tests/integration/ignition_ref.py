@@ -39,10 +39,6 @@ PASSWD = (
 GROUP = "root:x:0:\ndaemon:x:1:\nbin:x:2:\nadm:x:4:\nwheel:x:10:\nusers:x:100:\nnogroup:x:65534:\n"
 
 
-def available() -> bool:
-    return os.access(IGNITION, os.X_OK) and os.geteuid() == 0
-
-
 def seed_root(root: Path, *, passwd: str = PASSWD, group: str = GROUP) -> Path:
     """A minimal root both tools accept: SELinux off, an account database."""
     etc = root / "etc"

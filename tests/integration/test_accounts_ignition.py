@@ -29,13 +29,9 @@ from pineinstall.stages import Log, StageError
 from pineinstall.stages.accounts import apply_groups, apply_users
 from pineinstall.target import Target
 
-from .ignition_ref import REF_VERSION, available, diff, reference_error, run_reference, seed_root, snapshot
+from .ignition_ref import IGNITION, REF_VERSION, diff, reference_error, run_reference, seed_root, snapshot
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.conformance,
-    pytest.mark.skipif(not available(), reason="needs root and Debian's ignition package"),
-]
+pytestmark = [pytest.mark.conformance, pytest.mark.needs(IGNITION)]
 
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey1Key1Key1Key1Key1Key1Key1Key1Key1Key1 one@example"
 KEY2 = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCkey2key2key2 two@example"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -24,13 +23,7 @@ from pineinstall.accounts import homes
 from pineinstall.accounts.database import Accounts
 from pineinstall.accounts.dbfile import AccountsError
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.conformance,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and Debian's shadow-utils"
-    ),
-]
+pytestmark = [pytest.mark.conformance, pytest.mark.needs("useradd")]
 
 LOGIN_DEFS = {
     "none": None,

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from .ignition_ref import seed_root, snapshot
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)"),
-]
 
 PINEINSTALL = [sys.executable, "-m", "pineinstall.cli"]
 CONFIG = {

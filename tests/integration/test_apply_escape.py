@@ -22,11 +22,6 @@ from pineinstall.target import Target, TargetError, open_target
 
 from .ignition_ref import seed_root, snapshot
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)"),
-]
-
 
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[Path, Path]:

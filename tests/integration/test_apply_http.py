@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import shutil
 import ssl
 import subprocess
@@ -25,11 +24,6 @@ from pineinstall.stages import Log
 
 from .httpserver import Answer, serve
 from .ignition_ref import seed_root, snapshot
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)"),
-]
 
 
 def sha512(b: bytes) -> str:

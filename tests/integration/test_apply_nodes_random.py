@@ -20,8 +20,8 @@ from pineinstall.apply import run_apply
 from pineinstall.stages import Log
 
 from .ignition_ref import (
+    IGNITION,
     REF_VERSION,
-    available,
     diff,
     inode_groups,
     reference_error,
@@ -31,11 +31,7 @@ from .ignition_ref import (
 )
 from .test_apply_nodes_ref import build
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.conformance,
-    pytest.mark.skipif(not available(), reason="needs root and Debian's ignition package"),
-]
+pytestmark = [pytest.mark.conformance, pytest.mark.needs(IGNITION)]
 
 NAMES = ["a", "b", "c", "etc", "srv", "data"]
 MODES = [0o644, 0o600, 0o640, 0o755, 0o700, 0o750, 0o444, 0o711]

@@ -19,8 +19,8 @@ from pineinstall.apply import run_apply
 from pineinstall.stages import Log
 
 from .ignition_ref import (
+    IGNITION,
     REF_VERSION,
-    available,
     diff,
     inode_groups,
     reference_error,
@@ -29,11 +29,7 @@ from .ignition_ref import (
     snapshot,
 )
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.conformance,
-    pytest.mark.skipif(not available(), reason="needs root and Debian's ignition package"),
-]
+pytestmark = [pytest.mark.conformance, pytest.mark.needs(IGNITION)]
 
 
 def data(text: str) -> dict[str, str]:

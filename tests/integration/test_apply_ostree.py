@@ -9,17 +9,10 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from pineinstall.apply import run_apply
 from pineinstall.stages import Log
 
 from .ignition_ref import GROUP, PASSWD, snapshot
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)"),
-]
 
 
 def make_sysroot(base: Path) -> tuple[Path, Path, Path, Path]:

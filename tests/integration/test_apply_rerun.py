@@ -10,17 +10,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from pineinstall.apply import run_apply
 from pineinstall.stages import Log
 
 from .ignition_ref import seed_root
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)"),
-]
 
 CONFIG: dict[str, Any] = {
     "ignition": {"version": "3.6.0"},

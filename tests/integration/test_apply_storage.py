@@ -6,9 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,28 +15,15 @@ from pineinstall.apply import run_apply
 from pineinstall.stages import Log
 
 from .ignition_ref import seed_root, snapshot
+from .test_disks_support import Loops
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("losetup") is None or shutil.which("mkfs.ext4") is None,
-        reason="needs root, losetup and mkfs.ext4",
-    ),
-]
+pytestmark = pytest.mark.needs("mkfs.ext4")
 
 
 @pytest.fixture
-def loopdev(tmp_path: Path) -> Iterator[str]:
-    image = tmp_path / "disk.img"
-    with open(image, "wb") as f:
-        f.truncate(64 << 20)
-    dev = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True, check=True)
-    node = dev.stdout.strip()
-    try:
-        yield node
-    finally:
-        subprocess.run(["umount", "-R", str(tmp_path / "root" / "var")], capture_output=True, check=False)
-        subprocess.run(["losetup", "-d", node], capture_output=True, check=False)
+def loopdev(loops: Loops) -> str:
+    """A 64 MiB loop device; whatever the test mounted on it is unmounted at the end."""
+    return loops.make(64)[0]
 
 
 def apply(root: Path, cfg: dict, *extra: str) -> tuple[int, str, str]:

@@ -1,5 +1,5 @@
-"""The block layer on real loop devices: ioctls, 4 KiB sectors, partx syncing, busy checks,
-discovery without udev."""
+"""The block layer on real loop devices: size and sector-size ioctls, 4 KiB sectors, partx syncing,
+busy checks, discovery without udev."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ from tests.integration.test_disks_support import (
     MIB,
     config,
     file_hash,
-    loops_fixture,  # noqa: F401  (the "loops" fixture)
-    needs_root,
     quiet_log,
     sh,
     table,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = pytest.mark.needs("sgdisk")
 
 
 def test_size_and_sector_size(loops):
@@ -28,21 +26,6 @@ def test_size_and_sector_size(loops):
     assert ioctl.size_bytes(dev) == 24 * MIB
     assert ioctl.logical_sector_size(dev) == 512
     assert ioctl.size_bytes(str(image)) == 24 * MIB and ioctl.logical_sector_size(str(image)) == 512
-
-
-def test_zero_out_and_discard(loops):
-    dev, _ = loops.make(8)
-    with open(dev, "r+b") as f:
-        f.write(b"\xab" * (2 * MIB))
-    sh("sync")
-    ioctl.zero_out(dev, MIB, 4096)
-    with open(dev, "rb") as f:
-        data = f.read(2 * MIB)
-    assert data[MIB : MIB + 4096] == b"\0" * 4096
-    assert data[MIB - 1 : MIB] == b"\xab" and data[MIB + 4096 : MIB + 4097] == b"\xab"
-    ioctl.discard(dev, 0, MIB)  # loop devices punch a hole in the backing file
-    with open(dev, "rb") as f:
-        assert f.read(MIB) == b"\0" * MIB
 
 
 def test_four_kib_sectors(loops, tmp_path):

@@ -18,13 +18,11 @@ from pineinstall.stages.files import luks_keys
 from tests.integration.test_disks_support import (
     config,
     file_hash,
-    loops_fixture,  # noqa: F401  (the "loops" fixture)
-    needs_root,
     quiet_log,
     sh,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = pytest.mark.needs("sgdisk")
 
 UUID1 = "6f3b8f4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 UUID2 = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"

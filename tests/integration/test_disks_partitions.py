@@ -12,15 +12,13 @@ from tests.integration.test_disks_support import (
     MIB,
     config,
     file_hash,
-    loops_fixture,  # noqa: F401  (the "loops" fixture)
-    needs_root,
     quiet_log,
     sh,
     sysfs_int,
     table,
 )
 
-pytestmark = [pytest.mark.integration, needs_root]
+pytestmark = pytest.mark.needs("sgdisk")
 
 LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"

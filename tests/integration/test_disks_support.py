@@ -1,5 +1,6 @@
-"""Shared fixtures for the disks-stage integration tests: scratch loop devices that are always
-detached (and unmounted, swapped off) at the end, even when a test fails. No tests here."""
+"""Helpers of the disks-stage integration tests: ``sh`` and scratch loop devices (:class:`Loops`) that
+are always detached (and unmounted, swapped off) at the end, even when a test fails; conftest.py makes
+them the ``sh`` and ``loops`` fixtures. No tests here."""
 
 from __future__ import annotations
 
@@ -7,19 +8,10 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 MIB = 1024 * 1024
-
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("losetup") is None or shutil.which("sgdisk") is None,
-    reason="needs root, losetup and sgdisk",
-)
 
 
 def sh(*argv: str, check: bool = True, input: bytes | None = None) -> str:
@@ -97,15 +89,6 @@ class Loops:
             _holders_cleanup(dev)
             sh("partx", "-d", dev, check=False)
             sh("losetup", "-d", dev, check=False)
-
-
-@pytest.fixture(name="loops")
-def loops_fixture(tmp_path: Path) -> Iterator[Loops]:
-    made = Loops(tmp_path)
-    try:
-        yield made
-    finally:
-        made.cleanup()
 
 
 def config(storage: dict):

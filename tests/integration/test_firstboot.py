@@ -23,11 +23,6 @@ from pineinstall.target import open_target
 from .httpserver import Answer, serve
 from .ignition_ref import seed_root
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)"),
-]
-
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = {
     "ignition": {"version": "3.4.0"},
@@ -113,7 +108,7 @@ def test_file_that_a_config_fetches_but_cannot_get_fails_before_writing(tmp_path
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 
-@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="needs Debian's systemd-analyze")
+@pytest.mark.needs("systemd-analyze")
 def test_shipped_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     unit = tmp_path / "pine-firstboot.service"
     # verify needs the ExecStart binary to exist: point it at one that does
@@ -125,7 +120,7 @@ def test_shipped_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "pine-firstboot.service" not in proc.stderr, proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("systemctl") is None, reason="needs Debian's systemctl")
+@pytest.mark.needs("systemctl")
 def test_unit_enabled_like_systemctl_root_enable(tmp_path: Path) -> None:
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     for root in (ours, theirs):

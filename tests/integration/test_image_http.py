@@ -35,15 +35,10 @@ from .image_helpers import (
     same_prefix,
     sh,
     sha256_file,
-    tools_missing,
 )
 
 NEEDED = ("sgdisk", "mkfs.ext4", "xz", "zstd", "gpg", "losetup", "blkid", "cmp")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (loop devices)"),
-    pytest.mark.skipif(bool(tools_missing(*NEEDED)), reason=f"needs {' '.join(tools_missing(*NEEDED))}"),
-]
+pytestmark = pytest.mark.needs(*NEEDED)
 
 
 @pytest.fixture(scope="module")

@@ -29,15 +29,10 @@ from .image_helpers import (
     sgdisk_sees_gpt,
     sh,
     sha256_file,
-    tools_missing,
 )
 
 NEEDED = ("sgdisk", "mkfs.ext4", "xz", "gzip", "zstd", "qemu-img", "gpg", "losetup", "blkid", "cmp")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (loop devices)"),
-    pytest.mark.skipif(bool(tools_missing(*NEEDED)), reason=f"needs {' '.join(tools_missing(*NEEDED))}"),
-]
+pytestmark = pytest.mark.needs(*NEEDED)
 FORMATS = ("raw", "xz", "gzip", "zstd", "qcow2")
 
 

@@ -18,14 +18,10 @@ import pytest
 
 from pineinstall.image import api, writer
 
-from .image_helpers import MiB, sh, tools_missing
+from .image_helpers import MiB, sh
 
 NEEDED = ("losetup", "xz", "/usr/bin/time")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (loop devices, mounts)"),
-    pytest.mark.skipif(bool(tools_missing(*NEEDED)), reason=f"needs {' '.join(tools_missing(*NEEDED))}"),
-]
+pytestmark = pytest.mark.needs(*NEEDED)
 OLD = b"\xa5old"  # what the destination held before
 
 

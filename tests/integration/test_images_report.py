@@ -12,11 +12,7 @@ import pytest
 
 from iso import images
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, mount)"),
-]
+pytestmark = pytest.mark.slow
 
 KEY1 = 'ssh-ed25519 AAAAC3Nza from="10.0.0.1" "quoted" back\\slash\ttab'
 KEY2 = "ecdsa-sha2-nistp256 AAAAE2V key2"

@@ -12,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from .image_helpers import ImageServer, compress, installed_root, make_pine_image, sha256_file, tools_missing
+from .image_helpers import ImageServer, compress, installed_root, make_pine_image, sha256_file
 from .test_install_image import NEEDED, assert_provisioned, config, run, write_cfg
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(tools_missing(*NEEDED)), reason=f"needs root and {', '.join(NEEDED)}"
-    ),
-]
+pytestmark = pytest.mark.needs(*NEEDED)
 
 
 @pytest.fixture(scope="module")

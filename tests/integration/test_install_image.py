@@ -41,12 +41,7 @@ NEEDED = (
     "zstd",
     "blkid",
 )
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(tools_missing(*NEEDED)), reason=f"needs root and {', '.join(NEEDED)}"
-    ),
-]
+pytestmark = pytest.mark.needs(*NEEDED)
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIgood test@example"
 

@@ -15,12 +15,7 @@ from .image_helpers import MiB, installed_root, loop, make_pine_image, seed_tree
 from .test_install_image import KEY, config, run, write_cfg
 
 NEEDED = ("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "blkid", "zstd", "tar")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(tools_missing(*NEEDED)), reason=f"needs root and {', '.join(NEEDED)}"
-    ),
-]
+pytestmark = pytest.mark.needs(*NEEDED)
 
 DEPLOY = "ostree/deploy/pine/deploy/0123abcd.0"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,10 +16,7 @@ import pytest
 from pineinstall import isocmd
 from pineinstall.providers.embedded import AREA_SIZE, MAGIC, Embedded, blank_area, decode, encode
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("xorriso") is None, reason="needs xorriso"),
-]
+pytestmark = pytest.mark.needs("xorriso")
 
 CONFIG = b'{"ignition":{"version":"3.4.0"},"passwd":{"users":[{"name":"core","sshAuthorizedKeys":["ssh-ed25519 AAAA k"]}]}}\n'
 
@@ -324,7 +320,7 @@ def test_iso_flavours(tmp_path: Path, config_file: Path, flags: tuple[str, ...])
         assert decode(extract_area(iso, tmp_path)) == Embedded(CONFIG, "/dev/vdc", None)
 
 
-@pytest.mark.skipif(shutil.which("grub-mkrescue") is None, reason="needs grub-mkrescue")
+@pytest.mark.needs("grub-mkrescue")
 def test_hybrid_iso_from_grub_mkrescue(tmp_path: Path, config_file: Path) -> None:
     # The installer ISO is made this way: El Torito, an EFI image, MBR/GPT for USB sticks.
     tree = make_tree(tmp_path / "tree")

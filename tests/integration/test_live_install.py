@@ -17,15 +17,10 @@ import pytest
 from pineinstall.providers.embedded import encode
 
 from .httpserver import Answer, serve
-from .image_helpers import MiB, installed_root, loop, make_pine_image, seed_tree, sh, tools_missing
+from .image_helpers import MiB, installed_root, loop, make_pine_image, seed_tree, sh
 
 NEEDED = ("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "blkid", "wipefs")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(tools_missing(*NEEDED)), reason=f"needs root and {', '.join(NEEDED)}"
-    ),
-]
+pytestmark = pytest.mark.needs(*NEEDED)
 
 SECRET = "$6$rounds=4096$live-install-test$notARealHashButSecretEnough"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlive test@example"

@@ -23,18 +23,12 @@ from pineinstall.stages import Log, StageError
 from pineinstall.stages.services import apply_units
 from pineinstall.target import Target
 
-from .ignition_ref import REF_VERSION, available, diff, run_reference, seed_root, snapshot
+from .ignition_ref import IGNITION, REF_VERSION, diff, run_reference, seed_root, snapshot
 
 SYSTEMCTL = shutil.which("systemctl") or "/usr/bin/systemctl"
 PRESET = "etc/systemd/system-preset/20-ignition.preset"
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.conformance,
-    pytest.mark.skipif(
-        not available() or not os.access(SYSTEMCTL, os.X_OK), reason="needs root, ignition and systemctl"
-    ),
-]
+pytestmark = [pytest.mark.conformance, pytest.mark.needs(IGNITION, SYSTEMCTL)]
 
 
 def svc(install: str = "WantedBy=multi-user.target") -> str:

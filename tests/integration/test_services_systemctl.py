@@ -20,13 +20,7 @@ from pineinstall.target import Target
 
 SYSTEMCTL = shutil.which("systemctl") or "/usr/bin/systemctl"
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.conformance,
-    pytest.mark.skipif(
-        not os.access(SYSTEMCTL, os.X_OK) or os.geteuid() != 0, reason="needs root and Debian's systemctl"
-    ),
-]
+pytestmark = [pytest.mark.conformance, pytest.mark.needs(SYSTEMCTL)]
 
 E = "etc/systemd/system"
 U = "usr/lib/systemd/system"

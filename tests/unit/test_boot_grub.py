@@ -150,6 +150,7 @@ def test_grubenv_overflow_and_garbage():
 
 
 @pytest.mark.skipif(shutil.which("grub-editenv") is None, reason="grub-editenv (grub-common) not installed")
+@pytest.mark.real_processes
 def test_grubenv_matches_grub_editenv(tmp_path):
     path = tmp_path / "grubenv"
     subprocess.run(["grub-editenv", path, "create"], check=True)

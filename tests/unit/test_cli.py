@@ -14,6 +14,7 @@ def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.real_processes
 def test_validate_reads_stdin_and_reports_on_stdout_with_exit_1():
     result = run(
         "validate", "-", stdin=b'{"ignition": {"version": "3.2.0"}, "storage": {"files": [{"path": "x"}]}}'
@@ -22,22 +23,26 @@ def test_validate_reads_stdin_and_reports_on_stdout_with_exit_1():
     assert result.stdout.decode().startswith("error at $.storage.files.0.path, line 1 col ")
 
 
+@pytest.mark.real_processes
 def test_validate_valid_config_exits_0_silently():
     result = run("validate", "-", stdin=b'{"ignition": {"version": "3.6.0"}}')
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
 
 
+@pytest.mark.real_processes
 def test_validate_usage_errors_exit_2():
     assert run("validate").returncode == 2
     assert run("validate", "a", "b").returncode == 2
     assert run("validate", "--bogus").returncode == 2
 
 
+@pytest.mark.real_processes
 def test_validate_unreadable_file_is_an_error_naming_it(tmp_path):
     result = run("validate", str(tmp_path / "missing.ign"))
     assert result.returncode == 1 and b"missing.ign" in result.stderr
 
 
+@pytest.mark.real_processes
 def test_unknown_subcommand_is_a_usage_error():
     result = run("frobnicate")
     assert result.returncode == 2 and b"unknown subcommand 'frobnicate'" in result.stderr

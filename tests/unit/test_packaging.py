@@ -28,6 +28,7 @@ def test_wheel_ships_every_ignition_schema(wheel):
         assert f"pineinstall/schemas/ignition/3.{minor}.0.json" in names
 
 
+@pytest.mark.real_processes
 def test_installed_wheel_validates_outside_the_source_tree(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(

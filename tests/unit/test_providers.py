@@ -18,14 +18,6 @@ from pineinstall.providers import ProviderError, cmdline, file, fwcfg, stash
 CONFIG = b'{"ignition":{"version":"3.4.0"}}'
 
 
-@pytest.fixture(autouse=True)
-def no_processes(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"unit test tried to run a process: {args}")
-
-    monkeypatch.setattr(run_module, "run", refuse)
-
-
 # --- kernel command line ----------------------------------------------------------------------------
 
 

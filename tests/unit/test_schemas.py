@@ -727,6 +727,7 @@ REFERENCE_CASES = [(ver, name) for ver in REFERENCE_VERSIONS for name in valid_c
 @needs_reference
 @pytest.mark.conformance
 @pytest.mark.parametrize(("version", "name"), REFERENCE_CASES)
+@pytest.mark.real_processes
 def test_reference_accepts_field_names_and_types(tmp_path: Path, version: str, name: str) -> None:
     rc, out = ignition_validate(tmp_path, valid_configs(version)[name])
     assert unused_keys(out) == []
@@ -739,6 +740,7 @@ def test_reference_accepts_field_names_and_types(tmp_path: Path, version: str, n
 @needs_reference
 @pytest.mark.conformance
 @pytest.mark.parametrize(("earlier", "later"), [s for s in STEPS if s[0] in REFERENCE_VERSIONS])
+@pytest.mark.real_processes
 def test_reference_agrees_on_version_steps(tmp_path: Path, earlier: str, later: str) -> None:
     config, key = _step_config(later)
     assert key is not None
@@ -757,6 +759,7 @@ def test_reference_agrees_on_version_steps(tmp_path: Path, earlier: str, later: 
     ("version", "name"),
     [(ver, name) for ver in REFERENCE_VERSIONS for name in _wrong_type_cases(ver)],
 )
+@pytest.mark.real_processes
 def test_reference_rejects_the_same_wrong_types(tmp_path: Path, version: str, name: str) -> None:
     rc, out = ignition_validate(tmp_path, _wrong_type_cases(version)[name])
     assert rc != 0

@@ -123,12 +123,14 @@ def test_only_the_first_document_counts() -> None:
 
 
 # -- the command line -------------------------------------------------------------------------------------
+@pytest.mark.real_processes
 def test_stdin_to_stdout() -> None:
     p = cli(stdin=OK)
     assert p.returncode == 0 and p.stderr == b""
     assert p.stdout.endswith(b"}\n") and json.loads(p.stdout)["storage"]["files"][0]["path"] == "/etc/a"
 
 
+@pytest.mark.real_processes
 def test_output_file_written_only_on_success(tmp_path: Path) -> None:
     (tmp_path / "ok.bu").write_bytes(OK)
     (tmp_path / "bad.bu").write_bytes(BAD)
@@ -138,6 +140,7 @@ def test_output_file_written_only_on_success(tmp_path: Path) -> None:
     assert p.returncode == 1 and not (tmp_path / "fail.ign").exists()
 
 
+@pytest.mark.real_processes
 def test_pretty_error_block(tmp_path: Path) -> None:
     (tmp_path / "bad.bu").write_bytes(BAD)
     p = cli("bad.bu", cwd=tmp_path)
@@ -156,6 +159,7 @@ def test_pretty_error_block(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.real_processes
 def test_raw_errors() -> None:
     p = cli("--raw-errors", stdin=BAD)
     assert p.stderr.decode() == (
@@ -164,10 +168,12 @@ def test_raw_errors() -> None:
     )
 
 
+@pytest.mark.real_processes
 def test_stdin_is_named_in_snippets() -> None:
     assert b"  --> <stdin>:5:13\n" in cli(stdin=BAD).stderr
 
 
+@pytest.mark.real_processes
 def test_strict_fails_on_warnings() -> None:
     p = cli("-s", stdin=WARN)
     assert p.returncode == 1 and p.stdout == b""
@@ -176,11 +182,13 @@ def test_strict_fails_on_warnings() -> None:
     assert p.returncode == 0 and p.stdout and b"unused key bogus" in p.stderr
 
 
+@pytest.mark.real_processes
 def test_check_produces_no_output() -> None:
     p = cli("--check", stdin=OK)
     assert p.returncode == 0 and p.stdout == b""
 
 
+@pytest.mark.real_processes
 def test_combined_short_flags_and_attached_values(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f").write_text("hi")
@@ -193,17 +201,20 @@ def test_combined_short_flags_and_attached_values(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["--bogus"], ["-x"], ["a.bu", "b.bu"], ["-d"]])
+@pytest.mark.real_processes
 def test_usage_errors_exit_2(args: list[str]) -> None:
     p = cli(*args)
     assert p.returncode == 2 and b"Usage:" in p.stderr and p.stdout == b""
 
 
+@pytest.mark.real_processes
 def test_help_and_version() -> None:
     p = cli("--help")
     assert p.returncode == 0 and p.stdout.startswith(b"Usage:")
     assert cli("-V").stdout.startswith(b"pine-transpile ")
 
 
+@pytest.mark.real_processes
 def test_missing_input_file(tmp_path: Path) -> None:
     p = cli("nope.bu", cwd=tmp_path)
     assert p.returncode == 1
@@ -239,6 +250,7 @@ def test_yaml_errors_in_yaml_v3_words(text: bytes, error: str) -> None:
     assert res.error == "Error unmarshaling yaml: " + error
 
 
+@pytest.mark.real_processes
 def test_color_only_when_asked_or_on_a_terminal() -> None:
     assert b"\x1b[" not in cli(stdin=WARN).stderr  # a pipe: no colour
     colored = cli("--color=always", stdin=WARN).stderr
@@ -253,6 +265,7 @@ def test_unused_keys_in_struct_walk_order() -> None:
     assert [e.message for e in res.entries] == ["unused key bogus", "unused key bad", "unused key bogus2"]
 
 
+@pytest.mark.real_processes
 def test_phase_times_on_request_only() -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), PINE_TRANSPILE_TIMES="1")
     p = subprocess.run(

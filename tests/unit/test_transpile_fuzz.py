@@ -436,6 +436,7 @@ def test_in_process_never_crashes_and_errors_name_a_place(
 @pytest.mark.skipif(not CLI.exists(), reason=f"{CLI} not installed (pip install -e .)")
 @settings(max_examples=15, **COMMON)
 @given(doc=documents, extra=flags, via_stdin=st.booleans())
+@pytest.mark.real_processes
 def test_cli_subprocess_never_crashes_and_errors_name_a_place(
     doc: tuple[bytes, str | None], extra: list[str], via_stdin: bool
 ) -> None:
@@ -457,6 +458,7 @@ def test_corpus_seeds_are_there() -> None:
 
 
 @pytest.mark.parametrize("depth", [64, 3000])
+@pytest.mark.real_processes
 def test_deep_nesting(depth: int) -> None:
     """Very deep flow and block nesting: an error (or output), never a crash or a RecursionError.
 
@@ -495,6 +497,7 @@ def test_in_process_entry_point_works_more_than_once() -> None:
     [b"\x00ariant: fcos\nversion: 1.0.0\n", b"variant: fcos\nversion: 1.5.0\nx: \xff\xfe\n"],
     ids=["nul", "not-utf8"],
 )
+@pytest.mark.real_processes
 def test_cli_unreadable_bytes(text: bytes) -> None:
     """Bytes YAML cannot read: exit 1 and a message for people (as in-process), not a repr."""
     argv = [_write_input(text)]

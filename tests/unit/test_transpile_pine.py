@@ -277,6 +277,7 @@ def test_examples_pass_our_validation(name: str) -> None:
 
 @pytest.mark.skipif(shutil.which("ignition-validate") is None, reason="ignition-validate not installed")
 @pytest.mark.parametrize("name", ["pine-host.bu", "pine-dhcp-minimal.bu"])
+@pytest.mark.real_processes
 def test_examples_pass_the_real_ignition(name: str, tmp_path: Path) -> None:
     # Debian's Ignition 2.14 knows specs up to 3.3.0; the pine output uses nothing newer, so the
     # same config declared as 3.3.0 is what the reference can judge.
@@ -289,6 +290,7 @@ def test_examples_pass_the_real_ignition(name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("ignition-validate") is None, reason="ignition-validate not installed")
+@pytest.mark.real_processes
 def test_real_ignition_rejects_what_we_reject(tmp_path: Path) -> None:
     # The reference check above can fail: a relative link path is refused by both.
     cfg = json.loads(_example("pine-dhcp-minimal.bu"))
@@ -308,6 +310,7 @@ IGNITION = "/usr/lib/dracut/modules.d/30ignition/ignition"
 @pytest.mark.skipif(
     not (os.access(IGNITION, os.X_OK) and os.geteuid() == 0), reason="needs root and Debian's ignition binary"
 )
+@pytest.mark.real_processes
 def test_real_ignition_applies_pine_output(tmp_path: Path) -> None:
     """Debian's Ignition 2.14 files stage writes what the pine sections describe."""
     root = tmp_path / "root"

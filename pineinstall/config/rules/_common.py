@@ -7,7 +7,12 @@ way (a nil pointer, or the zero value for non-pointer fields), so every accessor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 from ..report import Path, Report
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13 on
 
 # Ignition 2.15 added four checks to EVERY spec version: nodes at a unit's path (an error), and
 # warnings for user/group on hard links, filesystems made over partitioned or wiped disks, and
@@ -43,8 +48,8 @@ def opt_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def nil_or_empty(value: object) -> bool:
-    """Ignition's util.NilOrEmpty for a *string."""
+def nil_or_empty(value: object) -> TypeIs[Literal[""] | None]:
+    """Ignition's util.NilOrEmpty for a *string (when false, a ``str | None`` is known to be a str)."""
     return value is None or value == ""
 
 

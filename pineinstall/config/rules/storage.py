@@ -246,6 +246,8 @@ def _check_clevis(report: Report, clevis: dict, base: Path, version: tuple[int, 
     others = (
         bool(arr(clevis.get("tang"))) or is_true(clevis.get("tpm2")) or _num(clevis.get("threshold")) != 0
     )
+    pin: object  # a string before 3.3.0, any JSON value (checked here) after
+    config: object
     if version < (3, 3):
         # 3.2.0: custom was a pointer to a struct of plain strings
         if custom_raw is not None and others:

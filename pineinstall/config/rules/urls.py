@@ -196,7 +196,7 @@ def _arn_error(u: GoURL) -> str | None:
     return _s3_version_error(u.query)
 
 
-def url_error(raw: str, version: tuple[int, int]) -> str | None:
+def url_error(raw: object, version: tuple[int, int]) -> str | None:
     """Ignition's validateURL for a config of ``version``: the message, or None when valid."""
     if not isinstance(raw, str):
         return None  # a type error, reported by the schema walk
