@@ -217,7 +217,7 @@ def find_area(f: BinaryIO) -> Area:
 def open_area(iso: str) -> Area:
     try:
         with open(iso, "rb", buffering=0) as f:
-            return find_area(f)  # type: ignore[arg-type]
+            return find_area(f)
     except OSError as exc:
         raise IsoError(f"cannot read {iso}: {exc.strerror}") from exc
 

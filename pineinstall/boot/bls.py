@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import grub, kargs
 from .base import BootError, Bootloader, Change, write_atomic
+from .kargs import Edit
 
 MARK = "# pine-bls-grub: written from boot/loader/entries; rewritten by pineinstall after edits"
 ENTRY_DIRS = ("boot/loader/entries", "loader/entries")
@@ -146,7 +147,7 @@ class Bls(Bootloader):
         except kargs.KargsError as e:
             raise BootError(f"{entry.path}: options: {e}") from None
 
-    def apply(self, edit: kargs.Edit) -> Change:
+    def apply(self, edit: Edit) -> Change:
         entry = self.newest()
         before = self.kargs()
         after = edit.apply(before)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import kargs
 from .base import BootError, Bootloader, Change, write_atomic
+from .kargs import Edit
 
 CONFIG_PATHS = (
     "boot/extlinux/extlinux.conf",
@@ -53,7 +54,7 @@ class Extlinux(Bootloader):
         i, m = self._appends(lines)[0]
         return self._split(m.group("args"), i + 1)
 
-    def apply(self, edit: kargs.Edit) -> Change:
+    def apply(self, edit: Edit) -> Change:
         before = self.kargs()
         lines = self._lines()
         new = list(lines)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import grubenv, kargs
 from .base import BootError, Bootloader, Change, write_atomic
+from .kargs import Edit
 
 CONFIG_PATHS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg", "grub/grub.cfg", "grub2/grub.cfg")
 CONSOLE_START = "# CONSOLE-SETTINGS-START"
@@ -111,7 +112,7 @@ class Grub(Bootloader):
                 out.append(arg)
         return out
 
-    def apply(self, edit: kargs.Edit) -> Change:
+    def apply(self, edit: Edit) -> Change:
         before = self.kargs()
         lines = self._lines()
         new_lines = list(lines)

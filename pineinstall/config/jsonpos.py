@@ -19,6 +19,9 @@ from collections.abc import Callable
 
 from .report import Path
 
+# json's own string scanner (C when available); typeshed does not declare it.
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+
 _WS = " \t\n\r"
 _decoder = json.JSONDecoder()
 _lenient = json.JSONDecoder(parse_int=str)
@@ -86,7 +89,7 @@ class _Locator:
         while i < n and text[i] == '"':
             key_at = i
             try:
-                name, i = json.decoder.scanstring(text, i + 1)
+                name, i = _scanstring(text, i + 1)
             except (json.JSONDecodeError, ValueError):
                 break
             i = _skip_ws(text, i)

@@ -176,9 +176,11 @@ class HttpSource(ImageSource):
                 return attempt()
             except errors as exc:
                 why = self.scrub(reason(exc))
-                retry.failed(
-                    exc, lambda ending, why=why: SourceError(f"{self.name}: {what} failed {ending}: {why}")
-                )
+
+                def give_up(ending: str, why: str = why) -> SourceError:
+                    return SourceError(f"{self.name}: {what} failed {ending}: {why}")
+
+                retry.failed(exc, give_up)
 
     def request(self, headers: dict[str, str] | None = None) -> Any:
         """One GET; a 4xx answer (but 408, 429) is a :class:`SourceError`, a 5xx one :class:`_Again`."""

@@ -191,10 +191,9 @@ class Installer:
         assert opts.image is not None
         source: Any = opts.image_file
         if opts.image_url:
-            extra = {} if opts.fetch_retries is None else {"retries": opts.fetch_retries}
-            source = image.HttpSource(
-                opts.image_url, total_timeout=opts.fetch_timeout, log=self.log.info, **extra
-            )
+            source = image.HttpSource(opts.image_url, total_timeout=opts.fetch_timeout, log=self.log.info)
+            if opts.fetch_retries is not None:
+                source.retries = opts.fetch_retries
         elif opts.image_file and not os.path.exists(opts.image_file):
             raise PreflightError(f"--image-file {opts.image_file}: no such file")
         signature = None

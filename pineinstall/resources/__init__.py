@@ -294,9 +294,11 @@ class Fetcher:
             try:
                 return attempt()
             except RetryableError as exc:
-                retry.failed(
-                    exc, lambda ending, exc=exc: ResourceError(f"fetching {source} failed {ending}: {exc}")
-                )
+
+                def give_up(ending: str, exc: BaseException = exc) -> ResourceError:
+                    return ResourceError(f"fetching {source} failed {ending}: {exc}")
+
+                retry.failed(exc, give_up)
 
     # --- raw byte streams per scheme ---
 

@@ -185,9 +185,9 @@ def _one_user(
         shell=user_shell,
         password=password,
     )
-    new = db.user(u.name)
+    updated = db.user(u.name)
     log.info(f"user {u.name!r}: exists, " + (", ".join(changes) + " updated" if changes else "unchanged"))
-    return ("modify", u, old, new)
+    return ("modify", u, old, updated)
 
 
 def _new_home(

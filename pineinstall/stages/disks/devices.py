@@ -96,12 +96,12 @@ class DeviceNames:
             if node == d.path:
                 return DeviceRef("block", node, disk=d)
             if parent == d.path:
-                number = sysfs.partition_number(sysfs.name_of(node) or "")
+                part = sysfs.partition_number(sysfs.name_of(node) or "")
                 for r in d.after:
-                    if r.number == number:
+                    if r.number == part:
                         return self._part(d, r)
                 raise StageError(
-                    f"{where}: {name} is partition {number} of {d.device}, which this config removes"
+                    f"{where}: {name} is partition {part} of {d.device}, which this config removes"
                 )
         return DeviceRef("block", node)
 

@@ -65,10 +65,10 @@ def fetch_all(config: model.Config, fetcher: Fetcher, log: Log) -> Fetched:
 
             with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(remote))) as pool:
                 futures = {i: pool.submit(fetch_one, entries[i], fetcher, log) for i in remote}
-            errors = []
+            errors: list[BaseException] = []
             for i, fut in futures.items():
-                if fut.exception() is not None:
-                    errors.append(fut.exception())
+                if (exc := fut.exception()) is not None:
+                    errors.append(exc)
                 else:
                     fetched.data[i] = fut.result()
             if errors:

@@ -156,16 +156,17 @@ def _set_permissions(p: Path, mode: int | None, node: Any, names: OwnerIds, st: 
 
 def _write_dir(e: Entry, p: Path, target: Target, names: OwnerIds, parents: Parents) -> str:
     d = e.node
+    assert isinstance(d, model.Directory)
     st = None if d.overwrite else lstat(p)
     if st is not None:
         refusal(e, p, target)
-        _set_permissions(p, d.mode, d, names, st)  # type: ignore[arg-type]
+        _set_permissions(p, d.mode, d, names, st)
         return "unchanged"
     parents.ensure(e.comps)
     os.mkdir(p, DEFAULT_DIR_MODE)
     uid, gid = names.ids(d, 0, 0)
     os.chown(p, uid, gid)
-    os.chmod(p, d.mode if d.mode is not None else DEFAULT_DIR_MODE)  # type: ignore[union-attr]
+    os.chmod(p, d.mode if d.mode is not None else DEFAULT_DIR_MODE)
     return "created"
 
 
