@@ -49,6 +49,7 @@ def test_enormous_key_is_shortened() -> None:
     assert f"({len(key)} characters)" in out and "line 1 col 36" in out
 
 
+@pytest.mark.real_processes
 @pytest.mark.parametrize("command", ["validate", "apply", "install"])
 def test_cli_reports_the_place_not_a_traceback(command: str, tmp_path: Path) -> None:
     cfg = tmp_path / "c.ign"

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# These tests start real processes: they run the generator, groff, bash, zsh and pip.
+pytestmark = pytest.mark.real_processes
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARE = ROOT / "share"
 PAGES = [

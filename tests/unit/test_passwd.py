@@ -17,6 +17,9 @@ from _rules_helpers import findings, warn
 
 from pineinstall.config.rules.passwd import WARN_NOT_CRYPT, is_crypt_hash
 
+# These tests start real processes: the command is run as a user runs it, on a pipe and on a real terminal.
+pytestmark = pytest.mark.real_processes
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 CMD = [sys.executable, "-m", "pineinstall", "passwd"]

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# These tests start real processes: they run both commands as a user would.
+pytestmark = pytest.mark.real_processes
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 VERSION = version("pineinstall")
@@ -54,6 +57,7 @@ def test_python_m_runs_both_commands():
 
 PROBE = """
 import sys
+
 {call}
 heavy = sorted(m for m in ("importlib.metadata", "passlib", "argparse", "ctypes") if m in sys.modules)
 print(",".join(heavy))
