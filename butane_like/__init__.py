@@ -15,23 +15,13 @@ if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
 
 __all__ = ["ERROR", "WARNING", "Entry", "Result", "translate"]
 
-ERR_NO_VARIANT = "error parsing variant; must be specified"
-ERR_INVALID_VERSION = "error parsing version; must be a valid semver"
-ERR_SOURCE = "source config is invalid"
-ERR_GENERATED = "config generated was invalid"
-MISMATCH = (
-    "context tree does not match content tree at {path}. Line and column reporting may be "
-    "inconsistent. Unused keys may not be reported"
-)
-
-
 class Result:
     """The outcome of one translation.
 
     - ``output``: the Ignition config as bytes (compact or pretty JSON, no trailing newline), or
       None when translation failed;
     - ``config``: the same as a dict (None on failure); ``ignition_version``: e.g. "3.5.0";
-    - ``entries``: warnings and errors (``report.Entry``: ``kind``, ``message``, ``path`` — a
+    - ``entries``: warnings and errors (``pineinstall.config.report.Entry``: ``kind``, ``message``, ``path`` — a
       YAML path tuple —, ``line``, ``col``), in Butane's order;
     - ``error``: the fatal message Butane prints after "Error translating config: ", or None;
     - ``ok``: no fatal error (warnings allowed); ``failed(strict)``: what the exit code says.
