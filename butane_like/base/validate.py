@@ -74,7 +74,7 @@ def _decimal_mode(tr: Translator, node: dict, base: tuple, directory: bool) -> N
 
 
 def _resource(tr: Translator, r: dict, path: tuple, config_ref: bool = False) -> None:
-    field = None
+    field = ""
     n = 0
     for key in ("local", "inline", "source"):
         if key in r:

@@ -17,12 +17,14 @@ Both configs are 3.6.0-shaped dicts (already checked and up-translated). The rul
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time (pine-transpile merges its sugar with this module)
+    from collections.abc import Callable
+    from typing import Any
 
-Key = Callable[[Any], Any]
-# on_merged(result, parent, child): see ``merge``
-Merged = Callable[[Any, Any, Any], None]
+    Key = Callable[[Any], Any]
+    # on_merged(result, parent, child): see ``merge``
+    Merged = Callable[[Any, Any, Any], None]
 
 
 def _field(name: str) -> Key:
