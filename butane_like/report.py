@@ -50,7 +50,10 @@ def pretty(entry: Entry, filename: str, lines: list[str], color: bool = False) -
     if col > len(btext):
         return f"{entry}\n"
     kind = _c(entry.kind, _RED if entry.kind == ERROR else _YELLOW, color)
-    out = [f"{kind}[{format_path(entry.path or ())}]:\n", f"  {_c('-->', _BLUE, color)} {filename}:{line}:{col}\n"]
+    out = [
+        f"{kind}[{format_path(entry.path or ())}]:\n",
+        f"  {_c('-->', _BLUE, color)} {filename}:{line}:{col}\n",
+    ]
     first = max(1, line - 2)
     last = min(len(lines), line + 2)
     width = len(str(last))

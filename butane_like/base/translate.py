@@ -106,7 +106,9 @@ class Translator:
     def convert(self, value: Any, typ: Any, ypath: tuple) -> Any:
         """Copy a YAML-side value to the JSON side, doing the per-object sugar."""
         if isinstance(typ, tuple):
-            return self.origins.reg([self.convert(v, typ[1], (*ypath, i)) for i, v in enumerate(value)], ypath)
+            return self.origins.reg(
+                [self.convert(v, typ[1], (*ypath, i)) for i, v in enumerate(value)], ypath
+            )
         if not isinstance(value, dict):
             return value
         if typ in ("Resource", "ConfigResource"):
@@ -141,7 +143,9 @@ class Translator:
         if "source" in value:
             out["source"] = value["source"]
         if "verification" in value:
-            out["verification"] = self.convert(value["verification"], "Verification", (*ypath, "verification"))
+            out["verification"] = self.convert(
+                value["verification"], "Verification", (*ypath, "verification")
+            )
         data = None
         field = None
         made = None

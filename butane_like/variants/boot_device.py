@@ -103,9 +103,7 @@ def add_boot_device(tr: Translator, out: dict, bd: dict) -> dict:
             parts.append({"label": f"root-{n}"})
             for p in parts:
                 reg(p, dpath)
-            disks.append(
-                reg({"device": device, "partitions": reg(parts, dpath), "wipeTable": True}, dpath)
-            )
+            disks.append(reg({"device": device, "partitions": reg(parts, dpath), "wipeTable": True}, dpath))
             if efi:
                 filesystems.append(
                     reg(

@@ -76,11 +76,7 @@ def _validate_partitions(tr: Translator, storage: dict) -> None:
                 and 0 < part["size_mib"] < 8192
             ):
                 tr.report.warning(ERR_ROOT_TOO_SMALL, ("storage", "disks", i, "partitions", j, "size_mib"))
-        if (
-            tr.spec.fcos >= 6
-            and disk.get("device") != ROOT_DEVICE
-            and disk.get("wipe_table") is not True
-        ):
+        if tr.spec.fcos >= 6 and disk.get("device") != ROOT_DEVICE and disk.get("wipe_table") is not True:
             for j, part in enumerate(disk.get("partitions") or []):
                 if not part.get("number") and part.get("label") is not None:
                     tr.report.warning(ERR_REUSE_BY_LABEL, ("storage", "disks", i, "partitions", j, "number"))

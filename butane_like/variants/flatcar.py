@@ -26,4 +26,6 @@ def filters(tr: Translator, out: dict) -> None:
     for i, lk in enumerate((out.get("storage") or {}).get("luks") or []):
         clevis = lk.get("clevis")
         if clevis and any(v not in (None, [], {}) for v in clevis.values()):
-            tr.report.error(ERR_CLEVIS_UNSUPPORTED, tr.origins.yaml_path(out, ("storage", "luks", i, "clevis")))
+            tr.report.error(
+                ERR_CLEVIS_UNSUPPORTED, tr.origins.yaml_path(out, ("storage", "luks", i, "clevis"))
+            )

@@ -102,9 +102,7 @@ _KINDS: dict[tuple[str, str], str] = {
 }
 
 
-def merge(
-    parent: dict[str, Any], child: dict[str, Any], on_merged: Merged | None = None
-) -> dict[str, Any]:
+def merge(parent: dict[str, Any], child: dict[str, Any], on_merged: Merged | None = None) -> dict[str, Any]:
     """The config that results from applying ``child`` on top of ``parent``; neither is modified.
 
     ``on_merged(result, parent, child)``, when given, is called for every object and list the merge
