@@ -13,8 +13,9 @@ Both become plain Ignition (files and links), so the real Ignition applies them:
   ``/etc/resolv.conf``.
 
 These files exist on every image, so they are written with ``overwrite: true``. The rendered
-entries are merged *under* the user's config, as Butane does with its own sugar: an explicit
-``storage.files`` entry for the same path wins.
+entries are merged *under* the user's config with Ignition's merge, as Butane does with its own
+sugar: an explicit ``storage.files`` entry for the same path wins (a directory or link there
+replaces the generated file).
 """
 
 from __future__ import annotations
