@@ -376,6 +376,17 @@ def test_unit_path_escaping(path: str, escaped: str) -> None:
     assert unit_escape_path(path) == escaped
 
 
+def test_user_duplicates_stay_duplicates_when_sugar_is_merged() -> None:
+    # Ignition's merge appends the child's entries the parent lacks, duplicates and all.
+    res = run(
+        "storage:\n  filesystems:\n    - device: /dev/sdb\n      path: /var/x\n      format: ext4\n"
+        "      with_mount_unit: true\nsystemd:\n  units:\n    - name: a.service\n"
+        "    - name: a.service\n      enabled: true\n"
+    )
+    assert res.error == "config generated was invalid"
+    assert raw_entries(res) == ["error at $.systemd.units.1, line 12 col 7: duplicate entry defined"]
+
+
 def test_mount_unit_needs_format_then_path() -> None:
     res = run("storage:\n  filesystems:\n    - device: /dev/a\n      with_mount_unit: true\n")
     assert [e.message for e in res.entries] == ["format is required if with_mount_unit is true"]
