@@ -1,8 +1,18 @@
 """Butane-compatible YAML to Ignition JSON translation (variants fcos, flatcar, pine).
 
 The one entry point for programs is ``translate``; ``pine-transpile`` (``butane_like.cli``) is a
-thin layer over it. ``butane_like.fields`` holds the data table of what every variant/version
-accepts.
+thin layer over it. The modules follow the concepts of Butane's own source:
+
+- ``pipeline``: the phases in Butane's order; ``yamlload`` and ``decode``: YAML as Go's yaml.v3
+  reads it; ``fields``: the data table of what every variant/version accepts;
+- ``errors`` and ``report``: the messages and how the report is printed (entries are
+  ``pineinstall.config.report`` entries);
+- ``base``: what every variant shares (``base/v0_x``): the field copy with resources and local
+  files, trees, mount units, data URLs, source validation, origins of output values;
+- ``variants``: one module per variant's sugar (``fcos`` with ``boot_device``, ``flatcar``,
+  ``pine``), merged under the user's config with ``pineinstall.config.merge``;
+- ``output_check``: duplicates and Ignition's validation of the result; ``gojson``: the output
+  bytes as Go's encoding/json writes them.
 """
 
 from __future__ import annotations
@@ -15,15 +25,6 @@ if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
 
 __all__ = ["ERROR", "WARNING", "Entry", "Result", "translate"]
 
-ERR_NO_VARIANT = "error parsing variant; must be specified"
-ERR_INVALID_VERSION = "error parsing version; must be a valid semver"
-ERR_SOURCE = "source config is invalid"
-ERR_GENERATED = "config generated was invalid"
-MISMATCH = (
-    "context tree does not match content tree at {path}. Line and column reporting may be "
-    "inconsistent. Unused keys may not be reported"
-)
-
 
 class Result:
     """The outcome of one translation.
@@ -31,8 +32,8 @@ class Result:
     - ``output``: the Ignition config as bytes (compact or pretty JSON, no trailing newline), or
       None when translation failed;
     - ``config``: the same as a dict (None on failure); ``ignition_version``: e.g. "3.5.0";
-    - ``entries``: warnings and errors (``report.Entry``: ``kind``, ``message``, ``path`` — a
-      YAML path tuple —, ``line``, ``col``), in Butane's order;
+    - ``entries``: warnings and errors (``pineinstall.config.report.Entry``: ``kind``,
+      ``message``, ``path`` — a YAML path tuple —, ``line``, ``col``), in Butane's order;
     - ``error``: the fatal message Butane prints after "Error translating config: ", or None;
     - ``ok``: no fatal error (warnings allowed); ``failed(strict)``: what the exit code says.
     - ``format(filename, raw=False)``: the report as Butane prints it on stderr.

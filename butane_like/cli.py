@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             data = sys.stdin.buffer.read()
     except OSError as e:
-        from .sugar import go_errno_text
+        from pineinstall.config.gocompat import go_errno_text
 
         # Go opens a directory fine and fails reading it.
         op = "read" if isinstance(e, IsADirectoryError) else "open"
@@ -217,7 +217,7 @@ def _write(res: Any, path: str) -> int:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as e:
-            from .sugar import go_errno_text
+            from pineinstall.config.gocompat import go_errno_text
 
             _err(f"failed to open {path}: open {path}: {go_errno_text(e)}\n")
             return 1

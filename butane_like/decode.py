@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from pineinstall.config.rules.unitfile import go_quote
+from pineinstall.config.gocompat import go_quote
 
 from .fields import B, I, S, Spec
 from .yamlload import Tags

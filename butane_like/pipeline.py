@@ -5,10 +5,14 @@ from __future__ import annotations
 import itertools
 import re
 
-from . import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH, Result
-from .decode import NULL, Decoder, go_quote
+from pineinstall.config.gocompat import go_quote
+from pineinstall.config.report import Report
+
+from . import Result
+from .decode import NULL, Decoder
+from .errors import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH
 from .fields import VARIANTS, Spec
-from .report import ERROR, WARNING, Entry, format_path
+from .report import WARNING, Entry, format_path
 from .yamlload import YAMLSyntaxError, compose
 
 TYPE_CHECKING = False
@@ -134,54 +138,42 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
         cfg = {}
     stamp("decode")
 
-    entries: list[Entry] = []
+    report = Report()
     # Butane reports unused keys walking its structs: a struct's own keys before its fields'.
     order = sorted(range(len(dec.unused)), key=lambda i: (_struct_key(spec, dec.unused[i][0]), i))
     for i in order:
         parent, key = dec.unused[i]
-        entries.append(Entry(WARNING, f"unused key {key}", (*parent, key), at_key=True))
+        report.warning(f"unused key {key}", (*parent, key), at_key=True)
     for p, (line, col) in dec.mismatch[:1]:
         # Go's context tree still has the null node at this index: its position is reported.
-        entry = Entry(WARNING, MISMATCH.format(path=format_path(p)), p)
-        entry.line, entry.col = line, col
-        entries.append(entry)
+        report.extend([Entry(WARNING, MISMATCH.format(path=format_path(p)), p, line, col)])
 
-    from .desugar import Translator
+    from .base.translate import Translator
+    from .base.validate import validate_source
 
-    tr = Translator(spec, files_dir)
-    tr.validate_source(cfg)
-    entries.extend(tr.entries)
-    tr.entries = []
-    if any(e.kind == ERROR for e in entries):
-        return _finish(res, entries, dec, ERR_SOURCE)
+    tr = Translator(spec, files_dir, report)
+    validate_source(tr, cfg)
+    if report.has_errors:
+        return _finish(res, report, dec, ERR_SOURCE)
     stamp("validate")
     out = tr.translate(cfg)
-    tr.filters(out)
-    entries.extend(tr.entries)
-    tr.entries = []
-    if any(e.kind == ERROR for e in entries):
-        return _finish(res, entries, dec, ERR_SOURCE)
+    tr.variant.filters(tr, out)
+    if report.has_errors:
+        return _finish(res, report, dec, ERR_SOURCE)
 
     stamp("desugar")
     from .gojson import encode_parts, prune
+    from .output_check import check_output
 
     pruned = prune(out, "Config") or {}
-    for jpath, msg in tr.duplicates(pruned):
-        entries.append(Entry(ERROR, msg, tr.out.yaml_path(out, _unprune_path(jpath))))
-    seen = {(e.kind, e.message, e.path) for e in entries}
-    for kind, msg, jpath in _ignition_check(_for_check(pruned, tr.generated, tr.invalid_utf8)):
-        ypath = tr.out.yaml_path(out, jpath)
-        if (kind, msg, ypath) in seen:
-            continue
-        seen.add((kind, msg, ypath))
-        entries.append(Entry(kind, msg, ypath))
-    if any(e.kind == ERROR for e in entries):
-        return _finish(res, entries, dec, ERR_GENERATED)
+    check_output(tr, out, pruned)
+    if report.has_errors:
+        return _finish(res, report, dec, ERR_GENERATED)
     res.config = pruned
     stamp("check")
     res._parts = encode_parts(out, pretty, tr.generated)
     stamp("json")
-    return _finish(res, entries, dec, None)
+    return _finish(res, report, dec, None)
 
 
 def _struct_key(spec: Spec, path: tuple) -> tuple:
@@ -201,111 +193,6 @@ def _struct_key(spec: Spec, path: tuple) -> tuple:
     return tuple(key)
 
 
-def _unprune_path(jpath: tuple) -> tuple:
-    return jpath
-
-
-_SPECIAL_BITS_PREFIX = "setuid/setgid/sticky bits are not supported in spec versions older than"
-_SPECIAL_BITS_BUTANE = (
-    "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
-)
-
-
-def _ignition_check(cfg: dict) -> list[tuple[str, str, tuple]]:
-    """Ignition's validation of the generated config (pineinstall.config.check_dict)."""
-    try:
-        from pineinstall.config import check_dict
-    except ImportError:  # pragma: no cover - the package ships with pineinstall
-        return []
-    out = []
-    for e in sorted(check_dict(cfg), key=lambda e: _walk_key(tuple(e.path or ()), e.message)):
-        msg = e.message
-        if msg.startswith(_SPECIAL_BITS_PREFIX):
-            # Butane 0.29 links a newer Ignition than Debian's 2.14, with this wording.
-            msg = _SPECIAL_BITS_BUTANE
-        out.append((ERROR if e.kind == "error" else WARNING, msg, tuple(e.path or ())))
-    return out
-
-
-# Checks Ignition runs from Storage.Validate / Config.Validate, i.e. before walking into the fields.
-_STORAGE_LEVEL = frozenset(
-    (
-        "file path includes link in config",
-        "directory path includes link in config",
-        "link path includes link in config",
-        "link target is required",
-        "hard link target is a directory",
-        "filesystem overwrites partitioned device",
-        "device matches disk with wipeTable enabled; filesystem will be wiped",
-    )
-)
-_CONFIG_LEVEL = frozenset(("path conflicts with systemd unit or dropin",))
-
-
-def _walk_key(jpath: tuple, message: str) -> tuple:
-    """Sort key giving the order of Ignition's validation walk (struct field order, parent first)."""
-    from .fields import OUTPUT_ORDER
-
-    if message in _CONFIG_LEVEL:
-        return (-1,)
-    if message in _STORAGE_LEVEL:
-        jpath = ("storage",)
-    key: list[int] = []
-    typ: Any = "Config"
-    for part in jpath:
-        if isinstance(part, int):
-            key.append(part)
-            typ = typ[1] if isinstance(typ, tuple) else None
-            continue
-        fields = OUTPUT_ORDER.get(typ) if isinstance(typ, str) else None
-        if not fields:
-            key.append(99)
-            typ = None
-            continue
-        idx = next((i for i, (k, _) in enumerate(fields) if k == part), 99)
-        key.append(idx)
-        typ = fields[idx][1] if idx != 99 else None
-    if message in _STORAGE_LEVEL:
-        key.append(-1)
-    return tuple(key)
-
-
-def _for_check(v: Any, generated: set[int], surrogates: bool) -> Any:
-    """The config as Ignition's validation should see it, cheaply.
-
-    Data URLs we generated are valid by construction; Ignition's check would scan every byte
-    of them, so they are shown to it as an empty ``data:,``. Invalid UTF-8 from local files
-    becomes U+FFFD, as in Go's JSON.
-    """
-    if isinstance(v, dict):
-        out = {}
-        for k, x in v.items():
-            if k == "source" and id(x) in generated:
-                out[k] = "data:,"
-            else:
-                out[k] = _for_check(x, generated, surrogates)
-        return out
-    if isinstance(v, list):
-        return [_for_check(x, generated, surrogates) for x in v]
-    if surrogates and isinstance(v, str):
-        return _replace_surrogates(v)
-    return v
-
-
-def _replace_surrogates(v: Any) -> Any:
-    """Strings as Go sees them after JSON: invalid bytes (lone surrogates here) are U+FFFD."""
-    if isinstance(v, str):
-        return re.sub(_SURROGATES, "\ufffd", v)
-    if isinstance(v, list):
-        return [_replace_surrogates(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _replace_surrogates(x) for k, x in v.items()}
-    return v
-
-
-_SURROGATES = "[\ud800-\udfff]"
-
-
 def _top_duplicates(root: Any) -> list[str]:
     first: dict[str, int] = {}
     errs = []
@@ -322,25 +209,19 @@ def _top_duplicates(root: Any) -> list[str]:
     return errs
 
 
-def _locate(entries: list[Entry], dec: Decoder) -> None:
-    for e in entries:
-        if e.line is not None:
-            continue
-        pos = None
-        if e.at_key:
-            pos = dec.keypos.get(e.path)
-        p = e.path
+def _finish(res: Result, report: Report, dec: Decoder, error: str | None) -> Result:
+    def find(path: tuple, at_key: bool) -> tuple[int, int] | None:
+        """The place of a YAML path: the key's own for unused keys, else the value's or its
+        nearest ancestor's."""
+        pos = dec.keypos.get(path) if at_key else None
         while pos is None:
-            pos = dec.pos.get(p)
-            if pos is not None or not p:
+            pos = dec.pos.get(path)
+            if pos is not None or not path:
                 break
-            p = p[:-1]
-        if pos is not None:
-            e.line, e.col = pos
+            path = path[:-1]
+        return pos
 
-
-def _finish(res: Result, entries: list[Entry], dec: Decoder, error: str | None) -> Result:
-    _locate(entries, dec)
-    res.entries = entries
+    report.locate(find)
+    res.entries = report.entries
     res.error = error
     return res

@@ -1,4 +1,6 @@
-"""Butane's report: entries at YAML places, printed raw or as snippets with carets.
+"""Butane's report as printed: entries at YAML places, raw or as snippets with carets.
+
+The entries are ``pineinstall.config.report.Entry`` objects (their path a YAML path).
 
 Raw form (``--raw-errors``, and the fallback when a position is off the line):
 ``warning at $.storage.files.0.mode, line 6 col 13: message``.
@@ -22,40 +24,9 @@ the column to the next white space; entries separated by an empty line.
 
 from __future__ import annotations
 
-ERROR = "error"
-WARNING = "warning"
+from pineinstall.config.report import ERROR, WARNING, Entry, format_path
 
-
-def format_path(path: tuple) -> str:
-    return "$" + "".join(f".{p}" for p in path)
-
-
-class Entry:
-    """One finding of the translation; ``path`` is a YAML path (snake_case keys, list indices)."""
-
-    __slots__ = ("at_key", "col", "kind", "line", "message", "path")
-
-    def __init__(self, kind: str, message: str, path: tuple = (), at_key: bool = False) -> None:
-        self.kind = kind
-        self.message = message
-        self.path = path
-        self.at_key = at_key
-        self.line: int | None = None
-        self.col: int | None = None
-
-    @property
-    def is_error(self) -> bool:
-        return self.kind == ERROR
-
-    def raw(self) -> str:
-        if self.line is not None:
-            return f"{self.kind} at {format_path(self.path)}, line {self.line} col {self.col}: {self.message}"
-        return f"{self.kind} at {format_path(self.path)}: {self.message}"
-
-    __str__ = raw
-
-    def __repr__(self) -> str:
-        return f"Entry({self.kind!r}, {self.message!r}, {self.path!r}, line={self.line}, col={self.col})"
+__all__ = ["ERROR", "WARNING", "Entry", "format_entries", "format_path", "pretty"]
 
 
 def _is_space(ch: str) -> bool:
@@ -72,14 +43,17 @@ def _c(text: str, code: str, color: bool) -> str:
 def pretty(entry: Entry, filename: str, lines: list[str], color: bool = False) -> str:
     line, col = entry.line, entry.col
     if line is None or col is None or line < 1 or line > len(lines) or col < 1:
-        return entry.raw() + "\n"
+        return f"{entry}\n"
     text = lines[line - 1]
     # Go indexes the line by bytes; columns count characters. Match Go where they agree (ASCII).
     btext = text.encode("utf-8", "surrogateescape")
     if col > len(btext):
-        return entry.raw() + "\n"
+        return f"{entry}\n"
     kind = _c(entry.kind, _RED if entry.kind == ERROR else _YELLOW, color)
-    out = [f"{kind}[{format_path(entry.path)}]:\n", f"  {_c('-->', _BLUE, color)} {filename}:{line}:{col}\n"]
+    out = [
+        f"{kind}[{format_path(entry.path or ())}]:\n",
+        f"  {_c('-->', _BLUE, color)} {filename}:{line}:{col}\n",
+    ]
     first = max(1, line - 2)
     last = min(len(lines), line + 2)
     width = len(str(last))
@@ -100,6 +74,6 @@ def format_entries(
     entries: list[Entry], filename: str, source: str, raw: bool = False, color: bool = False
 ) -> str:
     if raw:
-        return "".join(e.raw() + "\n" for e in entries)
+        return "".join(f"{e}\n" for e in entries)
     lines = source.split("\n")
     return "\n".join(pretty(e, filename, lines, color) for e in entries)

@@ -17,10 +17,14 @@ Both configs are 3.6.0-shaped dicts (already checked and up-translated). The rul
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time (pine-transpile merges its sugar with this module)
+    from collections.abc import Callable
+    from typing import Any
 
-Key = Callable[[Any], Any]
+    Key = Callable[[Any], Any]
+    # on_merged(result, parent, child): see ``merge``
+    Merged = Callable[[Any, Any, Any], None]
 
 
 def _field(name: str) -> Key:
@@ -98,71 +102,89 @@ _KINDS: dict[tuple[str, str], str] = {
 }
 
 
-def merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """The config that results from applying ``child`` on top of ``parent``; neither is modified."""
-    return _merge_object(parent, child, "root")
+def merge(parent: dict[str, Any], child: dict[str, Any], on_merged: Merged | None = None) -> dict[str, Any]:
+    """The config that results from applying ``child`` on top of ``parent``; neither is modified.
+
+    ``on_merged(result, parent, child)``, when given, is called for every object and list the merge
+    makes from a parent's and a child's (either of which may be None for the lists of a shared key
+    space), after it is complete: the hook for callers that track where each value came from
+    (``butane_like`` maps output paths back to YAML lines). Values taken whole from one side are
+    not new and are not reported.
+    """
+    return _Merger(on_merged).object(parent, child, "root")
 
 
-def _merge_object(parent: dict[str, Any], child: dict[str, Any], kind: str) -> dict[str, Any]:
-    result = dict(parent)
-    handled: set[str] = set()
-    for name, child_value in child.items():
-        if name in handled:
-            continue
-        rule = _LISTS.get((kind, name))
-        if rule is not None and rule[0] == "keyed":
-            shared = [n for (owner, n), r in _LISTS.items() if owner == kind and r[2:] == rule[2:]]
-            if len(shared) > 1:
-                result.update(_merge_shared(parent, child, kind, shared, rule[1]))
-                handled.update(shared)
+class _Merger:
+    __slots__ = ("on_merged",)
+
+    def __init__(self, on_merged: Merged | None) -> None:
+        self.on_merged = on_merged
+
+    def made(self, result: Any, parent: Any, child: Any) -> Any:
+        if self.on_merged is not None:
+            self.on_merged(result, parent, child)
+        return result
+
+    def object(self, parent: dict[str, Any], child: dict[str, Any], kind: str) -> dict[str, Any]:
+        result = dict(parent)
+        handled: set[str] = set()
+        for name, child_value in child.items():
+            if name in handled:
                 continue
-        result[name] = _merge_value(parent.get(name), child_value, kind, name)
-    return result
+            rule = _LISTS.get((kind, name))
+            if rule is not None and rule[0] == "keyed":
+                shared = [n for (owner, n), r in _LISTS.items() if owner == kind and r[2:] == rule[2:]]
+                if len(shared) > 1:
+                    result.update(self.shared(parent, child, kind, shared, rule[1]))
+                    handled.update(shared)
+                    continue
+            result[name] = self.value(parent.get(name), child_value, kind, name)
+        return self.made(result, parent, child)
 
-
-def _merge_value(parent: Any, child: Any, owner: str, name: str) -> Any:
-    if child is None:
-        return parent
-    if parent is None:
+    def value(self, parent: Any, child: Any, owner: str, name: str) -> Any:
+        if child is None:
+            return parent
+        if parent is None:
+            return child
+        if isinstance(parent, dict) and isinstance(child, dict):
+            return self.object(parent, child, _KINDS.get((owner, name), name))
+        if isinstance(parent, list) and isinstance(child, list):
+            rule = _LISTS.get((owner, name), ("append",))
+            if rule[0] == "append":
+                return self.made(parent + child, parent, child)
+            merged = self.keyed(parent, child, rule[1], _KINDS.get((owner, name), name), name)
+            return self.made(merged, parent, child)
         return child
-    if isinstance(parent, dict) and isinstance(child, dict):
-        return _merge_object(parent, child, _KINDS.get((owner, name), name))
-    if isinstance(parent, list) and isinstance(child, list):
-        rule = _LISTS.get((owner, name), ("append",))
-        if rule[0] == "append":
-            return parent + child
-        return _merge_keyed(parent, child, rule[1], _KINDS.get((owner, name), name), name)
-    return child
 
+    def keyed(self, parent: list[Any], child: list[Any], key: Key, kind: str, name: str) -> list[Any]:
+        by_key = {key(entry): entry for entry in child}
+        parent_keys = set()
+        result = []
+        for entry in parent:
+            k = key(entry)
+            parent_keys.add(k)
+            if k not in by_key:
+                result.append(entry)
+                continue
+            other = by_key[k]
+            if name == "httpHeaders" and other.get("value") is None:
+                continue  # a header without a value deletes the parent's header
+            result.append(self.object(entry, other, kind) if isinstance(entry, dict) else other)
+        result.extend(entry for entry in child if key(entry) not in parent_keys)
+        return result
 
-def _merge_keyed(parent: list[Any], child: list[Any], key: Key, kind: str, name: str) -> list[Any]:
-    by_key = {key(entry): entry for entry in child}
-    parent_keys = set()
-    result = []
-    for entry in parent:
-        k = key(entry)
-        parent_keys.add(k)
-        if k not in by_key:
-            result.append(entry)
-            continue
-        other = by_key[k]
-        if name == "httpHeaders" and other.get("value") is None:
-            continue  # a header without a value deletes the parent's header
-        result.append(_merge_object(entry, other, kind) if isinstance(entry, dict) else other)
-    result.extend(entry for entry in child if key(entry) not in parent_keys)
-    return result
-
-
-def _merge_shared(
-    parent: dict[str, Any], child: dict[str, Any], owner: str, names: list[str], key: Key
-) -> dict[str, Any]:
-    """Lists of one key space (files, directories, links): a key lives in one list only."""
-    child_home = {key(entry): name for name in names for entry in child.get(name) or ()}
-    merged: dict[str, Any] = {}
-    for name in names:
-        parent_list = [e for e in parent.get(name) or () if child_home.get(key(e), name) == name]
-        child_list = child.get(name) or []
-        if name not in parent and name not in child:
-            continue
-        merged[name] = _merge_keyed(parent_list, child_list, key, _KINDS.get((owner, name), name), name)
-    return merged
+    def shared(
+        self, parent: dict[str, Any], child: dict[str, Any], owner: str, names: list[str], key: Key
+    ) -> dict[str, Any]:
+        """Lists of one key space (files, directories, links): a key lives in one list only."""
+        child_home = {key(entry): name for name in names for entry in child.get(name) or ()}
+        merged: dict[str, Any] = {}
+        for name in names:
+            parent_list = [e for e in parent.get(name) or () if child_home.get(key(e), name) == name]
+            child_list = child.get(name) or []
+            if name not in parent and name not in child:
+                continue
+            kind = _KINDS.get((owner, name), name)
+            result = self.keyed(parent_list, child_list, key, kind, name)
+            merged[name] = self.made(result, parent.get(name), child.get(name))
+        return merged

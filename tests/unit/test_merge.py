@@ -159,3 +159,23 @@ def test_inputs_are_not_modified():
     before = copy.deepcopy((parent, child))
     merge(parent, child)
     assert (parent, child) == before
+
+
+def test_on_merged_reports_every_object_and_list_made_from_both_sides():
+    parent = cfg(storage={"files": [{"path": "/a", "mode": 0o644}], "disks": [{"device": "/d"}]})
+    child = cfg(storage={"files": [{"path": "/a", "mode": 0o600}, {"path": "/b"}]}, systemd={"units": []})
+    made = []
+    result = merge(parent, child, lambda result, p, c: made.append((result, p, c)))
+    kinds = [(type(r).__name__, sorted(r) if isinstance(r, dict) else len(r)) for r, _, _ in made]
+    # ignition, the file /a, the merged files list, storage, the root (each after its parts);
+    # "disks" and "systemd" come whole from one side and are not reported.
+    assert kinds == [
+        ("dict", ["version"]),
+        ("dict", ["mode", "path"]),
+        ("list", 2),
+        ("dict", ["disks", "files"]),
+        ("dict", ["ignition", "storage", "systemd"]),
+    ]
+    assert made[1][1] is parent["storage"]["files"][0] and made[1][2] is child["storage"]["files"][0]
+    assert made[-1][0] is result
+    assert result["storage"]["disks"] is parent["storage"]["disks"]

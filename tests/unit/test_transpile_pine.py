@@ -250,16 +250,23 @@ def test_pine_sections_are_unknown_to_fcos() -> None:
 
 def test_pine_key_unknown_field_is_a_warning() -> None:
     res = run("network:\n  hostname: h\n  mtu: 9000\n")
-    assert [e.raw() for e in res.entries] == ["warning at $.network.mtu, line 5 col 3: unused key mtu"]
+    assert [str(e) for e in res.entries] == ["warning at $.network.mtu, line 5 col 3: unused key mtu"]
 
 
 def test_errors_in_generated_files_point_at_the_section() -> None:
-    # A rendered file conflicts with the user's directory: reported at the YAML that made it.
-    res = run("network:\n  hostname: h\nstorage:\n  directories:\n    - path: /etc/hostname\n")
+    # A rendered file lies under the user's link: reported at the YAML that made it.
+    res = run("network:\n  hostname: h\nstorage:\n  links:\n    - path: /etc\n      target: /x\n")
     assert res.error == "config generated was invalid"
-    assert [e.raw() for e in res.entries] == [
-        "error at $.network.hostname, line 4 col 13: duplicate entry defined"
+    assert [str(e) for e in res.entries] == [
+        "error at $.network.hostname, line 4 col 13: file path includes link in config"
     ]
+
+
+def test_user_node_of_another_kind_replaces_the_generated_file() -> None:
+    # Ignition's merge: files, directories and links share one key space (the path).
+    res = run("network:\n  hostname: h\nstorage:\n  directories:\n    - path: /etc/hostname\n")
+    assert res.ok and not res.entries
+    assert res.config["storage"] == {"directories": [{"path": "/etc/hostname"}]}
 
 
 def _example(name: str) -> bytes:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from butane_like import sugar, translate
-from butane_like.sugar import make_data_url, unit_escape_path
+from butane_like import translate
+from butane_like.base import dataurl
+from butane_like.base.dataurl import make_data_url
+from butane_like.base.mount_units import unit_escape_path
 
 
 def run(body: str, version: str = "1.5.0", variant: str = "fcos", files_dir: str | None = None):
@@ -29,7 +31,7 @@ def text_of(res: dict) -> bytes:
 
 
 def raw_entries(res) -> list[str]:
-    return [e.raw() for e in res.entries]
+    return [str(e) for e in res.entries]
 
 
 # -- data URLs -------------------------------------------------------------------------------
@@ -73,7 +75,7 @@ def test_user_compression_is_kept_and_not_applied_again() -> None:
 
 
 def test_gzip_has_go_header() -> None:
-    for size in (10000, sugar.FAST_GZIP_MIN * 4):  # both compressors (zlib below, ISA-L above)
+    for size in (10000, dataurl.FAST_GZIP_MIN * 4):  # both compressors (zlib below, ISA-L above)
         url, comp = make_data_url(b"a" * size)
         assert comp == "gzip"
         raw = base64.b64decode(url.split(",", 1)[1])
@@ -96,7 +98,7 @@ def _contents(kind: str, size: int, seed: int) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["random", "config", "binary", "reserved"])
-@pytest.mark.parametrize("size", [3000, sugar.FAST_GZIP_MIN + 1, 200_000])
+@pytest.mark.parametrize("size", [3000, dataurl.FAST_GZIP_MIN + 1, 200_000])
 def test_encoding_is_the_shortest(kind: str, size: int) -> None:
     """Butane's rule, whatever the compressor: gzip+base64 only when strictly shorter (counting
     the "gzip" of the compression field), else base64 only when shorter than percent-encoding."""
@@ -110,7 +112,7 @@ def test_encoding_is_the_shortest(kind: str, size: int) -> None:
         assert gzip.decompress(base64.b64decode(url.split(",", 1)[1])) == data
     else:
         assert comp == "" and url == plain
-        gz = "data:;base64," + base64.b64encode(sugar.gzip_any(data)).decode()
+        gz = "data:;base64," + base64.b64encode(dataurl.gzip_any(data)).decode()
         assert len(gz) + len("gzip") >= len(plain)
 
 
@@ -374,6 +376,17 @@ def test_unit_path_escaping(path: str, escaped: str) -> None:
     assert unit_escape_path(path) == escaped
 
 
+def test_user_duplicates_stay_duplicates_when_sugar_is_merged() -> None:
+    # Ignition's merge appends the child's entries the parent lacks, duplicates and all.
+    res = run(
+        "storage:\n  filesystems:\n    - device: /dev/sdb\n      path: /var/x\n      format: ext4\n"
+        "      with_mount_unit: true\nsystemd:\n  units:\n    - name: a.service\n"
+        "    - name: a.service\n      enabled: true\n"
+    )
+    assert res.error == "config generated was invalid"
+    assert raw_entries(res) == ["error at $.systemd.units.1, line 12 col 7: duplicate entry defined"]
+
+
 def test_mount_unit_needs_format_then_path() -> None:
     res = run("storage:\n  filesystems:\n    - device: /dev/a\n      with_mount_unit: true\n")
     assert [e.message for e in res.entries] == ["format is required if with_mount_unit is true"]
@@ -558,7 +571,7 @@ def test_swap_units_are_from_14() -> None:
     ],
 )
 def test_go_join(base: str, rel: str, joined: str) -> None:
-    from butane_like.sugar import go_join
+    from butane_like.base.local import go_join
 
     assert go_join(base, rel) == joined
 
@@ -576,7 +589,7 @@ def test_absolute_local_path_stays_in_files_dir(tmp_path: Path) -> None:
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 100, 65535, 65536, 65537, 300_001])
 def test_base64_of_any_size_is_standard(size: int) -> None:
     data = random.Random(size).randbytes(size)
-    assert sugar.b64(data) == base64.b64encode(data).decode()
+    assert dataurl.b64(data) == base64.b64encode(data).decode()
 
 
 @pytest.mark.parametrize(
@@ -585,7 +598,7 @@ def test_base64_of_any_size_is_standard(size: int) -> None:
 @pytest.mark.parametrize("size", [0, 1, 255, 256, 5000])
 def test_percent_escape_is_rfc2396(alphabet: bytes, size: int) -> None:
     data = bytes(random.Random(size).choices(alphabet, k=size))
-    assert sugar.percent_escape(data) == urllib.parse.quote(data, safe="!~*'()")
+    assert dataurl.percent_escape(data) == urllib.parse.quote(data, safe="!~*'()")
 
 
 @pytest.mark.parametrize("declared_first", [False, True])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .. import fields
+from ..gocompat import go_quote
 from ..report import Report
 from ._common import POST_2_14_CHECKS_FROM, arr, duplicates, field_key, is_true, nil_or_empty, obj, text
-from .unitfile import UnitError, go_quote, parse_unit
+from .unitfile import UnitError, parse_unit
 
 ERR_INVALID_SYSTEMD_EXT = "invalid systemd unit extension"
 ERR_INVALID_SYSTEMD_DROPIN_EXT = "invalid systemd drop-in extension"

@@ -8,36 +8,13 @@ as that lexer advances through the text.
 
 from __future__ import annotations
 
+from ..gocompat import go_quote
+
 LINE_MAX = 2048
 
 
 class UnitError(Exception):
     pass
-
-
-def go_quote(data: str) -> str:
-    """Go's %q of a byte string (enough for ASCII and UTF-8 text)."""
-    out = ['"']
-    for ch in data:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif o >= 0x80 and not ch.isprintable():
-            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def parse_unit(content: str) -> list[tuple[str, str, str]]:

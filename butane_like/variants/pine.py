@@ -1,4 +1,5 @@
-"""The ``pine`` variant's own sections: ``openrc.services`` and ``network``.
+"""The ``pine`` variant: fcos's sugar (``variants.fcos``, as fcos 1.6) plus its own sections,
+``openrc.services`` and ``network``.
 
 Both become plain Ignition (files and links), so the real Ignition applies them:
 
@@ -12,23 +13,28 @@ Both become plain Ignition (files and links), so the real Ignition applies them:
   ``/etc/resolv.conf``.
 
 These files exist on every image, so they are written with ``overwrite: true``. The rendered
-entries are merged *under* the user's config, as Butane does with its own sugar: an explicit
-``storage.files`` entry for the same path wins.
+entries are merged *under* the user's config with Ignition's merge, as Butane does with its own
+sugar: an explicit ``storage.files`` entry for the same path wins (a directory or link there
+replaces the generated file).
 """
 
 from __future__ import annotations
 
 import re
 
+from ..base.local import read_local
+from ..errors import ERR_DUPLICATE, ERR_NAME_REQUIRED, ERR_TOO_MANY_UNIT_SOURCES
+from . import fcos
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
     from typing import Any
 
+    from ..base.translate import Translator
 
-ERR_NAME_REQUIRED = 'field "name" is required'
+
 ERR_SERVICE_NAME = "service name must be a file name (letters, digits, '.', '_', '-', '@')"
 ERR_RUNLEVEL = "runlevel must be a directory name (letters, digits, '.', '_', '-')"
-ERR_SERVICE_SOURCES = "only one of the following can be set: contents, contents_local"
 ERR_HOSTNAME = "invalid hostname: labels of 1-63 letters, digits and '-', 253 characters at most"
 ERR_IFACE_NAME = "interface name must be 1-15 characters without '/', ':' or white space"
 ERR_DHCP_AND_ADDRESS = "only one of the following can be set: dhcp, address"
@@ -38,7 +44,6 @@ ERR_GATEWAY = "gateway must be an IP address"
 ERR_GATEWAY_FAMILY = "gateway and address must be of the same IP version"
 ERR_GATEWAY_DHCP = "gateway is ignored with dhcp: the DHCP server provides it"
 ERR_DNS = "DNS server must be an IP address"
-ERR_DUPLICATE = "duplicate entry defined"
 
 _SERVICE = r"^[A-Za-z0-9_@][A-Za-z0-9._@-]*$"
 _RUNLEVEL = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"
@@ -72,62 +77,67 @@ def _cidr(text: str) -> Any:
         return None
 
 
-def validate(cfg: dict, tr: Any) -> None:
-    """Source checks of the pine sections; errors make the config invalid."""
+validate_storage = fcos.validate_storage
+filters = fcos.filters
+
+
+def validate(tr: Translator, cfg: dict) -> None:
+    """Source checks of fcos's sugar, then of the pine sections; errors make the config invalid."""
+    fcos.validate(tr, cfg)
     services = (cfg.get("openrc") or {}).get("services") or []
     seen: set = set()
     for i, svc in enumerate(services):
         base = ("openrc", "services", i)
         name = svc.get("name")
         if not name:
-            tr.error(ERR_NAME_REQUIRED, (*base, "name"))
+            tr.report.error(ERR_NAME_REQUIRED, (*base, "name"))
         elif not re.match(_SERVICE, name):
-            tr.error(ERR_SERVICE_NAME, (*base, "name"))
+            tr.report.error(ERR_SERVICE_NAME, (*base, "name"))
         elif (name, svc.get("runlevel") or "default") in seen:
-            tr.error(ERR_DUPLICATE, base)
+            tr.report.error(ERR_DUPLICATE, base)
         seen.add((name, svc.get("runlevel") or "default"))
         if "contents" in svc and "contents_local" in svc:
-            tr.error(ERR_SERVICE_SOURCES, (*base, "contents_local"))
+            tr.report.error(ERR_TOO_MANY_UNIT_SOURCES, (*base, "contents_local"))
         runlevel = svc.get("runlevel")
         if runlevel is not None and not re.match(_RUNLEVEL, runlevel):
-            tr.error(ERR_RUNLEVEL, (*base, "runlevel"))
+            tr.report.error(ERR_RUNLEVEL, (*base, "runlevel"))
     net = cfg.get("network") or {}
     if "hostname" in net and not valid_hostname(net["hostname"]):
-        tr.error(ERR_HOSTNAME, ("network", "hostname"))
+        tr.report.error(ERR_HOSTNAME, ("network", "hostname"))
     names: set = set()
     for i, iface in enumerate(net.get("interfaces") or []):
         base = ("network", "interfaces", i)
         name = iface.get("name")
         if not name:
-            tr.error(ERR_NAME_REQUIRED, (*base, "name"))
+            tr.report.error(ERR_NAME_REQUIRED, (*base, "name"))
         elif not re.match(_IFACE, name) or name == "lo":
-            tr.error(ERR_IFACE_NAME, (*base, "name"))
+            tr.report.error(ERR_IFACE_NAME, (*base, "name"))
         elif name in names:
-            tr.error(ERR_DUPLICATE, base)
+            tr.report.error(ERR_DUPLICATE, base)
         names.add(name)
         dhcp = iface.get("dhcp") is True
         address = iface.get("address")
         if dhcp and address is not None:
-            tr.error(ERR_DHCP_AND_ADDRESS, (*base, "address"))
+            tr.report.error(ERR_DHCP_AND_ADDRESS, (*base, "address"))
         elif not dhcp and address is None:
-            tr.error(ERR_NO_METHOD, base)
+            tr.report.error(ERR_NO_METHOD, base)
         addr = None
         if address is not None:
             addr = _cidr(address)
             if addr is None:
-                tr.error(ERR_ADDRESS, (*base, "address"))
+                tr.report.error(ERR_ADDRESS, (*base, "address"))
         gateway = iface.get("gateway")
         if gateway is not None:
             gw = _ip(gateway)
             if gw is None:
-                tr.error(ERR_GATEWAY, (*base, "gateway"))
+                tr.report.error(ERR_GATEWAY, (*base, "gateway"))
             elif dhcp:
-                tr.warn(ERR_GATEWAY_DHCP, (*base, "gateway"))
+                tr.report.warning(ERR_GATEWAY_DHCP, (*base, "gateway"))
             elif addr is not None and gw.version != addr.version:
-                tr.error(ERR_GATEWAY_FAMILY, (*base, "gateway"))
+                tr.report.error(ERR_GATEWAY_FAMILY, (*base, "gateway"))
     for i, server in enumerate(net.get("dns") or []):
         if _ip(server) is None:
-            tr.error(ERR_DNS, ("network", "dns", i))
+            tr.report.error(ERR_DNS, ("network", "dns", i))
 
 
 def interfaces_file(interfaces: list[dict]) -> str:
@@ -161,9 +171,18 @@ def resolv_conf(servers: list[str]) -> str:
     return "# Generated by pine-transpile\n" + "".join(f"nameserver {s}\n" for s in servers)
 
 
-def render(cfg: dict, tr: Any) -> dict | None:
+def translate(tr: Translator, cfg: dict, out: dict) -> dict:
+    out = fcos.translate(tr, cfg, out)
+    if "openrc" in cfg or "network" in cfg:
+        rendered = _render(tr, cfg)
+        if rendered is not None:
+            out = tr.origins.merge_under(rendered, out)
+    return out
+
+
+def _render(tr: Translator, cfg: dict) -> dict | None:
     """The files and links of the pine sections, as an Ignition config to merge the user's over."""
-    reg = tr.out.reg
+    reg = tr.origins.reg
     files: list[dict] = []
     links: list[dict] = []
 
@@ -179,7 +198,7 @@ def render(cfg: dict, tr: Any) -> dict | None:
         if "contents" in svc:
             script = svc["contents"].encode("utf-8", "surrogateescape")
         elif "contents_local" in svc:
-            script = tr.read_local(svc["contents_local"], (*ypath, "contents_local"))
+            script = read_local(tr, svc["contents_local"], (*ypath, "contents_local"))
         if script is not None:
             add_file(f"/etc/init.d/{name}", script, 0o755, ypath)
         if svc.get("enabled", True) is not False:

@@ -1,0 +1,167 @@
+"""From a decoded Butane config (YAML-side dicts) to an Ignition config (JSON-side dicts).
+
+The phases and their order are Butane's, because the order of the report is visible to users:
+validation of the source (``base.validate``), the field copy with resources and local files
+(here), trees and mount units (``base.trees``, ``base.mount_units``), then the variant's sugar
+and filters (``butane_like.variants``). Every output container is registered with the YAML path it
+came from (``base.origins``), so that later checks report at the user's lines.
+"""
+
+from __future__ import annotations
+
+from ..fields import Spec, camel
+from . import dataurl
+from .local import read_local, ssh_keys_local
+from .origins import Origins
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
+
+    from pineinstall.config.report import Report
+
+# Sugar keys the field copy skips, by object: the sugar's own code translates them.
+_SUGAR = {
+    "Config": {"variant", "version", "boot_device", "grub", "openrc", "network"},
+    "Storage": {"trees"},
+    "Filesystem": {"with_mount_unit"},
+    "PasswdUser": {"ssh_authorized_keys_local"},
+    "Unit": {"contents_local"},
+    "Dropin": {"contents_local"},
+    "Resource": {"inline", "local"},
+    "ConfigResource": {"inline", "local"},
+}
+
+
+class Translator:
+    """The state of one translation: the spec, the files directory, the report, the origins."""
+
+    def __init__(self, spec: Spec, files_dir: str | None, report: Report) -> None:
+        from ..variants import sugar_of
+
+        self.spec = spec
+        self.variant = sugar_of(spec.variant)
+        self.files_dir = files_dir
+        self.report = report
+        self.origins = Origins()
+        self.invalid_utf8 = False  # a local file was not UTF-8 (kept as lone surrogates)
+        # ids of the data URLs we made: valid by construction, not worth Ignition's byte scan.
+        # (The URLs are kept alive in _urls so that no other string can ever reuse their ids.)
+        self.generated: set[int] = set()
+        self._urls: list[str] = []
+        # id(inline text) -> its data URL and compression, made in parallel before the walk
+        self.prepared: dict[int, tuple[str, str | None]] = {}
+
+    def data_url(
+        self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
+    ) -> tuple[str, str | None]:
+        url, comp = made if made is not None else dataurl.make_data_url(data, compression)
+        self.generated.add(id(url))
+        self._urls.append(url)
+        return url, comp
+
+    def text(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.invalid_utf8 = True
+            return data.decode("utf-8", "surrogateescape")
+
+    def _prefetch_data_urls(self, cfg: dict) -> None:
+        """Encode the larger inline contents up front, in parallel: gzip is the costly part."""
+        big = []
+        for f in (cfg.get("storage") or {}).get("files") or []:
+            for r in [f.get("contents"), *(f.get("append") or [])]:
+                if (
+                    r
+                    and isinstance(r.get("inline"), str)
+                    and len(r["inline"]) >= dataurl.PREFETCH_MIN
+                    and not r.get("compression")
+                ):
+                    big.append(r["inline"])
+        if len(big) < 2:
+            return
+        done = dataurl.data_urls_many(big)
+        self.prepared = {id(s): made for s, made in zip(big, done, strict=True)}
+
+    def translate(self, cfg: dict) -> dict:
+        self._prefetch_data_urls(cfg)
+        out = self.convert(cfg, "Config", ())
+        ign = out.setdefault("ignition", {})
+        if id(ign) not in self.origins.origin:
+            self.origins.reg(ign, ("ignition",))
+        ign["version"] = self.spec.ign_version
+        self.origins.leaf_from(ign, "version", ("version",))
+        storage_y = cfg.get("storage") or {}
+        if storage_y.get("trees"):
+            from .trees import add_trees
+
+            add_trees(self, out, storage_y["trees"])
+        if any(fs.get("with_mount_unit") is True for fs in storage_y.get("filesystems") or []):
+            from .mount_units import add_mount_units
+
+            out = add_mount_units(self, out, cfg)
+        return self.variant.translate(self, cfg, out)
+
+    def convert(self, value: Any, typ: Any, ypath: tuple) -> Any:
+        """Copy a YAML-side value to the JSON side, doing the per-object sugar."""
+        if isinstance(typ, tuple):
+            return self.origins.reg(
+                [self.convert(v, typ[1], (*ypath, i)) for i, v in enumerate(value)], ypath
+            )
+        if not isinstance(value, dict):
+            return value
+        if typ in ("Resource", "ConfigResource"):
+            return self._resource(value, ypath)
+        out: dict[str, Any] = {}
+        self.origins.reg(out, ypath)
+        skip = _SUGAR.get(typ, ())
+        fields = self.spec.fields(typ)
+        for key, ftyp in fields.items():
+            if key not in value or key in skip:
+                continue
+            out[camel(key)] = self.convert(value[key], ftyp, (*ypath, key))
+        if typ == "PasswdUser" and "ssh_authorized_keys_local" in value:
+            ssh_keys_local(self, out, value, ypath)
+        elif typ in ("Unit", "Dropin") and "contents_local" in value:
+            data = read_local(self, value["contents_local"], (*ypath, "contents_local"))
+            if data is not None:
+                out["contents"] = self.text(data)
+                self.origins.leaf_from(out, "contents", (*ypath, "contents_local"))
+        return out
+
+    def _resource(self, value: dict, ypath: tuple) -> dict:
+        """A resource: its ``inline`` text or ``local`` file becomes a data URL ``source``."""
+        out: dict[str, Any] = {}
+        self.origins.reg(out, ypath)
+        if "compression" in value:
+            out["compression"] = value["compression"]
+        if "http_headers" in value:
+            out["httpHeaders"] = self.convert(
+                value["http_headers"], ("list", "HTTPHeader"), (*ypath, "http_headers")
+            )
+        if "source" in value:
+            out["source"] = value["source"]
+        if "verification" in value:
+            out["verification"] = self.convert(
+                value["verification"], "Verification", (*ypath, "verification")
+            )
+        data = None
+        field = None
+        made = None
+        if "inline" in value:
+            field = "inline"
+            # (the same text may also sit in a resource with a declared compression: via an alias)
+            made = None if value.get("compression") else self.prepared.pop(id(value["inline"]), None)
+            data = b"" if made is not None else value["inline"].encode("utf-8", "surrogateescape")
+        elif "local" in value:
+            field = "local"
+            data = read_local(self, value["local"], (*ypath, "local"))
+        if data is not None and field is not None:
+            url, comp = self.data_url(data, value.get("compression"), made)
+            out["source"] = url
+            self.origins.leaf_from(out, "source", (*ypath, field))
+            if comp is not None:
+                out["compression"] = comp
+                self.origins.leaf_from(out, "compression", (*ypath, field))
+        return out

@@ -1,0 +1,145 @@
+"""``storage.trees``: every file and symlink under a local directory becomes a file or link entry.
+
+As Butane: the walk is depth-first in lexical order (``filepath.Walk``); an entry the user wrote
+for the same path is completed (contents, mode, target) unless it already has contents or is of
+another type; executable files get mode 0755, others 0644.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pineinstall.config.gocompat import go_errno_text
+
+from ..errors import ERR_FILE_TYPE, ERR_FILES_DIR_ESCAPE, ERR_NO_FILES_DIR, ERR_NODE_EXISTS, ERR_TREE_NOT_DIR
+from .local import go_join, within
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from .translate import Translator
+
+
+def add_trees(tr: Translator, out: dict, trees: list) -> None:
+    storage = out.setdefault("storage", {})
+    if id(storage) not in tr.origins.origin:
+        tr.origins.reg(storage, ("storage",))
+    files = storage.setdefault("files", [])
+    links = storage.setdefault("links", [])
+    dirs = storage.get("directories") or []
+    by_path: dict[str, tuple[str, dict]] = {}
+    for kind, lst in (("dir", dirs), ("file", files), ("link", links)):
+        for node in lst:
+            by_path.setdefault(node.get("path"), (kind, node))
+    for i, tree in enumerate(trees):
+        ypath = ("storage", "trees", i)
+        if not tr.files_dir:
+            tr.report.error(ERR_NO_FILES_DIR, ypath)
+            return
+        local = tree.get("local") or ""
+        src = go_join(tr.files_dir, local)
+        if not within(src, tr.files_dir):
+            tr.report.error(ERR_FILES_DIR_ESCAPE, ypath)
+            continue
+        try:
+            st = os.stat(src)
+        except OSError as e:
+            tr.report.error(f"stat {src}: {go_errno_text(e)}", ypath)
+            continue
+        import stat as statmod
+
+        if not statmod.S_ISDIR(st.st_mode):
+            tr.report.error(ERR_TREE_NOT_DIR, ypath)
+            continue
+        dest = tree.get("path") or "/"
+        _add_tree(tr, _walk(tr, src, dest, ypath), ypath, files, links, by_path)
+
+
+def _walk(tr: Translator, src: str, dest: str, ypath: tuple) -> list[tuple[str, str, os.stat_result]]:
+    """(source path, destination path, lstat) of everything under ``src``, as filepath.Walk."""
+    import posixpath
+    import stat as statmod
+
+    order: list[tuple[str, str, os.stat_result]] = []
+
+    def visit(sdir: str, ddir: str) -> None:
+        try:
+            names = sorted(os.listdir(sdir))
+        except OSError as e:
+            tr.report.error(f"open {sdir}: {go_errno_text(e)}", ypath)
+            return
+        for name in names:
+            sp = os.path.join(sdir, name)
+            dp = posixpath.join(ddir, name)
+            try:
+                st = os.lstat(sp)
+            except OSError as e:
+                tr.report.error(f"lstat {sp}: {go_errno_text(e)}", ypath)
+                continue
+            order.append((sp, dp, st))
+            if statmod.S_ISDIR(st.st_mode):
+                visit(sp, dp)
+
+    visit(src, dest)
+    return order
+
+
+def _add_tree(
+    tr: Translator,
+    order: list[tuple[str, str, os.stat_result]],
+    ypath: tuple,
+    files: list,
+    links: list,
+    by_path: dict,
+) -> None:
+    import stat as statmod
+
+    reg, leaf_from = tr.origins.reg, tr.origins.leaf_from
+    for sp, dp, st in order:
+        mode = st.st_mode
+        if statmod.S_ISDIR(mode):
+            continue
+        if statmod.S_ISREG(mode):
+            got = by_path.get(dp)
+            if got is not None:
+                kind, node = got
+                if kind != "file" or ((node.get("contents") or {}).get("source")):
+                    tr.report.error(ERR_NODE_EXISTS, ypath)
+                    continue
+            else:
+                node = reg({"path": dp}, ypath)
+                files.append(node)
+                by_path[dp] = ("file", node)
+            try:
+                with open(sp, "rb") as f:
+                    data = f.read()
+            except OSError as e:
+                tr.report.error(f"open {sp}: {go_errno_text(e)}", ypath)
+                continue
+            contents = node.get("contents")
+            if contents is None:
+                contents = reg({}, ypath)
+                node["contents"] = contents
+            url, comp = tr.data_url(data, contents.get("compression"))
+            contents["source"] = url
+            leaf_from(contents, "source", ypath)
+            if comp is not None:
+                contents["compression"] = comp
+                leaf_from(contents, "compression", ypath)
+            if node.get("mode") is None:
+                node["mode"] = 0o755 if mode & 0o111 else 0o644
+                leaf_from(node, "mode", ypath)
+        elif statmod.S_ISLNK(mode):
+            got = by_path.get(dp)
+            if got is not None:
+                kind, node = got
+                if kind != "link" or node.get("target"):
+                    tr.report.error(ERR_NODE_EXISTS, ypath)
+                    continue
+            else:
+                node = reg({"path": dp}, ypath)
+                links.append(node)
+                by_path[dp] = ("link", node)
+            node["target"] = os.readlink(sp)
+            leaf_from(node, "target", ypath)
+        else:
+            tr.report.error(ERR_FILE_TYPE, ypath)

@@ -1,0 +1,159 @@
+"""Validation of the source config, before translation (Butane's ``base/v0_x/validate.go``).
+
+Errors here make the source invalid (``source config is invalid``). The order of the checks is
+the order of the report: the variant's storage checks, the base checks in Butane's walk order,
+then the variant's own sections (``butane_like.variants``).
+"""
+
+from __future__ import annotations
+
+from ..errors import (
+    ERR_DECIMAL_MODE,
+    ERR_MOUNT_NO_FORMAT,
+    ERR_MOUNT_NO_PATH,
+    ERR_TOO_MANY_SOURCES,
+    ERR_TOO_MANY_UNIT_SOURCES,
+    ERR_TREE_NO_LOCAL,
+    WARN_MERGE_UNKNOWN_VERSION,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from .translate import Translator
+
+
+def validate_source(tr: Translator, cfg: dict) -> None:
+    storage = cfg.get("storage") or {}
+    tr.variant.validate_storage(tr, storage)
+    ign = cfg.get("ignition") or {}
+    conf = ign.get("config") or {}
+    for i, r in enumerate(conf.get("merge") or []):
+        _resource(tr, r, ("ignition", "config", "merge", i), config_ref=True)
+    if "replace" in conf:
+        _resource(tr, conf["replace"], ("ignition", "config", "replace"), config_ref=True)
+    tls = (ign.get("security") or {}).get("tls") or {}
+    for i, r in enumerate(tls.get("certificate_authorities") or []):
+        _resource(tr, r, ("ignition", "security", "tls", "certificate_authorities", i))
+    for i, d in enumerate(storage.get("directories") or []):
+        _decimal_mode(tr, d, ("storage", "directories", i), True)
+    for i, f in enumerate(storage.get("files") or []):
+        base = ("storage", "files", i)
+        _decimal_mode(tr, f, base, False)
+        for j, r in enumerate(f.get("append") or []):
+            _resource(tr, r, (*base, "append", j))
+        if "contents" in f:
+            _resource(tr, f["contents"], (*base, "contents"))
+    for i, fs in enumerate(storage.get("filesystems") or []):
+        if fs.get("with_mount_unit") is True:
+            if not fs.get("format"):
+                tr.report.error(ERR_MOUNT_NO_FORMAT, ("storage", "filesystems", i, "format"))
+            elif (fs["format"] != "swap" or tr.spec.base < 4) and not fs.get("path"):
+                # Swap units exist from fcos 1.4 (base v0_4) on; before, swap needs a path too.
+                tr.report.error(ERR_MOUNT_NO_PATH, ("storage", "filesystems", i, "path"))
+    for i, lk in enumerate(storage.get("luks") or []):
+        if "key_file" in lk:
+            _resource(tr, lk["key_file"], ("storage", "luks", i, "key_file"))
+    for i, t in enumerate(storage.get("trees") or []):
+        if not t.get("local"):
+            tr.report.error(ERR_TREE_NO_LOCAL, ("storage", "trees", i))
+    for i, u in enumerate((cfg.get("systemd") or {}).get("units") or []):
+        if "contents" in u and "contents_local" in u:
+            tr.report.error(ERR_TOO_MANY_UNIT_SOURCES, ("systemd", "units", i, "contents_local"))
+        for j, d in enumerate(u.get("dropins") or []):
+            if "contents" in d and "contents_local" in d:
+                tr.report.error(
+                    ERR_TOO_MANY_UNIT_SOURCES, ("systemd", "units", i, "dropins", j, "contents_local")
+                )
+    tr.variant.validate(tr, cfg)
+
+
+def _decimal_mode(tr: Translator, node: dict, base: tuple, directory: bool) -> None:
+    mode = node.get("mode")
+    if isinstance(mode, int) and decimal_mode_suspicious(mode, directory):
+        tr.report.warning(ERR_DECIMAL_MODE, (*base, "mode"))
+
+
+def _resource(tr: Translator, r: dict, path: tuple, config_ref: bool = False) -> None:
+    field = ""
+    n = 0
+    for key in ("local", "inline", "source"):
+        if key in r:
+            n += 1
+            field = key
+    if n > 1:
+        tr.report.error(ERR_TOO_MANY_SOURCES, (*path, field))
+    if config_ref and field == "inline":
+        _inline_config(tr, r["inline"], path)
+
+
+def _inline_config(tr: Translator, text: str, path: tuple) -> None:
+    """An inline config to merge or replace with is checked as Ignition would (same version only)."""
+    import json
+
+    try:
+        obj = json.loads(text)
+        version = obj["ignition"]["version"]
+    except (ValueError, TypeError, KeyError):
+        version = None
+    if version != tr.spec.ign_version:
+        tr.report.warning(WARN_MERGE_UNKNOWN_VERSION, (*path, "version"))
+        return
+    try:
+        from pineinstall.config import check_dict
+    except ImportError:
+        return
+    for e in check_dict(obj):
+        where = (*path, "inline", *(e.path or ()))
+        if e.is_error:
+            tr.report.error(e.message, where)
+        else:
+            tr.report.warning(e.message, where)
+
+
+def decimal_mode_suspicious(mode: int, directory: bool) -> bool:
+    """A mode written in decimal by mistake (``644``): odd as it is, typical read as octal."""
+    corrected = _decimal_to_octal(mode)
+    if corrected is None:
+        return False
+    return not _typical_mode(mode, directory) and _typical_mode(corrected, directory)
+
+
+def _decimal_to_octal(mode: int) -> int | None:
+    if mode < 0 or mode > 7777:
+        return None
+    ret = 0
+    for divisor in (1000, 100, 10, 1):
+        digit = (mode // divisor) % 10
+        if digit > 7:
+            return None
+        ret = (ret << 3) | digit
+    return ret
+
+
+def _typical_mode(mode: int, directory: bool) -> bool:
+    if mode == 0:
+        return True
+    had_r = had_w = had_x = False
+    for perm in (mode & 0o7, (mode >> 3) & 0o7, (mode >> 6) & 0o7):
+        r, w, x = bool(perm & 4), bool(perm & 2), bool(perm & 1)
+        # A more specific class has every bit of the less specific ones (r--rw---- is odd).
+        if (not r and had_r) or (not w and had_w) or (not x and had_x):
+            return False
+        if x and had_r and not had_x:
+            return False
+        if (w or x) and not r:
+            return False
+        had_r, had_w, had_x = had_r or r, had_w or w, had_x or x
+    if not had_r:
+        return False
+    if directory:
+        if not had_x or mode & 0o4000:
+            return False
+        if mode & 0o3000 and not had_w:
+            return False
+    else:
+        if mode & 0o6000 and (not had_x or mode & 2):
+            return False
+        if mode & 0o1000:
+            return False
+    return True

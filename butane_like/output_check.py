@@ -1,0 +1,181 @@
+"""Checks of the generated Ignition config (``config generated was invalid`` when they fail).
+
+Duplicates as Ignition's ``ValidateDups``, then Ignition's own validation
+(``pineinstall.config.check_dict``); each finding is reported at the YAML place that produced the
+output field, in the order of Ignition's validation walk.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ERR_DUPLICATE
+from .report import ERROR, WARNING
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from typing import Any
+
+    from .base.translate import Translator
+
+
+def check_output(tr: Translator, out: dict, pruned: dict) -> None:
+    """Report the problems of the output ``out`` (``pruned``: as it will be written)."""
+    report = tr.report
+    for jpath in duplicates(pruned):
+        report.error(ERR_DUPLICATE, tr.origins.yaml_path(out, jpath))
+    seen = {(e.kind, e.message, e.path) for e in report}
+    for kind, msg, jpath in _ignition_check(_for_check(pruned, tr.generated, tr.invalid_utf8)):
+        ypath = tr.origins.yaml_path(out, jpath)
+        if (kind, msg, ypath) in seen:
+            continue
+        seen.add((kind, msg, ypath))
+        if kind == ERROR:
+            report.error(msg, ypath)
+        else:
+            report.warning(msg, ypath)
+
+
+def duplicates(out: dict) -> list[tuple]:
+    """Output paths of entries that repeat a key, as Ignition's ValidateDups."""
+    found: list[tuple] = []
+    storage = out.get("storage") or {}
+    seen: set = set()
+    for kind in ("directories", "files", "links"):
+        for i, node in enumerate(storage.get(kind) or []):
+            p = node.get("path")
+            if p in seen:
+                found.append(("storage", kind, i))
+            seen.add(p)
+    for kind, key in (("disks", "device"), ("filesystems", "device"), ("luks", "name"), ("raid", "name")):
+        seen = set()
+        for i, node in enumerate(storage.get(kind) or []):
+            k = node.get(key)
+            if k in seen:
+                found.append(("storage", kind, i))
+            seen.add(k)
+    passwd = out.get("passwd") or {}
+    for kind in ("users", "groups"):
+        seen = set()
+        for i, node in enumerate(passwd.get(kind) or []):
+            if node.get("name") in seen:
+                found.append(("passwd", kind, i))
+            seen.add(node.get("name"))
+    for i, user in enumerate(passwd.get("users") or []):
+        seen = set()
+        for j, key in enumerate(user.get("sshAuthorizedKeys") or []):
+            if key in seen:
+                found.append(("passwd", "users", i, "sshAuthorizedKeys", j))
+            seen.add(key)
+    seen = set()
+    for i, unit in enumerate((out.get("systemd") or {}).get("units") or []):
+        if unit.get("name") in seen:
+            found.append(("systemd", "units", i))
+        seen.add(unit.get("name"))
+        dseen: set = set()
+        for j, d in enumerate(unit.get("dropins") or []):
+            if d.get("name") in dseen:
+                found.append(("systemd", "units", i, "dropins", j))
+            dseen.add(d.get("name"))
+    return found
+
+
+_SPECIAL_BITS_PREFIX = "setuid/setgid/sticky bits are not supported in spec versions older than"
+_SPECIAL_BITS_BUTANE = (
+    "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
+)
+
+
+def _ignition_check(cfg: dict) -> list[tuple[str, str, tuple]]:
+    """Ignition's validation of the generated config (pineinstall.config.check_dict)."""
+    try:
+        from pineinstall.config import check_dict
+    except ImportError:  # pragma: no cover - the package ships with pineinstall
+        return []
+    out = []
+    for e in sorted(check_dict(cfg), key=lambda e: _walk_key(tuple(e.path or ()), e.message)):
+        msg = e.message
+        if msg.startswith(_SPECIAL_BITS_PREFIX):
+            # Butane 0.29 links a newer Ignition than Debian's 2.14, with this wording.
+            msg = _SPECIAL_BITS_BUTANE
+        out.append((ERROR if e.kind == "error" else WARNING, msg, tuple(e.path or ())))
+    return out
+
+
+# Checks Ignition runs from Storage.Validate / Config.Validate, i.e. before walking into the fields.
+_STORAGE_LEVEL = frozenset(
+    (
+        "file path includes link in config",
+        "directory path includes link in config",
+        "link path includes link in config",
+        "link target is required",
+        "hard link target is a directory",
+        "filesystem overwrites partitioned device",
+        "device matches disk with wipeTable enabled; filesystem will be wiped",
+    )
+)
+_CONFIG_LEVEL = frozenset(("path conflicts with systemd unit or dropin",))
+
+
+def _walk_key(jpath: tuple, message: str) -> tuple:
+    """Sort key giving the order of Ignition's validation walk (struct field order, parent first)."""
+    from .fields import OUTPUT_ORDER
+
+    if message in _CONFIG_LEVEL:
+        return (-1,)
+    if message in _STORAGE_LEVEL:
+        jpath = ("storage",)
+    key: list[int] = []
+    typ: Any = "Config"
+    for part in jpath:
+        if isinstance(part, int):
+            key.append(part)
+            typ = typ[1] if isinstance(typ, tuple) else None
+            continue
+        fields = OUTPUT_ORDER.get(typ) if isinstance(typ, str) else None
+        if not fields:
+            key.append(99)
+            typ = None
+            continue
+        idx = next((i for i, (k, _) in enumerate(fields) if k == part), 99)
+        key.append(idx)
+        typ = fields[idx][1] if idx != 99 else None
+    if message in _STORAGE_LEVEL:
+        key.append(-1)
+    return tuple(key)
+
+
+def _for_check(v: Any, generated: set[int], surrogates: bool) -> Any:
+    """The config as Ignition's validation should see it, cheaply.
+
+    Data URLs we generated are valid by construction; Ignition's check would scan every byte
+    of them, so they are shown to it as an empty ``data:,``. Invalid UTF-8 from local files
+    becomes U+FFFD, as in Go's JSON.
+    """
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            if k == "source" and id(x) in generated:
+                out[k] = "data:,"
+            else:
+                out[k] = _for_check(x, generated, surrogates)
+        return out
+    if isinstance(v, list):
+        return [_for_check(x, generated, surrogates) for x in v]
+    if surrogates and isinstance(v, str):
+        return _replace_surrogates(v)
+    return v
+
+
+def _replace_surrogates(v: Any) -> Any:
+    """Strings as Go sees them after JSON: invalid bytes (lone surrogates here) are U+FFFD."""
+    if isinstance(v, str):
+        return re.sub(_SURROGATES, "\ufffd", v)
+    if isinstance(v, list):
+        return [_replace_surrogates(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _replace_surrogates(x) for k, x in v.items()}
+    return v
+
+
+_SURROGATES = "[\ud800-\udfff]"
