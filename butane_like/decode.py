@@ -180,20 +180,20 @@ class Decoder:
             if not (isinstance(typ, tuple) and typ[0] == "list"):
                 self.terror(node, "!!seq", self.spec.go_type(typ))
                 return None
-            out = []
+            items: list[Any] = []
             elem = typ[1]
             for item in node.value:
                 if item.id == "scalar" and self.scalar(item)[0] == "!!null":
                     # Go drops it: the struct slice cannot hold a nil.
                     mk = item.start_mark
-                    self.mismatch.append(((*path, len(out)), (mk.line + 1, mk.column + 1)))
+                    self.mismatch.append(((*path, len(items)), (mk.line + 1, mk.column + 1)))
                     continue
-                v = self.decode(item, elem, (*path, len(out)))
+                v = self.decode(item, elem, (*path, len(items)))
                 if v is not None and v is not NULL:
-                    out.append(v)
+                    items.append(v)
                 elif v is NULL:
-                    out.append(None)
-            return out
+                    items.append(None)
+            return items
         # mapping
         if isinstance(typ, tuple) or typ in (S, I, B):
             self.terror(node, "!!map", self.spec.go_type(typ) if typ != S else "string")
@@ -204,7 +204,7 @@ class Decoder:
         if any(k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN for k, _ in pairs):
             pairs = self._merge_keys(pairs)
         fields = self.spec.fields(typ)
-        out = {}
+        out: dict[str, Any] = {}
         for knode, vnode in pairs:
             key = knode.value if isinstance(knode.value, str) else None
             km = knode.start_mark

@@ -75,7 +75,7 @@ def _load_behind_stub() -> Any:
         for real in ("nodes", "events", "tokens"):
             setattr(pkg, real, importlib.import_module("yaml." + real))
             added.append("yaml." + real)
-        pkg.error = error
+        pkg.error = error  # type: ignore[attr-defined]  # a bare module standing in for the package
         added.append("yaml.error")
         for name, cls in (
             ("reader", "ReaderError"),
@@ -291,7 +291,7 @@ def _parser_class(cparser: Any) -> Any:
     global _parser_cls
     if _parser_cls is None:
 
-        class Parser(cparser):  # type: ignore[misc,valid-type]
+        class Parser(cparser):
             def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
                 # Called for untagged nodes; remember only "plain or not".
                 if isinstance(implicit, tuple):
