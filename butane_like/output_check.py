@@ -88,10 +88,8 @@ _SPECIAL_BITS_BUTANE = (
 
 def _ignition_check(cfg: dict) -> list[tuple[str, str, tuple]]:
     """Ignition's validation of the generated config (pineinstall.config.check_dict)."""
-    try:
-        from pineinstall.config import check_dict
-    except ImportError:  # pragma: no cover - the package ships with pineinstall
-        return []
+    from pineinstall.config import check_dict
+
     out = []
     for e in sorted(check_dict(cfg), key=lambda e: _walk_key(tuple(e.path or ()), e.message)):
         msg = e.message

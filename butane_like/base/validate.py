@@ -98,10 +98,8 @@ def _inline_config(tr: Translator, text: str, path: tuple) -> None:
     if version != tr.spec.ign_version:
         tr.report.warning(WARN_MERGE_UNKNOWN_VERSION, (*path, "version"))
         return
-    try:
-        from pineinstall.config import check_dict
-    except ImportError:
-        return
+    from pineinstall.config import check_dict
+
     for e in check_dict(obj):
         where = (*path, "inline", *(e.path or ()))
         if e.is_error:

@@ -80,12 +80,9 @@ def _declared_names(config: model.Config, target: Target) -> tuple[set[str], set
     """Users and groups this config creates (they may own nodes before they exist)."""
     users = {u.name for u in config.passwd.users if u.should_exist is not False}
     groups = {g.name for g in config.passwd.groups if g.should_exist is not False}
-    try:
-        from pineinstall.accounts.logindefs import LoginDefs
+    from pineinstall.accounts.logindefs import LoginDefs
 
-        user_groups = LoginDefs.from_text(target.read_text("/etc/login.defs")).usergroups_enab
-    except ImportError:
-        user_groups = True
+    user_groups = LoginDefs.from_text(target.read_text("/etc/login.defs")).usergroups_enab
     for u in config.passwd.users:
         if user_groups and u.should_exist is not False and not u.no_user_group:
             groups.add(u.name)  # the user's own group (login.defs USERGROUPS_ENAB)
