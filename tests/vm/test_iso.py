@@ -125,17 +125,6 @@ class FileServer:
 
 
 @pytest.fixture(scope="module")
-def built_iso():
-    from iso.installer.build import ensure_iso
-
-    built = ensure_iso()
-    m = built.manifest
-    print(f"\nISO {m['iso_bytes'] / 2**20:.1f} MiB, squashfs {m['pxe']['rootfs.squashfs'] / 2**20:.1f} MiB, "
-          f"initrd {m['pxe']['initrd.img'] / 2**20:.1f} MiB (built in {m['build_seconds']} s)")  # fmt: skip
-    return built
-
-
-@pytest.fixture(scope="module")
 def server(built_iso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
     """Serves the PXE files, the config and the test image (zstd: small over slirp)."""
     www = tmp_path_factory.mktemp("www")
@@ -307,7 +296,7 @@ def test_rescue_entry_arguments(built_iso, boot_disk, tmp_path: Path) -> None:
     assert grub_cfg.returncode == 0, grub_cfg.stderr
     text = (tmp_path / "grub.cfg").read_text()
     assert re.search(r"set timeout=10\b", text) and "set default=0" in text
-    entries = re.findall(r'menuentry "([^"]+)" \{\s*linux /live/vmlinuz ([^\n]*)', text)
+    entries = re.findall(r"menuentry [\"']([^\"']+)[\"'] \{\s*linux /live/vmlinuz ([^\n]*)", text)
     assert [name for name, _ in entries] == ["Install Pine", "Rescue shell"]
     rescue_args = entries[1][1].replace("console=tty0 ", "")  # the serial console is the one we read
     disk = tmp_path / "empty.img"
