@@ -22,7 +22,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from iso.images import ensure_image, parse_report  # noqa: E402
+from iso.lib.disk import overlay  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building the ISO needs root (mmdebstrap)")
 
@@ -129,7 +129,7 @@ def server(built_iso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[File
     """Serves the PXE files, the config and the test image (zstd: small over slirp)."""
     www = tmp_path_factory.mktemp("www")
     for name, path in built_iso.pxe.items():
-        shutil.copy(path, www / name)
+        (www / name).symlink_to(path)  # served as they are: the cached build is never written
     (www / "cfg.ign").write_text(json.dumps(ignition_config()))
     raw = ensure_image("raw").path
     subprocess.run(["zstd", "-q", "-T0", "-3", "-o", str(www / "pine.raw.zst"), str(raw)], check=True)
@@ -269,9 +269,9 @@ def test_uefi_cd_reaches_shell(built_iso, boot_disk, tmp_path: Path) -> None:
 
 def test_usb_stick_bios_reaches_shell(built_iso, boot_disk, tmp_path: Path) -> None:
     """The ISO file written to a disk as it is (a USB stick): GRUB from its MBR, the medium found on it."""
-    stick = tmp_path / "stick.img"
-    shutil.copy(built_iso.iso, stick)
-    r = boot_disk(stick, until=LIVE_BANNER, memory=LIVE_MEMORY, timeout=BOOT_TIMEOUT, snapshot=True)
+    stick = overlay(built_iso.iso, tmp_path / "stick.qcow2")  # the ISO file as it is, never written
+    r = boot_disk(stick, image_format="qcow2", until=LIVE_BANNER, memory=LIVE_MEMORY, timeout=BOOT_TIMEOUT,
+                  snapshot=True)  # fmt: skip
     print(f"USB stick (BIOS): live shell after {r.seconds} s")
     assert r.marker_seen
     assert "Install Pine" in r.serial
