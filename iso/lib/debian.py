@@ -95,12 +95,64 @@ def kernel_package() -> tuple[str, str]:
     return abis[-1][1], f"fallback from {wanted}"
 
 
+def deb_cache() -> Path:
+    """The .deb files every build downloaded (shared: the images' roots have most packages in common)."""
+    from .cache import cache_dir
+
+    return cache_dir("debs")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """dst appears complete or not at all (a concurrent build may be reading the directory)."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def sync_debs(src: Path, dst: Path) -> None:
+    """The .deb files of src that dst lacks, into dst."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for deb in src.glob("*.deb"):
+        if not (dst / deb.name).exists():
+            _link_or_copy(deb, dst / deb.name)
+
+
 def mmdebstrap(packages: tuple[str, ...], out: Path, *extra: str) -> None:
-    """A minbase bookworm root with packages at out (a directory, or a tarball by its suffix)."""
+    """A minbase bookworm root with packages at out (a directory, or a tarball by its suffix).
+
+    Packages come from the shared .deb cache when it has them (apt checks their hashes) and the
+    downloaded ones go into it, before extra's customize hooks run."""
     log(f"mmdebstrap --variant=minbase {SUITE} (+{len(packages)} packages)")
+    sync = f"env PYTHONPATH={REPO} {sys.executable} -m iso.lib.debian"
     argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--include=" + ",".join(packages)]
     argv += [f"--dpkgopt={o}" for o in DPKG_EXCLUDES]
+    argv += [
+        "--skip=essential/unlink",
+        f'--setup-hook={sync} debs-in "$1"',
+        f'--customize-hook={sync} debs-out "$1"',
+    ]
     run([*argv, *extra, SUITE, out])
+
+
+def kernel_deb(package: str) -> Path:
+    """The kernel package's .deb from the shared cache, downloaded into it first if missing."""
+    debs = deb_cache()
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if found:
+        return found[-1]
+    log(f"apt-get download {package}")
+    work = debs / f".download-{os.getpid()}"
+    work.mkdir()
+    try:
+        run(["apt-get", "download", package], cwd=work)
+        (deb,) = work.glob(f"{package}_*.deb")
+        os.replace(deb, debs / deb.name)
+    finally:
+        shutil.rmtree(work)
+    return debs / deb.name
 
 
 def prune_modules(modules: Path, keep: tuple[str, ...] | None = None, drop: tuple[str, ...] = ()) -> None:
@@ -134,10 +186,7 @@ def install_kernel(
     work = root.parent / f"pine-kernel-{os.getpid()}"
     work.mkdir()
     try:
-        log(f"apt-get download {kpkg}")
-        run(["apt-get", "download", kpkg], cwd=work)
-        (deb,) = work.glob(f"{kpkg}_*.deb")
-        run(["dpkg-deb", "-x", deb, work / "k"])
+        run(["dpkg-deb", "-x", kernel_deb(kpkg), work / "k"])
         (modules,) = (work / "k" / "lib" / "modules").iterdir()
         version = modules.name
         prune_modules(modules, keep, drop)
@@ -189,3 +238,12 @@ def tar(root: Path, out: Path) -> None:
 def untar(tarball: Path, root: Path) -> None:
     root.mkdir()
     run(["tar", "--numeric-owner", "--xattrs", "-C", root, "-I", "zstd -T0", "-xf", tarball])
+
+
+if __name__ == "__main__":
+    # mmdebstrap's hooks: python -m iso.lib.debian debs-in|debs-out ROOT
+    archives = Path(sys.argv[2]) / "var" / "cache" / "apt" / "archives"
+    if sys.argv[1] == "debs-in":
+        sync_debs(deb_cache(), archives)
+    else:
+        sync_debs(archives, deb_cache())
