@@ -5,8 +5,8 @@ The cached tarball never contains pineinstall (its key does not track the packag
 build unpacks it, adds the current checkout's wheel and squashes it (see build.py).
 
 Cache: ``~/.cache/pineinstall-tests/installer/root-<key>/`` (``PINE_VM_CACHE`` moves the parent), key =
-hash of the suite, the kernel pin, the package list, this file and the files under ``live/``; built under
-a flock in ``<name>.tmp-PID`` and renamed into place, as iso/images does.
+hash of the suite, the kernel pin, the package list, this file, ``iso/lib/debian.py`` and the files under
+``live/``; built by ``iso.lib.cache.cached_build``.
 """
 
 from __future__ import annotations
@@ -170,8 +170,8 @@ def _live_files() -> list[Path]:
 def root_key() -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"suite": SUITE, "kernel": kernel_abi(), "packages": PACKAGES}).encode())
-    for path in [Path(__file__).resolve(), *_live_files()]:
-        h.update(str(path.relative_to(HERE)).encode() + b"\0" + path.read_bytes())
+    for path in [Path(__file__).resolve(), REPO / "iso" / "lib" / "debian.py", *_live_files()]:
+        h.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 

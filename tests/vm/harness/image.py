@@ -115,7 +115,11 @@ def image_key() -> str:
     """Hash of everything that goes into the image; any change gives a new cache directory."""
     h = hashlib.sha256()
     h.update(json.dumps({"suite": SUITE, "kernel": kernel_abi(), "packages": PACKAGES}).encode())
-    for path in (HERE / "image.py", HERE / "stage1_init.sh", LIB / "debian.py", LIB / "initramfs.py"):
+    for path in (
+        HERE / "image.py",
+        HERE / "stage1_init.sh",
+        *(LIB / f for f in ("debian.py", "initramfs.py", "disk.py")),
+    ):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
