@@ -27,34 +27,26 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from iso.images import build as images
-from iso.images import disk as disks
+from iso.images import disk as raw_disk
+from iso.lib import cache, debian
+from iso.lib import disk as disks
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent
 
 KIND = "raw-agent"
-# What `pineinstall firstboot` (and apply) import at run time; zstandard/tqdm are only on the
-# image-writing paths of the installer and are imported lazily there.
-AGENT_PACKAGES = (
-    "python3",
-    "python3-yaml",
-    "python3-requests",
-    "python3-jsonschema",
-    "python3-pyudev",
-    "python3-passlib",
-)
+# pineinstall's runtime dependencies (pyproject.toml), as Debian packages.
+AGENT_PACKAGES = debian.python_packages()
 GUEST_PYTHON = (3, 11)  # Debian bookworm's python3
 LIB_DIR = "usr/local/lib/pineinstall"  # where the checkout's package is copied in the guest
 WRAPPER = "usr/local/bin/pineinstall"
@@ -82,8 +74,8 @@ def _install_packages(root: Path, tmp: Path) -> list[str]:
     plain ``dpkg -i`` of them all trips over)."""
     debs = tmp / "debs"
     (debs / "partial").mkdir(parents=True)
-    images.log(f"apt-get --download-only {' '.join(AGENT_PACKAGES)}")
-    images.run(
+    debian.log(f"apt-get --download-only {' '.join(AGENT_PACKAGES)}")
+    debian.run(
         [
             "apt-get", "install", "-y", "-q", "--download-only", "--no-install-recommends",
             f"-o=Dir::State::status={root / 'var/lib/dpkg/status'}",
@@ -96,10 +88,10 @@ def _install_packages(root: Path, tmp: Path) -> list[str]:
         raise RuntimeError("image build: apt downloaded no packages (already installed?)")
     inside = root / "tmp" / "agent-debs"
     shutil.copytree(debs, inside, ignore=shutil.ignore_patterns("partial", "lock"))
-    images.log(f"apt-get install ({len(files)} local packages)")
+    debian.log(f"apt-get install ({len(files)} local packages)")
     with _mounted_proc(root):
         debs_inside = [f"/tmp/agent-debs/{name}" for name in files]
-        images.run(
+        debian.run(
             ["chroot", root, "apt-get", "install", "-y", "-q", "--no-install-recommends", *debs_inside]
         )
     shutil.rmtree(inside)
@@ -109,7 +101,7 @@ def _install_packages(root: Path, tmp: Path) -> list[str]:
 @contextmanager
 def _mounted_proc(root: Path) -> Iterator[None]:
     (root / "proc").mkdir(exist_ok=True)
-    images.run(["mount", "-t", "proc", "proc", root / "proc"])
+    debian.run(["mount", "-t", "proc", "proc", root / "proc"])
     try:
         yield
     finally:
@@ -117,60 +109,32 @@ def _mounted_proc(root: Path) -> Iterator[None]:
 
 
 def _build(tmp: Path) -> dict:
-    started = time.monotonic()
     base = images.ensure_image("rootfs")
     info = {k: v for k, v in base.manifest.items() if k not in ("file", "build_seconds", "built_at", "key")}
     root = tmp / "root"
-    images.log(f"unpacking {base.path}")
-    images._untar(base.path, root)
+    debian.log(f"unpacking {base.path}")
+    debian.untar(base.path, root)
     info["agent_debs"] = _install_packages(root, tmp)
-    probe = images.run(
+    probe = debian.run(
         ["chroot", root, "python3", "-c", "import yaml, requests, jsonschema, pyudev, passlib; print('ok')"]
     )
     if probe.stdout.strip() != "ok":
         raise RuntimeError(f"image build: python3 in the agent image cannot import its libraries: {probe}")
     root_uuid = str(uuid.uuid4())
-    info.update(disks.build_raw(root, tmp / "disk.img", info["kernel_version"], root_uuid))
+    info.update(raw_disk.build_raw(root, tmp / "disk.img", info["kernel_version"], root_uuid))
     shutil.rmtree(root, ignore_errors=True)
     info.update(
         file="disk.img",
         kind=KIND,
         agent_packages=list(AGENT_PACKAGES),
-        build_seconds=round(time.monotonic() - started, 1),
-        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     return info
 
 
 def ensure_agent_image() -> images.BuiltImage:
     """The cached agent disk for the current inputs, built first if needed (needs root)."""
-    cache = images.cache_dir()
-    key = agent_key()
-    name = f"{KIND}-{key}"
-    final = cache / name
-    if (final / "manifest.json").exists():
-        return images._load(KIND, final)
-    with images.file_lock(cache / f"{name}.lock"):
-        if (final / "manifest.json").exists():
-            return images._load(KIND, final)
-        if os.geteuid() != 0:
-            raise RuntimeError("building a test image needs root (chroot, loop devices)")
-        images._clean_stale(cache)
-        tmp = cache / f"{name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            manifest = _build(tmp)
-            manifest["key"] = key
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-            for leftover in tmp.iterdir():
-                if leftover.name not in ("manifest.json", "disk.img"):
-                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-            os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        images.log(f"built {final} in {manifest['build_seconds']} s")
-    return images._load(KIND, final)
+    final = images.cache_dir() / f"{KIND}-{agent_key()}"
+    return images.load(KIND, final, cache.cached_build(final, _build, keep=("disk.img",)))
 
 
 # --- a disk that runs first boot -------------------------------------------------------------------
@@ -217,7 +181,7 @@ def prepare_firstboot_disk(
 
     base = base or ensure_agent_image()
     out = Path(out)
-    images.run(["cp", "--sparse=always", "--reflink=auto", base.path, out])
+    debian.run(["cp", "--sparse=always", "--reflink=auto", base.path, out])
     with (
         disks.loop_device(out) as dev,
         tempfile.TemporaryDirectory(prefix="pine-agent-") as tmp,

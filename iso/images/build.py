@@ -18,27 +18,20 @@ and happen in a temporary directory renamed into place.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
-import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from iso.lib import cache, debian, initramfs
+from iso.lib.debian import SUITE, kernel_abi, log, run
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-
-SUITE = "bookworm"
-# The same pin as tests/vm/harness/image.py; PINE_VM_KERNEL=6.1.0-NN overrides both. If the pinned ABI
-# has left the archive, the newest 6.1 ABI is used (recorded in manifest.json).
-KERNEL_ABI = "6.1.0-50"
+LIB = REPO / "iso" / "lib"
 
 # usr-is-merged: the merged /usr mmdebstrap makes, without usrmerge (and perl) to convert it
 PACKAGES = ("systemd-sysv", "udev", "kmod", "busybox-static", "zstd", "usr-is-merged")
@@ -48,47 +41,39 @@ OS_NAME = "pine"
 OSTREE_REF = "pine/x86_64/test"
 HOSTNAME = "pine"
 
-DISK_MIB_MIN = 1024
-ESP_MIB = 63
-
 # Kernel module trees the image keeps (everything else is deleted): udev loading dozens of unneeded
 # drivers (kvm, watchdogs, i2c, input, crypto accelerators) costs a minute of boot under TCG.
 KEEP_MODULE_DIRS = (
-    "kernel/fs",
-    "kernel/lib",
-    "kernel/crypto",
-    "kernel/block",
-    "kernel/net/9p",
-    "kernel/net/core",
-    "kernel/net/packet",
-    "kernel/net/unix",
-    "kernel/drivers/block",
-    "kernel/drivers/virtio",
-    "kernel/drivers/md",
-    "kernel/drivers/ata",
-    "kernel/drivers/nvme",
-    "kernel/drivers/scsi/virtio_scsi.ko",
-    "kernel/drivers/scsi/sd_mod.ko",
-    "kernel/drivers/scsi/sr_mod.ko",
-    "kernel/drivers/scsi/scsi_mod.ko",
-    "kernel/drivers/scsi/scsi_common.ko",
-    "kernel/drivers/cdrom",
-    "kernel/drivers/net/virtio_net.ko",
-    "kernel/drivers/net/net_failover.ko",
-    "kernel/net/core/failover.ko",
-    "kernel/drivers/char/virtio_console.ko",
-    "kernel/drivers/firmware/qemu_fw_cfg.ko",
+    "fs",
+    "lib",
+    "crypto",
+    "block",
+    "net/9p",
+    "net/core",
+    "net/packet",
+    "net/unix",
+    "drivers/block",
+    "drivers/virtio",
+    "drivers/md",
+    "drivers/ata",
+    "drivers/nvme",
+    "drivers/scsi/virtio_scsi.ko",
+    "drivers/scsi/sd_mod.ko",
+    "drivers/scsi/sr_mod.ko",
+    "drivers/scsi/scsi_mod.ko",
+    "drivers/scsi/scsi_common.ko",
+    "drivers/cdrom",
+    "drivers/net/virtio_net.ko",
+    "drivers/net/net_failover.ko",
+    "net/core/failover.ko",
+    "drivers/char/virtio_console.ko",
+    "drivers/firmware/qemu_fw_cfg.ko",
 )
+# What /init needs to find and mount an ext4 root on virtio (q35 and pc) or AHCI/SCSI disks; the root's
+# own kmod loads everything else. crc32c_generic is a soft dependency of ext4 missing from modules.dep.
+INITRAMFS_MODULES = ("crc32c_generic", "virtio_pci", "virtio_blk", "virtio_scsi", "ahci", "sd_mod", "ext4")
 # Units that only slow a test boot down (a oneshot waiting on logind, an e2scrub pass).
 MASKED_UNITS = ("systemd-firstboot.service", "getty-static.service", "e2scrub_reap.service")
-
-DPKG_EXCLUDES = (
-    "path-exclude=/usr/share/man/*",
-    "path-exclude=/usr/share/doc/*",
-    "path-include=/usr/share/doc/*/copyright",
-    "path-exclude=/usr/share/locale/*",
-    "path-exclude=/usr/share/info/*",
-)
 
 
 @dataclass(frozen=True)
@@ -102,25 +87,18 @@ class BuiltImage:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("PINE_VM_CACHE")
-    base = Path(env) if env else Path.home() / ".cache" / "pineinstall-tests"
-    path = base / "images"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def kernel_abi() -> str:
-    return os.environ.get("PINE_VM_KERNEL", KERNEL_ABI)
+    return cache.cache_dir("images")
 
 
 def _sources(kind: str) -> list[Path]:
     """The files a kind is made from: the root tree's for rootfs, everything for the disks."""
+    lib = [LIB / "debian.py", LIB / "initramfs.py"]
     if kind == "rootfs":
-        return [HERE / "build.py", HERE / "initramfs.py", *sorted((HERE / "guest").iterdir())]
+        return [HERE / "build.py", *lib, *sorted((HERE / "guest").iterdir())]
     own = sorted(p for p in HERE.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     # The disks' grub.cfg is rendered by the product's boot modules.
     boot = REPO / "pineinstall" / "boot"
-    return [*own, *sorted(boot.glob("*.py"))]
+    return [*own, *lib, LIB / "disk.py", *sorted(boot.glob("*.py"))]
 
 
 def image_key(kind: str, ssh: bool = False) -> str:
@@ -134,46 +112,6 @@ def image_key(kind: str, ssh: bool = False) -> str:
         if path.exists():
             h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
-
-
-@contextmanager
-def file_lock(path: Path):
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def log(msg: str) -> None:
-    print(f"[images] {msg}", file=sys.stderr, flush=True)
-
-
-def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, **kw)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"image build: {' '.join(map(str, argv))} failed (rc {proc.returncode}):\n"
-            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc
-
-
-def _kernel_package() -> tuple[str, str]:
-    """(package, note): the pinned ABI when apt knows it, else the newest 6.1 ABI."""
-    wanted = f"linux-image-{kernel_abi()}-amd64"
-    shown = subprocess.run(["apt-cache", "show", "--no-all-versions", wanted], capture_output=True, text=True)
-    if shown.returncode == 0 and shown.stdout.strip():
-        return wanted, "pinned"
-    names = run(["apt-cache", "pkgnames", "linux-image-6.1.0-"]).stdout.split()
-    abis = sorted(
-        (int(m.group(1)), n) for n in names if (m := re.fullmatch(r"linux-image-6\.1\.0-(\d+)-amd64", n))
-    )
-    if not abis:
-        raise RuntimeError(f"{wanted} is not known to apt (run apt-get update?) and no other 6.1 kernel is")
-    log(f"warning: {wanted} is not available; using {abis[-1][1]}")
-    return abis[-1][1], f"fallback from {wanted}"
 
 
 def _enable(root: Path, unit: str, target: str = "multi-user.target") -> None:
@@ -190,49 +128,18 @@ def _mask(root: Path, unit: str) -> None:
     link.symlink_to("/dev/null")
 
 
-def _prune_modules(modules: Path) -> None:
-    """Delete every module not under KEEP_MODULE_DIRS (modules.* index files stay)."""
-    keep = [modules / k for k in KEEP_MODULE_DIRS]
-    for ko in list((modules / "kernel").rglob("*.ko*")):
-        if not any(ko == k or k in ko.parents for k in keep):
-            ko.unlink()
-
-
 def build_root(tmp: Path, ssh: bool) -> tuple[Path, dict]:
     """mmdebstrap + the pinned kernel + initramfs + the report unit, in tmp/root."""
-    from . import initramfs
-
     root = tmp / "root"
-    kpkg, knote = _kernel_package()
-    log(f"apt-get download {kpkg}")
-    run(["apt-get", "download", kpkg], cwd=tmp)
-    (deb,) = tmp.glob(f"{kpkg}_*.deb")
-
     packages = PACKAGES + (SSH_PACKAGES if ssh else ())
-    log(f"mmdebstrap --variant=minbase {SUITE} +{','.join(packages)}")
-    argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--include=" + ",".join(packages)]
-    argv += [f"--dpkgopt={o}" for o in DPKG_EXCLUDES]
-    run([*argv, SUITE, root])
-
-    log("unpacking the kernel")
-    run(["dpkg-deb", "-x", deb, tmp / "kernel"])
-    (modules,) = (tmp / "kernel" / "lib" / "modules").iterdir()
-    version = modules.name
-    _prune_modules(modules)
-    dest = root / "usr" / "lib" / "modules" / version
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(modules), dest)
+    debian.mmdebstrap(packages, root)
+    kernel = debian.install_kernel(root, keep=KEEP_MODULE_DIRS)
+    version = kernel["kernel_version"]
     boot = root / "boot"
-    boot.mkdir(exist_ok=True)
-    shutil.copy(tmp / "kernel" / "boot" / f"vmlinuz-{version}", boot / f"vmlinuz-{version}")
-    shutil.copy(tmp / "kernel" / "boot" / f"config-{version}", boot / f"config-{version}")
-    shutil.rmtree(tmp / "kernel")
-    deb.unlink()
-    run(["chroot", root, "depmod", version])  # the .deb ships no modules.dep
 
-    mods = initramfs.build(
-        root, version, (HERE / "guest" / "init.sh").read_text(), boot / f"initrd.img-{version}"
-    )
+    init = (HERE / "guest" / "init.sh").read_text()
+    initrd = boot / f"initrd.img-{version}"
+    mods = initramfs.build(root, version, init, initrd, INITRAMFS_MODULES, required=False)
 
     # The report service (in /usr, so it is part of an OSTree commit) and the base configuration.
     (root / "usr" / "libexec").mkdir(exist_ok=True)
@@ -249,39 +156,26 @@ def build_root(tmp: Path, ssh: bool) -> tuple[Path, dict]:
         "# / is mounted by the initramfs (root= on the kernel command line)\n"
     )
     run(["chroot", root, "passwd", "-l", "root"])
-    shutil.rmtree(root / "var" / "cache" / "apt", ignore_errors=True)
-    shutil.rmtree(root / "var" / "lib" / "apt" / "lists", ignore_errors=True)
-    (root / "var" / "lib" / "apt" / "lists" / "partial").mkdir(parents=True, exist_ok=True)
-
-    pkg_versions = run(["chroot", root, "dpkg-query", "-W", "-f", "${Package}=${Version}\\n"]).stdout.split()
+    debian.drop_apt_state(root)
     return root, {
         "suite": SUITE,
-        "kernel_package": kpkg,
-        "kernel_note": knote,
-        "kernel_version": version,
+        **kernel,
         "initramfs_modules": mods,
-        "packages": pkg_versions,
+        "packages": debian.installed_packages(root),
         "ssh": ssh,
     }
 
 
-def _tar(root: Path, out: Path) -> None:
-    run(["tar", "--numeric-owner", "--xattrs", "-C", root, "-I", "zstd -T0 -3", "-cf", out, "."])
-
-
-def _untar(tarball: Path, root: Path) -> None:
-    root.mkdir()
-    run(["tar", "--numeric-owner", "--xattrs", "-C", root, "-I", "zstd -T0", "-xf", tarball])
+def _file(kind: str) -> str:
+    return "rootfs.tar.zst" if kind == "rootfs" else "disk.img"
 
 
 def _build(kind: str, tmp: Path, ssh: bool) -> dict:
-    started = time.monotonic()
     if kind == "rootfs":
         root, info = build_root(tmp, ssh)
         log("tar | zstd")
-        _tar(root, tmp / "rootfs.tar.zst")
+        debian.tar(root, tmp / _file(kind))
         shutil.rmtree(root)
-        info["file"] = "rootfs.tar.zst"
     else:
         from . import disk
 
@@ -292,29 +186,19 @@ def _build(kind: str, tmp: Path, ssh: bool) -> dict:
         }
         root = tmp / "root"
         log(f"unpacking {base.path}")
-        _untar(base.path, root)
+        debian.untar(base.path, root)
         root_uuid = str(uuid.uuid4())
         if kind == "raw":
             info.update(disk.build_raw(root, tmp / "disk.img", info["kernel_version"], root_uuid))
         else:
             info.update(disk.build_ostree(root, tmp, tmp / "disk.img", info["kernel_version"], root_uuid))
         shutil.rmtree(root, ignore_errors=True)
-        info["file"] = "disk.img"
+    info["file"] = _file(kind)
     info["kind"] = kind
-    info["build_seconds"] = round(time.monotonic() - started, 1)
-    info["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return info
 
 
-def _clean_stale(cache: Path) -> None:
-    for tmp in cache.glob("*.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _load(kind: str, directory: Path) -> BuiltImage:
-    manifest = json.loads((directory / "manifest.json").read_text())
+def load(kind: str, directory: Path, manifest: dict) -> BuiltImage:
     return BuiltImage(kind, directory, directory / manifest["file"], manifest)
 
 
@@ -322,39 +206,16 @@ def ensure_image(kind: str, *, ssh: bool = False) -> BuiltImage:
     """The cached image of kind for the current inputs, built first if needed (needs root)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    cache = cache_dir()
-    key = image_key(kind, ssh)
-    name = f"{kind}{'-ssh' if ssh else ''}-{key}"
-    final = cache / name
-    if (final / "manifest.json").exists():
-        return _load(kind, final)
-    with file_lock(cache / f"{name}.lock"):
-        if (final / "manifest.json").exists():
-            return _load(kind, final)
-        if os.geteuid() != 0:
-            raise RuntimeError("building a test image needs root (mmdebstrap --mode=root, loop devices)")
-        _clean_stale(cache)
-        tmp = cache / f"{name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            manifest = _build(kind, tmp, ssh)
-            manifest["key"] = key
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-            for leftover in tmp.iterdir():
-                if leftover.name not in ("manifest.json", manifest["file"]):
-                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-            os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        log(f"built {final} in {manifest['build_seconds']} s")
-    return _load(kind, final)
+    final = cache_dir() / f"{kind}{'-ssh' if ssh else ''}-{image_key(kind, ssh)}"
+    manifest = cache.cached_build(final, lambda tmp: _build(kind, tmp, ssh), keep=[_file(kind)])
+    return load(kind, final, manifest)
 
 
 def copy_out(image: BuiltImage, out: Path) -> Path:
     """Copy the cached file to out (sparse), so callers may write to their copy."""
+    from iso.lib.disk import copy_sparse
+
     out = Path(out)
     if out.is_dir():
         out = out / image.path.name
-    run(["cp", "--sparse=always", "--reflink=auto", image.path, out])
-    return out
+    return copy_sparse(image.path, out)

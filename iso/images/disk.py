@@ -1,132 +1,44 @@
-"""The bootable disks: GPT (BIOS boot, ESP, ext4 root) with GRUB for BIOS and UEFI, plain or OSTree.
-
-Layout (partition names as on Pine/FCOS): 1 ``BIOS-BOOT`` 1 MiB (ef02), 2 ``EFI-SYSTEM`` vfat (ef00),
-3 ``root`` ext4 labelled ``root``. GRUB's config is ``/boot/grub/grub.cfg`` on the root filesystem for
-both firmwares: BIOS through core.img in the BIOS boot partition (grub-install onto a loop device),
-UEFI through ``EFI/BOOT/BOOTX64.EFI`` (grub-mkimage with every module built in and an early config that
-finds the root by UUID), written into the ESP with mtools since this host cannot mount vfat.
+"""The test images' disks: a plain Debian root or an OSTree sysroot on Pine's GPT layout (see
+``iso.lib.disk``), with GRUB for BIOS and UEFI and a grub.cfg written by ``pineinstall.boot.grub``.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 
-from .build import ESP_MIB, HOSTNAME, OS_NAME, OSTREE_REF, log, run
+from iso.lib.debian import log, run
+from iso.lib.disk import disk_size_mib, install_grub, loop_device, mounted, partition, write_esp
 
-GRUB_BIOS_MODULES = "part_gpt ext2 biosdisk"
-GRUB_EFI_MODULES = (
-    "part_gpt part_msdos ext2 fat normal linux boot configfile search search_fs_uuid search_fs_file "
-    "search_label serial terminal echo test gzio loadenv cat ls efi_gop efi_uga all_video sleep reboot "
-    "halt minicmd"
-)
+from .build import HOSTNAME, OS_NAME, OSTREE_REF
+
 DEFAULT_KARGS = "rw console=tty0 console=ttyS0,115200n8"
-MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
-
-CONSOLE_BLOCK = """# CONSOLE-SETTINGS-START
-serial --unit=0 --speed=115200 --word=8 --parity=no --stop=1
-terminal_input serial console
-terminal_output serial console
-# CONSOLE-SETTINGS-END"""
+GRUB_CONSOLES = ("ttyS0,115200n8", "tty0")  # GRUB's menu on the serial port and the screen
 
 
-def _size_mib(root: Path) -> int:
-    used = int(run(["du", "-sb", "--apparent-size", root]).stdout.split()[0])
-    want = used * 5 // 4 // 2**20 + 256 + ESP_MIB + 2
-    return max(1024, -(-want // 64) * 64)
+def console_block() -> str:
+    from pineinstall.boot import grub, parse_console
 
-
-def _partition(img: Path, size_mib: int) -> None:
-    with open(img, "wb") as fh:
-        fh.truncate(size_mib * 2**20)
-    run(
-        [
-            "sgdisk", "-Z",
-            "-n", "1:2048:+1M", "-t", "1:ef02", "-c", "1:BIOS-BOOT",
-            "-n", f"2:0:+{ESP_MIB}M", "-t", "2:ef00", "-c", "2:EFI-SYSTEM",
-            "-n", "3:0:0", "-t", "3:8300", "-c", "3:root",
-            img,
-        ]
-    )  # fmt: skip
-
-
-def _partx(dev: str) -> None:
-    """Partition nodes for dev: a reused loop device may still have stale ones (then -a fails)."""
-    if os.path.exists(f"{dev}p1"):
-        run(["partx", "-u", dev])
-    else:
-        run(["partx", "-a", dev])
-    if not os.path.exists(f"{dev}p3"):
-        raise RuntimeError(f"image build: no partition nodes for {dev} after partx")
-
-
-@contextmanager
-def loop_device(img: Path):
-    """img on a loop device with partition nodes (the host kernel parses no tables: partx does)."""
-    dev = run(["losetup", "--find", "--show", img]).stdout.strip()
-    try:
-        _partx(dev)
-        yield dev
-    finally:
-        subprocess.run(["partx", "-d", dev], capture_output=True)
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
-
-
-@contextmanager
-def mounted(dev: str, where: Path):
-    where.mkdir(parents=True, exist_ok=True)
-    run(["mount", "-t", "ext4", dev, where])
-    try:
-        yield where
-    finally:
-        subprocess.run(["sync", "-f", str(where)], capture_output=True)
-        run(["umount", where])
-
-
-def _esp(part: str, efi_binary: Path) -> None:
-    run(["mkfs.vfat", "-n", "EFI-SYSTEM", part])
-    run(["mmd", "-i", part, "::/EFI", "::/EFI/BOOT"], env=MTOOLS_ENV)
-    run(["mcopy", "-i", part, efi_binary, "::/EFI/BOOT/BOOTX64.EFI"], env=MTOOLS_ENV)
-
-
-def _grub(dev: str, mnt: Path, root_uuid: str, tmp: Path) -> Path:
-    """GRUB for BIOS into dev (config under mnt/boot/grub) and the UEFI binary (returned)."""
-    run(
-        [
-            "grub-install", "--target=i386-pc", f"--boot-directory={mnt / 'boot'}",
-            f"--modules={GRUB_BIOS_MODULES}", "--no-floppy", dev,
-        ]
-    )  # fmt: skip
-    # Modules for insmod under UEFI too (the binary has all it needs built in).
-    shutil.copytree("/usr/lib/grub/x86_64-efi", mnt / "boot" / "grub" / "x86_64-efi", dirs_exist_ok=True)
-    early = tmp / "early.cfg"
-    early.write_text(f"search --no-floppy --fs-uuid --set=root {root_uuid}\nset prefix=($root)/boot/grub\n")
-    efi = tmp / "BOOTX64.EFI"
-    run(
-        [
-            "grub-mkimage", "-O", "x86_64-efi", "-o", efi, "-p", "/boot/grub", "-c", early,
-            *GRUB_EFI_MODULES.split(),
-        ]
-    )  # fmt: skip
-    return efi
+    return "\n".join(grub.console_block(tuple(parse_console(c) for c in GRUB_CONSOLES)))
 
 
 def grub_cfg(kernel_version: str, root_uuid: str) -> str:
-    return f"""# grub.cfg of a Pine test image (written by iso/images; there is no grub-mkconfig here)
-set timeout=1
-set default=0
-insmod part_gpt
-insmod ext2
-{CONSOLE_BLOCK}
-search --no-floppy --fs-uuid --set=root {root_uuid}
-menuentry 'Pine test image ({kernel_version})' --id pine {{
-	linux /boot/vmlinuz-{kernel_version} root=UUID={root_uuid} {DEFAULT_KARGS}
-	initrd /boot/initrd.img-{kernel_version}
-}}
-"""
+    from pineinstall.boot.grub import MenuEntry, render_config
+
+    entry = MenuEntry(
+        f"Pine test image ({kernel_version})",
+        f"/boot/vmlinuz-{kernel_version}",
+        f"root=UUID={root_uuid} {DEFAULT_KARGS}",
+        initrd=f"/boot/initrd.img-{kernel_version}",
+        id="pine",
+    )
+    return render_config(
+        [entry],
+        GRUB_CONSOLES,
+        header="grub.cfg of a Pine test image (written by iso/images; there is no grub-mkconfig here)",
+        root_uuid=root_uuid,
+        modules=("part_gpt", "ext2"),
+    )
 
 
 def build_raw(root: Path, img: Path, kernel_version: str, root_uuid: str) -> dict:
@@ -135,15 +47,14 @@ def build_raw(root: Path, img: Path, kernel_version: str, root_uuid: str) -> dic
     grub_dir = root / "boot" / "grub"
     grub_dir.mkdir(parents=True, exist_ok=True)
     (grub_dir / "grub.cfg").write_text(grub_cfg(kernel_version, root_uuid))
-    size = _size_mib(root)
+    size = disk_size_mib(root)
     log(f"raw disk: {size} MiB, mkfs.ext4 -d")
-    _partition(img, size)
+    partition(img, size)
     with loop_device(img) as dev:
         run(["mkfs.ext4", "-q", "-F", "-L", "root", "-U", root_uuid, "-d", root, f"{dev}p3"])
         with mounted(f"{dev}p3", img.parent / "mnt") as mnt:
-            log("grub-install (BIOS), grub-mkimage (UEFI)")
-            efi = _grub(dev, mnt, root_uuid, img.parent)
-        _esp(f"{dev}p2", efi)
+            efi = install_grub(dev, mnt, root_uuid, img.parent)
+        write_esp(f"{dev}p2", efi)
     return {"size_mib": size, "root_uuid": root_uuid, "layout": "BIOS-BOOT,EFI-SYSTEM,root"}
 
 
@@ -175,9 +86,9 @@ def build_ostree(root: Path, tmp: Path, img: Path, kernel_version: str, root_uui
     from pineinstall.boot import bls
 
     _ostree_tree(root, kernel_version)
-    size = _size_mib(root)
+    size = disk_size_mib(root)
     log(f"ostree disk: {size} MiB")
-    _partition(img, size)
+    partition(img, size)
     with loop_device(img) as dev:
         run(["mkfs.ext4", "-q", "-F", "-L", "root", "-U", root_uuid, f"{dev}p3"])
         with mounted(f"{dev}p3", tmp / "mnt") as mnt:
@@ -198,14 +109,14 @@ def build_ostree(root: Path, tmp: Path, img: Path, kernel_version: str, root_uui
             run(["ostree", "admin", "deploy", f"--sysroot={mnt}", f"--os={OS_NAME}", *kargs, OSTREE_REF])
             cfg = mnt / "boot" / "grub" / "grub.cfg"
             cfg.parent.mkdir(parents=True, exist_ok=True)
-            cfg.write_text(CONSOLE_BLOCK + "\n")  # the block write_grub_cfg keeps
+            cfg.write_text(console_block() + "\n")  # the block write_grub_cfg keeps
             bls.write_grub_cfg(mnt, cfg)
-            efi = _grub(dev, mnt, root_uuid, tmp)
+            efi = install_grub(dev, mnt, root_uuid, tmp)
             entries = sorted(p.name for p in (mnt / "boot" / "loader" / "entries").glob("*.conf"))
             deploy = [
                 p.name for p in (mnt / "ostree" / "deploy" / OS_NAME / "deploy").iterdir() if p.is_dir()
             ]
-        _esp(f"{dev}p2", efi)
+        write_esp(f"{dev}p2", efi)
     return {
         "size_mib": size,
         "root_uuid": root_uuid,

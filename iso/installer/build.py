@@ -32,7 +32,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from iso.images.build import _clean_stale, _untar, file_lock, run
+from iso.lib import cache, debian
+from iso.lib.debian import run
 
 from .root import REPO, ensure_root, installer_cache, log, root_key
 
@@ -152,7 +153,7 @@ def _build(tmp: Path) -> dict:
     root_done = time.monotonic()
     root = tmp / "root"
     log(f"unpacking {base.tarball}")
-    _untar(base.tarball, root)
+    debian.untar(base.tarball, root)
     log("pineinstall from this checkout")
     wheel = install_pineinstall(root, tmp)
     _finish_root(root)
@@ -209,7 +210,7 @@ def make_iso(tree: Path, iso: Path) -> tuple[str, int]:
     (tree / area_path).parent.mkdir(parents=True, exist_ok=True)
     (tree / area_path).write_bytes(area)
     (tree / "boot" / "grub").mkdir(parents=True, exist_ok=True)
-    shutil.copy(HERE / "grub.cfg", tree / "boot" / "grub" / "grub.cfg")
+    (tree / "boot" / "grub" / "grub.cfg").write_text(grub_cfg())
     log("grub-mkrescue (BIOS + UEFI, hybrid)")
     # After grub-mkrescue's sources, "--" ends xorriso's mkisofs emulation: the rest are native commands
     # run before the image is written (mkisofs -r made the area 0444; the contract is 0400 root:root).
@@ -218,6 +219,28 @@ def make_iso(tree: Path, iso: Path) -> tuple[str, int]:
          "-chmod", "0400", iso_path, "--", "-chown", "0", iso_path, "--", "-chgrp", "0", iso_path, "--"])  # fmt: skip
     check_embed_mode(iso, iso_path)
     return iso_path, len(area)
+
+
+LIVE_ARGS = "boot=live components noeject"
+CONSOLES = ("tty0", "ttyS0,115200n8")
+RESCUE_NOTE = """systemd's rescue target: a root shell on the console with only local file systems mounted, no udev
+coldplug beyond what sysinit starts, no network and no installer service: what is left when the normal
+boot or the unattended install hangs. The live root has no root password, so sulogin lets you in."""
+
+
+def grub_cfg() -> str:
+    """The medium's menu: "Install Pine" after 10 s, "Rescue shell"; on the serial port and the screen."""
+    from pineinstall.boot.grub import MenuEntry, render_config
+
+    consoles = " ".join(f"console={c}" for c in CONSOLES)
+    kernel, initrd = "/live/vmlinuz", "/live/initrd.img"
+    entries = [
+        MenuEntry("Install Pine", kernel, f"{LIVE_ARGS} quiet {consoles}", initrd),
+        MenuEntry("Rescue shell", kernel, f"{LIVE_ARGS} {consoles} systemd.unit=rescue.target", initrd,
+                  comment=RESCUE_NOTE),
+    ]  # fmt: skip
+    header = "Pine installer: GRUB menu on the serial port and the screen (BIOS and UEFI boot the same file)."
+    return render_config(entries, tuple(reversed(CONSOLES)), header=header, timeout=10, timeout_style="menu")
 
 
 def _place(src: Path, dst: Path) -> None:
@@ -290,32 +313,12 @@ def _load(directory: Path) -> BuiltIso:
 
 def ensure_iso() -> BuiltIso:
     """The cached ISO + PXE files for the current checkout, built first if needed (needs root)."""
-    cache = installer_cache()
-    name = f"iso-{iso_key()}"
-    final = cache / name
-    if (final / "manifest.json").exists():
-        return _load(final)
-    with file_lock(cache / f"{name}.lock"):
-        if (final / "manifest.json").exists():
-            return _load(final)
-        if os.geteuid() != 0:
-            raise RuntimeError("building the installer ISO needs root (mmdebstrap, chroot)")
-        _clean_stale(cache)
-        tmp = cache / f"{name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            manifest = _build(tmp)
-            manifest["key"] = name
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-            for leftover in tmp.iterdir():
-                if leftover.name not in ("manifest.json", ISO_NAME, "pxe"):
-                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-            os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        log(f"built {final} in {manifest['build_seconds']} s")
-        _prune_old_builds(cache, keep=KEEP_BUILDS)
+    cache_parent = installer_cache()
+    final = cache_parent / f"iso-{iso_key()}"
+    fresh = not (final / "manifest.json").exists()
+    cache.cached_build(final, _build, keep=(ISO_NAME, "pxe"))
+    if fresh:
+        _prune_old_builds(cache_parent, keep=KEEP_BUILDS)
     return _load(final)
 
 

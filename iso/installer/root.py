@@ -5,8 +5,8 @@ The cached tarball never contains pineinstall (its key does not track the packag
 build unpacks it, adds the current checkout's wheel and squashes it (see build.py).
 
 Cache: ``~/.cache/pineinstall-tests/installer/root-<key>/`` (``PINE_VM_CACHE`` moves the parent), key =
-hash of the suite, the kernel pin, the package list, this file and the files under ``live/``; built under
-a flock in ``<name>.tmp-PID`` and renamed into place, as iso/images does.
+hash of the suite, the kernel pin, the package list, this file, ``iso/lib/debian.py`` and the files under
+``live/``; built by ``iso.lib.cache.cached_build``.
 """
 
 from __future__ import annotations
@@ -17,30 +17,22 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from iso.images.build import (
-    DPKG_EXCLUDES,
-    SUITE,
-    _clean_stale,
-    _kernel_package,
-    cache_dir,
-    file_lock,
-    kernel_abi,
-    run,
-)
+from iso.lib import cache, debian
+from iso.lib.debian import SUITE, kernel_abi, run
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 LIVE = HERE / "live"
 
 # What the live installer runs: systemd + udev (by-id links, pyudev), live-boot, pineinstall's Python
-# dependencies from Debian, every tool pineinstall's block/, image/ and boot/ modules start, networking
+# dependencies from Debian (pyproject.toml's, mapped by iso.lib.debian), every tool pineinstall's block/, image/ and boot/ modules start, networking
 # (networkd + resolved: DHCP on every wired interface; the install service waits for an address only
 # when there is an interface, so wait-online is not enabled), and the tools a user fetches a config with.
 PACKAGES = (
+    *debian.python_packages(),
     "usr-is-merged",
     "systemd-sysv",
     "systemd-resolved",
@@ -50,14 +42,6 @@ PACKAGES = (
     "live-boot",
     "live-boot-initramfs-tools",
     "busybox",
-    "python3",
-    "python3-yaml",
-    "python3-requests",
-    "python3-jsonschema",
-    "python3-pyudev",
-    "python3-passlib",
-    "python3-zstandard",
-    "python3-tqdm",
     "util-linux",
     "fdisk",
     "gdisk",
@@ -176,9 +160,7 @@ def log(msg: str) -> None:
 
 
 def installer_cache() -> Path:
-    path = cache_dir().parent / "installer"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return cache.cache_dir("installer")
 
 
 def _live_files() -> list[Path]:
@@ -188,19 +170,9 @@ def _live_files() -> list[Path]:
 def root_key() -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"suite": SUITE, "kernel": kernel_abi(), "packages": PACKAGES}).encode())
-    for path in [Path(__file__).resolve(), *_live_files()]:
-        h.update(str(path.relative_to(HERE)).encode() + b"\0" + path.read_bytes())
+    for path in [Path(__file__).resolve(), REPO / "iso" / "lib" / "debian.py", *_live_files()]:
+        h.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
-
-
-def _prune_modules(modules: Path) -> None:
-    keep = [modules / "kernel" / k for k in KEEP_MODULE_DIRS]
-    for ko in list((modules / "kernel").rglob("*.ko*")):
-        if not any(ko == k or k in ko.parents for k in keep):
-            ko.unlink()
-    for d in sorted((modules / "kernel").rglob("*"), reverse=True):
-        if d.is_dir() and not any(d.iterdir()):
-            d.rmdir()
 
 
 def _chroot(root: Path, *argv: str) -> subprocess.CompletedProcess:
@@ -210,24 +182,10 @@ def _chroot(root: Path, *argv: str) -> subprocess.CompletedProcess:
 def customize(root: Path) -> None:
     """mmdebstrap's customize hook (run as root on the host, the chroot's /proc, /sys, /dev mounted):
     the kernel, the live files, the initramfs, services, then cleaning."""
-    tmp = root.parent / f"pine-kernel-{os.getpid()}"
-    tmp.mkdir()
-    try:
-        kpkg, _ = _kernel_package()
-        log(f"apt-get download {kpkg}")
-        run(["apt-get", "download", kpkg], cwd=tmp)
-        (deb,) = tmp.glob(f"{kpkg}_*.deb")
-        run(["dpkg-deb", "-x", deb, tmp / "k"])
-        (modules,) = (tmp / "k" / "lib" / "modules").iterdir()
-        version = modules.name
-        _prune_modules(modules)
-        dest = root / "usr" / "lib" / "modules" / version
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(modules), dest)
-        for name in (f"vmlinuz-{version}", f"config-{version}", f"System.map-{version}"):
-            shutil.copy(tmp / "k" / "boot" / name, root / "boot" / name)
-    finally:
-        shutil.rmtree(tmp)
+    kernel = debian.install_kernel(
+        root, keep=KEEP_MODULE_DIRS, boot_files=("vmlinuz", "config", "System.map")
+    )
+    version = kernel["kernel_version"]
 
     log("live files, services")
     # The live tree (units, network, issue/motd, initramfs settings): root-owned, 0644 / 0755 dirs.
@@ -237,7 +195,6 @@ def customize(root: Path) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
         os.chmod(dst, 0o644)
-    _chroot(root, "depmod", version)
     _chroot(root, "systemctl", "enable", *ENABLED_UNITS)
     _chroot(root, "systemctl", "mask", *MASKED_UNITS)
     # resolved's stub: DNS from DHCP for curl and pineinstall's downloads.
@@ -255,61 +212,30 @@ def customize(root: Path) -> None:
     log(f"update-initramfs -c -k {version}")
     _chroot(root, "update-initramfs", "-c", "-k", version)
 
-    packages = _chroot(root, "dpkg-query", "-W", "-f", "${Package}=${Version}\\n").stdout.split()
-    info = {"kernel_package": kpkg, "kernel_version": version, "packages": packages}
+    info = {**kernel, "packages": debian.installed_packages(root)}
     (root / "etc" / "pine-live-root.json").write_text(json.dumps(info, indent=1) + "\n")
-    shutil.rmtree(root / "var" / "cache" / "apt", ignore_errors=True)
-    (root / "var" / "cache" / "apt").mkdir()
-    shutil.rmtree(root / "var" / "lib" / "apt" / "lists", ignore_errors=True)
-    (root / "var" / "lib" / "apt" / "lists" / "partial").mkdir(parents=True)
+    debian.drop_apt_state(root)
     for log_file in (root / "var" / "log").rglob("*"):
         if log_file.is_file():
             log_file.write_bytes(b"")
 
 
 def _build(tmp: Path) -> dict:
-    started = time.monotonic()
-    python = sys.executable
-    hook = f'env PYTHONPATH={REPO} {python} -m iso.installer.root customize "$1"'
-    argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--include=" + ",".join(PACKAGES)]
-    argv += [f"--dpkgopt={o}" for o in DPKG_EXCLUDES]
-    argv += ["--dpkgopt=path-exclude=/usr/share/doc-base/*", "--dpkgopt=path-exclude=/usr/share/lintian/*"]
-    argv += [f"--customize-hook={hook}"]
+    hook = f'env PYTHONPATH={REPO} {sys.executable} -m iso.installer.root customize "$1"'
     out = tmp / "root.tar.zst"
-    log(f"mmdebstrap --variant=minbase {SUITE} (+{len(PACKAGES)} packages, kernel, initramfs)")
-    run([*argv, SUITE, out])
+    extra = ["--dpkgopt=path-exclude=/usr/share/doc-base/*", "--dpkgopt=path-exclude=/usr/share/lintian/*"]
+    debian.mmdebstrap(PACKAGES, out, *extra, f"--customize-hook={hook}")
     # The hook's manifest, read back from the tarball.
-    text = run(["tar", "-I", "zstd", "-xOf", out, "./etc/pine-live-root.json"]).stdout
-    info = json.loads(text)
+    info = json.loads(run(["tar", "-I", "zstd", "-xOf", out, "./etc/pine-live-root.json"]).stdout)
     info["file"] = out.name
     info["tarball_bytes"] = out.stat().st_size
-    info["build_seconds"] = round(time.monotonic() - started, 1)
-    info["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return info
 
 
 def ensure_root() -> LiveRoot:
     """The cached live root for the current inputs, built first if needed (needs root, ~2-4 min)."""
-    cache = installer_cache()
-    name = f"root-{root_key()}"
-    final = cache / name
-    if not (final / "manifest.json").exists():
-        with file_lock(cache / f"{name}.lock"):
-            if not (final / "manifest.json").exists():
-                if os.geteuid() != 0:
-                    raise RuntimeError("building the installer's root needs root (mmdebstrap --mode=root)")
-                _clean_stale(cache)
-                tmp = cache / f"{name}.tmp-{os.getpid()}"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir()
-                try:
-                    manifest = _build(tmp)
-                    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-                    os.rename(tmp, final)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                log(f"built {final} in {manifest['build_seconds']} s")
-    manifest = json.loads((final / "manifest.json").read_text())
+    final = installer_cache() / f"root-{root_key()}"
+    manifest = cache.cached_build(final, _build)
     return LiveRoot(final, final / manifest["file"], manifest)
 
 

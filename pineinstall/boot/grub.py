@@ -11,6 +11,8 @@ marked block.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import grubenv, kargs
@@ -66,6 +68,51 @@ def replace_console(lines: list[str], consoles: tuple[kargs.Console, ...]) -> li
             at += 1
         out[at:at] = block
     return out
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One ``menuentry`` of a grub.cfg that :func:`render_config` writes."""
+
+    title: str
+    kernel: str  # path as GRUB sees it, e.g. /boot/vmlinuz-6.1.0-50-amd64
+    args: str = ""
+    initrd: str | None = None
+    id: str | None = None
+    comment: str = ""  # lines written above the entry as # comments
+
+
+def render_config(
+    entries: Sequence[MenuEntry],
+    consoles: Sequence[str],
+    *,
+    header: str,
+    timeout: int = 1,
+    timeout_style: str | None = None,
+    root_uuid: str | None = None,
+    modules: Sequence[str] = (),
+) -> str:
+    """A grub.cfg (for media and images that have no grub-mkconfig): a header comment, the default
+    (first) entry after timeout seconds, the console block for consoles (kernel console= values,
+    e.g. ``ttyS0,115200n8``), ``insmod`` of modules, the root found by filesystem UUID."""
+    out = [f"# {line}".rstrip() for line in header.splitlines()]
+    out += [f"set timeout={timeout}", "set default=0"]
+    if timeout_style:
+        out.append(f"set timeout_style={timeout_style}")
+    out += [f"insmod {m}" for m in modules]
+    out += console_block(tuple(kargs.parse_console(c) for c in consoles))
+    if root_uuid:
+        out.append(f"search --no-floppy --fs-uuid --set=root {root_uuid}")
+    for e in entries:
+        out.append("")
+        out += [f"# {line}".rstrip() for line in e.comment.splitlines()]
+        ident = f" --id {e.id}" if e.id else ""
+        out.append(f"menuentry '{e.title}'{ident} {{")
+        out.append(f"\tlinux {e.kernel} {e.args}".rstrip())
+        if e.initrd:
+            out.append(f"\tinitrd {e.initrd}")
+        out.append("}")
+    return "\n".join(out) + "\n"
 
 
 class Grub(Bootloader):

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from iso import images
+from iso.lib import cache, debian, initramfs
+from iso.lib.disk import loop_device, mounted
 from pineinstall.boot import apply_kargs, detect
 from pineinstall.boot.bls import MARK, Bls
 from pineinstall.boot.grub import Grub
@@ -28,25 +30,7 @@ def sh(*argv, **kw) -> str:
     return subprocess.run([str(a) for a in argv], check=True, capture_output=True, text=True, **kw).stdout
 
 
-@contextmanager
-def attached(img: Path):
-    dev = sh("losetup", "--find", "--show", img).strip()
-    try:
-        sh("partx", "-u", dev) if os.path.exists(f"{dev}p1") else sh("partx", "-a", dev)
-        yield dev
-    finally:
-        subprocess.run(["partx", "-d", dev], capture_output=True)
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
-
-
-@contextmanager
-def mounted(dev: str, where: Path):
-    where.mkdir(exist_ok=True)
-    sh("mount", "-t", "ext4", dev, where)
-    try:
-        yield where
-    finally:
-        sh("umount", where)
+attached = loop_device  # the image library's own: img on a loop device with partition nodes
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +178,99 @@ def test_cli_build_copies_out(raw, tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+# --- the image library (iso.lib) on its own: no image is built ----------------------------------------
+
+
+def test_cached_build_runs_once_and_leaves_only_the_kept_files(tmp_path):
+    calls = []
+
+    def build(tmp: Path) -> dict:
+        calls.append(tmp)
+        assert tmp.name.startswith("thing-1.tmp-") and tmp.parent == tmp_path  # built next to its place
+        (tmp / "out.bin").write_bytes(b"x")
+        (tmp / "scratch").mkdir()
+        return {"file": "out.bin"}
+
+    first = cache.cached_build(tmp_path / "thing-1", build, keep=["out.bin"])
+    again = cache.cached_build(tmp_path / "thing-1", build, keep=["out.bin"])
+    assert len(calls) == 1 and again == first
+    assert first["key"] == "thing-1" and first["file"] == "out.bin" and "build_seconds" in first
+    assert sorted(p.name for p in (tmp_path / "thing-1").iterdir()) == ["manifest.json", "out.bin"]
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_cached_build_failure_leaves_no_directory(tmp_path):
+    def build(tmp: Path) -> dict:
+        (tmp / "half").write_text("")
+        raise RuntimeError("mmdebstrap failed")
+
+    with pytest.raises(RuntimeError, match="mmdebstrap failed"):
+        cache.cached_build(tmp_path / "broken", build)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.lock"]
+
+
+def test_python_packages_follow_pyproject():
+    import tomllib
+
+    packages = debian.python_packages()
+    assert packages[0] == "python3" and len(set(packages)) == len(packages)
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    for spec in deps:
+        name = re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0].lower()
+        assert name in debian.DEBIAN_NAMES, f"{name}: no Debian name in iso/lib/debian.py"
+        if debian.DEBIAN_NAMES[name]:
+            assert debian.DEBIAN_NAMES[name] in packages
+    known = subprocess.run(
+        ["apt-cache", "show", "--no-all-versions", *packages], capture_output=True, text=True
+    )
+    assert known.returncode == 0, known.stderr  # every name is a real Debian package
+
+
+def test_initramfs_holds_busybox_modules_in_dependency_order_and_init(tmp_path):
+    root = tmp_path / "root"
+    modroot = root / "usr/lib/modules/6.1.0-test"
+    (modroot / "kernel/fs").mkdir(parents=True)
+    for name in ("crc16", "mbcache", "ext4"):
+        (modroot / f"kernel/fs/{name}.ko").write_bytes(name.encode())
+    (modroot / "modules.dep").write_text(
+        "kernel/fs/ext4.ko: kernel/fs/mbcache.ko kernel/fs/crc16.ko\nkernel/fs/mbcache.ko:\nkernel/fs/crc16.ko:\n"
+    )
+    (root / "bin").mkdir()
+    shutil.copy("/bin/busybox", root / "bin/busybox")
+    out = tmp_path / "initrd.img"
+    names = initramfs.build(
+        root, "6.1.0-test", "#!/bin/sh\necho hi\n", out, ("ext4", "builtin_one"), required=False
+    )
+    assert names == ["crc16.ko", "mbcache.ko", "ext4.ko"]  # modules.dep lists the deepest dependency last
+    with pytest.raises(FileNotFoundError, match="builtin_one"):
+        initramfs.build(root, "6.1.0-test", "", tmp_path / "x.img", ("builtin_one",))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    subprocess.run(f"gzip -dc {out} | cpio -id --quiet", shell=True, cwd=tree, check=True)
+    assert (tree / "modules.list").read_text() == "crc16.ko\nmbcache.ko\next4.ko\n"
+    assert (tree / "init").read_text() == "#!/bin/sh\necho hi\n" and os.access(tree / "init", os.X_OK)
+    assert os.readlink(tree / "bin/sh") == "busybox"
+    assert (tree / "lib/modules/ext4.ko").read_bytes() == b"ext4"
+    again = tmp_path / "again.img"
+    initramfs.build(
+        root, "6.1.0-test", "#!/bin/sh\necho hi\n", again, ("ext4", "builtin_one"), required=False
+    )
+    assert again.read_bytes() == out.read_bytes()  # reproducible: root's files, mtime 0
+
+
+def test_image_and_installer_grub_cfgs_are_the_products(tmp_path):
+    """Both grub.cfg files come from pineinstall.boot.grub.render_config, which its Grub reads back."""
+    from iso.images.disk import grub_cfg
+    from iso.installer.build import grub_cfg as installer_cfg
+
+    (tmp_path / "boot/grub").mkdir(parents=True)
+    (tmp_path / "boot/grub/grub.cfg").write_text(grub_cfg("6.1.0-50-amd64", "1234-abcd"))
+    loader = detect(tmp_path)
+    assert isinstance(loader, Grub)
+    assert loader.kargs() == ["root=UUID=1234-abcd", "rw", "console=tty0", "console=ttyS0,115200n8"]
+    text = installer_cfg()
+    assert "set timeout=10" in text and "# CONSOLE-SETTINGS-START" in text
+    assert "serial --unit=0 --speed=115200" in text and "terminal_input serial console" in text
+    assert text.count("menuentry ") == 2 and "systemd.unit=rescue.target" in text

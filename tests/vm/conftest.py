@@ -59,3 +59,15 @@ def run_in_guest(vm_image: harness.GuestImage):
 @pytest.fixture
 def boot_disk(vm_image: harness.GuestImage):
     return harness.boot_disk
+
+
+@pytest.fixture(scope="session")
+def built_iso():
+    """The installer ISO and PXE files of this checkout: built once per session (cached by its inputs)."""
+    from iso.installer.build import ensure_iso
+
+    built = ensure_iso()
+    m = built.manifest
+    print(f"\nISO {m['iso_bytes'] / 2**20:.1f} MiB, squashfs {m['pxe']['rootfs.squashfs'] / 2**20:.1f} MiB, "
+          f"initrd {m['pxe']['initrd.img'] / 2**20:.1f} MiB (built in {m['build_seconds']} s)")  # fmt: skip
+    return built

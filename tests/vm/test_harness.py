@@ -1,4 +1,10 @@
-"""Smoke tests of the VM harness itself: each proves one thing later VM tests rely on."""
+"""Smoke tests of the VM harness itself: each proves one thing later VM tests rely on.
+
+The checks that need a running harness guest share ONE boot (the `smoke` fixture): each runs as a
+section of the guest's command with its output and rc in the shared directory, and the command ends
+with the failing-command check (its rc and output are the run's own). Each test below asserts its
+section, as it did with a guest of its own; a boot costs 30-60 s under TCG.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +14,29 @@ import socket
 import subprocess
 import threading
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
+import harness
 import pytest
-from harness import DiskSpec, GuestError, GuestTimeout
+from harness import DiskSpec, GuestError, GuestResult, GuestTimeout
 
 # Boots take 15-40 s under TCG on a busy 2-core machine; the limits leave room for a slow run.
 T = 180
 
-
-def test_repository_is_importable_with_debian_python_and_tools(run_in_guest):
-    r = run_in_guest(
-        "set -e\n"
-        "python3 -c 'import pineinstall, butane_like; print(pineinstall.__file__)'\n"
-        "python3 -c 'import yaml, requests, jsonschema, pyudev, passlib; print(\"libs-ok\")'\n"
-        "python3 -c 'import sys; print(sys.executable)'\n"
-        "for t in mdadm cryptsetup mkfs.vfat mcopy sgdisk sfdisk mkfs.ext4 mkfs.xfs mkfs.btrfs \\\n"
-        "    blkid udevadm modprobe; do command -v $t; done\n"
-        "id -u",
-        timeout=T,
-    ).check()
-    lines = r.output.splitlines()
-    assert lines[0] == "/repo/pineinstall/__init__.py"
-    assert "libs-ok" in lines
-    assert "/usr/bin/python3" in lines
-    assert len([line for line in lines if line.startswith("/")]) >= 14
-    assert lines[-1] == "0"  # root
-
-
-def test_disks_by_id_and_mdadm_raid1_with_ext4(run_in_guest):
-    r = run_in_guest(
-        """set -e
+SECTIONS = {
+    "tools": """
+        python3 -c 'import pineinstall, butane_like; print(pineinstall.__file__)'
+        python3 -c 'import yaml, requests, jsonschema, pyudev, passlib; print("libs-ok")'
+        python3 -c 'import sys; print(sys.executable)'
+        for t in mdadm cryptsetup mkfs.vfat mcopy sgdisk sfdisk mkfs.ext4 mkfs.xfs mkfs.btrfs \\
+            blkid udevadm modprobe; do command -v $t; done
+        id -u
+        """,
+    "raid1": """
         readlink -f /dev/disk/by-id/virtio-alpha /dev/disk/by-id/virtio-beta
         blockdev --getsize64 /dev/disk/by-id/virtio-alpha
-        mdadm --create /dev/md/pinetest --run --level=1 --raid-devices=2 --metadata=1.2 \
+        mdadm --create /dev/md/pinetest --run --level=1 --raid-devices=2 --metadata=1.2 \\
             /dev/disk/by-id/virtio-alpha /dev/disk/by-id/virtio-beta
         mkfs.ext4 -q -L raidroot /dev/md/pinetest
         mkdir /mnt/r && mount /dev/md/pinetest /mnt/r
@@ -51,23 +46,10 @@ def test_disks_by_id_and_mdadm_raid1_with_ext4(run_in_guest):
         mdadm --detail /dev/md/pinetest | grep -E 'Raid Level|Active Devices'
         umount /mnt/r && mdadm --stop /dev/md/pinetest
         """,
-        disks=[DiskSpec("alpha", "128M"), DiskSpec("beta", "128M")],
-        timeout=T,
-    ).check()
-    out = r.output.splitlines()
-    assert out[0].startswith("/dev/vd") and out[1].startswith("/dev/vd") and out[0] != out[1]
-    assert out[2] == str(128 * 2**20)
-    assert "hello" in out
-    assert "Raid Level : raid1" in r.output
-    assert "Active Devices : 2" in r.output
-
-
-def test_luks_format_open_mount(run_in_guest):
-    r = run_in_guest(
-        """set -e
+    "luks": """
         dev=/dev/disk/by-id/virtio-secret
         printf 'pass-phrase' > /tmp/key
-        cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+        cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \\
             --label pinecrypt --key-file /tmp/key $dev
         cryptsetup open --key-file /tmp/key $dev plain
         mkfs.ext4 -q /dev/mapper/plain
@@ -77,27 +59,114 @@ def test_luks_format_open_mount(run_in_guest):
         cryptsetup open --key-file /tmp/key $dev again && mount /dev/mapper/again /mnt/c && cat /mnt/c/f
         blkid -o value -s TYPE $dev
         """,
-        disks=[DiskSpec("secret", "64M")],
-        timeout=T,
-    ).check()
-    assert r.output.splitlines()[-3:] == ["inside", "inside", "crypto_LUKS"]
-
-
-def test_vfat_mount_and_disk_kept_for_the_host(run_in_guest, tmp_path: Path):
-    esp = tmp_path / "esp.img"
-    r = run_in_guest(
-        """set -e
+    "vfat": """
         mkfs.vfat -F 32 -n PINEESP /dev/disk/by-id/virtio-esp
         mkdir /mnt/e && mount -t vfat /dev/disk/by-id/virtio-esp /mnt/e
         echo fat > /mnt/e/HELLO.TXT && cat /mnt/e/HELLO.TXT
         grep ' /mnt/e ' /proc/mounts | cut -d' ' -f3
         umount /mnt/e
         """,
-        disks=[DiskSpec("esp", "64M", path=esp)],
-        timeout=T,
-    ).check()
-    assert r.output.splitlines()[-2:] == ["fat", "vfat"]
+    # {http_port}: the host's server, filled in by the fixture
+    "network": """
+        cat /sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw; echo
+        python3 -c 'import requests; print(requests.get("http://10.0.2.2:{http_port}/x").text)'
+        echo from-guest > /mnt/share/result.txt
+        mkdir /tmp/www && echo served-by-guest > /tmp/www/served.txt
+        python3 -m http.server -d /tmp/www 8080 > /dev/null 2>&1 &
+        for i in $(seq 150); do [ -e /mnt/share/host-done ] && break; sleep 1; done
+        echo waited
+        """,
+}
+# The last command of the run: its rc and output are what run_in_guest returns.
+FAILING = "echo before-failure; exit 7"
+
+
+@dataclass(frozen=True)
+class Smoke:
+    result: GuestResult  # the whole run (the failing command's rc and output)
+    share: Path  # the guest's /mnt/share: NAME.out and NAME.rc of every section
+    esp: Path  # the "esp" disk, kept after the run
+    seen: list[str]  # what the host fetched through the forwarded port
+
+    def section(self, name: str) -> str:
+        """The section's output; fails unless it exited 0 (what .check() did for a guest of its own)."""
+        out = (self.share / f"{name}.out").read_text()
+        rc = (self.share / f"{name}.rc").read_text().strip()
+        assert rc == "0", f"section {name} failed with rc {rc}:\n{out}"
+        return out
+
+
+def _script(http_port: int) -> str:
+    parts = []
+    for name, body in SECTIONS.items():
+        body = body.replace("{http_port}", str(http_port))
+        parts.append(f"( set -e\n{body}\n) > /mnt/share/{name}.out 2>&1; echo $? > /mnt/share/{name}.rc")
+    return "\n".join([*parts, FAILING]) + "\n"
+
+
+@pytest.fixture(scope="module")
+def smoke(vm_image, tmp_path_factory: pytest.TempPathFactory) -> Smoke:
+    tmp = tmp_path_factory.mktemp("smoke")
+    config = tmp / "config.ign"
+    config.write_text('{"ignition": {"version": "3.4.0"}}')
+    share = tmp / "share"
+    share.mkdir()
+    esp = tmp / "esp.img"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    forwarded = _free_port()
+    seen: list[str] = []
+    stop = threading.Event()
+    fetcher = threading.Thread(target=_fetch_forwarded, args=(forwarded, share, seen, stop), daemon=True)
+    fetcher.start()
+    try:
+        r = harness.run_in_guest(
+            _script(server.server_port),
+            disks=[
+                DiskSpec("alpha", "128M"),
+                DiskSpec("beta", "128M"),
+                DiskSpec("secret", "64M"),
+                DiskSpec("esp", "64M", path=esp),
+            ],
+            fw_cfg={"opt/com.coreos/config": config},
+            share=share,
+            net_forwards={forwarded: 8080},
+            timeout=T + 120,  # five checks in one guest
+        )
+    finally:
+        stop.set()
+        server.shutdown()
+    fetcher.join(timeout=10)
+    return Smoke(r, share, esp, seen)
+
+
+def test_repository_is_importable_with_debian_python_and_tools(smoke: Smoke):
+    lines = smoke.section("tools").splitlines()
+    assert lines[0] == "/repo/pineinstall/__init__.py"
+    assert "libs-ok" in lines
+    assert "/usr/bin/python3" in lines
+    assert len([line for line in lines if line.startswith("/")]) >= 14
+    assert lines[-1] == "0"  # root
+
+
+def test_disks_by_id_and_mdadm_raid1_with_ext4(smoke: Smoke):
+    output = smoke.section("raid1")
+    out = output.splitlines()
+    assert out[0].startswith("/dev/vd") and out[1].startswith("/dev/vd") and out[0] != out[1]
+    assert out[2] == str(128 * 2**20)
+    assert "hello" in out
+    assert "Raid Level : raid1" in output
+    assert "Active Devices : 2" in output
+
+
+def test_luks_format_open_mount(smoke: Smoke):
+    assert smoke.section("luks").splitlines()[-3:] == ["inside", "inside", "crypto_LUKS"]
+
+
+def test_vfat_mount_and_disk_kept_for_the_host(smoke: Smoke):
+    assert smoke.section("vfat").splitlines()[-2:] == ["fat", "vfat"]
     # The disk given by path outlives the guest: the host reads what the guest wrote.
+    esp = smoke.esp
     label = subprocess.run(["blkid", "-o", "value", "-s", "LABEL", str(esp)], capture_output=True, text=True)
     assert label.stdout.strip() == "PINEESP"
     listing = subprocess.run(["mdir", "-b", "-i", str(esp), "::"], capture_output=True, text=True)
@@ -136,49 +205,18 @@ def _fetch_forwarded(port: int, share: Path, seen: list[str], stop: threading.Ev
             stop.wait(1)
 
 
-def test_fw_cfg_share_network_and_port_forward(run_in_guest, tmp_path: Path):
-    config = tmp_path / "config.ign"
-    config.write_text('{"ignition": {"version": "3.4.0"}}')
-    share = tmp_path / "share"
-    share.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    forwarded = _free_port()
-    seen: list[str] = []
-    stop = threading.Event()
-    fetcher = threading.Thread(target=_fetch_forwarded, args=(forwarded, share, seen, stop), daemon=True)
-    fetcher.start()
-    try:
-        r = run_in_guest(
-            f"""set -e
-            cat /sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw; echo
-            python3 -c 'import requests; print(requests.get("http://10.0.2.2:{server.server_port}/x").text)'
-            echo from-guest > /mnt/share/result.txt
-            mkdir /tmp/www && echo served-by-guest > /tmp/www/served.txt
-            python3 -m http.server -d /tmp/www 8080 > /dev/null 2>&1 &
-            for i in $(seq 150); do [ -e /mnt/share/host-done ] && break; sleep 1; done
-            echo waited
-            """,
-            fw_cfg={"opt/com.coreos/config": config},
-            share=share,
-            net_forwards={forwarded: 8080},
-            timeout=T,
-        ).check()
-    finally:
-        stop.set()
-        server.shutdown()
-    fetcher.join(timeout=10)
-    assert r.output.splitlines() == [
+def test_fw_cfg_share_network_and_port_forward(smoke: Smoke):
+    assert smoke.section("network").splitlines() == [
         '{"ignition": {"version": "3.4.0"}}',
         '{"served": "by the host"}',
         "waited",
     ]
-    assert (share / "result.txt").read_text() == "from-guest\n"
-    assert seen == ["served-by-guest\n"]
+    assert (smoke.share / "result.txt").read_text() == "from-guest\n"
+    assert smoke.seen == ["served-by-guest\n"]
 
 
-def test_failing_command_returns_its_rc(run_in_guest):
-    r = run_in_guest(["sh", "-c", "echo before-failure; exit 7"], timeout=T)
+def test_failing_command_returns_its_rc(smoke: Smoke):
+    r = smoke.result
     assert r.rc == 7
     assert r.output == "before-failure\n"
     with pytest.raises(GuestError, match="rc 7"):

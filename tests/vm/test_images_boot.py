@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from iso import images
+from iso.lib.disk import loop_device, mounted
 from pineinstall.boot import apply_kargs
 
 pytestmark = [
@@ -26,25 +26,11 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPineTestKeyPineTestKeyPineTestKey000
 BOOT_TIMEOUT = 600
 
 
-def sh(*argv) -> str:
-    return subprocess.run([str(a) for a in argv], check=True, capture_output=True, text=True).stdout
-
-
 @contextmanager
 def root_of(img: Path, where: Path):
     """The disk's root filesystem (partition 3) mounted at where."""
-    dev = sh("losetup", "--find", "--show", img).strip()
-    try:
-        sh("partx", "-u", dev) if os.path.exists(f"{dev}p1") else sh("partx", "-a", dev)
-        where.mkdir(exist_ok=True)
-        sh("mount", "-t", "ext4", f"{dev}p3", where)
-        try:
-            yield where
-        finally:
-            sh("umount", where)
-    finally:
-        subprocess.run(["partx", "-d", dev], capture_output=True)
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
+    with loop_device(img) as dev, mounted(f"{dev}p3", where) as m:
+        yield m
 
 
 def _provision(etc: Path, home: Path) -> None:

@@ -8,8 +8,16 @@
 See qemu.run_in_guest and qemu.boot_disk for the arguments, image.py for the cached guest image.
 """
 
-from .image import GuestImage, cache_dir, ensure_guest_image
-from .qemu import (
+import sys
+from pathlib import Path
+
+# The guest image is built with the repository's image library (iso.lib), which is not installed.
+_REPO = str(Path(__file__).resolve().parents[3])
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+from .image import GuestImage, cache_dir, ensure_guest_image  # noqa: E402
+from .qemu import (  # noqa: E402
     BootResult,
     DiskSpec,
     GuestError,

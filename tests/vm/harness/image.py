@@ -2,43 +2,33 @@
 
 Built from Debian's packages only (mmdebstrap minbase + a pinned linux-image .deb), without loop mounts
 (`mkfs.ext4 -d`). The result lives in `~/.cache/pineinstall-tests/guest-<key>/`, where key hashes the
-package list, the kernel pin and the source of this module and of stage 1; a rerun finds it in
-milliseconds. Builds take a per-key lock and happen in a temporary directory renamed into place.
+package list, the kernel pin and the source of this module, of stage 1 and of the image library it is
+built with (``iso.lib``: mmdebstrap, the pinned kernel, the initramfs writer, ``cached_build``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import lzma
-import os
-import re
 import shutil
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import initramfs
+from iso.lib import cache, debian, initramfs
+from iso.lib.cache import file_lock
+from iso.lib.debian import SUITE, kernel_abi, log
+from iso.lib.disk import ext4_image
 
 HERE = Path(__file__).resolve().parent
+LIB = HERE.parents[2] / "iso" / "lib"
 
-SUITE = "bookworm"
-# One kernel ABI, present in bookworm (point release) and bookworm-security when pinned. Debian drops
-# old ABIs at point releases: then the newest available 6.1 ABI is used and the fact is recorded in the
-# manifest (override with PINE_VM_KERNEL=6.1.0-NN).
-KERNEL_ABI = "6.1.0-50"
+# Modules stage 1 needs to find the root disk and the per-run 9p share; the Debian root's own kmod
+# loads everything else after switch_root. crc32c_generic is a soft dependency of ext4 that
+# modules.dep does not list, so it is named explicitly and loaded first.
+STAGE1_MODULES = ("crc32c_generic", "virtio_pci", "virtio_blk", "ext4", "9pnet_virtio", "9p")
 
 PACKAGES = (
-    "python3",
-    "python3-yaml",
-    "python3-requests",
-    "python3-jsonschema",
-    "python3-pyudev",
-    "python3-passlib",
+    *debian.python_packages(),  # pineinstall's dependencies (pyproject.toml)
     "mdadm",
     "cryptsetup",
     "dosfstools",
@@ -74,41 +64,33 @@ PACKAGES = (
 
 # Kernel module trees nobody boots in a test guest; dropping them halves the root disk.
 PRUNE_MODULE_DIRS = (
-    "kernel/sound",
-    "kernel/drivers/gpu",
-    "kernel/drivers/media",
-    "kernel/drivers/net/wireless",
-    "kernel/drivers/net/ethernet",
-    "kernel/drivers/infiniband",
-    "kernel/drivers/staging",
-    "kernel/drivers/usb",
-    "kernel/drivers/bluetooth",
-    "kernel/drivers/iio",
-    "kernel/drivers/isdn",
-    "kernel/drivers/hid",
-    "kernel/drivers/input",
-    "kernel/drivers/mmc",
-    "kernel/drivers/mtd",
-    "kernel/drivers/video",
-    "kernel/drivers/hwmon",
-    "kernel/drivers/platform",
-    "kernel/drivers/scsi/qla2xxx",
-    "kernel/drivers/scsi/lpfc",
-    "kernel/drivers/scsi/mpt3sas",
-    "kernel/drivers/scsi/megaraid",
-    "kernel/drivers/scsi/be2iscsi",
-    "kernel/drivers/scsi/bfa",
-    "kernel/net/wireless",
-    "kernel/net/mac80211",
-    "kernel/net/bluetooth",
-)
-
-DPKG_EXCLUDES = (
-    "path-exclude=/usr/share/man/*",
-    "path-exclude=/usr/share/doc/*",
-    "path-include=/usr/share/doc/*/copyright",
-    "path-exclude=/usr/share/locale/*",
-    "path-exclude=/usr/share/info/*",
+    "sound",
+    "drivers/gpu",
+    "drivers/media",
+    "drivers/net/wireless",
+    "drivers/net/ethernet",
+    "drivers/infiniband",
+    "drivers/staging",
+    "drivers/usb",
+    "drivers/bluetooth",
+    "drivers/iio",
+    "drivers/isdn",
+    "drivers/hid",
+    "drivers/input",
+    "drivers/mmc",
+    "drivers/mtd",
+    "drivers/video",
+    "drivers/hwmon",
+    "drivers/platform",
+    "drivers/scsi/qla2xxx",
+    "drivers/scsi/lpfc",
+    "drivers/scsi/mpt3sas",
+    "drivers/scsi/megaraid",
+    "drivers/scsi/be2iscsi",
+    "drivers/scsi/bfa",
+    "net/wireless",
+    "net/mac80211",
+    "net/bluetooth",
 )
 
 
@@ -126,173 +108,56 @@ class GuestImage:
 
 def cache_dir() -> Path:
     """`~/.cache/pineinstall-tests`, or PINE_VM_CACHE when set."""
-    env = os.environ.get("PINE_VM_CACHE")
-    path = Path(env) if env else Path.home() / ".cache" / "pineinstall-tests"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def kernel_abi() -> str:
-    return os.environ.get("PINE_VM_KERNEL", KERNEL_ABI)
+    return cache.cache_root()
 
 
 def image_key() -> str:
     """Hash of everything that goes into the image; any change gives a new cache directory."""
     h = hashlib.sha256()
     h.update(json.dumps({"suite": SUITE, "kernel": kernel_abi(), "packages": PACKAGES}).encode())
-    for name in ("image.py", "initramfs.py", "stage1_init.sh"):
-        h.update((HERE / name).read_bytes())
+    for path in (
+        HERE / "image.py",
+        HERE / "stage1_init.sh",
+        *(LIB / f for f in ("debian.py", "initramfs.py", "disk.py")),
+    ):
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
-@contextmanager
-def file_lock(path: Path):
-    """An exclusive flock held for the block (released by the kernel if the process dies)."""
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _log(msg: str) -> None:
-    print(f"[vm-image] {msg}", file=sys.stderr, flush=True)
-
-
-def _run(argv: list[str], **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"guest image build: {' '.join(argv)} failed (rc {proc.returncode}):\n"
-            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc
-
-
-def _resolve_kernel_package() -> tuple[str, str]:
-    """(package name, note): the pinned ABI when apt knows it, else the newest 6.1 ABI."""
-    wanted = f"linux-image-{kernel_abi()}-amd64"
-    shown = subprocess.run(["apt-cache", "show", "--no-all-versions", wanted], capture_output=True, text=True)
-    if shown.returncode == 0 and shown.stdout.strip():
-        return wanted, "pinned"
-    names = _run(["apt-cache", "pkgnames", "linux-image-6.1.0-"]).stdout.split()
-    abis = sorted(
-        (int(m.group(1)), n) for n in names if (m := re.fullmatch(r"linux-image-6\.1\.0-(\d+)-amd64", n))
-    )
-    if not abis:
-        raise RuntimeError(f"{wanted} is not known to apt (run apt-get update?) and no other 6.1 kernel is")
-    chosen = abis[-1][1]
-    _log(f"warning: {wanted} is not available; using {chosen} (set PINE_VM_KERNEL to pin another)")
-    return chosen, f"fallback from {wanted}"
-
-
-def _write_kernel(bzimage: Path, out: Path) -> None:
-    """Unpack the ELF vmlinux from Debian's xz bzImage: QEMU boots it directly (PVH entry point),
-    which skips the ~7 s the guest spends decompressing xz under TCG."""
-    data = bzimage.read_bytes()
-    start = data.find(b"\xfd7zXZ\x00")
-    if start >= 0:
-        elf = lzma.LZMADecompressor().decompress(data[start:])
-        if elf[:4] == b"\x7fELF":
-            out.write_bytes(elf)
-            return
-    _log("warning: no xz payload in the kernel image; booting the bzImage as it is")
-    shutil.copy(bzimage, out)
-
-
-def _clean_stale(cache: Path) -> None:
-    """Remove half-built directories of builders that died (their pid no longer exists)."""
-    for tmp in cache.glob("guest-*.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _prune_old(cache: Path, keep: Path) -> None:
+def _prune_old(parent: Path, keep: Path) -> None:
     """Drop images of other keys (older builder versions): each is ~0.5 GB. Taken under the guest lock,
     so no guest is running from the one being removed."""
-    with file_lock(cache / "qemu.lock"):
-        for old in cache.glob("guest-*"):
+    with file_lock(parent / "qemu.lock"):
+        for old in parent.glob("guest-*"):
             if old.is_dir() and old != keep and ".tmp-" not in old.name:
                 shutil.rmtree(old, ignore_errors=True)
-                (cache / f"{old.name}.lock").unlink(missing_ok=True)
+                (parent / f"{old.name}.lock").unlink(missing_ok=True)
 
 
-def _build(tmp: Path, key: str) -> dict:
-    started = time.monotonic()
+def _build(tmp: Path) -> dict:
     root = tmp / "root"
-    kpkg, knote = _resolve_kernel_package()
-    _log(f"downloading {kpkg}")
-    _run(["apt-get", "download", kpkg], cwd=tmp)
-    (deb,) = tmp.glob(f"{kpkg}_*.deb")
-
-    _log(f"mmdebstrap --variant=minbase {SUITE} (about 90 s)")
-    argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--include=" + ",".join(PACKAGES)]
-    argv += [f"--dpkgopt={o}" for o in DPKG_EXCLUDES]
-    _run([*argv, SUITE, str(root)])
-
-    _log("unpacking the kernel")
-    _run(["dpkg-deb", "-x", str(deb), str(tmp / "kernel")])
-    (modules,) = (tmp / "kernel" / "lib" / "modules").iterdir()
-    version = modules.name
-    for rel in PRUNE_MODULE_DIRS:
-        shutil.rmtree(modules / rel, ignore_errors=True)
-    dest = root / "lib" / "modules" / version
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(modules), dest)
-    _write_kernel(tmp / "kernel" / "boot" / f"vmlinuz-{version}", tmp / "vmlinux")
-    shutil.rmtree(tmp / "kernel")
-    deb.unlink()
-    # The .deb ships no modules.dep; the root's own depmod writes it (no host kmod needed).
-    _run(["chroot", str(root), "depmod", version])
+    debian.mmdebstrap(PACKAGES, root)
+    kernel = debian.install_kernel(root, drop=PRUNE_MODULE_DIRS)
+    version = kernel["kernel_version"]
+    debian.vmlinux(root / "boot" / f"vmlinuz-{version}", tmp / "vmlinux")
+    shutil.rmtree(root / "boot")
+    (root / "boot").mkdir()
 
     # Mount points of the harness; the rest of the guest's setup is per run (stage2_boot.sh).
     for d in ("mnt/pinerun", "mnt/share", "repo"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "etc" / "hostname").write_text("pine-guest\n")
     (root / "etc" / "fstab").write_text("# the VM test harness mounts everything itself\n")
-    shutil.rmtree(root / "var" / "cache" / "apt", ignore_errors=True)
-    shutil.rmtree(root / "var" / "lib" / "apt" / "lists", ignore_errors=True)
+    debian.drop_apt_state(root)
 
-    _log("writing the initramfs")
-    mods = initramfs.build(root, version, (HERE / "stage1_init.sh").read_text(), tmp / "initrd.img")
-
-    _log("mkfs.ext4 -d (root disk)")
-    used = int(_run(["du", "-sb", str(root)]).stdout.split()[0])
-    size_mib = used * 13 // 10 // 2**20 + 512  # room for tests that write into the root
-    img = tmp / "root.img"
-    with open(img, "wb") as fh:
-        fh.truncate(size_mib * 2**20)
-    _run(
-        [
-            "mkfs.ext4",
-            "-q",
-            "-F",
-            "-L",
-            "pine-guest-root",
-            "-E",
-            "lazy_itable_init=1",
-            "-d",
-            str(root),
-            str(img),
-        ]
-    )
-    pkg_versions = _run(
-        ["chroot", str(root), "dpkg-query", "-W", "-f", "${Package}=${Version}\\n"]
-    ).stdout.split()
+    log("writing the initramfs")
+    init = (HERE / "stage1_init.sh").read_text()
+    mods = initramfs.build(root, version, init, tmp / "initrd.img", STAGE1_MODULES)
+    log("mkfs.ext4 -d (root disk)")
+    ext4_image(root, tmp / "root.img", "pine-guest-root")  # 512 MiB spare for tests that write
+    packages = debian.installed_packages(root)
     shutil.rmtree(root)
-    return {
-        "key": key,
-        "suite": SUITE,
-        "kernel_package": kpkg,
-        "kernel_note": knote,
-        "kernel_version": version,
-        "initramfs_modules": mods,
-        "packages": pkg_versions,
-        "build_seconds": round(time.monotonic() - started, 1),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    return {"suite": SUITE, **kernel, "initramfs_modules": mods, "packages": packages}
 
 
 def _load(directory: Path) -> GuestImage:
@@ -309,28 +174,11 @@ def _load(directory: Path) -> GuestImage:
 
 def ensure_guest_image() -> GuestImage:
     """The cached guest image for the current inputs, building it first if needed (a few minutes)."""
-    cache = cache_dir()
-    key = image_key()
-    final = cache / f"guest-{key}"
-    if (final / "manifest.json").exists():
-        return _load(final)
-    with file_lock(cache / f"guest-{key}.lock"):
-        if (final / "manifest.json").exists():  # another worker built it while we waited
-            return _load(final)
-        if os.geteuid() != 0:
-            raise RuntimeError("building the guest image needs root (mmdebstrap --mode=root, chroot)")
-        _clean_stale(cache)
-        tmp = cache / f"guest-{key}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            manifest = _build(tmp, key)
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-            os.rename(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        _log(f"built {final} in {manifest['build_seconds']} s")
-        _prune_old(cache, final)
+    final = cache_dir() / f"guest-{image_key()}"
+    fresh = not (final / "manifest.json").exists()
+    cache.cached_build(final, _build, keep=("vmlinux", "initrd.img", "root.img"))
+    if fresh:
+        _prune_old(cache_dir(), final)
     return _load(final)
 
 

@@ -1,6 +1,5 @@
-"""The test images' initramfs: static busybox, the disk drivers and guest/init.sh, as a gzip'd newc cpio.
-
-Written by hand (no cpio tool) so it is reproducible: every entry owned by root, mtime 0.
+"""Busybox initramfs images: a static busybox, kernel modules in load order, an /init script, written
+as a gzip'd newc cpio by hand (no cpio tool), so it is reproducible: every entry root's, mtime 0.
 """
 
 from __future__ import annotations
@@ -10,21 +9,11 @@ import io
 import stat
 from pathlib import Path
 
-# What /init needs to find and mount an ext4 root on virtio (q35 and pc) or AHCI/SCSI disks; the root's
-# own kmod loads everything else. crc32c_generic is a soft dependency of ext4 missing from modules.dep.
-MODULES = (
-    "crc32c_generic",
-    "virtio_pci",
-    "virtio_blk",
-    "virtio_scsi",
-    "ahci",
-    "sd_mod",
-    "ext4",
-)
 
+def module_paths(modroot: Path, names: tuple[str, ...], *, required: bool = True) -> list[str]:
+    """Paths (relative to modroot) of names and their dependencies, dependencies first.
 
-def module_paths(modroot: Path, names: tuple[str, ...]) -> list[str]:
-    """Paths (relative to modroot) of names and their dependencies, dependencies first."""
+    A name without a .ko is an error when required, else taken as built into the kernel."""
     deps: dict[str, list[str]] = {}
     by_name: dict[str, str] = {}
     for line in (modroot / "modules.dep").read_text().splitlines():
@@ -44,11 +33,18 @@ def module_paths(modroot: Path, names: tuple[str, ...]) -> list[str]:
         key = name.replace("-", "_")
         if key in by_name:
             visit(by_name[key])
-        # a driver built into the kernel has no .ko: nothing to load
+        elif required:
+            raise FileNotFoundError(f"kernel module {name} not found in {modroot}/modules.dep")
     return order
 
 
-class _Cpio:
+# The initramfs tree (the /init scripts mkdir what else they need).
+DIRECTORIES = ("bin", "dev", "proc", "sys", "run", "sysroot", "newroot", "lib", "lib/modules")
+
+
+class Cpio:
+    """A newc archive in memory: directories, files and symlinks, all owned by root, mtime 0."""
+
     def __init__(self) -> None:
         self.buf = io.BytesIO()
         self.ino = 1
@@ -76,17 +72,25 @@ class _Cpio:
         return self.buf.getvalue()
 
 
-def build(root: Path, kernel_version: str, init_script: str, out: Path) -> list[str]:
-    """Write the initramfs for root (a tree with busybox-static and depmod'ed modules) to out.
-
-    Returns the module file names in load order.
-    """
+def build(
+    root: Path,
+    kernel_version: str,
+    init_script: str,
+    out: Path,
+    modules: tuple[str, ...],
+    *,
+    required: bool = True,
+    directories: tuple[str, ...] = DIRECTORIES,
+) -> list[str]:
+    """Write the initramfs for root (a tree with busybox-static and depmod'ed modules) to out:
+    /bin/busybox, the modules (and their dependencies) flat in /lib/modules, their load order in
+    /modules.list, and /init. Returns the module file names in load order."""
     modroot = root / "usr" / "lib" / "modules" / kernel_version
     if not modroot.is_dir():
         modroot = root / "lib" / "modules" / kernel_version
-    mods = module_paths(modroot, MODULES)
-    cpio = _Cpio()
-    for d in ("bin", "dev", "proc", "sys", "run", "sysroot", "newroot", "lib", "lib/modules"):
+    mods = module_paths(modroot, modules, required=required)
+    cpio = Cpio()
+    for d in directories:
         cpio.directory(d)
     cpio.file("bin/busybox", (root / "bin" / "busybox").read_bytes(), 0o755)
     cpio.symlink("bin/sh", "busybox")
