@@ -1,5 +1,7 @@
 """``pineinstall apply --root DIR [--dry-run] [--json] CONFIG|-``: provision a root directory.
 
+CONFIG is read as ``install`` reads it (:mod:`pineinstall.configsrc`): Ignition JSON, or YAML transpiled first.
+
 A thin command over :mod:`pineinstall.engine`: load the config (checked, its references fetched
 and merged, unfetchable sources refused: errors end it here, with their places), plan the storage
 and fetch every file before the first write, then the stages disks -> mount -> files -> umount
@@ -14,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from pineinstall import engine
+from pineinstall import configsrc, engine
 from pineinstall.errors import PineError
 from pineinstall.stages import Log
 
@@ -35,16 +37,7 @@ def run_apply(
     log = log or Log()
     stdout = stdout or sys.stdout
     try:
-        if source == "-":
-            data = (stdin or sys.stdin.buffer).read()
-        else:
-            with open(source, "rb") as f:
-                data = f.read()
-    except OSError as exc:
-        log.error(f"cannot read {source}: {exc.strerror}")
-        return 1
-    try:
-        config = engine.load(data, log)
+        _, config = configsrc.load(source, log, stdin)
         if dry_run:
             engine.dry_run(config, open_target(root), stdout, as_json=as_json)
             return 0
@@ -79,13 +72,14 @@ def run_apply(
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pineinstall apply",
-        description="Provision a root directory (plain or OSTree sysroot) from an Ignition config.",
+        description="Provision a root directory (plain or OSTree sysroot) from an Ignition config"
+        " (or pine/fcos YAML, transpiled first).",
     )
     p.add_argument("--root", required=True, help="the root directory (or OSTree sysroot) to provision")
     p.add_argument("--dry-run", action="store_true", help="print the plan; fetch and touch nothing")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="log errors only")
-    p.add_argument("config", help="the config file, or - for stdin")
+    p.add_argument("config", help="the config file (Ignition JSON or pine/fcos YAML), or - for stdin")
     return p
 
 

@@ -33,8 +33,9 @@ import tempfile
 import time
 from typing import Any
 
+from pineinstall import configsrc
 from pineinstall.errors import PineError
-from pineinstall.install import configsrc, dest, options
+from pineinstall.install import dest, options
 from pineinstall.stages import Log, StageError
 
 REQUIRED_TOOLS = ("mount", "umount", "blkid", "sfdisk", "sgdisk", "partx")

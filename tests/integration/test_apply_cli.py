@@ -95,3 +95,28 @@ def test_quiet_keeps_errors(tmp_path: Path) -> None:
     bad = pine("apply", "--quiet", "--root", str(root), "-", stdin=json.dumps(again).encode())
     assert bad.returncode == 1
     assert bad.stderr.startswith("ERROR") and "A file exists there already" in bad.stderr
+
+
+def test_yaml_config_is_transpiled_first_with_its_directory_for_local_files(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    (tmp_path / "motd.txt").write_text("welcome\n")
+    cfg = tmp_path / "node.bu"
+    cfg.write_text(
+        "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n"
+        "    - path: /etc/motd\n      contents:\n        local: motd.txt\n"
+    )
+    proc = pine("apply", "--root", str(root), str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    assert (root / "etc" / "motd").read_text() == "welcome\n"
+    assert "YAML transpiled with pine-transpile" in proc.stderr
+
+
+def test_yaml_error_names_its_line_and_touches_nothing(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    before = snapshot(root, exclude=())
+    cfg = tmp_path / "node.bu"
+    cfg.write_text("variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: etc/motd\n")
+    proc = pine("apply", "--root", str(root), str(cfg))
+    assert proc.returncode == 1
+    assert "node.bu:5:13" in proc.stderr and "path not absolute" in proc.stderr, proc.stderr
+    assert snapshot(root, exclude=()) == before

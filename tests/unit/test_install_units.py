@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pineinstall.install import configsrc, main, options, rootfs, stash
+from pineinstall import configsrc
+from pineinstall.install import main, options, rootfs, stash
 from pineinstall.install.plan import render
 from pineinstall.stages.plan import DiskPlan, FsPlan, PartRow, StoragePlan
 

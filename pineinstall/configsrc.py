@@ -1,4 +1,5 @@
-"""Reading CONFIG: Ignition JSON, or Butane-like YAML (variants ``pine``/``fcos``) transpiled first.
+"""Reading CONFIG for every front door (``apply``, ``install``): Ignition JSON, or Butane-like YAML
+(variants ``pine``/``fcos``) transpiled first.
 
 YAML goes through the ``pine-transpile`` console script, run as a process (``pineinstall.run``):
 DESIGN.md fixes the import direction -- nothing in ``pineinstall`` imports ``butane_like`` -- so the
