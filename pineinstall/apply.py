@@ -30,6 +30,7 @@ def run_apply(
     log: Log | None = None,
     stdin: Any = None,
     stdout: Any = None,
+    files_dir: str | None = None,
 ) -> int:
     """Apply the config at ``source`` (a path, or ``-`` for stdin) to the root ``root``."""
     from pineinstall.target import open_target
@@ -37,7 +38,7 @@ def run_apply(
     log = log or Log()
     stdout = stdout or sys.stdout
     try:
-        _, config = configsrc.load(source, log, stdin)
+        _, config = configsrc.load(source, log, stdin, files_dir)
         if dry_run:
             engine.dry_run(config, open_target(root), stdout, as_json=as_json)
             return 0
@@ -80,10 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="log errors only")
     p.add_argument("config", help="the config file (Ignition JSON or pine/fcos YAML), or - for stdin")
+    p.add_argument("--files-dir", metavar="DIR", help="a YAML config's local: files are read from DIR (default: the config's own directory)")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     log = Log(quiet=args.quiet)
-    return run_apply(args.root, args.config, dry_run=args.dry_run, as_json=args.json, log=log)
+    return run_apply(
+        args.root, args.config, dry_run=args.dry_run, as_json=args.json, log=log, files_dir=args.files_dir
+    )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from .errors import PineError
 
 USAGE = """\
-usage: pineinstall validate CONFIG|-
+usage: pineinstall validate [--files-dir DIR] CONFIG|-
        pineinstall apply --root DIR [--dry-run] [--json] CONFIG|-
        pineinstall [install] DEST CONFIG [options]
        pineinstall firstboot [--root DIR] [--dry-run]
@@ -36,9 +36,11 @@ Run 'pineinstall SUBCOMMAND --help' for a subcommand's options.
 """
 
 VALIDATE_USAGE = """\
-usage: pineinstall validate CONFIG|-
+usage: pineinstall validate [--files-dir DIR] CONFIG|-
 
 Check an Ignition config (spec 3.0.0-3.6.0) as Ignition would, without touching anything.
+A Butane-like YAML config (variants pine, fcos, flatcar) is checked as pine-transpile checks it,
+its findings placed at YAML lines; its local: files are read from DIR (default: its directory).
 Prints 'error at $.path, line L col C: message' (and 'warning at ...') for each finding;
 exits 1 if there is an error, 0 otherwise.
 """
@@ -48,6 +50,9 @@ def validate_main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         sys.stdout.write(VALIDATE_USAGE)
         return 0
+    files_dir = None
+    if len(argv) == 3 and argv[0] == "--files-dir":
+        files_dir, argv = argv[1], argv[2:]
     if len(argv) != 1 or (argv[0].startswith("-") and argv[0] != "-"):
         sys.stderr.write(VALIDATE_USAGE)
         return 2
@@ -61,12 +66,28 @@ def validate_main(argv: list[str]) -> int:
     except OSError as e:
         sys.stderr.write(f"pineinstall validate: cannot read {source}: {e.strerror}\n")
         return 1
-    from .config import check
+    from .config import check, is_yaml_mapping
 
+    if is_yaml_mapping(data):
+        return _validate_yaml(data, source, files_dir)
     report = check(data).report
     # The report is this command's result (as with ignition-validate): stdout.
     sys.stdout.write(str(report))
     return 1 if report.has_errors else 0
+
+
+def _validate_yaml(data: bytes, source: str, files_dir: str | None) -> int:
+    from .configsrc import check_yaml
+    from .errors import PineError
+
+    try:
+        rc, report, other = check_yaml(data, source, files_dir)
+    except PineError as exc:
+        sys.stderr.write(f"pineinstall validate: {exc}\n")
+        return 1
+    sys.stdout.writelines(line + "\n" for line in report)
+    sys.stderr.writelines(line + "\n" for line in other)
+    return 1 if rc else 0
 
 
 def _apply_main(argv: list[str]) -> int:

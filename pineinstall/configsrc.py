@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pineinstall.config import is_json
 from pineinstall.errors import PineError
 from pineinstall.stages import Log
 
@@ -26,11 +27,6 @@ class ConfigError(PineError):
     """CONFIG cannot be read, transpiled or used; the message says where."""
 
 
-def is_json(data: bytes) -> bool:
-    """An Ignition config is a JSON object; anything else is taken for YAML."""
-    return data.lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"{")
-
-
 def transpiler() -> str | None:
     beside = Path(sys.executable).parent / TRANSPILER
     if beside.is_file() and os.access(beside, os.X_OK):
@@ -38,20 +34,29 @@ def transpiler() -> str | None:
     return shutil.which(TRANSPILER)
 
 
-def transpile(data: bytes, what: str, path: str | None = None) -> bytes:
-    """YAML -> Ignition JSON. A file is passed by name (errors then name it) with its directory as
-    ``--files-dir`` (``local:`` references are the config author's own files); stdin is piped."""
-    from pineinstall.run import CommandError, run
-
+def _transpiler_argv(what: str, path: str | None, files_dir: str | None) -> list[str]:
+    """The transpiler's argv for a file (passed by name, so its errors name it) or stdin. ``local:``
+    references are read from ``files_dir``, by default the config's own directory."""
     exe = transpiler()
     if exe is None:
         raise ConfigError(f"{what} is YAML and {TRANSPILER} is not installed")
+    argv = [exe]
+    if files_dir is None and path is not None:
+        files_dir = os.path.dirname(os.path.abspath(path))
+    if files_dir is not None:
+        argv += ["--files-dir", files_dir]
+    if path is not None:
+        argv.append(os.path.abspath(path))
+    return argv
+
+
+def transpile(data: bytes, what: str, path: str | None = None, files_dir: str | None = None) -> bytes:
+    """YAML -> Ignition JSON; the transpiler's warnings are passed on to stderr."""
+    from pineinstall.run import CommandError, run
+
+    argv = _transpiler_argv(what, path, files_dir)
     try:
-        if path is not None:
-            full = os.path.abspath(path)
-            proc = run([exe, "--files-dir", os.path.dirname(full), full])
-        else:
-            proc = run([exe], input=data)
+        proc = run(argv, input=None if path is not None else data)
     except CommandError as exc:
         detail = exc.stderr.strip() or str(exc)
         raise ConfigError(f"{what}: transpiling failed:\n{detail}") from exc
@@ -61,7 +66,23 @@ def transpile(data: bytes, what: str, path: str | None = None) -> bytes:
     return proc.stdout
 
 
-def read(source: str, stdin: Any = None) -> tuple[bytes, bool]:
+def check_yaml(data: bytes, source: str, files_dir: str | None = None) -> tuple[int, list[str], list[str]]:
+    """``validate`` of a YAML config: the transpiler's own check, its findings placed at YAML lines
+    (``--raw-errors``: ``error at $.path, line L col C: msg``). (exit code, report lines, other lines)."""
+    from pineinstall.run import run
+
+    what = "stdin" if source == "-" else source
+    path = None if source == "-" else source
+    argv = [*_transpiler_argv(what, path, files_dir), "--raw-errors", "--check"]
+    proc = run(argv, input=None if path is not None else data, check=False)
+    report: list[str] = []
+    other: list[str] = []
+    for line in proc.stderr.decode("utf-8", "replace").splitlines():
+        (report if line.startswith(("error at ", "warning at ")) else other).append(line)
+    return proc.returncode, report, other
+
+
+def read(source: str, stdin: Any = None, files_dir: str | None = None) -> tuple[bytes, bool]:
     """(Ignition JSON bytes, transpiled?) of CONFIG (a path or ``-``)."""
     what = "stdin" if source == "-" else source
     try:
@@ -76,15 +97,15 @@ def read(source: str, stdin: Any = None) -> tuple[bytes, bool]:
         raise ConfigError(f"{what} is empty")
     if is_json(data):
         return data, False
-    return transpile(data, what, None if source == "-" else source), True
+    return transpile(data, what, None if source == "-" else source, files_dir), True
 
 
-def load(source: str, log: Log, stdin: Any = None) -> tuple[bytes, Any]:
+def load(source: str, log: Log, stdin: Any = None, files_dir: str | None = None) -> tuple[bytes, Any]:
     """(the Ignition JSON, the checked, rendered, typed config)."""
     from pineinstall.engine import LoadError
     from pineinstall.engine import load as load_config
 
-    data, transpiled = read(source, stdin)
+    data, transpiled = read(source, stdin, files_dir)
     if transpiled:
         log.info(f"{source}: YAML transpiled with {TRANSPILER}")
     try:

@@ -39,6 +39,23 @@ class Checked:
         return not self.report.has_errors
 
 
+def is_json(data: bytes) -> bool:
+    """An Ignition config is a JSON object; anything else is taken for Butane-like YAML."""
+    return data.lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"{")
+
+
+# A YAML mapping's first key, after comments and an optional "---": what a Butane document starts with.
+_YAML_MAPPING = rb"(?:[ \t]*(?:#[^\n]*)?\r?\n)*(?:---[ \t]*\r?\n)?[ \t]*[A-Za-z_][\w-]*[ \t]*:(?:[ \t]|\r?\n|$)"
+
+
+def is_yaml_mapping(data: bytes) -> bool:
+    """A Butane-like YAML document, not JSON and not garbage (which ``validate`` reports as JSON:
+    empty input, ``[]``, a number or stray text keep their located JSON errors)."""
+    import re  # loaded by json already
+
+    return re.match(_YAML_MAPPING, data.lstrip(b"\xef\xbb\xbf")) is not None
+
+
 def check(data: bytes | str) -> Checked:
     """Check a config text; every entry of the report carries a line and column."""
     report = Report()

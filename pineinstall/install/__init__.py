@@ -88,7 +88,7 @@ class Installer:
         opts, log = self.opts, self.log
         with log.stage("preflight"):
             try:
-                self.ign, self.config = configsrc.load(opts.config, log, self.stdin)
+                self.ign, self.config = configsrc.load(opts.config, log, self.stdin, opts.files_dir)
             except configsrc.ConfigError as exc:
                 raise PreflightError(str(exc)) from exc
             try:

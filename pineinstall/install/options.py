@@ -27,6 +27,7 @@ def parse_size(text: str) -> int:
 class Options:
     dest: str
     config: str
+    files_dir: str | None = None
     image_file: str | None = None
     image_url: str | None = None
     image_sha256: str | None = None
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dest", metavar="DEST", help="a block device, or a disk-image file (created or grown)")
     p.add_argument("config", metavar="CONFIG", help="Ignition JSON or Butane-like YAML, or - for stdin")
+    p.add_argument("--files-dir", metavar="DIR", help="a YAML config's local: files are read from DIR (default: the config's own directory)")
     src = p.add_argument_group("what to write (exactly one)")
     src.add_argument("--image-file", metavar="PATH", help="a local image (raw, xz, gzip, zstd, qcow2)")
     src.add_argument("--image-url", metavar="URL", help="an http(s) image; resumed after cuts")

@@ -120,3 +120,19 @@ def test_yaml_error_names_its_line_and_touches_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "node.bu:5:13" in proc.stderr and "path not absolute" in proc.stderr, proc.stderr
     assert snapshot(root, exclude=()) == before
+
+
+def test_files_dir_names_where_local_files_are(tmp_path: Path) -> None:
+    root = seed_root(tmp_path / "root")
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "motd.txt").write_text("from files-dir\n")
+    cfg = tmp_path / "node.bu"
+    cfg.write_text(
+        "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n"
+        "    - path: /etc/motd\n      contents:\n        local: motd.txt\n"
+    )
+    proc = pine("apply", "--root", str(root), str(cfg))
+    assert proc.returncode == 1 and "motd.txt" in proc.stderr  # not in the config's own directory
+    proc = pine("apply", "--root", str(root), "--files-dir", str(tmp_path / "files"), str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    assert (root / "etc" / "motd").read_text() == "from files-dir\n"

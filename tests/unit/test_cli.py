@@ -61,3 +61,31 @@ def test_unknown_subcommand_is_a_usage_error():
 )
 def test_short_form_recognises_destinations(arg, dest):
     assert cli._looks_like_dest(arg) is dest
+
+
+@pytest.mark.real_processes
+def test_validate_yaml_reports_at_yaml_lines_on_stdout(tmp_path):
+    cfg = tmp_path / "node.bu"
+    cfg.write_text("variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: etc/motd\n  foo: 1\n")
+    result = run("validate", str(cfg))
+    assert result.returncode == 1
+    assert result.stdout.decode().splitlines() == [
+        "warning at $.storage.foo, line 6 col 3: unused key foo",
+        "error at $.storage.files.0.path, line 5 col 13: path not absolute",
+    ]
+
+
+@pytest.mark.real_processes
+def test_validate_yaml_from_stdin_and_files_dir(tmp_path):
+    (tmp_path / "motd.txt").write_text("hi\n")
+    yaml = b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/motd\n      contents:\n        local: motd.txt\n"
+    assert run("validate", "-", stdin=yaml).returncode == 1  # stdin: no directory to read local files from
+    result = run("validate", "--files-dir", str(tmp_path), "-", stdin=yaml)
+    assert (result.returncode, result.stdout) == (0, b""), result.stderr
+
+
+@pytest.mark.real_processes
+@pytest.mark.parametrize("data", [b"", b"[]", b"garbage"])
+def test_validate_non_yaml_garbage_keeps_its_located_json_error(data):
+    result = run("validate", "-", stdin=data)
+    assert result.returncode == 1 and result.stdout.startswith((b"error at line 1 col ", b"error at $, line 1 col "))
