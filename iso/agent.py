@@ -116,7 +116,7 @@ def _build(tmp: Path) -> dict:
     debian.untar(base.path, root)
     info["agent_debs"] = _install_packages(root, tmp)
     probe = debian.run(
-        ["chroot", root, "python3", "-c", "import yaml, requests, jsonschema, pyudev, passlib; print('ok')"]
+        ["chroot", root, "python3", "-c", "import yaml, requests, pyudev, passlib, zstandard, tqdm; print('ok')"]
     )
     if probe.stdout.strip() != "ok":
         raise RuntimeError(f"image build: python3 in the agent image cannot import its libraries: {probe}")

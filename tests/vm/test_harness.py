@@ -27,7 +27,7 @@ T = 180
 SECTIONS = {
     "tools": """
         python3 -c 'import pineinstall, butane_like; print(pineinstall.__file__)'
-        python3 -c 'import yaml, requests, jsonschema, pyudev, passlib; print("libs-ok")'
+        python3 -c 'import yaml, requests, pyudev, passlib, zstandard, tqdm; print("libs-ok")'
         python3 -c 'import sys; print(sys.executable)'
         for t in mdadm cryptsetup mkfs.vfat mcopy sgdisk sfdisk mkfs.ext4 mkfs.xfs mkfs.btrfs \\
             blkid udevadm modprobe; do command -v $t; done
