@@ -292,7 +292,18 @@ class _ResumingStream(io.RawIOBase):
                 if self.pos:
                     self.resumes += 1
                 self._connect()
-            data: bytes = self.resp.raw.read1(size, decode_content=False)
+            raw = self.resp.raw
+            if hasattr(raw, "read1"):
+                data: bytes = raw.read1(size, decode_content=False)
+            else:
+                # urllib3 1.26 (Debian 12's python3-urllib3: the installer ISO's Python) has no read1;
+                # the http.client response under it has (its read() would wait for the whole chunk,
+                # and a trickle would never reach the deadline check). 1.26 is frozen: _fp stays.
+                # It also lets the socket's own timeout through, unwrapped: that is a stall too.
+                try:
+                    data = raw._fp.read1(size)
+                except TimeoutError as exc:
+                    raise _Again(f"stalled: no data at byte {self.pos}") from exc
             if not data and self.src.size is not None and self.pos < self.src.size:
                 raise _Again(f"body ended at byte {self.pos} of {self.src.size}")
             return data
