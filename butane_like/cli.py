@@ -76,6 +76,15 @@ def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
     }
     args: list[str] = []
     i = 0
+
+    def next_value(missing: str) -> str:
+        """The next argument as a flag's value (`--output out.ign`, `-o out.ign`)."""
+        nonlocal i
+        if i >= len(argv):
+            raise UsageError(missing)
+        i += 1
+        return argv[i - 1]
+
     while i < len(argv):
         a = argv[i]
         i += 1
@@ -96,13 +105,8 @@ def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
                     opts[_BOOL_LONG[name]] = True
             elif name in _VALUE_LONG:
                 if not eq:
-                    if name in ("color", "colour"):
-                        val = "always"
-                    elif i < len(argv):
-                        val = argv[i]
-                        i += 1
-                    else:
-                        raise UsageError(f"flag needs an argument: --{name}")
+                    missing = f"flag needs an argument: --{name}"
+                    val = "always" if name in ("color", "colour") else next_value(missing)
                 opts[_VALUE_LONG[name]] = val
             else:
                 raise UsageError(f"unknown flag: --{name}")
@@ -114,14 +118,8 @@ def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
                 if c in _BOOL_SHORT:
                     opts[_BOOL_SHORT[c]] = True
                 elif c in _VALUE_SHORT:
-                    if j < len(a):
-                        val = a[j:].removeprefix("=")
-                    elif i < len(argv):
-                        val = argv[i]
-                        i += 1
-                    else:
-                        raise UsageError(f"flag needs an argument: '{c}' in -{c}")
-                    opts[_VALUE_SHORT[c]] = val
+                    missing = f"flag needs an argument: '{c}' in -{c}"
+                    opts[_VALUE_SHORT[c]] = a[j:].removeprefix("=") if j < len(a) else next_value(missing)
                     break
                 elif c == "D":
                     opts["debug"] = True

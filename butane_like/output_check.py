@@ -118,26 +118,13 @@ _CONFIG_LEVEL = frozenset(("path conflicts with systemd unit or dropin",))
 def _walk_key(jpath: tuple, message: str) -> tuple:
     """Sort key giving the order of Ignition's validation walk (struct field order, parent first)."""
     from .fields import OUTPUT_ORDER
+    from .report import struct_order
 
     if message in _CONFIG_LEVEL:
         return (-1,)
     if message in _STORAGE_LEVEL:
         jpath = ("storage",)
-    key: list[int] = []
-    typ: Any = "Config"
-    for part in jpath:
-        if isinstance(part, int):
-            key.append(part)
-            typ = typ[1] if isinstance(typ, tuple) else None
-            continue
-        fields = OUTPUT_ORDER.get(typ) if isinstance(typ, str) else None
-        if not fields:
-            key.append(99)
-            typ = None
-            continue
-        idx = next((i for i, (k, _) in enumerate(fields) if k == part), 99)
-        key.append(idx)
-        typ = fields[idx][1] if idx != 99 else None
+    key = struct_order(jpath, lambda typ: OUTPUT_ORDER.get(typ) or (), unknown=99)
     if message in _STORAGE_LEVEL:
         key.append(-1)
     return tuple(key)

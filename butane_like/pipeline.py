@@ -12,7 +12,7 @@ from . import Result
 from .decode import NULL, Decoder
 from .errors import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH
 from .fields import VARIANTS, Spec
-from .report import WARNING, Entry, format_path
+from .report import WARNING, Entry, format_path, struct_order
 from .yamlload import YAMLSyntaxError, compose
 
 TYPE_CHECKING = False
@@ -178,17 +178,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
 
 def _struct_key(spec: Spec, path: tuple) -> tuple:
     """Position of a YAML path in the walk of Butane's structs (field order, list order)."""
-    key: list[int] = []
-    typ: Any = "Config"
-    for part in path:
-        if isinstance(part, int):
-            key.append(part)
-            typ = typ[1] if isinstance(typ, tuple) else None
-            continue
-        names = list(spec.fields(typ)) if isinstance(typ, str) and typ[:1].isupper() else []
-        idx = names.index(part) if part in names else len(names)
-        key.append(idx)
-        typ = spec.fields(typ).get(part) if names else None
+    key = struct_order(path, lambda typ: list(spec.fields(typ).items()) if typ[:1].isupper() else ())
     key.append(-1)
     return tuple(key)
 

@@ -26,7 +26,39 @@ from __future__ import annotations
 
 from pineinstall.config.report import ERROR, WARNING, Entry, format_path
 
-__all__ = ["ERROR", "WARNING", "Entry", "format_entries", "format_path", "pretty"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+__all__ = ["ERROR", "WARNING", "Entry", "format_entries", "format_path", "pretty", "struct_order"]
+
+
+def struct_order(
+    path: tuple, fields_of: Callable[[str], Sequence[tuple[str, Any]]], unknown: int | None = None
+) -> list[int]:
+    """Where a path comes in a walk of Go structs from ``Config``, the order entries are reported in.
+
+    List indexes count as they are; a field counts by its place in its struct, whose ``(key, type)``
+    pairs ``fields_of(type name)`` gives in Go's field order. A field the struct lacks counts as
+    ``unknown`` (default: after the struct's fields), and nothing below it has a type.
+    """
+    key: list[int] = []
+    typ: Any = "Config"
+    for part in path:
+        if isinstance(part, int):
+            key.append(part)
+            typ = typ[1] if isinstance(typ, tuple) else None
+            continue
+        fields = fields_of(typ) if isinstance(typ, str) else ()
+        idx = next((i for i, (k, _) in enumerate(fields) if k == part), None)
+        if idx is None:
+            key.append(len(fields) if unknown is None else unknown)
+            typ = None
+        else:
+            key.append(idx)
+            typ = fields[idx][1]
+    return key
 
 
 def _is_space(ch: str) -> bool:

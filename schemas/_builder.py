@@ -6,9 +6,33 @@ empty ``key:`` in YAML (Butane) decodes to it.
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 Schema = dict[str, Any]
+
+
+def to_text(schema: Schema) -> str:
+    """A schema file's text: indented JSON, non-ASCII kept, a final newline."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_or_check(files: dict[Path, str], argv: list[str], generator: str) -> int:
+    """Write the generated files, or with ``--check`` only report those whose text differs."""
+    check = "--check" in argv
+    stale = []
+    for path, text in files.items():
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(path.name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"out of date (run {generator}): {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _scalar(kind: str, desc: str, **extra: Any) -> Schema:

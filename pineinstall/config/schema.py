@@ -51,20 +51,19 @@ class Node:
         self.object_items = False
 
 
+# JSON kinds by Python type; bool before int, as bool is a subclass of int.
+_JSON_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
 def json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
+    return next((kind for typ, kind in _JSON_KINDS if isinstance(value, typ)), "null")
 
 
 def load(version: str) -> Node:

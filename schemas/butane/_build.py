@@ -29,7 +29,6 @@ decoder accepts null for every field); list items may not (Butane drops them wit
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _boot import boot_fields
-from _builder import Schema, ref, refs
+from _builder import Schema, ref, refs, to_text, write_or_check
 from _fetch import fetch_defs
 from _passwd import passwd_defs
 from _pine import pine_defs, pine_fields
@@ -153,24 +152,11 @@ def _root(s: Spec) -> Schema:
 
 
 def render(s: Spec) -> str:
-    return json.dumps(_root(s), indent=2, ensure_ascii=False) + "\n"
+    return to_text(_root(s))
 
 
 def main(argv: list[str]) -> int:
-    check = "--check" in argv
-    stale = []
-    for s in SPECS:
-        target = HERE / file_name(s)
-        text = render(s)
-        if check:
-            if not target.exists() or target.read_text(encoding="utf-8") != text:
-                stale.append(target.name)
-        else:
-            target.write_text(text, encoding="utf-8")
-    if stale:
-        print(f"out of date (run {Path(__file__).name}): {', '.join(stale)}", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check({HERE / file_name(s): render(s) for s in SPECS}, argv, Path(__file__).name)
 
 
 if __name__ == "__main__":

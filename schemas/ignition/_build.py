@@ -19,7 +19,6 @@ except ``ignition.version``; everything else (enum, pattern, default, ...) is fo
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -27,7 +26,7 @@ from typing import Any, TypeAlias
 # The shared constructors live one level up, the field table two (run as a script or loaded by path).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _builder import Schema, array, boolean, closed, integer, ref, refs, string
+from _builder import Schema, array, boolean, closed, integer, ref, refs, string, to_text, write_or_check
 
 from pineinstall.config import fields as table
 from pineinstall.config.versions import SUPPORTED
@@ -538,24 +537,13 @@ def build(version: str) -> Schema:
 
 
 def render(version: str) -> str:
-    return json.dumps(build(version), indent=2, ensure_ascii=False) + "\n"
+    return to_text(build(version))
 
 
 def main(argv: list[str]) -> int:
-    check = "--check" in argv
-    stale = []
-    for version in VERSIONS:
-        path = HERE / f"{version}.json"
-        text = render(version)
-        if check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(path.name)
-        else:
-            path.write_text(text, encoding="utf-8")
-    if stale:
-        print(f"out of date: {', '.join(stale)} (run {Path(__file__).name})", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(
+        {HERE / f"{version}.json": render(version) for version in VERSIONS}, argv, Path(__file__).name
+    )
 
 
 if __name__ == "__main__":

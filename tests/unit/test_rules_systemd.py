@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from _rules_helpers import err, findings, warn
 
+from pineinstall.config.fields import UNIT_EXTENSIONS
 from pineinstall.config.rules.unitfile import UnitError, parse_unit
 
 
@@ -17,23 +18,7 @@ def test_unit_names_need_a_unit_extension(name):
     assert units({"name": name}) == {err("$.systemd.units.0.name", "invalid systemd unit extension")}
 
 
-@pytest.mark.parametrize(
-    "ext",
-    [
-        ".service",
-        ".socket",
-        ".device",
-        ".mount",
-        ".automount",
-        ".swap",
-        ".target",
-        ".path",
-        ".timer",
-        ".snapshot",
-        ".slice",
-        ".scope",
-    ],
-)
+@pytest.mark.parametrize("ext", UNIT_EXTENSIONS)
 def test_known_unit_extensions(ext):
     assert units({"name": "u" + ext}) == set()
 

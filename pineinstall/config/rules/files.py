@@ -128,35 +128,31 @@ def _check_systemd_conflicts(report: Report, cfg: dict) -> None:
                 report.error(ERR_PATH_CONFLICTS_SYSTEMD, ("storage", field, i, "path"))
 
 
+def _check_file_contents(report: Report, f: dict, base: Path, version: tuple[int, int]) -> None:
+    contents = obj(f.get("contents"))
+    if is_true(f.get("overwrite")) and contents.get("source") is None:
+        report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
+    if f.get("contents") is not None:
+        check_resource(contents, (*base, "contents"), version, report)
+    for j, res in enumerate(arr(f.get("append"))):
+        check_resource(res, (*base, "append", j), version, report)
+
+
 def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
     if version >= POST_2_14_CHECKS_FROM:
         _check_systemd_conflicts(report, cfg)
     storage = obj(cfg.get("storage"))
     _check_links_in_paths(report, storage, version)
-    for i, d in enumerate(arr(storage.get("directories"))):
-        d = obj(d)
-        base = ("storage", "directories", i)
-        check_path(report, d.get("path"), (*base, "path"))
-        _check_owner(report, d, base)
-        _check_mode(report, d, base, version)
-    for i, f in enumerate(arr(storage.get("files"))):
-        f = obj(f)
-        base = ("storage", "files", i)
-        check_path(report, f.get("path"), (*base, "path"))
-        _check_owner(report, f, base)
-        _check_mode(report, f, base, version)
-        contents = obj(f.get("contents"))
-        if is_true(f.get("overwrite")) and contents.get("source") is None:
-            report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
-        if f.get("contents") is not None:
-            check_resource(contents, (*base, "contents"), version, report)
-        for j, res in enumerate(arr(f.get("append"))):
-            check_resource(res, (*base, "append", j), version, report)
-    for i, link in enumerate(arr(storage.get("links"))):
-        link = obj(link)
-        base = ("storage", "links", i)
-        check_path(report, link.get("path"), (*base, "path"))
-        _check_owner(report, link, base)
+    for field in ("directories", "files", "links"):
+        for i, node in enumerate(arr(storage.get(field))):
+            node = obj(node)
+            base = ("storage", field, i)
+            check_path(report, node.get("path"), (*base, "path"))
+            _check_owner(report, node, base)
+            if field != "links":  # a link has no mode
+                _check_mode(report, node, base, version)
+            if field == "files":
+                _check_file_contents(report, node, base, version)
     # one key space for the three lists, in Ignition's struct field order
     seen: set = set()
     for field in ("directories", "files", "links"):

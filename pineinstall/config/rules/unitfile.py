@@ -70,18 +70,6 @@ def parse_unit(content: str) -> list[tuple[str, str, str]]:
             return options
         ch = data[pos]
         pos += 1
-        if section is None:
-            if ch == "[":
-                section = _read_section(data, pos)
-                pos += len(section) + 1
-                garbage, _ = to_eol()
-                if garbage.strip():
-                    raise UnitError(f"found garbage after section name : {go_quote(garbage.strip())}")
-            elif ch in "#;":
-                skip_comment()
-            continue
-        if ch.isspace():
-            continue
         if ch == "[":
             section = _read_section(data, pos)
             pos += len(section) + 1
@@ -91,6 +79,8 @@ def parse_unit(content: str) -> list[tuple[str, str, str]]:
             continue
         if ch in "#;":
             skip_comment()
+            continue
+        if section is None or ch.isspace():  # before the first section, anything else is ignored
             continue
         pos -= 1
         name_start = pos

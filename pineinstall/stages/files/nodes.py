@@ -138,20 +138,20 @@ class OwnerIds:
         self.groups = self.parse(self.target.read_text("/etc/group"))
 
     def ids(self, node: Any, default_uid: int, default_gid: int) -> tuple[int, int]:
-        uid, gid = default_uid, default_gid
-        if node.user.id is not None:
-            uid = node.user.id
-        elif node.user.name:
-            if node.user.name not in self.users:
-                raise StageError(f"no such user {node.user.name!r} in the target's /etc/passwd")
-            uid = self.users[node.user.name]
-        if node.group.id is not None:
-            gid = node.group.id
-        elif node.group.name:
-            if node.group.name not in self.groups:
-                raise StageError(f"no such group {node.group.name!r} in the target's /etc/group")
-            gid = self.groups[node.group.name]
+        uid = _resolve(node.user, default_uid, self.users, "user", "/etc/passwd")
+        gid = _resolve(node.group, default_gid, self.groups, "group", "/etc/group")
         return uid, gid
+
+
+def _resolve(owner: Any, default: int, known: dict[str, int], what: str, where: str) -> int:
+    """A node's user or group id: its id, else its name looked up in the target, else the default."""
+    if owner.id is not None:
+        return owner.id
+    if not owner.name:
+        return default
+    if owner.name not in known:
+        raise StageError(f"no such {what} {owner.name!r} in the target's {where}")
+    return known[owner.name]
 
 
 def in_creation_order(entries: list[Entry]) -> list[Entry]:
