@@ -295,6 +295,25 @@ class LiveInstallPlan(NamedTuple):
     argv: list[str]
 
 
+def _choose(
+    given: object,
+    embedded_value: str | None,
+    what: Callable[[str], str],
+    karg: str,
+    unused: Callable[[str], str],
+) -> str | None:
+    """The kernel command line's choice (a pine.inst.* value) over the one embedded in the ISO, said
+    with where it came from; None when neither gives one."""
+    if isinstance(given, str):
+        note = f" ({unused(embedded_value)} is not used)" if embedded_value and embedded_value != given else ""
+        say(f"{what(given)} from {karg}{note}")
+        return given
+    if embedded_value:
+        say(f"{what(embedded_value)} embedded in the ISO")
+        return embedded_value
+    return None
+
+
 def decide(
     ns: argparse.Namespace, kargs: Kargs, emb: embedded.Embedded | None, staged: list[str]
 ) -> LiveInstallPlan | None:
@@ -303,31 +322,24 @@ def decide(
     from pineinstall.resources import shown_url
 
     inst = kargs.inst
-    dest = inst.get("dest")
-    if isinstance(dest, str):
-        if emb is not None and emb.dest and emb.dest != dest:
-            say(f"target {dest} from pine.inst.dest= (the embedded target {emb.dest} is not used)")
-        else:
-            say(f"target {dest} from pine.inst.dest=")
-    elif emb is not None and emb.dest:
-        dest = emb.dest
-        say(f"target {dest} embedded in the ISO")
-    else:
+    dest = _choose(
+        inst.get("dest"),
+        emb.dest if emb else None,
+        lambda v: f"target {v}",
+        "pine.inst.dest=",
+        lambda v: f"the embedded target {v}",
+    )
+    if dest is None:
         return None
-    assert isinstance(dest, str)
 
-    image = inst.get("image")
-    if isinstance(image, str):
-        unused = (
-            f" (the embedded image {shown_url(emb.image)} is not used)"
-            if emb and emb.image and emb.image != image
-            else ""
-        )
-        say(f"image from pine.inst.image={unused}")
-    elif emb is not None and emb.image:
-        image = emb.image
-        say("image embedded in the ISO")
-    else:
+    image = _choose(
+        inst.get("image"),
+        emb.image if emb else None,
+        lambda v: "image",
+        "pine.inst.image=",
+        lambda v: f"the embedded image {shown_url(v)}",
+    )
+    if image is None:
         raise LiveError(
             "no image: give pine.inst.image=URL|PATH or embed one with 'pineinstall iso embed --image' "
             "(the ISO carries no Pine image)"
@@ -340,21 +352,17 @@ def decide(
         image = resolve_path(image, ns.medium, "pine.inst.image=")
         say(f"image {image}")
 
-    after: str | None = None
     if inst.get("reboot") and inst.get("poweroff"):
         raise LiveError("pine.inst.reboot and pine.inst.poweroff both given: choose one")
-    if inst.get("reboot") or inst.get("poweroff"):
-        after = "reboot" if inst.get("reboot") else "poweroff"
-        note = (
-            f" (the embedded choice, {emb.after}, is not used)"
-            if emb and emb.after and emb.after != after
-            else ""
-        )
-        say(f"after the install: {after}, from pine.inst.{after}{note}")
-    elif emb is not None and emb.after:
-        after = emb.after
-        say(f"after the install: {after}, embedded in the ISO")
-    else:
+    asked = "reboot" if inst.get("reboot") else "poweroff" if inst.get("poweroff") else None
+    after = _choose(
+        asked,
+        emb.after if emb else None,
+        lambda v: f"after the install: {v},",
+        f"pine.inst.{asked}",
+        lambda v: f"the embedded choice, {v},",
+    )
+    if after is None:
         say("after the install: stay in the live system (no pine.inst.reboot / pine.inst.poweroff)")
 
     source = inst.get("config")

@@ -16,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+from pineinstall.atomicfile import replace_file
 from pineinstall.errors import PineError
 
 LOCK_TIMEOUT = 15.0  # seconds, as lckpwdf(3)
@@ -92,35 +93,13 @@ class DbFile:
         if self.exists:
             st = os.stat(self.path)
             mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
-            _atomic_write(self.path.with_name(self.path.name + "-"), self.original, mode, owner)
+            replace_file(self.path.with_name(self.path.name + "-"), self.original, mode, owner, tmp_suffix="+")
         elif mode is None:
             mode = self.default_mode
         assert mode is not None
-        _atomic_write(self.path, data, mode, owner)
+        replace_file(self.path, data, mode, owner, tmp_suffix="+")  # passwd+, as shadow-utils
         self.original, self.exists = data, True
         return True
-
-
-def _atomic_write(path: Path, data: bytes, mode: int, owner: tuple[int, int]) -> None:
-    tmp = path.with_name(path.name + "+")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            f.write(data)
-            f.flush()
-            # Owner before mode: chown clears set-id bits (none here, but keep the house order).
-            os.fchown(fd, *owner)
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.rename(tmp, path)
 
 
 class Lock:

@@ -36,11 +36,11 @@ import datetime
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from pineinstall.atomicfile import replace_file
 from pineinstall.errors import PineError
 from pineinstall.firstboot.service import MARKER, UNIT
 from pineinstall.stages import Log
@@ -80,18 +80,7 @@ def find_config(args: argparse.Namespace, log: Log) -> Any:
 
 def _write_private(path: Path, text: str, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".pine-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            os.fchmod(out.fileno(), mode)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    replace_file(path, text.encode(), mode)
 
 
 def record_result(target: Any, entry: dict[str, Any]) -> Path:

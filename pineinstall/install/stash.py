@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pineinstall.atomicfile import replace_file
 from pineinstall.providers.stash import STASH_DIR, STASH_FILE
 from pineinstall.stages import Log
 
@@ -28,15 +29,7 @@ def stash_config(boot_root: str | os.PathLike[str], data: bytes, log: Log) -> Pa
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         path = directory / STASH_FILE
-        tmp = directory / f".{STASH_FILE}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        replace_file(path, data, 0o600)
     return path
 
 

@@ -22,6 +22,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pineinstall.atomicfile import replace_file
 from pineinstall.errors import PineError
 from pineinstall.target import Target
 
@@ -252,20 +253,7 @@ def write_file(target: Target, path: str, contents: str, mode: int = 0o644) -> b
             raise SystemdError(f"{path} is a directory")
     except FileNotFoundError:
         pass
-    tmp = host.with_name(f".{host.name}.pine-tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fchown(fd, 0, 0)
-        os.fchmod(fd, mode)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, host)
+    replace_file(host, data, mode, owner=(0, 0))
     return True
 
 

@@ -11,8 +11,8 @@ By directory, for every test here (files do not repeat it):
 Tests of the VM tier that live here (marked ``vm``: ``test_disks_vm.py``) are left as they are.
 
 Shared fixtures: ``sh`` (run a command, fail on a non-zero exit, return its stdout), ``loops``
-(scratch loop devices, detached at the end with whatever was mounted or swapped on them) and
-``mount`` (mount a device, unmounted at the end).
+(scratch loop devices, detached at the end with whatever was mounted or swapped on them),
+``mount`` (mount a device, unmounted at the end) and ``gpg_key`` (two signing keys, one trusted).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from .image_helpers import mounted
+from .image_helpers import mounted, tools_missing
+from .image_helpers import sh as run_tool
 from .test_disks_support import Loops
 from .test_disks_support import sh as run_checked
 
@@ -86,3 +87,19 @@ def mount() -> Iterator[Callable[..., Path]]:
             return stack.enter_context(mounted(dev, where, *options))
 
         yield mount_one
+
+
+@pytest.fixture(scope="session")
+def gpg_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A GnuPG home with keys for signer@ and other@example.test, and a keyring trusting signer@ only:
+    ``{"home": ..., "keyring": ...}``."""
+    if tools_missing("gpg"):
+        pytest.skip("gpg is not installed")
+    d = tmp_path_factory.mktemp("gpg")
+    home = d / "home"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": os.fspath(home)}
+    for name in ("Signer <signer@example.test>", "Other <other@example.test>"):
+        run_tool("gpg", "--batch", "--passphrase", "", "--quick-gen-key", name, "ed25519", "sign", "never", env=env)
+    run_tool("gpg", "--batch", "--export", "-o", d / "trusted.gpg", "signer@example.test", env=env)
+    return {"home": home, "keyring": d / "trusted.gpg"}

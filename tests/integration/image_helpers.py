@@ -93,11 +93,8 @@ def loop_device(backing: Path, size_mib: int, fill: bytes | None = None) -> Iter
                 f.write(block)
         else:
             f.truncate(size_mib * MiB)
-    dev = sh("losetup", "-f", "--show", backing).stdout.decode().strip()
-    try:
+    with loop(backing) as dev:
         yield dev
-    finally:
-        subprocess.run(["losetup", "-d", dev], capture_output=True)
 
 
 def partition_table(dev: str) -> str | None:
@@ -256,6 +253,17 @@ def seed_tree(root: Path, grub_cfg: str = GRUB_CFG) -> Path:
     return root
 
 
+def write_tree(root: Path, files: dict[str, object]) -> None:
+    """Files below root: relative path -> text, or ("link", target) for a symbolic link."""
+    for rel, contents in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(contents, tuple):
+            os.symlink(contents[1], p)
+        else:
+            p.write_text(str(contents))
+
+
 @contextlib.contextmanager
 def loop(path: Path | str, *extra: str) -> Iterator[str]:
     dev = sh("losetup", "-f", "--show", *extra, path).stdout.decode().strip()
@@ -274,6 +282,19 @@ def mounted(dev: str, where: Path, *options: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", where], capture_output=True)
+
+
+@contextlib.contextmanager
+def proc_mounted(root: Path) -> Iterator[None]:
+    """useradd --root chroots and copies the skeleton with fchmodat(AT_SYMLINK_NOFOLLOW), which
+    glibc emulates through /proc: without it the reference's copy stops at the first chmod."""
+    (root / "proc").mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(root / "proc")], check=True)
+        (root / "proc").rmdir()
 
 
 def make_pine_image(

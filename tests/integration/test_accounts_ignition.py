@@ -12,10 +12,8 @@ When the reference refuses a config, ours must refuse it too.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +28,7 @@ from pineinstall.stages.accounts import apply_groups, apply_users
 from pineinstall.target import Target
 
 from .ignition_ref import IGNITION, REF_VERSION, diff, reference_error, run_reference, seed_root, snapshot
+from .image_helpers import proc_mounted
 
 pytestmark = [pytest.mark.conformance, pytest.mark.needs(IGNITION)]
 
@@ -347,19 +346,6 @@ CASES: dict[str, tuple[dict[str, Any], list[Setup]]] = {
         ],
     ),
 }
-
-
-@contextlib.contextmanager
-def proc_mounted(root: Path) -> Iterator[None]:
-    """useradd --root chroots and copies the skeleton with fchmodat(AT_SYMLINK_NOFOLLOW), which
-    glibc emulates through /proc: without it the reference's copy stops at the first chmod."""
-    (root / "proc").mkdir(exist_ok=True)
-    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(root / "proc")], check=True)
-        (root / "proc").rmdir()
 
 
 def build(root: Path, steps: list[Setup]) -> None:

@@ -8,12 +8,10 @@ groups preferring the UID, range exhaustion) far beyond what single configs reac
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,8 @@ import pytest
 from pineinstall.accounts import homes
 from pineinstall.accounts.database import Accounts
 from pineinstall.accounts.dbfile import AccountsError
+
+from .image_helpers import proc_mounted
 
 pytestmark = [pytest.mark.conformance, pytest.mark.needs("useradd")]
 
@@ -94,17 +94,6 @@ def random_ops(rng: random.Random, n: int) -> list[dict[str, Any]]:
             op = {"op": kind, "name": u}
         ops.append(op)
     return ops
-
-
-@contextlib.contextmanager
-def proc_mounted(root: Path) -> Iterator[None]:
-    (root / "proc").mkdir(exist_ok=True)
-    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(root / "proc")], check=True)
-        (root / "proc").rmdir()
 
 
 def run_shadow(root: Path, op: dict[str, Any]) -> bool:

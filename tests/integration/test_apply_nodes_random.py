@@ -5,7 +5,6 @@ The seeds are fixed, so a failure names a reproducible case."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -16,20 +15,14 @@ from urllib.parse import quote
 
 import pytest
 
-from pineinstall.apply import run_apply
-from pineinstall.stages import Log
-
 from .ignition_ref import (
     IGNITION,
-    REF_VERSION,
     diff,
     inode_groups,
     reference_error,
-    run_reference,
-    seed_root,
     snapshot,
 )
-from .test_apply_nodes_ref import build
+from .test_apply_nodes_ref import run_both
 
 pytestmark = [pytest.mark.conformance, pytest.mark.needs(IGNITION)]
 
@@ -121,32 +114,22 @@ SEEDS = list(range(_FIRST, _FIRST + int(os.environ.get("PINE_RANDOM_CASES", "120
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_config_same_as_reference(seed: int, tmp_path: Path) -> None:
     pre, storage = make_case(seed)
-    config = {"ignition": {"version": REF_VERSION}, "storage": storage}
-    ref_root, our_root = tmp_path / "ref", tmp_path / "ours"
-    for root in (ref_root, our_root):
-        seed_root(root)
-        build(root, pre)
-    before = snapshot(our_root)
-    proc = run_reference(ref_root, config, scratch=tmp_path)
-    src = tmp_path / "c.ign"
-    src.write_text(json.dumps(config))
-    err = io.StringIO()
-    rc = run_apply(str(our_root), str(src), log=Log(err))
-    log = err.getvalue()
-    if "is not a valid config" in log:
+    r = run_both(pre, storage, tmp_path)
+    config = json.dumps(r.config)
+    if "is not a valid config" in r.log:
         # Our checker refuses it (e.g. a path under a link of the config); the reference's files
         # stage does not validate that far, but its validator must refuse it too. Nothing may be written.
-        assert rc == 1
-        assert diff(before, snapshot(our_root)) == []
-        validate = subprocess.run(["ignition-validate", str(src)], capture_output=True, text=True, timeout=60)
-        assert validate.returncode != 0, f"ignition-validate accepts what we refuse: {log}"
-        return
-    if proc.returncode == 0:
-        assert rc == 0, f"reference succeeded, ours failed:\n{log}\nconfig: {json.dumps(config)}\npre: {pre}"
-        assert diff(snapshot(ref_root), snapshot(our_root)) == [], json.dumps(config)
-        assert inode_groups(ref_root) == inode_groups(our_root)
-    else:
-        assert rc == 1, (
-            f"reference failed ({reference_error(proc)}), ours succeeded; config: {json.dumps(config)}"
+        assert r.rc == 1
+        assert diff(r.before, snapshot(r.our_root)) == []
+        validate = subprocess.run(
+            ["ignition-validate", str(r.config_file)], capture_output=True, text=True, timeout=60
         )
-        assert diff(before, snapshot(our_root)) == []
+        assert validate.returncode != 0, f"ignition-validate accepts what we refuse: {r.log}"
+        return
+    if r.proc.returncode == 0:
+        assert r.rc == 0, f"reference succeeded, ours failed:\n{r.log}\nconfig: {config}\npre: {pre}"
+        assert diff(snapshot(r.ref_root), snapshot(r.our_root)) == [], config
+        assert inode_groups(r.ref_root) == inode_groups(r.our_root)
+    else:
+        assert r.rc == 1, f"reference failed ({reference_error(r.proc)}), ours succeeded; config: {config}"
+        assert diff(r.before, snapshot(r.our_root)) == []

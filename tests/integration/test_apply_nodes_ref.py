@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -450,40 +452,52 @@ CASES: dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str | tuple[str, s
 }
 
 
-def _apply_ours(root: Path, config: dict[str, Any], tmp: Path) -> tuple[int, str]:
-    path = tmp / "ours.ign"
-    path.write_text(json.dumps(config))
-    err = io.StringIO()
-    rc = run_apply(str(root), str(path), log=Log(err))
-    return rc, err.getvalue()
+@dataclass
+class Runs:
+    """One config applied to the same pre-existing tree by the reference and by ``pineinstall apply``."""
+
+    config: dict[str, Any]
+    config_file: Path
+    ref_root: Path
+    our_root: Path
+    before: dict[str, Any]  # our root's snapshot before the apply
+    proc: subprocess.CompletedProcess[str]  # the reference's run
+    rc: int  # ours
+    log: str  # ours
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_same_tree_as_reference(name: str, tmp_path: Path) -> None:
-    pre, storage, error = CASES[name]
+def run_both(pre: list[tuple[Any, ...]], storage: dict[str, Any], tmp_path: Path) -> Runs:
     config = {"ignition": {"version": REF_VERSION}, "storage": storage}
     ref_root, our_root = tmp_path / "ref", tmp_path / "ours"
     for root in (ref_root, our_root):
         seed_root(root)
         build(root, pre)
     before = snapshot(our_root)
-
     proc = run_reference(ref_root, config, scratch=tmp_path)
-    rc, log = _apply_ours(our_root, config, tmp_path)
+    config_file = tmp_path / "ours.ign"
+    config_file.write_text(json.dumps(config))
+    err = io.StringIO()
+    rc = run_apply(str(our_root), str(config_file), log=Log(err))
+    return Runs(config, config_file, ref_root, our_root, before, proc, rc, err.getvalue())
 
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_tree_as_reference(name: str, tmp_path: Path) -> None:
+    pre, storage, error = CASES[name]
+    r = run_both(pre, storage, tmp_path)
     if error is None:
-        assert proc.returncode == 0, f"reference failed: {reference_error(proc) or proc.stdout}"
-        assert rc == 0, f"ours failed:\n{log}"
-        assert diff(snapshot(ref_root), snapshot(our_root)) == []
-        assert inode_groups(ref_root) == inode_groups(our_root)
+        assert r.proc.returncode == 0, f"reference failed: {reference_error(r.proc) or r.proc.stdout}"
+        assert r.rc == 0, f"ours failed:\n{r.log}"
+        assert diff(snapshot(r.ref_root), snapshot(r.our_root)) == []
+        assert inode_groups(r.ref_root) == inode_groups(r.our_root)
     else:
         ref_error, our_error = error if isinstance(error, tuple) else (error, error)
-        assert proc.returncode != 0, "the reference accepted it"
-        assert ref_error in reference_error(proc), reference_error(proc)
-        assert rc == 1
-        assert our_error in log, log
+        assert r.proc.returncode != 0, "the reference accepted it"
+        assert ref_error in reference_error(r.proc), reference_error(r.proc)
+        assert r.rc == 1
+        assert our_error in r.log, r.log
         # the reference may have written part of the config; ours wrote nothing at all
-        assert diff(before, snapshot(our_root)) == []
+        assert diff(r.before, snapshot(r.our_root)) == []
 
 
 def test_case_count() -> None:

@@ -160,8 +160,8 @@ def test_wheel_ships_the_unit_files(tmp_path: Path) -> None:
 def test_install_stash_config_then_first_boot_from_the_stash(tmp_path: Path) -> None:
     """The installer stashes the config and enables the unit; first boot on that root takes the stash,
     finds everything already in place, records it, removes the stash and marks itself done."""
-    from .image_helpers import installed_root, loop, make_pine_image, mounted, seed_tree, tools_missing
-    from .test_install_image import config, run, write_cfg
+    from .image_helpers import installed_root, loop, mounted, seed_tree, tools_missing
+    from .test_install_image import install_tree
 
     if tools_missing("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck"):
         pytest.skip("needs sgdisk, sfdisk, partx, losetup, e2fsprogs")
@@ -169,12 +169,7 @@ def test_install_stash_config_then_first_boot_from_the_stash(tmp_path: Path) -> 
     exe = tree / "usr/bin/pineinstall"
     exe.write_text('#!/bin/sh\nexec python3 -m pineinstall.cli "$@"\n')
     exe.chmod(0o755)
-    image = make_pine_image(tmp_path / "pine.raw", tree=tree)
-    disk = tmp_path / "disk.img"
-    rc, out, err = run(disk, write_cfg(tmp_path, config()), "--image-file", image, "--size", "96M",
-                       "--stash-config", "--json")  # fmt: skip
-    assert rc == 0, err
-    summary = json.loads(out.splitlines()[-1])
+    disk, summary, err = install_tree(tree, tmp_path)
     assert summary["firstboot"] == {
         "init": "systemd",
         "exec": "/usr/bin/pineinstall",

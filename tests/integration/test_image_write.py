@@ -24,6 +24,7 @@ from .image_helpers import (
     compress,
     loop_device,
     make_image,
+    mounted,
     partition_table,
     same_prefix,
     sgdisk_sees_gpt,
@@ -46,18 +47,6 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-@pytest.fixture(scope="module")
-def gpg_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("gpg")
-    home = d / "home"
-    home.mkdir(mode=0o700)
-    env = {**os.environ, "GNUPGHOME": os.fspath(home)}
-    for name in ("Image Signer <signer@example.test>", "Someone Else <other@example.test>"):
-        sh("gpg", "--batch", "--passphrase", "", "--quick-gen-key", name, "ed25519", "sign", "never", env=env)
-    sh("gpg", "--batch", "--export", "-o", d / "trusted.gpg", "signer@example.test", env=env)
-    return {"home": home, "keyring": d / "trusted.gpg"}
-
-
 def sign(path: Path, home: Path, who: str) -> Path:
     sig = path.with_name(path.name + f".{who.split('@')[0]}.sig")
     env = {**os.environ, "GNUPGHOME": os.fspath(home)}
@@ -67,6 +56,14 @@ def sign(path: Path, home: Path, who: str) -> Path:
 
 def file_hash(path: str) -> str:
     return sha256_file(path)
+
+
+def assert_refused_as_busy(image: Path, dev: str) -> None:
+    """Writing the image to dev fails as busy, and not a byte of dev changes."""
+    before = file_hash(dev)
+    with pytest.raises(DestinationError, match="busy"):
+        write_image(os.fspath(image), dev)
+    assert file_hash(dev) == before
 
 
 # --- every format, to a file and to a device --------------------------------------------------------
@@ -137,17 +134,9 @@ def test_busy_device_refused_unchanged(images: dict[str, Path], tmp_path: Path) 
     with loop_device(tmp_path / "busy", 96) as dev:
         # No lazy init: ext4lazyinit would write the inode tables while the device is mounted.
         sh("mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", dev)
-        mnt = tmp_path / "mnt"
-        mnt.mkdir()
-        sh("mount", dev, mnt)
-        try:
+        with mounted(dev, tmp_path / "mnt") as mnt:
             sh("sync", "-f", mnt)
-            before = file_hash(dev)
-            with pytest.raises(DestinationError, match="busy"):
-                write_image(os.fspath(images["raw"]), dev)
-            assert file_hash(dev) == before
-        finally:
-            sh("umount", mnt)
+            assert_refused_as_busy(images["raw"], dev)
 
 
 # --- sha256 -----------------------------------------------------------------------------------------
@@ -351,14 +340,8 @@ def test_busy_when_a_partition_is_mounted(images: dict[str, Path], tmp_path: Pat
         part = dev + "p1"
         if not os.path.exists(part):
             pytest.skip("partx made no partition node")
-        mnt = tmp_path / "mnt"
-        mnt.mkdir()
-        sh("mount", part, mnt)
         try:
-            before = file_hash(dev)
-            with pytest.raises(DestinationError, match="busy"):
-                write_image(os.fspath(images["xz"]), dev)
-            assert file_hash(dev) == before
+            with mounted(part, tmp_path / "mnt"):
+                assert_refused_as_busy(images["xz"], dev)
         finally:
-            sh("umount", mnt)
             subprocess.run(["partx", "-d", dev], capture_output=True)

@@ -21,6 +21,7 @@ from .image_helpers import (
     compress,
     installed_root,
     loop,
+    loop_device,
     make_pine_image,
     mounted,
     sh,
@@ -86,6 +87,17 @@ def write_cfg(tmp: Path, cfg: dict, name: str = "cfg.ign") -> Path:
     p = tmp / name
     p.write_text(json.dumps(cfg))
     return p
+
+
+def install_tree(tree: Path, tmp: Path) -> tuple[Path, dict, str]:
+    """A Pine image of tree installed onto a 96 MiB disk-image file, the config stashed for the first
+    boot: the disk, the JSON summary and the log."""
+    image = make_pine_image(tmp / "pine.raw", tree=tree)
+    disk = tmp / "disk.img"
+    rc, out, err = run(disk, write_cfg(tmp, config()), "--image-file", image, "--size", "96M",
+                       "--stash-config", "--json")  # fmt: skip
+    assert rc == 0, err
+    return disk, json.loads(out.splitlines()[-1]), err
 
 
 def gpt_ok(dev: str) -> bool:
@@ -179,10 +191,7 @@ def test_no_grow_keeps_the_image_layout(pine_images: dict[str, Path], tmp_path: 
 
 
 def test_loop_device_with_json_progress(pine_images: dict[str, Path], tmp_path: Path) -> None:
-    backing = tmp_path / "dev.img"
-    backing.write_bytes(b"")
-    os.truncate(backing, 128 * MiB)
-    with loop(backing) as dev:
+    with loop_device(tmp_path / "dev.img", 128) as dev:
         t0 = time.monotonic()
         rc, out, err = run(
             dev, write_cfg(tmp_path, config()), "--image-file", pine_images["xz"], "--json", "--yes"
@@ -212,20 +221,6 @@ def test_wrong_sha256_refused_dest_untouched(pine_images: dict[str, Path], tmp_p
     assert rc == 1
     assert "sha256 mismatch" in err and "untouched" in err
     assert sha256_file(disk) == before
-
-
-@pytest.fixture(scope="module")
-def gpg_key(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if tools_missing("gpg"):
-        pytest.skip("gpg is not installed")
-    d = tmp_path_factory.mktemp("gpg")
-    home = d / "home"
-    home.mkdir(mode=0o700)
-    env = {**os.environ, "GNUPGHOME": os.fspath(home)}
-    for name in ("Signer <signer@example.test>", "Other <other@example.test>"):
-        sh("gpg", "--batch", "--passphrase", "", "--quick-gen-key", name, "ed25519", "sign", "never", env=env)
-    sh("gpg", "--batch", "--export", "-o", d / "trusted.gpg", "signer@example.test", env=env)
-    return {"home": home, "keyring": d / "trusted.gpg"}
 
 
 def sign(path: Path, home: Path, who: str, out: Path) -> Path:
@@ -276,10 +271,7 @@ def test_too_small_loop_device_refused(pine_images: dict[str, Path], tmp_path: P
 
 
 def test_mounted_loop_device_refused(pine_images: dict[str, Path], tmp_path: Path) -> None:
-    backing = tmp_path / "busy.img"
-    with open(backing, "wb") as f:
-        f.truncate(128 * MiB)
-    with loop(backing) as dev:
+    with loop_device(tmp_path / "busy.img", 128) as dev:
         sh("mkfs.ext4", "-q", dev)
         with mounted(dev, tmp_path / "mnt", "-o", "ro,noload"):  # read-only: the kernel writes nothing
             before = sha256_file(dev)
@@ -463,10 +455,7 @@ def test_yaml_error_names_the_place(pine_images: dict[str, Path], tmp_path: Path
 
 
 def test_config_storage_on_another_disk(pine_images: dict[str, Path], tmp_path: Path) -> None:
-    other = tmp_path / "other.img"
-    with open(other, "wb") as f:
-        f.truncate(64 * MiB)
-    with loop(other) as dev:
+    with loop_device(tmp_path / "other.img", 64) as dev:
         cfg = config()
         cfg["storage"]["filesystems"] = [
             {"device": dev, "format": "ext4", "path": "/var/data", "label": "DATA", "wipeFilesystem": True}

@@ -11,8 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from .image_helpers import MiB, installed_root, loop, make_pine_image, seed_tree, sh, tools_missing
-from .test_install_image import KEY, config, run, write_cfg
+from .image_helpers import (
+    MiB,
+    installed_root,
+    loop,
+    loop_device,
+    seed_tree,
+    sh,
+    tools_missing,
+)
+from .test_install_image import KEY, config, install_tree, run, write_cfg
 
 NEEDED = ("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "blkid", "zstd", "tar")
 pytestmark = pytest.mark.needs(*NEEDED)
@@ -42,12 +50,7 @@ def ostree_tree(root: Path) -> Path:
 
 def test_ostree_sysroot_image(tmp_path: Path) -> None:
     tree = ostree_tree(tmp_path / "tree")
-    image = make_pine_image(tmp_path / "ostree.raw", tree=tree)
-    disk = tmp_path / "disk.img"
-    rc, out, err = run(disk, write_cfg(tmp_path, config()), "--image-file", image, "--size", "96M",
-                       "--stash-config", "--json")  # fmt: skip
-    assert rc == 0, err
-    result = json.loads(out.splitlines()[-1])
+    disk, result, _ = install_tree(tree, tmp_path)
     assert result["target"]["kind"] == "ostree"
     assert result["bootloader"]["name"] == "bls"
     with installed_root(disk, tmp_path) as sysroot:
@@ -157,10 +160,7 @@ def test_rootfs_mode_with_the_configs_layout(rootfs_tarball: Path, tmp_path: Pat
     missing = tools_missing("grub-install", "grub-mkimage", "mkfs.vfat", "mmd", "mcopy", "mdir")
     if missing or not Path("/usr/lib/grub/i386-pc").is_dir() or not Path("/usr/lib/grub/x86_64-efi").is_dir():
         pytest.skip(f"needs GRUB for i386-pc and x86_64-efi, dosfstools, mtools ({missing})")
-    backing = tmp_path / "dev.img"
-    with open(backing, "wb") as f:
-        f.truncate(512 * MiB)
-    with loop(backing) as dev:
+    with loop_device(tmp_path / "dev.img", 512) as dev:
         cfg = config()
         cfg["storage"]["disks"] = [
             {

@@ -10,7 +10,6 @@ every link (the preset file itself is left out).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +23,7 @@ from pineinstall.stages.services import apply_units
 from pineinstall.target import Target
 
 from .ignition_ref import IGNITION, REF_VERSION, diff, run_reference, seed_root, snapshot
+from .image_helpers import write_tree
 
 SYSTEMCTL = shutil.which("systemctl") or "/usr/bin/systemctl"
 PRESET = "etc/systemd/system-preset/20-ignition.preset"
@@ -136,13 +136,7 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
 
 def seed(root: Path, files: dict[str, Any]) -> None:
     seed_root(root)
-    for rel, contents in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(contents, tuple):
-            os.symlink(contents[1], p)
-        else:
-            p.write_text(contents)
+    write_tree(root, files)
 
 
 def apply_presets(root: Path) -> None:

@@ -18,6 +18,8 @@ import pytest
 from pineinstall.services import systemd
 from pineinstall.target import Target
 
+from .image_helpers import write_tree
+
 SYSTEMCTL = shutil.which("systemctl") or "/usr/bin/systemctl"
 
 pytestmark = [pytest.mark.conformance, pytest.mark.needs(SYSTEMCTL)]
@@ -227,13 +229,7 @@ CASES: dict[str, tuple[dict[str, object], list[tuple[str, str]]]] = {
 def seed(root: Path, files: dict[str, object]) -> None:
     for d in (E, U):
         (root / d).mkdir(parents=True, exist_ok=True)
-    for rel, contents in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(contents, tuple):
-            os.symlink(contents[1], p)
-        else:
-            p.write_text(str(contents))
+    write_tree(root, files)
 
 
 def links(root: Path) -> set[tuple[str, str]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _root_helpers import scratch_root
 
 from pineinstall.accounts import sshkeys
 from pineinstall.config import model
@@ -24,13 +25,13 @@ K2 = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQTwo two"
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/bin:/sbin/nologin\n")
-    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n")
-    (etc / "group").write_text("root:x:0:\nbin:x:1:\nwheel:x:10:\nusers:x:100:\n")
-    (etc / "gshadow").write_text("root:*::\nbin:*::\nwheel:*::\nusers:*::\n")
-    return tmp_path
+    return scratch_root(
+        tmp_path,
+        passwd="root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/bin:/sbin/nologin\n",
+        shadow="root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n",
+        group="root:x:0:\nbin:x:1:\nwheel:x:10:\nusers:x:100:\n",
+        gshadow="root:*::\nbin:*::\nwheel:*::\nusers:*::\n",
+    )
 
 
 def apply(root: Path, passwd: dict[str, Any]) -> Log:

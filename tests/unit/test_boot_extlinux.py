@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _root_helpers import write
 
 from pineinstall.boot import BootError, apply_kargs, detect
 from pineinstall.boot.extlinux import Extlinux
@@ -23,10 +24,7 @@ LABEL pine-rescue
 
 
 def _root(tmp_path, text=CONF, rel="boot/extlinux/extlinux.conf"):
-    path = tmp_path / rel
-    path.parent.mkdir(parents=True)
-    path.write_text(text)
-    return path
+    return write(tmp_path, rel, text)
 
 
 def test_detect(tmp_path):

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+from _root_helpers import write
 
 from pineinstall.boot import BootError, apply_kargs, detect, grubenv
 from pineinstall.boot.grub import Grub
@@ -33,10 +34,7 @@ submenu 'Advanced options' {
 
 
 def _root(tmp_path, cfg=DEBIAN_CFG, where="boot/grub/grub.cfg"):
-    path = tmp_path / where
-    path.parent.mkdir(parents=True)
-    path.write_text(cfg)
-    return path
+    return write(tmp_path, where, cfg)
 
 
 def test_detect_grub_paths(tmp_path):

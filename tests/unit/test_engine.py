@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _root_helpers import scratch_root
 
 from pineinstall import engine
 from pineinstall.errors import PineError
@@ -26,11 +27,7 @@ def config(**extra: object) -> bytes:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    r = tmp_path / "root"
-    (r / "etc").mkdir(parents=True)
-    (r / "etc" / "passwd").write_text(PASSWD)
-    (r / "etc" / "group").write_text(GROUP)
-    return r
+    return scratch_root(tmp_path / "root", passwd=PASSWD, group=GROUP)
 
 
 def quiet() -> Log:

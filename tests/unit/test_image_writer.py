@@ -28,6 +28,24 @@ def feed_all(w: writer.SparseWriter, data: bytes) -> None:
         w.feed(buf, len(piece), off)
 
 
+def fed(dest: Path, img: bytes) -> writer.SparseWriter:
+    """A writer on dest, begun and fed the whole image (its body not finished yet)."""
+    w = writer.SparseWriter(writer.inspect(os.fspath(dest)), image_size=len(img))
+    w.open()
+    w.begin()
+    feed_all(w, img)
+    return w
+
+
+def write_all(dest: Path, img: bytes) -> writer.SparseWriter:
+    """The image written to dest and committed, as a whole write does."""
+    w = fed(dest, img)
+    w.finish_body()
+    w.commit()
+    w.close()
+    return w
+
+
 def image_with_holes() -> bytes:
     # data | 3 MiB zero | data (unaligned tail)
     return pattern(2 * MiB + 4096) + bytes(3 * MiB) + pattern(MiB + 100, 2)
@@ -36,14 +54,7 @@ def image_with_holes() -> bytes:
 def test_file_written_sparse_and_exact(tmp_path: Path) -> None:
     img = image_with_holes()
     dest = tmp_path / "d.img"
-    info = writer.inspect(os.fspath(dest))
-    w = writer.SparseWriter(info, image_size=len(img))
-    w.open()
-    w.begin()
-    feed_all(w, img)
-    w.finish_body()
-    w.commit()
-    w.close()
+    w = write_all(dest, img)
     assert dest.read_bytes() == img
     assert w.written + w.zeroed == len(img)
     assert w.zeroed >= 3 * MiB
@@ -53,10 +64,7 @@ def test_file_written_sparse_and_exact(tmp_path: Path) -> None:
 def test_first_mib_only_after_commit(tmp_path: Path) -> None:
     img = pattern(3 * MiB)
     dest = tmp_path / "d.img"
-    w = writer.SparseWriter(writer.inspect(os.fspath(dest)), image_size=len(img))
-    w.open()
-    w.begin()
-    feed_all(w, img)
+    w = fed(dest, img)
     w.finish_body()
     on_disk = dest.read_bytes()
     assert on_disk[:MiB] == bytes(MiB)
@@ -70,13 +78,7 @@ def test_old_file_content_replaced_by_holes(tmp_path: Path) -> None:
     dest = tmp_path / "d.img"
     dest.write_bytes(b"\xff" * (8 * MiB))
     img = image_with_holes()
-    w = writer.SparseWriter(writer.inspect(os.fspath(dest)), image_size=len(img))
-    w.open()
-    w.begin()
-    feed_all(w, img)
-    w.finish_body()
-    w.commit()
-    w.close()
+    write_all(dest, img)
     data = dest.read_bytes()
     assert data[: len(img)] == img
     assert len(data) == 8 * MiB  # never shrunk
@@ -87,10 +89,7 @@ def test_wipe_clears_both_ends_and_image_end(tmp_path: Path) -> None:
     dest = tmp_path / "d.img"
     dest.write_bytes(b"\xee" * (16 * MiB))
     img = pattern(6 * MiB)
-    w = writer.SparseWriter(writer.inspect(os.fspath(dest)), image_size=len(img))
-    w.open()
-    w.begin()
-    feed_all(w, img)
+    w = fed(dest, img)
     w.wipe()
     w.close()
     data = dest.read_bytes()

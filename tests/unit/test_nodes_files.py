@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _root_helpers import scratch_root
 
 from pineinstall.config import model
 from pineinstall.stages import Log, StageError, files
@@ -23,13 +24,9 @@ GROUP = "root:x:0:\ndaemon:x:1:\nsvc:x:1234:\nwheel:x:10:\n"
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    r = tmp_path / "root"
-    (r / "etc").mkdir(parents=True)
-    (r / "etc" / "passwd").write_text(PASSWD)
-    (r / "etc" / "group").write_text(GROUP)
-    (r / "etc" / "shadow").write_text("root:*:1::::::\n")
-    (r / "etc" / "gshadow").write_text("root:*::\n")
-    return r
+    return scratch_root(
+        tmp_path / "root", passwd=PASSWD, group=GROUP, shadow="root:*:1::::::\n", gshadow="root:*::\n"
+    )
 
 
 def run(root: Path, cfg: dict[str, Any]) -> tuple[files.Result, Log]:

@@ -23,6 +23,18 @@ def run(body: str, version: str = "1.5.0", variant: str = "fcos", files_dir: str
     return translate(f"variant: {variant}\nversion: {version}\n{body}".encode(), files_dir=files_dir)
 
 
+def run_local(files_dir: Path, body: str, files: dict[str, str | bytes], version: str = "1.5.0"):
+    """run() with local files (name -> contents) written to files_dir first."""
+    for name, contents in files.items():
+        path = files_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(contents, str):
+            path.write_text(contents)
+        else:
+            path.write_bytes(contents)
+    return run(body, version, files_dir=str(files_dir))
+
+
 def text_of(res: dict) -> bytes:
     url = res["source"]
     meta, _, payload = url[5:].partition(",")
@@ -136,19 +148,19 @@ def test_many_large_files_compressed_in_parallel_decode_back() -> None:
 
 # -- local files -------------------------------------------------------------------------------
 def test_contents_local(tmp_path: Path) -> None:
-    (tmp_path / "motd").write_bytes(b"hello\n")
-    res = run(
+    res = run_local(
+        tmp_path,
         "storage:\n  files:\n    - path: /etc/motd\n      contents:\n        local: motd\n",
-        files_dir=str(tmp_path),
+        {"motd": b"hello\n"},
     )
     assert text_of(res.config["storage"]["files"][0]["contents"]) == b"hello\n"
 
 
 def test_append_local_and_inline(tmp_path: Path) -> None:
-    (tmp_path / "tail").write_bytes(b"two\n")
-    res = run(
+    res = run_local(
+        tmp_path,
         'storage:\n  files:\n    - path: /etc/x\n      append:\n        - inline: "one\\n"\n        - local: tail\n',
-        files_dir=str(tmp_path),
+        {"tail": b"two\n"},
     )
     append = res.config["storage"]["files"][0]["append"]
     assert [text_of(a) for a in append] == [b"one\n", b"two\n"]
@@ -193,12 +205,11 @@ def test_inline_and_local_together(tmp_path: Path) -> None:
 
 
 def test_ca_and_merge_local(tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
-    (tmp_path / "next.ign").write_text('{"ignition":{"version":"3.4.0"}}')
-    res = run(
+    res = run_local(
+        tmp_path,
         "ignition:\n  config:\n    merge:\n      - local: next.ign\n  security:\n    tls:\n"
         "      certificate_authorities:\n        - local: ca.pem\n",
-        files_dir=str(tmp_path),
+        {"ca.pem": "-----BEGIN CERTIFICATE-----\n", "next.ign": '{"ignition":{"version":"3.4.0"}}'},
     )
     ign = res.config["ignition"]
     assert text_of(ign["config"]["merge"][0]) == b'{"ignition":{"version":"3.4.0"}}'
@@ -273,11 +284,11 @@ def test_tree_needs_local() -> None:
 
 # -- passwd and systemd -------------------------------------------------------------------------
 def test_ssh_keys_local_split_crlf_and_blank_lines(tmp_path: Path) -> None:
-    (tmp_path / "k").write_bytes(b"ssh-ed25519 AAA one\r\n\r\nssh-ed25519 BBB two\n\n")
-    res = run(
+    res = run_local(
+        tmp_path,
         "passwd:\n  users:\n    - name: core\n      ssh_authorized_keys: [ssh-rsa CCC inline]\n"
         "      ssh_authorized_keys_local: [k]\n",
-        files_dir=str(tmp_path),
+        {"k": b"ssh-ed25519 AAA one\r\n\r\nssh-ed25519 BBB two\n\n"},
     )
     keys = res.config["passwd"]["users"][0]["sshAuthorizedKeys"]
     assert keys == ["ssh-rsa CCC inline", "ssh-ed25519 AAA one", "ssh-ed25519 BBB two"]
@@ -291,12 +302,11 @@ def test_ssh_keys_local_is_from_15() -> None:
 
 
 def test_unit_and_dropin_contents_local(tmp_path: Path) -> None:
-    (tmp_path / "a.service").write_text("[Service]\nExecStart=/bin/true\n")
-    (tmp_path / "10.conf").write_text("[Service]\nNice=5\n")
-    res = run(
+    res = run_local(
+        tmp_path,
         "systemd:\n  units:\n    - name: a.service\n      contents_local: a.service\n"
         "      dropins:\n        - name: 10.conf\n          contents_local: 10.conf\n",
-        files_dir=str(tmp_path),
+        {"a.service": "[Service]\nExecStart=/bin/true\n", "10.conf": "[Service]\nNice=5\n"},
     )
     unit = res.config["systemd"]["units"][0]
     assert unit["contents"] == "[Service]\nExecStart=/bin/true\n"
@@ -577,11 +587,10 @@ def test_go_join(base: str, rel: str, joined: str) -> None:
 
 
 def test_absolute_local_path_stays_in_files_dir(tmp_path: Path) -> None:
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc" / "motd").write_text("inside\n")
-    res = run(
+    res = run_local(
+        tmp_path,
         "storage:\n  files:\n    - path: /etc/motd\n      contents:\n        local: /etc/motd\n",
-        files_dir=str(tmp_path),
+        {"etc/motd": "inside\n"},
     )
     assert text_of(res.config["storage"]["files"][0]["contents"]) == b"inside\n"
 
