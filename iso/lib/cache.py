@@ -35,10 +35,16 @@ def cache_dir(name: str) -> Path:
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive flock held for the block (released by the kernel if the process dies)."""
+def file_lock(path: Path, waiting: str = "") -> Iterator[None]:
+    """An exclusive flock held for the block (released by the kernel if the process dies); when
+    another process holds it, ``waiting`` is said on stderr before waiting for it."""
     with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                print(waiting, file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

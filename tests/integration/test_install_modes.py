@@ -11,15 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .image_helpers import (
-    MiB,
-    installed_root,
-    loop,
-    loop_device,
-    seed_tree,
-    sh,
-    tools_missing,
-)
+from .image_helpers import MiB, installed_root, loop, loop_device, seed_tree, sh, tools_missing
 from .test_install_image import KEY, config, install_tree, run, write_cfg
 
 NEEDED = ("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "blkid", "zstd", "tar")

@@ -7,20 +7,20 @@ speed and make every timeout unreliable.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import os
 import re
 import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from iso.lib.cache import file_lock
 
 from .image import cache_dir, ensure_guest_image
 
@@ -220,16 +220,8 @@ class _Qemu:
 @contextmanager
 def guest_lock():
     """The machine-wide "one guest at a time" lock (an flock in the cache directory)."""
-    with open(cache_dir() / "qemu.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print("[vm] another QEMU guest is running; waiting for it", file=sys.stderr, flush=True)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(cache_dir() / "qemu.lock", waiting="[vm] another QEMU guest is running; waiting for it"):
+        yield
 
 
 def _read(path: Path) -> str:
