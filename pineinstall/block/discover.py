@@ -85,7 +85,7 @@ def _resolve_without_udev(path: str) -> str | None:
     kind, _, value = path[len(BY) :].partition("/")
     if "/" in value or not value:
         return None
-    value = _unescape(value)
+    value = unescape_link_name(value)
     tag = blkid.TAG_OF_BY_KIND.get(kind)
     if tag is not None:
         found = blkid.find(tag, value)
@@ -101,8 +101,8 @@ def _resolve_without_udev(path: str) -> str | None:
     return None
 
 
-def _unescape(value: str) -> str:
-    # udev escapes unsafe characters in link names as \xHH
+def unescape_link_name(value: str) -> str:
+    """A /dev/disk/by-* link name as the tag it stands for: udev escapes unsafe characters as \\xHH."""
     out, i = "", 0
     while i < len(value):
         if value.startswith("\\x", i) and len(value) >= i + 4:

@@ -223,22 +223,17 @@ def find_kernel(mnt: str) -> tuple[str, str | None]:
 
 
 def grub_cfg(root_uuid: str, kernel: str, initrd: str | None, consoles: tuple[str, ...]) -> str:
-    from pineinstall.boot import grub, parse_console
+    from pineinstall.boot.grub import MenuEntry, render_config
 
-    block = "\n".join(grub.console_block(tuple(parse_console(c) for c in consoles)))
     args = " ".join([f"root=UUID={root_uuid}", *DEFAULT_KARGS, *(f"console={c}" for c in consoles)])
-    initrd_line = f"\tinitrd {initrd}\n" if initrd else ""
-    return f"""# written by pineinstall (rootfs mode)
-set timeout=1
-set default=0
-insmod part_gpt
-insmod ext2
-{block}
-search --no-floppy --fs-uuid --set=root {root_uuid}
-menuentry 'Pine' --id pine {{
-\tlinux {kernel} {args}
-{initrd_line}}}
-"""
+    entry = MenuEntry("Pine", kernel, args, initrd=initrd, id="pine")
+    return render_config(
+        [entry],
+        consoles,
+        header="written by pineinstall (rootfs mode)",
+        root_uuid=root_uuid,
+        modules=("part_gpt", "ext2"),
+    )
 
 
 BIOS_BOOT_GUID = "21686148-6449-6E6F-744E-656564454649"

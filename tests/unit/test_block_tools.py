@@ -307,9 +307,9 @@ def test_blkid_argv_and_export_parsing():
 
 
 def test_udev_escapes_in_link_names():
-    assert discover._unescape("my\\x20disk") == "my disk"
-    assert discover._unescape("a\\x2fb") == "a/b"
-    assert discover._unescape("plain\\xZZ") == "plain\\xZZ"
+    assert discover.unescape_link_name("my\\x20disk") == "my disk"
+    assert discover.unescape_link_name("a\\x2fb") == "a/b"
+    assert discover.unescape_link_name("plain\\xZZ") == "plain\\xZZ"
 
 
 def test_partition_node_names():

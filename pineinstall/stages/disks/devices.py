@@ -61,7 +61,7 @@ class DeviceNames:
                 return DeviceRef("luks", path)
         # Partitions of configured disks, as they will be after partitioning.
         if name.startswith("/dev/disk/by-partlabel/"):
-            label = discover._unescape(name.rsplit("/", 1)[1])
+            label = discover.unescape_link_name(name.rsplit("/", 1)[1])
             hits = [(d, r) for d in self.disks for r in d.after if r.label == label]
             if len(hits) > 1:
                 raise StageError(f"{where}: {name} is ambiguous: {len(hits)} partitions have that label")
