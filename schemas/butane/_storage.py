@@ -4,9 +4,22 @@ trees."""
 from __future__ import annotations
 
 from _builder import Schema, boolean, integer, ref, refs, string
-from _spec import ABS_PATH, Spec, is_true, mode, mount_unit_rules, obj, owner, strings
+from _spec import ABS_PATH, Field, Spec, is_true, mode, mount_unit_rules, obj, owner, strings
 
 from pineinstall.config import fields as table
+
+
+def _node_fields(what: str, overwrite: str, *own: Field) -> list[Field]:
+    """A node's fields as Ignition's Node struct gives them to files, directories and links: path and
+    overwrite, the kind's own fields, then user and group."""
+    path = {"type": "string", "description": f"Absolute path of the {what}.", "pattern": ABS_PATH}
+    return [
+        (True, "path", path),
+        (True, "overwrite", boolean(overwrite, default=False)),
+        *own,
+        (True, "user", owner("user")),
+        (True, "group", owner("group")),
+    ]
 
 
 def storage_defs(s: Spec) -> dict[str, Schema]:
@@ -179,23 +192,13 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
     )
     d["File"] = obj(
         "A regular file.",
-        [
-            (
-                True,
-                "path",
-                {"type": "string", "description": "Absolute path of the file.", "pattern": ABS_PATH},
-            ),
-            (
-                True,
-                "overwrite",
-                boolean("Replace whatever exists at `path`; needs `contents`.", default=False),
-            ),
+        _node_fields(
+            "file",
+            "Replace whatever exists at `path`; needs `contents`.",
             (True, "contents", ref("FileContents", "What the file contains.")),
             (True, "append", refs("FileContents", "Fragments appended to the file, in order.")),
             (True, "mode", mode(s, "file", 0o644)),
-            (True, "user", owner("user")),
-            (True, "group", owner("group")),
-        ],
+        ),
         required=("path",),
         # overwriting needs something to write
         **{
@@ -216,40 +219,19 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
     )
     d["Directory"] = obj(
         "A directory.",
-        [
-            (
-                True,
-                "path",
-                {"type": "string", "description": "Absolute path of the directory.", "pattern": ABS_PATH},
-            ),
-            (
-                True,
-                "overwrite",
-                boolean(
-                    "Remove a non-directory found at `path`. Without it an existing directory only "
-                    "gets its mode and owner set, and anything else there is an error.",
-                    default=False,
-                ),
-            ),
+        _node_fields(
+            "directory",
+            "Remove a non-directory found at `path`. Without it an existing directory only "
+            "gets its mode and owner set, and anything else there is an error.",
             (True, "mode", mode(s, "directory", 0o755)),
-            (True, "user", owner("user")),
-            (True, "group", owner("group")),
-        ],
+        ),
         required=("path",),
     )
     d["Link"] = obj(
         "A symbolic or hard link.",
-        [
-            (
-                True,
-                "path",
-                {"type": "string", "description": "Absolute path of the link.", "pattern": ABS_PATH},
-            ),
-            (
-                True,
-                "overwrite",
-                boolean("Replace whatever exists at `path`.", default=False),
-            ),
+        _node_fields(
+            "link",
+            "Replace whatever exists at `path`.",
             (
                 True,
                 "target",
@@ -261,9 +243,7 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
                 ),
             ),
             (True, "hard", boolean("Create a hard link instead of a symbolic one.", default=False)),
-            (True, "user", owner("user")),
-            (True, "group", owner("group")),
-        ],
+        ),
         required=("path",),
     )
     if s.has("Storage", "luks"):  # Tang and Luks are reachable only from storage.luks

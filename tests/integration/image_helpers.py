@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 MiB = 1 << 20
@@ -251,6 +251,14 @@ def seed_tree(root: Path, grub_cfg: str = GRUB_CFG) -> Path:
     (root / "usr" / "bin" / "systemctl").write_text("")
     (root / "var").mkdir()
     return root
+
+
+def twin_roots(tmp: Path, prepare: Callable[[Path], object]) -> tuple[Path, Path]:
+    """The two roots of a differential test, the reference's and ours, prepared alike."""
+    ref, ours = tmp / "ref", tmp / "ours"
+    prepare(ref)
+    prepare(ours)
+    return ref, ours
 
 
 def write_tree(root: Path, files: dict[str, object]) -> None:

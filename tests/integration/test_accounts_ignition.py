@@ -28,7 +28,7 @@ from pineinstall.stages.accounts import apply_groups, apply_users
 from pineinstall.target import Target
 
 from .ignition_ref import IGNITION, REF_VERSION, diff, reference_error, run_reference, seed_root, snapshot
-from .image_helpers import proc_mounted
+from .image_helpers import proc_mounted, twin_roots
 
 pytestmark = [pytest.mark.conformance, pytest.mark.needs(IGNITION)]
 
@@ -413,9 +413,7 @@ def scratch() -> Iterator[Path]:
 def test_accounts_match_reference(case: str, scratch: Path) -> None:
     tmp_path = scratch
     passwd, steps = CASES[case]
-    ref, ours = tmp_path / "ref", tmp_path / "ours"
-    build(ref, steps)
-    build(ours, steps)
+    ref, ours = twin_roots(tmp_path, lambda root: build(root, steps))
     config = {"ignition": {"version": REF_VERSION}, "passwd": passwd}
     with proc_mounted(ref):
         proc = run_reference(ref, config, scratch=tmp_path)

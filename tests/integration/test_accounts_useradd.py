@@ -21,7 +21,7 @@ from pineinstall.accounts import homes
 from pineinstall.accounts.database import Accounts
 from pineinstall.accounts.dbfile import AccountsError
 
-from .image_helpers import proc_mounted
+from .image_helpers import proc_mounted, twin_roots
 
 pytestmark = [pytest.mark.conformance, pytest.mark.needs("useradd")]
 
@@ -179,9 +179,7 @@ def state(root: Path) -> dict[str, Any]:
 def test_random_sequences_match_shadow_utils(defs: str, seed_no: int, tmp_path: Path) -> None:
     rng = random.Random(f"{defs}-{seed_no}")
     ops = random_ops(rng, 14)
-    ref, ours = tmp_path / "ref", tmp_path / "ours"
-    seed(ref, LOGIN_DEFS[defs])
-    seed(ours, LOGIN_DEFS[defs])
+    ref, ours = twin_roots(tmp_path, lambda root: seed(root, LOGIN_DEFS[defs]))
     with proc_mounted(ref):
         for op in ops:
             ok_ref = run_shadow(ref, op)

@@ -30,6 +30,7 @@ from .ignition_ref import (
     seed_root,
     snapshot,
 )
+from .image_helpers import twin_roots
 
 pytestmark = [pytest.mark.conformance, pytest.mark.needs(IGNITION)]
 
@@ -468,10 +469,7 @@ class Runs:
 
 def run_both(pre: list[tuple[Any, ...]], storage: dict[str, Any], tmp_path: Path) -> Runs:
     config = {"ignition": {"version": REF_VERSION}, "storage": storage}
-    ref_root, our_root = tmp_path / "ref", tmp_path / "ours"
-    for root in (ref_root, our_root):
-        seed_root(root)
-        build(root, pre)
+    ref_root, our_root = twin_roots(tmp_path, lambda root: build(seed_root(root), pre))
     before = snapshot(our_root)
     proc = run_reference(ref_root, config, scratch=tmp_path)
     config_file = tmp_path / "ours.ign"

@@ -23,7 +23,7 @@ from pineinstall.stages.services import apply_units
 from pineinstall.target import Target
 
 from .ignition_ref import IGNITION, REF_VERSION, diff, run_reference, seed_root, snapshot
-from .image_helpers import write_tree
+from .image_helpers import twin_roots, write_tree
 
 SYSTEMCTL = shutil.which("systemctl") or "/usr/bin/systemctl"
 PRESET = "etc/systemd/system-preset/20-ignition.preset"
@@ -166,9 +166,7 @@ def apply_presets(root: Path) -> None:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_units_match_reference(case: str, tmp_path: Path) -> None:
     units, files = CASES[case]
-    ref, ours = tmp_path / "ref", tmp_path / "ours"
-    seed(ref, files)
-    seed(ours, files)
+    ref, ours = twin_roots(tmp_path, lambda root: seed(root, files))
     proc = run_reference(
         ref, {"ignition": {"version": REF_VERSION}, "systemd": {"units": units}}, scratch=tmp_path
     )

@@ -18,7 +18,7 @@ import pytest
 from pineinstall.services import systemd
 from pineinstall.target import Target
 
-from .image_helpers import write_tree
+from .image_helpers import twin_roots, write_tree
 
 SYSTEMCTL = shutil.which("systemctl") or "/usr/bin/systemctl"
 
@@ -272,9 +272,7 @@ def run_ours(root: Path, action: str, unit: str) -> bool:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_links_match_systemctl(case: str, tmp_path: Path) -> None:
     files, steps = CASES[case]
-    ref, ours = tmp_path / "ref", tmp_path / "ours"
-    seed(ref, files)
-    seed(ours, files)
+    ref, ours = twin_roots(tmp_path, lambda root: seed(root, files))
     for action, unit in steps:
         ok_ref = run_systemctl(ref, action, unit)
         ok_ours = run_ours(ours, action, unit)

@@ -147,13 +147,37 @@ def test_many_large_files_compressed_in_parallel_decode_back() -> None:
 
 
 # -- local files -------------------------------------------------------------------------------
-def test_contents_local(tmp_path: Path) -> None:
-    res = run_local(
-        tmp_path,
-        "storage:\n  files:\n    - path: /etc/motd\n      contents:\n        local: motd\n",
-        {"motd": b"hello\n"},
-    )
-    assert text_of(res.config["storage"]["files"][0]["contents"]) == b"hello\n"
+@pytest.mark.parametrize(
+    ("body", "name", "contents", "where"),
+    [
+        (
+            "storage:\n  files:\n    - path: /etc/motd\n      contents:\n        local: motd\n",
+            "motd",
+            b"hello\n",
+            ("storage", "files", 0, "contents"),
+        ),
+        (
+            "ignition:\n  config:\n    merge:\n      - local: next.ign\n",
+            "next.ign",
+            b'{"ignition":{"version":"3.4.0"}}',
+            ("ignition", "config", "merge", 0),
+        ),
+        (
+            "ignition:\n  security:\n    tls:\n      certificate_authorities:\n        - local: ca.pem\n",
+            "ca.pem",
+            b"-----BEGIN CERTIFICATE-----\n",
+            ("ignition", "security", "tls", "certificateAuthorities", 0),
+        ),
+    ],
+    ids=["file contents", "config merge", "tls certificate authority"],
+)
+def test_local_becomes_a_data_url(
+    body: str, name: str, contents: bytes, where: tuple, tmp_path: Path
+) -> None:
+    node = run_local(tmp_path, body, {name: contents}).config
+    for key in where:
+        node = node[key]
+    assert text_of(node) == contents
 
 
 def test_append_local_and_inline(tmp_path: Path) -> None:
@@ -202,18 +226,6 @@ def test_inline_and_local_together(tmp_path: Path) -> None:
         "error at $.storage.files.0.contents.source, line 8 col 17: only one of the following can be set: "
         "inline, local, source"
     ]
-
-
-def test_ca_and_merge_local(tmp_path: Path) -> None:
-    res = run_local(
-        tmp_path,
-        "ignition:\n  config:\n    merge:\n      - local: next.ign\n  security:\n    tls:\n"
-        "      certificate_authorities:\n        - local: ca.pem\n",
-        {"ca.pem": "-----BEGIN CERTIFICATE-----\n", "next.ign": '{"ignition":{"version":"3.4.0"}}'},
-    )
-    ign = res.config["ignition"]
-    assert text_of(ign["config"]["merge"][0]) == b'{"ignition":{"version":"3.4.0"}}'
-    assert text_of(ign["security"]["tls"]["certificateAuthorities"][0]).startswith(b"-----BEGIN")
 
 
 def test_inline_merge_of_another_version_warns() -> None:
