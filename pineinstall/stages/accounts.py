@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pineinstall.accounts import homes, sshkeys
 from pineinstall.accounts.database import Accounts, UserInfo
@@ -142,6 +142,14 @@ def apply_users(users: tuple[Any, ...], target: Target, log: Log) -> None:
             raise StageError(f"user {u.name!r}: {exc.strerror or exc}: {exc.filename or ''}") from exc
 
 
+class _UserFields(TypedDict):
+    uid: int | None
+    gecos: str | None
+    home: str | None
+    primary_group: str | None
+    groups: tuple[str, ...]
+
+
 def _one_user(
     db: Accounts, u: Any, shell: str, log: Log
 ) -> tuple[str, Any, UserInfo | None, UserInfo | None]:
@@ -152,21 +160,20 @@ def _one_user(
         db.del_user(u.name)
         log.info(f"user {u.name!r}: deleted")
         return ("delete", u, old, None)
-    # Ignition passes "" as "not given" for these (appendIfStringSet).
-    gecos = u.gecos or None
-    home = u.home_dir or None
-    primary = u.primary_group or None
+    # What useradd and usermod both set; Ignition passes "" as "not given" (appendIfStringSet).
+    fields: _UserFields = {
+        "uid": u.uid,
+        "gecos": u.gecos or None,
+        "home": u.home_dir or None,
+        "primary_group": u.primary_group or None,
+        "groups": tuple(u.groups or ()),
+    }
     user_shell = u.shell or None
-    groups = tuple(u.groups or ())
     if old is None:
         password = u.password_hash if u.password_hash else "*"
         new = db.add_user(
             u.name,
-            uid=u.uid,
-            gecos=gecos,
-            home=home,
-            primary_group=primary,
-            groups=groups,
+            **fields,
             no_user_group=bool(u.no_user_group),
             system=bool(u.system),
             shell=user_shell or shell,
@@ -175,16 +182,7 @@ def _one_user(
         log.info(f"user {u.name!r}: created with uid {new.uid}, gid {new.gid}, home {new.home}")
         return ("create", u, None, new)
     password = None if u.password_hash is None else (u.password_hash or "*")
-    changes = db.modify_user(
-        u.name,
-        uid=u.uid,
-        gecos=gecos,
-        home=home,
-        primary_group=primary,
-        groups=groups,
-        shell=user_shell,
-        password=password,
-    )
+    changes = db.modify_user(u.name, **fields, shell=user_shell, password=password)
     updated = db.user(u.name)
     log.info(f"user {u.name!r}: exists, " + (", ".join(changes) + " updated" if changes else "unchanged"))
     return ("modify", u, old, updated)
