@@ -10,14 +10,19 @@ Order (DESIGN.md, safety rules):
    DEST untouched.
 2. ``--dry-run`` prints the plan here and stops. Otherwise the user confirms (``--yes``; a prompt on a
    terminal; refused when stdin is not a terminal).
-3. **write**: the image layer streams the image, first MiB last, and wipes the tables on failure.
-   Rootfs mode partitions, formats and unpacks instead.
-4. **provision**: partitions re-read (``partx``), backup GPT moved to the end (``sgdisk -e``), the root
-   partition and filesystem grown, the root mounted (an OSTree sysroot is recognised: files go into
-   the deployment), the config's disks stage for other disks, the files stage, kernel arguments and
-   console on the image's bootloader, the stashed config, the host's network; unmount, sync. A failure
-   here wipes the partition tables too (unless ``--preserve-on-error``): a half-provisioned disk must
-   not boot.
+3. **write**: the image layer streams the image but holds back its first MiB (boot code, protective
+   MBR, primary GPT): until the very end DEST has no partition table and cannot boot
+   (docs/safety.md). Rootfs mode partitions, formats and unpacks instead.
+4. **provision**: the held tables are edited in a scratch file (backup GPT moved to the end, root
+   partition grown); the root filesystem is grown, mounted (an OSTree sysroot is recognised: files go
+   into the deployment) and provisioned through loop devices at the partitions' offsets: the
+   config's disks stage for other disks, the files stage, kernel arguments and console on the
+   image's bootloader, the stashed config, the host's network; unmount, sync.
+5. **commit**: the first MiB, then the backup GPT, each synced. A failure before it leaves DEST
+   without tables (``--preserve-on-error``: the tables are written anyway, for a look).
+
+Mounts and scratch files live in ``/run/pineinstall/<pid>/`` (:mod:`.rundir`); a run releases what
+killed runs left there. SIGTERM and SIGHUP clean up as SIGINT does (exit 128 + the signal).
 
 Exit status: 0 installed (or planned, with ``--dry-run``), 1 failed, 2 usage error.
 """
