@@ -533,9 +533,13 @@ class Installer:
                 log.error(f"{opts.dest} untouched")
                 return 1
             checkpoint("preflight-done")
-            began = True
             try:
                 self.rundir = rundir.RunDir(opts.dest)
+            except OSError as exc:
+                log.error(f"{opts.dest} untouched: cannot make the run directory: {exc}")
+                return 1
+            began = True
+            try:
                 self.install()
             except BaseException as exc:
                 written = not isinstance(exc, ImageError)  # the image layer wiped after its own failures

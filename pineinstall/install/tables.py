@@ -135,7 +135,9 @@ class HeldTables:
         when everything else is on DEST, unmounted and synced."""
         table = self.table()
         head = _pread(self.scratch, 0, HEAD)
-        tail_at = (table.last_lba + 1) * self.sector if table.label == "gpt" and table.last_lba else self.size
+        tail_at = self.size  # no GPT, or its backup still where the image put it (--no-grow): in the body
+        if table.label == "gpt" and table.last_lba and self.size - (table.last_lba + 1) * self.sector <= HEAD:
+            tail_at = (table.last_lba + 1) * self.sector
         tail = _pread(self.scratch, tail_at, self.size - tail_at)
         self.detach_all()  # nothing may cache DEST's blocks past this point
         os.sync()
