@@ -49,6 +49,7 @@ def _pread(path: str, offset: int, length: int) -> bytes:
 
 
 def _write_synced(path: str, data: bytes, offset: int) -> None:
+    """``data`` at ``offset`` of ``path``, then fsync (of everything written to it before, too)."""
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         view = memoryview(data)
@@ -139,8 +140,8 @@ class HeldTables:
         if table.label == "gpt" and table.last_lba and self.size - (table.last_lba + 1) * self.sector <= HEAD:
             tail_at = (table.last_lba + 1) * self.sector
         tail = _pread(self.scratch, tail_at, self.size - tail_at)
-        self.detach_all()  # nothing may cache DEST's blocks past this point
-        os.sync()
+        self.detach_all()  # unmounted and detached: the loop devices' writes are in DEST's page cache
+        _write_synced(self.dest, b"", 0)  # nothing written: an fsync, before its first byte of table
         _write_synced(self.dest, head, 0)
         if tail:
             _write_synced(self.dest, tail, tail_at)

@@ -56,10 +56,10 @@ STATES = ("untouched", "wiped", "complete")
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("kill")
-    image = make_pine_image(d / "pine.raw", size_mib=48)
+    image = make_pine_image(d / "pine.raw", size_mib=40)
     with open(image, "r+b") as f:  # incompressible data: the write takes a moment
         f.seek(20 * MiB)
-        f.write(hashlib.shake_256(b"kill").digest(16 * MiB))
+        f.write(hashlib.shake_256(b"kill").digest(12 * MiB))
     compress(image, "gzip")
     cfg = {
         "ignition": {"version": "3.4.0"},
@@ -70,7 +70,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def old_disk(path: Path, size_mib: int = 80) -> None:
+def old_disk(path: Path, size_mib: int = 64) -> None:
     """A disk that holds something: a pattern and a GPT (an earlier system)."""
     with open(path, "wb") as f:
         f.write(hashlib.shake_256(b"old").digest(MiB) * size_mib)
@@ -197,7 +197,7 @@ def report(name: str, seed: int, span: float, states: dict[str, str]) -> None:
 
 
 def test_kills_on_a_file_dest(work: Path, tmp_path: Path) -> None:
-    """12 checkpoints and 8 random moments, --image-file onto a disk-image file."""
+    """12 checkpoints and 6 random moments, --image-file onto a disk-image file."""
     seed = BASE_SEED
     dest = tmp_path / "disk.img"
     old_disk(dest)
@@ -205,7 +205,7 @@ def test_kills_on_a_file_dest(work: Path, tmp_path: Path) -> None:
             os.fspath(work / "pine.raw"), "--yes", "--stash-config"]  # fmt: skip
     span = timed_run(argv)
     states = {}
-    for moment in moments(seed, CHECKPOINTS, 8, span):
+    for moment in moments(seed, CHECKPOINTS, 6, span):
         what = f"file DEST, seed {seed}, kill at {moment!r} (install took {span:.2f} s)"
         states[str(moment)] = kill_then_rerun(argv, os.fspath(dest), moment, what, tmp_path)
     report("file DEST", seed, span, states)
