@@ -41,8 +41,9 @@ Modules: ``source`` (file/HTTP), ``formats`` (sniff, sizes, decompression), ``qc
 lines, JSON lines), ``api`` (preflight/execute). ``python -m pineinstall.image`` is a small command
 over the same API (used by the tests and ``bench/write``).
 
-Not done here: re-reading the partition table and moving the backup GPT after writing (the installer
-does that: ``partx -u``, ``sgdisk -e``).
+Not done here: moving the backup GPT and growing after writing. The installer calls
+``execute(hold_head=True)``: the first MiB is returned instead of written, and the installer writes
+it once DEST is provisioned (``pineinstall.install.tables``, docs/safety.md).
 """
 
 from __future__ import annotations

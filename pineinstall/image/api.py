@@ -36,9 +36,14 @@ class WriteResult:
     signature: SigStatus
     verified_before_write: bool
     seconds: float
+    head: bytes | None = None  # the image's first MiB, not written (``execute(hold_head=True)``)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Format | SigStatus) else v) for k, v in _asdict(self).items()}
+        return {
+            k: (str(v) if isinstance(v, Format | SigStatus) else v)
+            for k, v in _asdict(self).items()
+            if k != "head"
+        }
 
 
 def _asdict(obj: Any) -> dict[str, Any]:
@@ -467,10 +472,16 @@ def _copy_stream(
 
 
 def execute(
-    plan: WritePlan, *, preserve_on_error: bool = False, progress: Progress | None = None
+    plan: WritePlan,
+    *,
+    preserve_on_error: bool = False,
+    progress: Progress | None = None,
+    hold_head: bool = False,
 ) -> WriteResult:
     """Write the image as planned. On any failure after writing began the partition tables are wiped
-    (unless ``preserve_on_error``) and the error is raised."""
+    (unless ``preserve_on_error``) and the error is raised. ``hold_head``: the image's first MiB
+    (boot code, partition table) is not written but returned in the result, for the caller to write
+    once it has finished with DEST (the installer provisions first: docs/safety.md)."""
     progress = progress or Progress()
     t0 = time.monotonic()
     w = writer.SparseWriter(plan.dest, image_size=plan.image_size)
@@ -501,7 +512,8 @@ def execute(
         w.finish_body()
         outcome = verifier.finish() if verifier is not None else None
         verifier = None
-        w.commit()
+        if not hold_head:
+            w.commit()
     except BaseException as exc:
         if verifier is not None:
             verifier.abort()
@@ -535,6 +547,7 @@ def execute(
         signature=outcome.signature,
         verified_before_write=plan.verified_before_write,
         seconds=round(time.monotonic() - t0, 3),
+        head=bytes(w.held) if hold_head else None,
     )
     progress.done(**result.to_dict())
     return result

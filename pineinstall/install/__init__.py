@@ -10,14 +10,19 @@ Order (DESIGN.md, safety rules):
    DEST untouched.
 2. ``--dry-run`` prints the plan here and stops. Otherwise the user confirms (``--yes``; a prompt on a
    terminal; refused when stdin is not a terminal).
-3. **write**: the image layer streams the image, first MiB last, and wipes the tables on failure.
-   Rootfs mode partitions, formats and unpacks instead.
-4. **provision**: partitions re-read (``partx``), backup GPT moved to the end (``sgdisk -e``), the root
-   partition and filesystem grown, the root mounted (an OSTree sysroot is recognised: files go into
-   the deployment), the config's disks stage for other disks, the files stage, kernel arguments and
-   console on the image's bootloader, the stashed config, the host's network; unmount, sync. A failure
-   here wipes the partition tables too (unless ``--preserve-on-error``): a half-provisioned disk must
-   not boot.
+3. **write**: the image layer streams the image but holds back its first MiB (boot code, protective
+   MBR, primary GPT): until the very end DEST has no partition table and cannot boot
+   (docs/safety.md). Rootfs mode partitions, formats and unpacks instead.
+4. **provision**: the held tables are edited in a scratch file (backup GPT moved to the end, root
+   partition grown); the root filesystem is grown, mounted (an OSTree sysroot is recognised: files go
+   into the deployment) and provisioned through loop devices at the partitions' offsets: the
+   config's disks stage for other disks, the files stage, kernel arguments and console on the
+   image's bootloader, the stashed config, the host's network; unmount, sync.
+5. **commit**: the first MiB, then the backup GPT, each synced. A failure before it leaves DEST
+   without tables (``--preserve-on-error``: the tables are written anyway, for a look).
+
+Mounts and scratch files live in ``/run/pineinstall/<pid>/`` (:mod:`.rundir`); a run releases what
+killed runs left there. SIGTERM and SIGHUP clean up as SIGINT does (exit 128 + the signal).
 
 Exit status: 0 installed (or planned, with ``--dry-run``), 1 failed, 2 usage error.
 """
@@ -28,9 +33,10 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pineinstall import configsrc
@@ -43,6 +49,41 @@ REQUIRED_TOOLS = ("mount", "umount", "blkid", "sfdisk", "sgdisk", "partx")
 
 class PreflightError(PineError):
     """Something found before writing: DEST is untouched."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so that it cleans up as after SIGINT."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def checkpoint(name: str) -> None:
+    """Test hook of the kill-safety tests: with ``PINE_TEST_KILL_AT=<name>`` in the environment the
+    process kills itself (SIGKILL) here. Without that variable (production) it does nothing."""
+    if os.environ.get("PINE_TEST_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Interrupted` (SIGINT raises KeyboardInterrupt already):
+    staging files, mounts and loop devices are released on the way out, and DEST is wiped."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise Interrupted(signum)
+
+    import threading
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # only it may set handlers
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _storage_devices(config: Any) -> list[tuple[str, str]]:
@@ -74,6 +115,7 @@ class Installer:
         self.rootfs_kind: str | None = None
         self.layout: Any = None
         self.config_layout = False  # rootfs mode, DEST laid out by the config's storage
+        self.rundir: Any = None  # pineinstall.install.rundir.RunDir, while writing
         self.summary: dict[str, Any] = {"dest": opts.dest}
         self.t0 = time.monotonic()
 
@@ -236,6 +278,9 @@ class Installer:
             self.image_plan.cleanup()
         if self.engine is not None:
             self.engine.close()
+        if self.rundir is not None:
+            self.rundir.close()
+            self.rundir = None
 
     # --- plan, confirmation ------------------------------------------------------------------------
 
@@ -264,22 +309,73 @@ class Installer:
 
     # --- writing -----------------------------------------------------------------------------------
 
-    def write_image(self) -> None:
-        result = __import__("pineinstall.image", fromlist=["execute"]).execute(
-            self.image_plan, preserve_on_error=self.opts.preserve_on_error, progress=self.progress
+    def install(self) -> None:
+        """Everything after preflight; raises on failure (the caller wipes DEST)."""
+        assert self.rundir is not None
+        if self.opts.rootfs:
+            self._install_rootfs()
+        else:
+            self._install_image()
+        os.sync()
+        checkpoint("synced")
+
+    def _install_image(self) -> None:
+        """The image without its first MiB, so DEST cannot boot until the end (docs/safety.md); the
+        tables grown in a scratch copy, the root grown, mounted and provisioned through loop devices
+        at the partitions' offsets; the tables and boot code written last, once all of it is synced."""
+        from pineinstall import image
+        from pineinstall.install import grow, tables
+
+        opts, log = self.opts, self.log
+        assert self.rundir is not None
+        result = image.execute(
+            self.image_plan, preserve_on_error=opts.preserve_on_error, progress=self.progress, hold_head=True
         )
         self.image_plan = None  # executed (its temporary files are gone)
         self.summary["image"] = result.to_dict()
+        checkpoint("image-written")
+        with tables.HeldTables(opts.dest, result.head or b"", result.image_size, self.rundir.path) as held:
+            try:
+                dev = held.dev
+                with log.stage("grow"):
+                    if not opts.no_grow:
+                        grow.move_backup_header(dev, log)
+                        checkpoint("backup-gpt-moved")
+                    root = grow.find_root(dev, fstype_of=held.fstype)
+                    if not opts.no_grow:
+                        grow.grow_partition(dev, root, log)
+                        checkpoint("partition-grown")
+                    root.node = held.partition(root.number)
+                    if not opts.no_grow:
+                        grow.grow_filesystem_offline(root, log)
+                        checkpoint("filesystem-grown")
+                self.summary["root"] = {"partition": root.number, "fstype": root.fstype,
+                                        "sectors_before": root.size_before, "sectors": root.size}  # fmt: skip
+                boot = self._boot_partition(dev, root.number)
+                with self._mounted(root.node, root.fstype or None) as mnt:
+                    checkpoint("root-mounted")
+                    if not opts.no_grow:
+                        grow.grow_filesystem_online(root, mnt, log)
+                    if boot is not None:
+                        self._mount(held.partition(boot), os.path.join(mnt, "boot"), None)
+                    self.provision(mnt)
+                    checkpoint("provisioned")
+                checkpoint("unmounted")
+            except BaseException:
+                if opts.preserve_on_error:  # kept for a look: the tables too
+                    with contextlib.suppress(Exception):
+                        held.commit()
+                raise
+            with log.op(f"writing the partition tables and boot code of {opts.dest}"):
+                held.commit()
+        checkpoint("committed")
 
-    def install(self) -> None:
-        """Everything after preflight; raises on failure (the caller wipes DEST)."""
+    def _install_rootfs(self) -> None:
         from pineinstall.install import grow, rootfs
 
         opts, log, d = self.opts, self.log, self.dest
         assert d is not None
-        if not opts.rootfs:
-            self.write_image()
-        elif not d.is_block:
+        if not d.is_block:
             # A disk-image file: created or grown (sparse) to its size.
             with open(d.path, "ab") as f:
                 if f.tell() < self.capacity:
@@ -289,53 +385,35 @@ class Installer:
         )
         if self.config_layout:
             self._install_config_layout(d)
-            os.sync()
             return
         with dest.attached(d) as dev:
-            if opts.rootfs:
-                rootfs.partition(dev, self.layout, log)
-                uuids = rootfs.make_filesystems(dev, self.layout, log)
-                root = grow.RootPart(
-                    self.layout.root.number, dest.node(dev, self.layout.root.number), "ext4", 0, 0, 0, True
-                )
-                self.summary["filesystems"] = uuids
-            else:
-                with log.stage("grow"):
-                    dest.sync_partitions(dev)
-                    if not opts.no_grow:
-                        grow.move_backup_header(dev, log)
-                    root = grow.find_root(dev)
-                    if not opts.no_grow:
-                        grow.grow_partition(dev, root, log)
-                        grow.grow_filesystem_offline(root, log)
-                self.summary["root"] = {"partition": root.number, "fstype": root.fstype,
-                                        "sectors_before": root.size_before, "sectors": root.size}  # fmt: skip
-            mnt = tempfile.mkdtemp(prefix="pineinstall-root-")
-            mounted: list[str] = []
-            try:
-                self._mount(root.node, mnt, root.fstype or None)
-                mounted.append(mnt)
-                if opts.rootfs:
-                    rootfs.unpack(opts.rootfs, self.rootfs_kind or "tar", mnt, log)
-                    rootfs.write_fstab(mnt, self.layout, uuids, log)
-                    rootfs.install_grub(dev, mnt, self.layout, uuids, tuple(opts.console), log)
-                else:
-                    if not opts.no_grow:
-                        grow.grow_filesystem_online(root, mnt, log)
-                    boot = self._boot_partition(dev, root.number)
-                    if boot is not None:
-                        where = os.path.join(mnt, "boot")
-                        self._mount(boot, where, None)
-                        mounted.append(where)
+            rootfs.partition(dev, self.layout, log)
+            uuids = rootfs.make_filesystems(dev, self.layout, log)
+            root = grow.RootPart(
+                self.layout.root.number, dest.node(dev, self.layout.root.number), "ext4", 0, 0, 0, True
+            )
+            self.summary["filesystems"] = uuids
+            with self._mounted(root.node, root.fstype) as mnt:
+                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log)
+                rootfs.write_fstab(mnt, self.layout, uuids, log)
+                rootfs.install_grub(dev, mnt, self.layout, uuids, tuple(opts.console), log)
                 self.provision(mnt)
-            finally:
-                for point in reversed(mounted):
-                    from pineinstall.run import run
 
-                    run(["umount", point], check=False)
-                with contextlib.suppress(OSError):
-                    os.rmdir(mnt)
-        os.sync()
+    @contextlib.contextmanager
+    def _mounted(self, node: str, fstype: str | None) -> Iterator[str]:
+        """``node`` mounted at the run directory's ``root``; everything under it unmounted after."""
+        from pineinstall.install import rundir
+
+        assert self.rundir is not None
+        mnt = self.rundir.subdir("root")
+        try:
+            self._mount(node, mnt, fstype)
+            yield mnt
+        finally:
+            from pineinstall.run import run
+
+            for point in rundir.mounts_under(mnt):
+                run(["umount", point], check=False)
 
     def _install_config_layout(self, d: dest.Dest) -> None:
         """Rootfs mode with the config's layout: its disks stage makes DEST's partitions and every
@@ -344,8 +422,9 @@ class Installer:
         from pineinstall.install import rootfs
 
         opts, log, plan = self.opts, self.log, self.storage_plan
+        assert self.rundir is not None
         self.engine.disks()
-        mnt = tempfile.mkdtemp(prefix="pineinstall-root-")
+        mnt = self.rundir.subdir("root")
         try:
             self.engine.mount(mnt)
             try:
@@ -371,13 +450,13 @@ class Installer:
             os.makedirs(where, exist_ok=True)
             run(["mount", *(["-t", fstype] if fstype else []), node, where])
 
-    def _boot_partition(self, dev: str, root_number: int) -> str | None:
+    def _boot_partition(self, dev: str, root_number: int) -> int | None:
         """A separate partition labelled ``boot`` (Fedora CoreOS layout) is mounted at /boot."""
         from pineinstall.block import sfdisk
 
         for p in sfdisk.dump(dev).partitions:
             if p.label == "boot" and p.number != root_number:
-                return dest.node(dev, p.number)
+                return p.number
         return None
 
     def provision(self, mnt: str) -> None:
@@ -399,6 +478,7 @@ class Installer:
         )
 
         def copy_network(target: Any) -> None:
+            checkpoint("files-done")
             if opts.copy_network:
                 with log.stage("network"):
                     self.summary["network"] = stash.copy_network(opts.network_source, target, log)
@@ -434,9 +514,13 @@ class Installer:
 
     def run(self) -> int:
         from pineinstall.image import ImageError
+        from pineinstall.install import rundir
 
         opts, log = self.opts, self.log
         try:
+            if not opts.dry_run:
+                rundir.release_dead(log)  # what a killed run left: mounts, loop devices
+            checkpoint("start")
             try:
                 self.preflight()
             except (PineError, OSError) as exc:
@@ -447,6 +531,12 @@ class Installer:
                 return 0
             if not self.confirm():
                 log.error(f"{opts.dest} untouched")
+                return 1
+            checkpoint("preflight-done")
+            try:
+                self.rundir = rundir.RunDir(opts.dest)
+            except OSError as exc:
+                log.error(f"{opts.dest} untouched: cannot make the run directory: {exc}")
                 return 1
             began = True
             try:
@@ -498,4 +588,10 @@ def main(argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any 
         make_progress("json", stdout) if opts.json else make_progress("none" if opts.quiet else "auto", err)
     )
     progress.start(None, f"pineinstall install {opts.dest}")
-    return Installer(opts, log, progress, stdin, stdout).run()
+    try:
+        with signals_interrupt():
+            return Installer(opts, log, progress, stdin, stdout).run()
+    except KeyboardInterrupt as exc:  # SIGINT, or Interrupted: cleaned up on the way here
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        log.error(f"stopped by {signal.Signals(signum).name}")
+        return 128 + signum

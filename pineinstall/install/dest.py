@@ -89,10 +89,16 @@ def attached(d: Dest) -> Iterator[str]:
     try:
         yield dev
     finally:
-        with contextlib.suppress(CommandError, OSError):
-            for p in sysfs.partitions(os.path.basename(dev)):
-                run(["partx", "-d", "--nr", str(p.number), dev], check=False)
-        run(["losetup", "-d", dev], check=False)
+        detach_loop(dev)
+
+
+def detach_loop(dev: str) -> None:
+    """Detach a loop device, its partitions first: partitions added with ``partx`` outlive a plain
+    detach and would reappear on the next user of the device."""
+    with contextlib.suppress(CommandError, OSError):
+        for p in sysfs.partitions(os.path.basename(dev)):
+            run(["partx", "-d", "--nr", str(p.number), dev], check=False)
+    run(["losetup", "-d", dev], check=False)
 
 
 def sync_partitions(dev: str) -> None:

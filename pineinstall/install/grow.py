@@ -3,6 +3,7 @@ to fill it, and the root filesystem grown with it (ext4 offline, xfs and btrfs o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pineinstall.block import blkid, sfdisk
@@ -25,28 +26,34 @@ class RootPart:
 
 
 def move_backup_header(dev: str, log: Log) -> None:
-    """``sgdisk -e``: the image was made for a smaller disk; its backup GPT is in the middle."""
+    """The image was made for a smaller disk; its backup GPT is in the middle. (``sfdisk --relocate``
+    does what ``sgdisk -e`` does, without the second it sleeps after re-reading the table.)"""
     table = sfdisk.dump(dev)
     if table.label != "gpt":
         log.info(f"{dev}: {table.label or 'no'} partition table: no backup GPT to move")
         return
     with log.op(f"moving the backup GPT of {dev} to its end"):
-        run(["sgdisk", "-e", dev])
+        run(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", "--relocate", "gpt-bak-std", dev])
 
 
-def find_root(dev: str, table: sfdisk.TableInfo | None = None) -> RootPart:
+def find_root(
+    dev: str,
+    table: sfdisk.TableInfo | None = None,
+    fstype_of: Callable[[sfdisk.PartitionInfo], str] | None = None,
+) -> RootPart:
     """The root partition: labelled ``root`` (Pine, Fedora CoreOS), else the last partition with a
-    Linux filesystem."""
+    Linux filesystem. ``fstype_of`` reads a partition's filesystem type (default: its node)."""
     from pineinstall.install.dest import node
 
     table = table or sfdisk.dump(dev)
+    fstype_of = fstype_of or (lambda p: blkid.probe(node(dev, p.number)).get("TYPE") or "")
     if not table.partitions:
         raise StageError(f"{dev}: the image has no partitions")
     end = max(p.start + p.size for p in table.partitions)
     labelled = [p for p in table.partitions if p.label in ROOT_LABELS]
     candidates = labelled or sorted(table.partitions, key=lambda p: p.start, reverse=True)
     for p in candidates:
-        fstype = blkid.probe(node(dev, p.number)).get("TYPE") or ""
+        fstype = fstype_of(p)
         if labelled or fstype in GROWABLE:
             return RootPart(
                 p.number, node(dev, p.number), fstype, p.start, p.size, p.size, p.start + p.size == end
