@@ -23,7 +23,7 @@ from pineinstall.install import main
 from pineinstall.stages import Log
 
 from .ignition_ref import seed_root, snapshot
-from .image_helpers import MiB, compress, installed_root, loop, make_pine_image, sha256_file
+from .image_helpers import ImageServer, MiB, compress, installed_root, loop, make_pine_image, sha256_file
 
 pytestmark = pytest.mark.needs(
     "sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "xz", "blkid"
@@ -45,7 +45,8 @@ def install(dest: str | Path, cfg: dict[str, Any], image: Path, tmp: Path, *extr
     path = tmp / "cfg.ign"
     path.write_text(json.dumps(cfg))
     err = io.StringIO()
-    argv = [os.fspath(dest), os.fspath(path), "--image-file", os.fspath(image), "--yes", *extra]
+    source = [] if "--image-url" in extra else ["--image-file", os.fspath(image)]
+    argv = [os.fspath(dest), os.fspath(path), *source, "--yes", *extra]
     rc = main(argv, stdin=io.BytesIO(), stdout=io.StringIO(), stderr=err)
     return rc, err.getvalue()
 
@@ -126,6 +127,27 @@ def test_refused_on_a_loop_device_from_a_compressed_image(images: dict[str, Path
         assert place in err and "no such user 'www-data'" in err and "untouched" in err, err
     assert sha256_file(backing) == before
     assert not [p for p in os.listdir(tmp_path) if p.startswith("pineinstall-image-raw-")]
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["sha256", "insecure"])
+def test_refused_for_an_image_url(checked: bool, images: dict[str, Path], tmp_path: Path) -> None:
+    """--image-url: the verified copy the image layer downloads first is read (with no checksum,
+    the image is read from a second download); DEST untouched, no temporary file left."""
+    disk = old_disk(tmp_path / "disk.img")
+    before = sha256_file(disk)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    cfg, place = REFUSALS["supplementary-group"]
+    how = ["--image-sha256", sha256_file(images["xz"])] if checked else ["--insecure"]
+    with ImageServer(images["xz"].parent) as server:
+        url = server.url(images["xz"].name)
+        rc, err = install(
+            disk, cfg, images["xz"], tmp_path, "--image-url", url, "--tmpdir", str(staging), *how
+        )
+    assert rc == 1, err
+    assert place in err and "no such group 'docker'" in err and "untouched" in err, err
+    assert sha256_file(disk) == before
+    assert os.listdir(staging) == []
 
 
 def test_names_of_the_image_and_of_the_config_install(images: dict[str, Path], tmp_path: Path) -> None:
