@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pineinstall.errors import PineError
+from pineinstall.run import CommandError
 from pineinstall.stages import Log
 
 CHUNK = 1 << 20
@@ -64,7 +65,10 @@ def image_root(plan: Any, tmpdir: str | None, log: Log) -> Iterator[str]:
     try:
         if raw is None:
             raw = temp = _raw_copy(plan, tmpdir, log)
-        offset, size, fstype = root_partition(raw)
+        try:
+            offset, size, fstype = root_partition(raw)
+        except CommandError as exc:  # sfdisk or blkid could not read it: the image layer will say more
+            raise Unreadable(str(exc)) from exc
         mnt = tempfile.mkdtemp(prefix="pineinstall-image-root-")
         try:
             _mount(raw, offset, size, fstype, mnt, log)
@@ -137,7 +141,7 @@ def root_partition(raw: str) -> tuple[int, int, str]:
 
 
 def _mount(raw: str, offset: int, size: int, fstype: str, where: str, log: Log) -> None:
-    from pineinstall.run import CommandError, run
+    from pineinstall.run import run
 
     options = f"{MOUNT_OPTIONS[fstype]},loop,offset={offset},sizelimit={size}"
     with log.op(f"reading the image's root ({fstype}) read-only"):

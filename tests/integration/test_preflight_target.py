@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -110,10 +111,12 @@ def test_refused_before_the_first_byte_file_dest(case: str, images: dict[str, Pa
     cfg, place = REFUSALS[case]
     disk = old_disk(tmp_path / "disk.img")
     before = sha256_file(disk)
+    image_before = sha256_file(images["raw"])
     rc, err = install(disk, cfg, images["raw"], tmp_path)
     assert rc == 1, err
     assert "preflight failed" in err and "untouched" in err and place in err, err
     assert sha256_file(disk) == before
+    assert sha256_file(images["raw"]) == image_before  # the image was read read-only
 
 
 def test_refused_on_a_loop_device_from_a_compressed_image(images: dict[str, Path], tmp_path: Path) -> None:
@@ -281,3 +284,19 @@ def test_a_new_uid_does_not_reown_a_hard_link_out_of_the_home(tmp_path: Path) ->
     notes = (home / "notes").stat()
     assert (notes.st_uid, notes.st_nlink) == (2000, 1)
     assert (home / "notes").read_bytes() == SENTINEL
+
+
+@pytest.mark.parametrize("fstype", ["xfs", "btrfs"])
+def test_xfs_and_btrfs_roots_are_read_too(fstype: str, tmp_path: Path) -> None:
+    """Read-only, nothing replayed (xfs: norecovery,nouuid; btrfs: rescue=nologreplay)."""
+    tool = {"xfs": "mkfs.xfs", "btrfs": "mkfs.btrfs"}[fstype]
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+    image = make_pine_image(tmp_path / "pine.raw", fstype=fstype, size_mib=330)
+    image_before = sha256_file(image)
+    disk = old_disk(tmp_path / "disk.img", 400)
+    before = sha256_file(disk)
+    cfg, place = REFUSALS["owner-group"]
+    rc, err = install(disk, cfg, image, tmp_path)
+    assert rc == 1 and place in err and f"reading the image's root ({fstype}) read-only" in err, err
+    assert (sha256_file(disk), sha256_file(image)) == (before, image_before)
