@@ -93,11 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="log errors only")
     p.add_argument("config", help="the config file (Ignition JSON or pine/fcos YAML), or - for stdin")
-    p.add_argument(
-        "--files-dir",
-        metavar="DIR",
-        help="a YAML config's local: files are read from DIR (default: the config's own directory)",
-    )
+    p.add_argument("--files-dir", metavar="DIR", help="a YAML config's local: files are read from DIR (default: the config's own directory)")
     return p
 
 

@@ -120,7 +120,7 @@ def _write_file(
             _set_permissions(p, f.mode, f, names, st)
             return "unchanged"
         if e.data is not None:
-            st = unshare(p, st)
+            unshare(p, st)  # appended to this name only
             with open(p, "ab") as out:
                 e.data.seek(0)
                 for chunk in iter(lambda: e.data.read(1 << 20), b""):  # type: ignore[union-attr]
