@@ -42,6 +42,7 @@ def run_apply(
         if dry_run:
             engine.dry_run(config, open_target(root), stdout, as_json=as_json)
             return 0
+        check_target(config, root)
         with engine.Engine(config, log) as run:
             run.prepare()
             done = run.run(root)
@@ -68,6 +69,17 @@ def run_apply(
         )
         stdout.write("\n")
     return 0
+
+
+def check_target(config: Any, root: str) -> None:
+    """The config's account names against DIR before the first write, unless the config's storage
+    mounts the root itself (DIR is then not yet the target: the files stage checks them)."""
+    from pineinstall.target import open_target, preflight
+
+    if any(fs.path and fs.path.rstrip("/") == "" for fs in config.storage.filesystems):
+        return
+    if preflight.needs_target(config):
+        preflight.check(config, open_target(root))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,26 +20,16 @@ from pathlib import Path
 from .dbfile import AccountsError, DbFile, Lock
 from .ids import new_id
 from .logindefs import LoginDefs, UseraddDefaults
-
-# Characters that would corrupt a colon file or a home path. Otherwise as permissive as Debian's
-# useradd (digits-only, upper case, '.', '@', '$' are accepted there; 33+ characters and a leading
-# '-', '+' or '~' are not).
-_BAD_NAME_CHARS = set(":,\n\r\t /\\")
+from .names import field_problem, name_problem
 
 
 def check_name(name: str, what: str) -> None:
-    if (
-        not name
-        or name in (".", "..")
-        or name[0] in "-+~"
-        or any(c in _BAD_NAME_CHARS for c in name)
-        or len(name) > 32
-    ):
+    if name_problem(name) is not None:
         raise AccountsError(f"invalid {what} name {name!r}")
 
 
 def check_field(value: str, what: str) -> None:
-    if ":" in value or "\n" in value:
+    if field_problem(value) is not None:
         raise AccountsError(f"invalid {what} {value!r}: contains ':' or a newline")
 
 

@@ -2,7 +2,8 @@
 
 Host paths come from the caller, already resolved inside the target root. Nothing here follows a
 symlink below the home directory: the skeleton's links are copied as links, ownership changes use
-``lchown``, removal never descends through a link.
+``lchown``, removal never descends through a link, and a hard-linked file is re-owned as a private
+copy (``pineinstall.target.hardlinks``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import shutil
 import stat
 from pathlib import Path
+
+from pineinstall.target.hardlinks import unshare
 
 from .dbfile import AccountsError
 
@@ -113,6 +116,7 @@ def chown_tree(top: Path, old_uid: int, new_uid: int, old_gid: int | None, new_g
             u = new_uid if st.st_uid == old_uid else -1
             g = new_gid if (old_gid is not None and new_gid is not None and st.st_gid == old_gid) else -1
             if u != -1 or g != -1:
+                unshare(Path(p), st)  # a hard link may lead out of the root: never chown through it
                 mode = stat.S_IMODE(st.st_mode)
                 os.chown(p, u, g, follow_symlinks=False)
                 if not stat.S_ISLNK(st.st_mode) and mode & 0o6000:

@@ -149,6 +149,7 @@ class Installer:
                 self._preflight_rootfs()
             else:
                 self._preflight_image()
+                self._preflight_target()
 
     def _preflight_tools(self) -> None:
         from pineinstall.install import grow, rootfs
@@ -257,6 +258,16 @@ class Installer:
         except image.ImageError as exc:
             raise PreflightError(str(exc)) from exc
         self.log.info(f"image: {self.image_plan.describe()}")
+
+    def _preflight_target(self) -> None:
+        """The config's account names against the image's own /etc, read-only (imageroot)."""
+        from pineinstall.install.imageroot import check_image
+        from pineinstall.target.preflight import TargetCheckError
+
+        try:
+            check_image(self.image_plan, self.config, self.opts.tmpdir, self.log)
+        except TargetCheckError as exc:
+            raise PreflightError(str(exc)) from exc
 
     def _preflight_rootfs(self) -> None:
         from pineinstall.install import rootfs

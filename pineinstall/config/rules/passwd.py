@@ -3,16 +3,28 @@ groups may not repeat (Ignition's generic duplicate check over every list).
 
 Our own warning (Ignition has none): a ``passwordHash`` that is not a crypt(3) hash, most likely a
 password given in plain text, which would land in ``/etc/shadow`` as is and never match at login.
+
+Our own errors (Ignition leaves them to useradd, after the disk is written): a user or group name,
+or a field written into an account file (gecos, home, shell, hash), that would corrupt it -- a ``:``
+or a newline makes a second field or a whole passwd line of the config's choosing. A warning: ``uid:
+0`` for a user other than root (a new user cannot take root's uid; the installer refuses it once it
+has read the target).
 """
 
 from __future__ import annotations
 
 import re
 
+from ...accounts.names import field_problem, name_problem
 from ..report import Report
-from ._common import arr, duplicates, field_key, obj, str_key
+from ._common import arr, duplicates, field_key, obj, str_key, text
 
 WARN_NOT_CRYPT = "passwordHash is not a crypt(3) hash; was it given in plain text?"
+WARN_UID_0 = "uid 0 is root's: a new user cannot have it (only an existing uid-0 user may be given it)"
+
+# Fields written into passwd/shadow (users) and group/gshadow (groups) as they are.
+USER_FIELDS = ("gecos", "homeDir", "shell", "passwordHash")
+GROUP_FIELDS = ("passwordHash",)
 
 # DES crypt: 13 characters of crypt's alphabet (an old but real hash).
 _DES = re.compile(r"[./0-9A-Za-z]{13}")
@@ -36,16 +48,45 @@ def _check_hash(report: Report, item: dict, path: tuple) -> None:
         report.warning(WARN_NOT_CRYPT, (*path, "passwordHash"))
 
 
+def name_error(kind: str, name: str) -> str | None:
+    """An empty name is left to the account database: ignition-validate accepts it (and a null
+    list item), and our answers for them must match."""
+    problem = name_problem(name) if name else None
+    return None if problem is None else f"{kind} name {problem}"
+
+
+def _check_account(report: Report, item: dict, path: tuple, kind: str, fields: tuple[str, ...]) -> None:
+    """Name and the fields that go into the account files as they are."""
+    msg = name_error(kind, text(item.get("name")))
+    if msg:
+        report.error(msg, (*path, "name"))
+    for name in fields:
+        value = item.get(name)
+        problem = field_problem(value) if isinstance(value, str) else None
+        if problem:
+            report.error(f"{name} {problem}", (*path, name))
+
+
 def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
     passwd = obj(cfg.get("passwd"))
     users = arr(passwd.get("users"))
     for i, user in enumerate(users):
         user = obj(user)
         base = ("passwd", "users", i)
+        _check_account(report, user, base, "user", USER_FIELDS)
+        primary = user.get("primaryGroup")
+        if isinstance(primary, str) and (msg := name_error("group", primary)):
+            report.error(msg, (*base, "primaryGroup"))
+        for j, group in enumerate(arr(user.get("groups"))):
+            if isinstance(group, str) and (msg := name_error("group", group)):
+                report.error(msg, (*base, "groups", j))
+        if type(user.get("uid")) is int and user.get("uid") == 0 and text(user.get("name")) != "root":
+            report.warning(WARN_UID_0, (*base, "uid"))
         duplicates(report, arr(user.get("sshAuthorizedKeys")), (*base, "sshAuthorizedKeys"), str_key)
         duplicates(report, arr(user.get("groups")), (*base, "groups"), str_key)
         _check_hash(report, user, base)
     for i, group in enumerate(arr(passwd.get("groups"))):
+        _check_account(report, obj(group), ("passwd", "groups", i), "group", GROUP_FIELDS)
         _check_hash(report, obj(group), ("passwd", "groups", i))
     duplicates(report, arr(passwd.get("groups")), ("passwd", "groups"), field_key("name"))
     duplicates(report, users, ("passwd", "users"), field_key("name"))

@@ -1,4 +1,9 @@
-"""Rules of ``systemd.units``: unit and drop-in names, unit syntax, the [Install] warning."""
+"""Rules of ``systemd.units``: unit and drop-in names, unit syntax, the [Install] warning.
+
+Our own error (Ignition has none): a unit or drop-in name must be a file name -- no ``/``, not
+``.`` or ``..`` -- or the unit would be written elsewhere than its directory (reported when the
+name's extension is right; one error per name).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ from .unitfile import UnitError, parse_unit
 
 ERR_INVALID_SYSTEMD_EXT = "invalid systemd unit extension"
 ERR_INVALID_SYSTEMD_DROPIN_EXT = "invalid systemd drop-in extension"
+ERR_NOT_A_FILE_NAME = "a unit or drop-in name is a file name: it may not contain '/' nor be '.' or '..'"
 UNIT_EXTENSIONS = frozenset(fields.UNIT_EXTENSIONS)
+
+
+def is_file_name(name: str) -> bool:
+    return "/" not in name and name not in (".", "..")
 
 
 def no_install_section(name: str) -> str:
@@ -71,6 +81,8 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
         name = text(unit.get("name"))
         if _ext(name) not in UNIT_EXTENSIONS:
             report.error(ERR_INVALID_SYSTEMD_EXT, (*base, "name"))
+        elif not is_file_name(name):
+            report.error(ERR_NOT_A_FILE_NAME, (*base, "name"))
         contents = unit.get("contents")
         options, err = _parse(contents)
         if err:
@@ -89,5 +101,7 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
                 report.error(err, (*base, "dropins", j, "contents"))
             if _ext(text(dropin.get("name"))) != ".conf":
                 report.error(ERR_INVALID_SYSTEMD_DROPIN_EXT, (*base, "dropins", j, "name"))
+            elif not is_file_name(text(dropin.get("name"))):
+                report.error(ERR_NOT_A_FILE_NAME, (*base, "dropins", j, "name"))
         duplicates(report, dropins, (*base, "dropins"), field_key("name"))
     duplicates(report, units, ("systemd", "units"), field_key("name"))

@@ -76,7 +76,7 @@ def _collect(plan: FilesPlan, target: Target, log: Log, fetcher: Fetcher, fetche
             entry.data, entry.has_source, entry.sha256 = got or fetch_one(node, fetcher, log)
 
 
-def _declared_names(config: model.Config, target: Target) -> tuple[set[str], set[str]]:
+def declared_names(config: model.Config, target: Target) -> tuple[set[str], set[str]]:
     """Users and groups this config creates (they may own nodes before they exist)."""
     users = {u.name for u in config.passwd.users if u.should_exist is not False}
     groups = {g.name for g in config.passwd.groups if g.should_exist is not False}
@@ -94,7 +94,7 @@ def _check_owners(plan: FilesPlan, target: Target) -> None:
     accounts this config creates, and whatever the config's own earlier nodes do to those files
     (names are looked up at each node, as Ignition does). None means "cannot tell": no check."""
     names = OwnerIds(target)
-    declared_users, declared_groups = _declared_names(plan.config, target)
+    declared_users, declared_groups = declared_names(plan.config, target)
     users: set[str] | None = set(names.users) | declared_users
     groups: set[str] | None = set(names.groups) | declared_groups
     for e in in_creation_order(plan.entries):

@@ -31,6 +31,7 @@ from pineinstall.stages.files.nodes import (
     same_contents,
 )
 from pineinstall.target import Target, TargetError
+from pineinstall.target.hardlinks import unshare
 
 
 class Parents:
@@ -119,6 +120,7 @@ def _write_file(
             _set_permissions(p, f.mode, f, names, st)
             return "unchanged"
         if e.data is not None:
+            unshare(p, st)  # appended to this name only
             with open(p, "ab") as out:
                 e.data.seek(0)
                 for chunk in iter(lambda: e.data.read(1 << 20), b""):  # type: ignore[union-attr]
@@ -148,6 +150,9 @@ def _write_file(
 
 def _set_permissions(p: Path, mode: int | None, node: Any, names: OwnerIds, st: os.stat_result) -> None:
     uid, gid = names.ids(node, st.st_uid, st.st_gid)
+    changes = (uid, gid) != (st.st_uid, st.st_gid) or (mode is not None and stat.S_IMODE(st.st_mode) != mode)
+    if changes:
+        st = unshare(p, st)
     if (uid, gid) != (st.st_uid, st.st_gid):
         os.lchown(p, uid, gid)
     if mode is not None and stat.S_IMODE(os.lstat(p).st_mode) != mode:

@@ -1,0 +1,35 @@
+"""What may go into an account file: the one definition shared by the config rules (``pineinstall
+validate``, no target needed) and the account database (the last guard, at write time).
+
+Imports nothing: the rules run on the start-up path of ``pineinstall validate`` and ``pine-transpile``.
+"""
+
+from __future__ import annotations
+
+# Characters that would corrupt a colon file, a group's member list or a home path. Otherwise as
+# permissive as Debian's useradd (digits-only, upper case, '.', '@', '$' are accepted there; 33+
+# characters and a leading '-', '+' or '~' are not).
+BAD_NAME_CHARS = frozenset(":,\n\r\t /\\")
+MAX_NAME = 32
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a user or group name, or None when it can."""
+    if not name:
+        return "is empty"
+    if any(c in ":\n\r" for c in name):
+        return "contains ':' or a newline (it would be read as several passwd fields or lines)"
+    if name in (".", "..") or any(c in BAD_NAME_CHARS for c in name):
+        return "contains a character not allowed in an account name (',', '/', '\\\\' or white space) or is . or .."
+    if name[0] in "-+~":
+        return "starts with '-', '+' or '~'"
+    if len(name) > MAX_NAME:
+        return f"is longer than {MAX_NAME} characters"
+    return None
+
+
+def field_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a field of an account file (gecos, home, shell, hash), or None."""
+    if any(c in ":\n\r" for c in value):
+        return "contains ':' or a newline (it would be read as several passwd fields or lines)"
+    return None
