@@ -123,7 +123,10 @@ def translate(
     changes nothing); ``strict`` does not change the result — ``Result.failed(strict)`` applies it.
     Never raises for bad input: every problem is in the result.
     """
+    from pineinstall.config import paused_gc
+
     from .pipeline import run
 
     del strict, raw
-    return run(text, files_dir=files_dir, pretty=pretty)
+    with paused_gc():
+        return run(text, files_dir=files_dir, pretty=pretty)

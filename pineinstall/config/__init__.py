@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~5 ms of start-up; annotations stay strings here
     from typing import Any
 
-__all__ = ["Checked", "Report", "check", "check_dict"]
+__all__ = ["Checked", "Report", "check", "check_dict", "paused_gc"]
 
 
 class Checked:
@@ -37,6 +37,25 @@ class Checked:
     @property
     def ok(self) -> bool:
         return not self.report.has_errors
+
+
+class paused_gc:
+    """``with paused_gc():`` the cyclic garbage collector is off. Parsing a large config creates
+    millions of dicts and lists, none of them in a reference cycle, and the collector's passes over
+    them cost as much as the parsing (500,000 entries: half the CPU time); reference counting still
+    frees everything as usual."""
+
+    def __enter__(self) -> None:
+        import gc  # built in: free
+
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        import gc
+
+        if self.was_enabled:
+            gc.enable()
 
 
 def is_json(data: bytes) -> bool:
@@ -58,6 +77,11 @@ def is_yaml_mapping(data: bytes) -> bool:
 
 def check(data: bytes | str) -> Checked:
     """Check a config text; every entry of the report carries a line and column."""
+    with paused_gc():
+        return _check_text(data)
+
+
+def _check_text(data: bytes | str) -> Checked:
     report = Report()
     if isinstance(data, bytes):
         if data.startswith(b"\xef\xbb\xbf"):

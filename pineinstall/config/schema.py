@@ -141,8 +141,14 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
     for key, child in value.items():
         sub = props.get(key)
         if sub is not None:
-            if child is not None:
+            kind = type(child)
+            if kind is dict or kind is list:
                 _walk(child, sub, path + (key,), report)
+            elif child is not None and sub.types is not None and kind not in sub.types:
+                # a scalar: its type is all there is to check (inline: most values are scalars)
+                report.error(
+                    f"cannot unmarshal {json_kind(child)} into a field of type {sub.wanted}", path + (key,)
+                )
             continue
         if isinstance(node.open, Node):
             _walk(child, node.open, path + (key,), report)

@@ -104,6 +104,8 @@ def path_error(p: str) -> str | None:
         return ERR_NO_PATH
     if not p.startswith("/"):
         return ERR_PATH_RELATIVE
+    if "//" not in p and "/." not in p and p[-1] != "/":
+        return None  # no empty, "." or ".." element and no trailing slash: already clean
     if clean_path(p) != p:
         return ERR_DIRTY_PATH
     return None
@@ -128,8 +130,12 @@ def duplicates(report: Report, items: list, base: Path, key, seen: set | None = 
     ``seen`` lets several lists share one key space (files, directories and links).
     """
     seen = set() if seen is None else seen
-    for i, item in enumerate(items):
-        k = key(item)
+    keys = [key(item) for item in items]
+    distinct = set(keys)
+    if len(distinct) == len(keys) and seen.isdisjoint(distinct):
+        seen |= distinct  # the common case, without a Python-level step per item
+        return seen
+    for i, k in enumerate(keys):
         if k in seen:
             report.error(ERR_DUPLICATE, (*base, i))
         seen.add(k)
@@ -143,4 +149,9 @@ def str_key(item: object) -> str:
 
 def field_key(name: str):
     """Key of a list of objects: one string field of each (Key() of the Go type)."""
-    return lambda item: text(obj(item).get(name))
+
+    def key(item: object) -> str:
+        value = item.get(name) if isinstance(item, dict) else None
+        return value if isinstance(value, str) else ""
+
+    return key

@@ -7,6 +7,8 @@ the three lists is a duplicate, reported on the later entry, in Ignition's field
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..report import Path, Report
 from ._common import (
     POST_2_14_CHECKS_FROM,
@@ -66,28 +68,39 @@ def _check_mode(report: Report, node: dict, base: Path, version: tuple[int, int]
         report.warning(special_bits_warning(version), (*base, "mode"))
 
 
+def _links_above(p: str, link_paths: Counter[str]) -> int:
+    """How many of the links' paths ``lp`` have ``p.startswith(lp + "/")``."""
+    count = 0
+    slash = p.find("/")
+    while slash >= 0:
+        count += link_paths.get(p[:slash], 0)
+        slash = p.find("/", slash + 1)
+    return count
+
+
 def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int]) -> None:
     """Storage.Validate: nothing may live under a configured link; link targets and hard links."""
     dirs = arr(storage.get("directories"))
     files = arr(storage.get("files"))
     links = arr(storage.get("links"))
-    link_paths = [text(obj(link).get("path")) for link in links]
+    if not links:
+        return
+    # Ignition compares every node with every link; a count per link path gives its findings
+    # (one per link whose path + "/" starts the node's path) without the quadratic loop.
+    link_paths = Counter(text(obj(link).get("path")) for link in links)
     for field, items, msg in (
         ("directories", dirs, ERR_DIRECTORY_USED_SYMLINK),
         ("files", files, ERR_FILE_USED_SYMLINK),
     ):
         for i, node in enumerate(items):
-            p = text(obj(node).get("path"))
-            for lp in link_paths:
-                if p.startswith(lp + "/"):
-                    report.error(msg, ("storage", field, i))
-    dir_paths = [text(obj(d).get("path")) for d in dirs]
+            for _ in range(_links_above(text(obj(node).get("path")), link_paths)):
+                report.error(msg, ("storage", field, i))
+    dir_paths = Counter(text(obj(d).get("path")) for d in dirs)
     for i, link in enumerate(links):
         link = obj(link)
         p = text(link.get("path"))
-        for lp in link_paths:
-            if p.startswith(lp + "/"):
-                report.error(ERR_LINK_USED_SYMLINK, ("storage", "links", i))
+        for _ in range(_links_above(p, link_paths)):
+            report.error(ERR_LINK_USED_SYMLINK, ("storage", "links", i))
         target = link.get("target")
         if version >= (3, 3) and nil_or_empty(target):
             # 3.3.0 made the target a pointer and started requiring it
@@ -98,9 +111,8 @@ def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int
         resolved = clean_path(text(target))
         if not resolved.startswith("/"):
             resolved = join_path(p, text(target))
-        for d in dir_paths:
-            if resolved == d:
-                report.error(ERR_HARD_LINK_TO_DIRECTORY, ("storage", "links", i))
+        for _ in range(dir_paths[resolved]):
+            report.error(ERR_HARD_LINK_TO_DIRECTORY, ("storage", "links", i))
         if version >= POST_2_14_CHECKS_FROM:
             for field in ("user", "group"):
                 owner = obj(link.get(field))
@@ -121,6 +133,8 @@ def _check_systemd_conflicts(report: Report, cfg: dict) -> None:
             dropin = obj(dropin)
             if not nil_or_empty(dropin.get("contents")):
                 unit_paths.add(SYSTEMD_DIR + name + ".d/" + text(dropin.get("name")))
+    if not unit_paths:
+        return
     storage = obj(cfg.get("storage"))
     for field in ("files", "directories", "links"):
         for i, node in enumerate(arr(storage.get(field))):

@@ -98,10 +98,10 @@ def check_resource(
         msg = _header_scheme_error(source)
         if msg:
             report.error(msg, (*base, "httpHeaders"))
-    for i, header in enumerate(headers):
-        if text(obj(header).get("name")) == "":
-            report.error(ERR_HEADER_NAME, (*base, "httpHeaders", i, "name"))
-    duplicates(report, headers, (*base, "httpHeaders"), field_key("name"))
+        for i, header in enumerate(headers):
+            if text(obj(header).get("name")) == "":
+                report.error(ERR_HEADER_NAME, (*base, "httpHeaders", i, "name"))
+        duplicates(report, headers, (*base, "httpHeaders"), field_key("name"))
 
 
 def _header_scheme_error(source: object) -> str | None:
