@@ -57,6 +57,11 @@ ERR_REUSE_BY_LABEL = (
     "(/dev/disk/by-id/coreos-boot-disk) or when wipe_table is true"
 )
 ERR_ROOT_TOO_SMALL = "root should have 8GiB of space assigned"
+ERR_ROOT_CONSTRAINED = (
+    "root partition cannot expand; it is set to fill available space but is followed by an "
+    "auto-positioned partition"
+)
+ERR_MIRROR_REQUIRES_LAYOUT = "boot_device.layout should be specified when boot_device.mirror is specified"
 ERR_WRONG_PARTITION_NUMBER = (
     "incorrect partition number; a new partition will be created using reserved label"
 )

@@ -139,11 +139,16 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     stamp("decode")
 
     report = Report()
-    # Butane reports unused keys walking its structs: a struct's own keys before its fields'.
-    order = sorted(range(len(dec.unused)), key=lambda i: (_struct_key(spec, dec.unused[i][0]), i))
+    # Butane reports unused keys walking its structs: a struct's own keys before its fields'; a
+    # struct given as null is no map in its context tree, which that walk reports instead.
+    walked = [(parent, key) for parent, key in dec.unused] + [(p, None) for p in dec.null_structs]
+    order = sorted(range(len(walked)), key=lambda i: (_struct_key(spec, walked[i][0]), i))
     for i in order:
-        parent, key = dec.unused[i]
-        report.warning(f"unused key {key}", (*parent, key), at_key=True)
+        parent, key = walked[i]
+        if key is None:
+            report.warning(MISMATCH.format(path=format_path(parent)), parent)
+        else:
+            report.warning(f"unused key {key}", (*parent, key), at_key=True)
     for p, (line, col) in dec.mismatch[:1]:
         # Go's context tree still has the null node at this index: its position is reported.
         report.extend([Entry(WARNING, MISMATCH.format(path=format_path(p)), p, line, col)])

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
 
 def validate_source(tr: Translator, cfg: dict) -> None:
     storage = cfg.get("storage") or {}
-    tr.variant.validate_storage(tr, storage)
+    tr.variant.validate_storage(tr, cfg)
     ign = cfg.get("ignition") or {}
     conf = ign.get("config") or {}
     for i, r in enumerate(conf.get("merge") or []):
