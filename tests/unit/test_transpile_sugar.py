@@ -674,3 +674,29 @@ def test_inline_merges_are_duplicates_only_when_their_data_urls_are() -> None:
     same = body.replace('"b": 2', '"a": 1')
     assert same != body
     assert [e.path for e in run(same).entries if e.message == dup] == [("ignition", "config", "merge", 1)]
+
+
+def test_fcos17_trees_set_owners_and_modes(tmp_path) -> None:
+    tree = tmp_path / "t"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a").write_text("hi\n")
+    (tree / "sub" / "b").write_text("x\n")
+    (tree / "l").symlink_to("a")
+    body = (
+        "storage:\n  trees:\n    - local: t\n      path: /opt/t\n      user:\n        name: core\n"
+        "      file_mode: 0600\n      dir_mode: 0700\n"
+    )
+    storage = run(body, version="1.7.0", files_dir=str(tmp_path)).config["storage"]
+    core = {"name": "core"}
+    assert [(d["path"], d["mode"], d["user"]) for d in storage["directories"]] == [
+        ("/opt/t", 0o700, core),
+        ("/opt/t/sub", 0o700, core),
+    ]
+    assert [(f["path"], f["mode"], f["user"]) for f in storage["files"]] == [
+        ("/opt/t/a", 0o600, core),
+        ("/opt/t/sub/b", 0o600, core),
+    ]
+    assert storage["links"] == [{"path": "/opt/t/l", "user": core, "target": "a"}]
+    older = run(body, version="1.6.0", files_dir=str(tmp_path))
+    assert "directories" not in older.config["storage"]
+    assert [e.message for e in older.entries][:1] == ["unused key user"]
