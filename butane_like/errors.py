@@ -8,6 +8,7 @@ ERR_NO_VARIANT = "error parsing variant; must be specified"
 ERR_INVALID_VERSION = "error parsing version; must be a valid semver"
 ERR_SOURCE = "source config is invalid"
 ERR_GENERATED = "config generated was invalid"
+ERR_CONFIG_INVALID = "config is not valid"
 MISMATCH = (
     "context tree does not match content tree at {path}. Line and column reporting may be "
     "inconsistent. Unused keys may not be reported"

@@ -347,7 +347,10 @@ OUTPUT_ORDER: dict[str, list[tuple[str, Any]]] = {
     if name not in ignition_fields.UNTIL
 }
 
-# Fields that are plain (non-pointer) Go values in Ignition: omitted when empty.
+# Plain Go strings with omitempty: left out when "".
+OMIT_EMPTY = {("Tang", "url")}
+
+# Fields that are plain Go strings in Ignition (no pointer, no omitempty): always written.
 NON_POINTER = {
     ("Unit", "name"),
     ("Dropin", "name"),
@@ -358,7 +361,6 @@ NON_POINTER = {
     ("Filesystem", "device"),
     ("Raid", "name"),
     ("Luks", "name"),
-    ("Tang", "url"),
     ("Directory", "path"),
     ("File", "path"),
     ("Link", "path"),

@@ -162,7 +162,8 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
         return _finish(res, report, dec, ERR_SOURCE)
     stamp("validate")
     out = tr.translate(cfg)
-    tr.variant.filters(tr, out)
+    if not report.has_errors:  # Butane filters only what translated
+        tr.variant.filters(tr, out)
     if report.has_errors:
         return _finish(res, report, dec, ERR_SOURCE)
 
@@ -227,6 +228,10 @@ def _finish(res: Result, report: Report, dec: Decoder, error: str | None) -> Res
         return pos
 
     report.locate(find)
+    root = dec.pos.get(())
+    for entry in report:
+        if entry.path is None and entry.line is None and root is not None:
+            entry.line, entry.col = root  # a path-less entry is placed at the document, as Go's
     res.entries = report.entries
     res.error = error
     return res
