@@ -27,13 +27,9 @@ CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
 # Seeds that still disagree, by class (issue #15: open work). A seed that starts to agree fails
 # its test, so this list stays true.
 OPEN = {
-    1059: "no 'user/group ignored for hard link' warning",
-    1197: "no 'user/group ignored for hard link' warning",
     1107: "inline merge config without a version: Ignition's version error at the document",
     1235: "inline merge config without a version: Ignition's version error at the document",
     1272: "inline merge config without a version: Ignition's version error at the document",
-    1112: "no 'filesystem overwrites partitioned device' warning",
-    1202: "no 'filesystem overwrites partitioned device' warning",
     1178: "verdict differs (not yet classified)",
 }
 
