@@ -118,6 +118,8 @@ class Decoder:
         self.errors: list[str] = []  # yaml.v3 type errors, "line N: ..."
         self.unused: list[tuple[tuple, str]] = []  # (path, key)
         self.mismatch: list[tuple[tuple, tuple[int, int]]] = []  # dropped null items: path, position
+        # Null where a struct goes: Go still walks the (zero) struct, whose tree node is no map.
+        self.null_structs: list[tuple] = []
         self.pos: dict[tuple, tuple[int, int]] = {}
         self.keypos: dict[tuple, tuple[int, int]] = {}
 
@@ -154,6 +156,8 @@ class Decoder:
         if kind == "scalar":
             tag, val = self.scalar(node)
             if tag == "!!null":
+                if isinstance(typ, str) and typ[:1].isupper():
+                    self.null_structs.append(path)
                 return NULL
             if typ == S:
                 return node.value

@@ -8,6 +8,7 @@ ERR_NO_VARIANT = "error parsing variant; must be specified"
 ERR_INVALID_VERSION = "error parsing version; must be a valid semver"
 ERR_SOURCE = "source config is invalid"
 ERR_GENERATED = "config generated was invalid"
+ERR_CONFIG_INVALID = "config is not valid"
 MISMATCH = (
     "context tree does not match content tree at {path}. Line and column reporting may be "
     "inconsistent. Unused keys may not be reported"
@@ -57,6 +58,11 @@ ERR_REUSE_BY_LABEL = (
     "(/dev/disk/by-id/coreos-boot-disk) or when wipe_table is true"
 )
 ERR_ROOT_TOO_SMALL = "root should have 8GiB of space assigned"
+ERR_ROOT_CONSTRAINED = (
+    "root partition cannot expand; it is set to fill available space but is followed by an "
+    "auto-positioned partition"
+)
+ERR_MIRROR_REQUIRES_LAYOUT = "boot_device.layout should be specified when boot_device.mirror is specified"
 ERR_WRONG_PARTITION_NUMBER = (
     "incorrect partition number; a new partition will be created using reserved label"
 )

@@ -180,7 +180,18 @@ _OBJECTS: dict[str, tuple[str, str, list[Any]]] = {
     "ClevisCustom": ("ClevisCustom", "base", ["config", "needs_network", "pin"]),
     "Tang": ("Tang", "base", ["advertisement", "thumbprint", "url"]),
     "Raid": ("Raid", "base", ["devices", "level", "name", "options", "spares"]),
-    "Tree": ("Tree", "base", [("local", S, 2), ("path", S, 2)]),
+    "Tree": (
+        "Tree",
+        "base",
+        [
+            ("group", "NodeGroup", 7),
+            ("local", S, 2),
+            ("path", S, 2),
+            ("user", "NodeUser", 7),
+            ("file_mode", I, 7),
+            ("dir_mode", I, 7),
+        ],
+    ),
     "Systemd": ("Systemd", "base", ["units"]),
     "Unit": ("Unit", "base", ["contents", ("contents_local", S, 5), "dropins", "enabled", "mask", "name"]),
     "Dropin": ("Dropin", "base", ["contents", ("contents_local", S, 5), "name"]),
@@ -336,7 +347,10 @@ OUTPUT_ORDER: dict[str, list[tuple[str, Any]]] = {
     if name not in ignition_fields.UNTIL
 }
 
-# Fields that are plain (non-pointer) Go values in Ignition: omitted when empty.
+# Plain Go strings with omitempty: left out when "".
+OMIT_EMPTY = {("Tang", "url")}
+
+# Fields that are plain Go strings in Ignition (no pointer, no omitempty): always written.
 NON_POINTER = {
     ("Unit", "name"),
     ("Dropin", "name"),
@@ -347,7 +361,6 @@ NON_POINTER = {
     ("Filesystem", "device"),
     ("Raid", "name"),
     ("Luks", "name"),
-    ("Tang", "url"),
     ("Directory", "path"),
     ("File", "path"),
     ("Link", "path"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from .fields import NON_POINTER, OUTPUT_ORDER
+from .fields import NON_POINTER, OMIT_EMPTY, OUTPUT_ORDER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -68,12 +68,14 @@ def prune(v: Any, typ: Any) -> Any:
             return None
         out = {}
         for key, ktyp in OUTPUT_ORDER[typ]:
+            if (typ, key) in NON_POINTER:
+                # A plain Go string field (no pointer, no omitempty) is always written, "" included.
+                out[key] = v.get(key) or ""
+                continue
             if key not in v:
                 continue
             val = v[key]
-            if val is None:
-                continue
-            if (typ, key) in NON_POINTER and val == "":
+            if val is None or (val == "" and (typ, key) in OMIT_EMPTY):
                 continue
             if isinstance(ktyp, tuple) or ktyp in OUTPUT_ORDER:
                 val = prune(val, ktyp)

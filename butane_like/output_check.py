@@ -134,19 +134,24 @@ def _for_check(v: Any, generated: set[int], surrogates: bool) -> Any:
     """The config as Ignition's validation should see it, cheaply.
 
     Data URLs we generated are valid by construction; Ignition's check would scan every byte
-    of them, so they are shown to it as an empty ``data:,``. Invalid UTF-8 from local files
-    becomes U+FFFD, as in Go's JSON.
+    of them, so they are shown to it as short ``data:,N`` stand-ins, one per distinct URL, so that
+    its duplicate checks (merge, certificate authorities) still tell them apart. Invalid UTF-8
+    from local files becomes U+FFFD, as in Go's JSON.
     """
+    return _shown(v, generated, surrogates, {})
+
+
+def _shown(v: Any, generated: set[int], surrogates: bool, stand_ins: dict[str, str]) -> Any:
     if isinstance(v, dict):
         out = {}
         for k, x in v.items():
             if k == "source" and id(x) in generated:
-                out[k] = "data:,"
+                out[k] = stand_ins.setdefault(x, f"data:,{len(stand_ins)}")
             else:
-                out[k] = _for_check(x, generated, surrogates)
+                out[k] = _shown(x, generated, surrogates, stand_ins)
         return out
     if isinstance(v, list):
-        return [_for_check(x, generated, surrogates) for x in v]
+        return [_shown(x, generated, surrogates, stand_ins) for x in v]
     if surrogates and isinstance(v, str):
         return _replace_surrogates(v)
     return v

@@ -139,11 +139,16 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     stamp("decode")
 
     report = Report()
-    # Butane reports unused keys walking its structs: a struct's own keys before its fields'.
-    order = sorted(range(len(dec.unused)), key=lambda i: (_struct_key(spec, dec.unused[i][0]), i))
+    # Butane reports unused keys walking its structs: a struct's own keys before its fields'; a
+    # struct given as null is no map in its context tree, which that walk reports instead.
+    walked = [(parent, key) for parent, key in dec.unused] + [(p, None) for p in dec.null_structs]
+    order = sorted(range(len(walked)), key=lambda i: (_struct_key(spec, walked[i][0]), i))
     for i in order:
-        parent, key = dec.unused[i]
-        report.warning(f"unused key {key}", (*parent, key), at_key=True)
+        parent, key = walked[i]
+        if key is None:
+            report.warning(MISMATCH.format(path=format_path(parent)), parent)
+        else:
+            report.warning(f"unused key {key}", (*parent, key), at_key=True)
     for p, (line, col) in dec.mismatch[:1]:
         # Go's context tree still has the null node at this index: its position is reported.
         report.extend([Entry(WARNING, MISMATCH.format(path=format_path(p)), p, line, col)])
@@ -157,7 +162,8 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
         return _finish(res, report, dec, ERR_SOURCE)
     stamp("validate")
     out = tr.translate(cfg)
-    tr.variant.filters(tr, out)
+    if not report.has_errors:  # Butane filters only what translated
+        tr.variant.filters(tr, out)
     if report.has_errors:
         return _finish(res, report, dec, ERR_SOURCE)
 
@@ -212,6 +218,10 @@ def _finish(res: Result, report: Report, dec: Decoder, error: str | None) -> Res
         return pos
 
     report.locate(find)
+    root = dec.pos.get(())
+    for entry in report:
+        if entry.path is None and entry.line is None and root is not None:
+            entry.line, entry.col = root  # a path-less entry is placed at the document, as Go's
     res.entries = report.entries
     res.error = error
     return res

@@ -83,7 +83,7 @@ def pretty(entry: Entry, filename: str, lines: list[str], color: bool = False) -
         return f"{entry}\n"
     kind = _c(entry.kind, _RED if entry.kind == ERROR else _YELLOW, color)
     out = [
-        f"{kind}[{format_path(entry.path or ())}]:\n",
+        f"{kind}[{format_path(entry.path)}]:\n" if entry.path else f"{kind}:\n",
         f"  {_c('-->', _BLUE, color)} {filename}:{line}:{col}\n",
     ]
     first = max(1, line - 2)

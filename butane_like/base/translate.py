@@ -101,6 +101,9 @@ class Translator:
             from .mount_units import add_mount_units
 
             out = add_mount_units(self, out, cfg)
+        if self.report.has_errors:
+            # Butane's variants stop when the base translation failed: no sugar, no layout checks.
+            return out
         return self.variant.translate(self, cfg, out)
 
     def convert(self, value: Any, typ: Any, ypath: tuple) -> Any:

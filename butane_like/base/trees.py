@@ -2,7 +2,9 @@
 
 As Butane: the walk is depth-first in lexical order (``filepath.Walk``); an entry the user wrote
 for the same path is completed (contents, mode, target) unless it already has contents or is of
-another type; executable files get mode 0755, others 0644.
+another type; executable files get mode 0755, others 0644. From fcos 1.7 (base v0_7) a tree may
+set ``user``, ``group``, ``file_mode`` and ``dir_mode``: new nodes get the owners, new files the
+mode, and every directory of the tree (its top included) an entry when a dir mode or owner is set.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def add_trees(tr: Translator, out: dict, trees: list) -> None:
             tr.report.error(ERR_TREE_NOT_DIR, ypath)
             continue
         dest = tree.get("path") or "/"
-        _add_tree(tr, _walk(tr, src, dest, ypath), ypath, files, links, by_path)
+        _add_tree(tr, [(src, dest, st), *_walk(tr, src, dest, ypath)], ypath, storage, by_path, tree)
 
 
 def _walk(tr: Translator, src: str, dest: str, ypath: tuple) -> list[tuple[str, str, os.stat_result]]:
@@ -83,20 +85,42 @@ def _walk(tr: Translator, src: str, dest: str, ypath: tuple) -> list[tuple[str, 
     return order
 
 
+def _new_node(tr: Translator, path: str, tree: dict, ypath: tuple) -> dict:
+    """A node the tree adds: its path, and the tree's owners when it names them."""
+    node: dict = {"path": path}
+    for key in ("user", "group"):
+        owner = {k: v for k, v in (tree.get(key) or {}).items() if v is not None}
+        if owner:
+            node[key] = tr.origins.reg(owner, ypath)
+    return tr.origins.reg(node, ypath)
+
+
 def _add_tree(
     tr: Translator,
     order: list[tuple[str, str, os.stat_result]],
     ypath: tuple,
-    files: list,
-    links: list,
+    storage: dict,
     by_path: dict,
+    tree: dict,
 ) -> None:
     import stat as statmod
 
+    files, links = storage["files"], storage["links"]
     reg, leaf_from = tr.origins.reg, tr.origins.leaf_from
+    owned = any(v is not None for key in ("user", "group") for v in (tree.get(key) or {}).values())
+    dir_entries = tree.get("dir_mode") is not None or owned
     for sp, dp, st in order:
         mode = st.st_mode
         if statmod.S_ISDIR(mode):
+            if not dir_entries:
+                continue
+            if dp in by_path:
+                tr.report.error(ERR_NODE_EXISTS, ypath)
+                continue
+            node = _new_node(tr, dp, tree, ypath)
+            node["mode"] = tree["dir_mode"] if tree.get("dir_mode") is not None else 0o755
+            storage.setdefault("directories", []).append(node)
+            by_path[dp] = ("dir", node)
             continue
         if statmod.S_ISREG(mode):
             got = by_path.get(dp)
@@ -106,7 +130,7 @@ def _add_tree(
                     tr.report.error(ERR_NODE_EXISTS, ypath)
                     continue
             else:
-                node = reg({"path": dp}, ypath)
+                node = _new_node(tr, dp, tree, ypath)
                 files.append(node)
                 by_path[dp] = ("file", node)
             try:
@@ -127,6 +151,8 @@ def _add_tree(
                 leaf_from(contents, "compression", ypath)
             if node.get("mode") is None:
                 node["mode"] = 0o755 if mode & 0o111 else 0o644
+                if tree.get("file_mode") is not None:
+                    node["mode"] = tree["file_mode"]
                 leaf_from(node, "mode", ypath)
         elif statmod.S_ISLNK(mode):
             got = by_path.get(dp)
@@ -136,7 +162,7 @@ def _add_tree(
                     tr.report.error(ERR_NODE_EXISTS, ypath)
                     continue
             else:
-                node = reg({"path": dp}, ypath)
+                node = _new_node(tr, dp, tree, ypath)
                 links.append(node)
                 by_path[dp] = ("link", node)
             node["target"] = os.readlink(sp)

@@ -8,6 +8,7 @@ then the variant's own sections (``butane_like.variants``).
 from __future__ import annotations
 
 from ..errors import (
+    ERR_CONFIG_INVALID,
     ERR_DECIMAL_MODE,
     ERR_MOUNT_NO_FORMAT,
     ERR_MOUNT_NO_PATH,
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
 
 def validate_source(tr: Translator, cfg: dict) -> None:
     storage = cfg.get("storage") or {}
-    tr.variant.validate_storage(tr, storage)
+    tr.variant.validate_storage(tr, cfg)
     ign = cfg.get("ignition") or {}
     conf = ign.get("config") or {}
     for i, r in enumerate(conf.get("merge") or []):
@@ -81,7 +82,8 @@ def _resource(tr: Translator, r: dict, path: tuple, config_ref: bool = False) ->
             n += 1
             field = key
     if n > 1:
-        tr.report.error(ERR_TOO_MANY_SOURCES, (*path, field))
+        # fcos 1.0 (base v0_1) has no local files and reports the pair at "inline".
+        tr.report.error(ERR_TOO_MANY_SOURCES, (*path, field if tr.spec.base >= 2 else "inline"))
     if config_ref and field == "inline":
         _inline_config(tr, r["inline"], path)
 
@@ -90,6 +92,18 @@ def _inline_config(tr: Translator, text: str, path: tuple) -> None:
     """An inline config to merge or replace with is checked as Ignition would (same version only)."""
     import json
 
+    from pineinstall.config.jsonsyntax import syntax_error
+
+    raw = text.encode("utf-8", "surrogateescape")
+    found = syntax_error(raw)
+    if found is not None:
+        # Ignition's parser refuses it: Go's words, placed (as Butane places a path-less entry) at
+        # the document, then the inline itself is not valid.
+        from ..report import ERROR, Entry
+
+        tr.report.extend([Entry(ERROR, found[0], None)])
+        tr.report.error(ERR_CONFIG_INVALID, (*path, "inline"))
+        return
     try:
         obj = json.loads(text)
         version = obj["ignition"]["version"]

@@ -15,6 +15,7 @@ from ..errors import (
     ERR_LAYOUT_LEGACY,
     ERR_LUKS_BOOT_DEVICE_NAME,
     ERR_MIRROR_NOT_SUPPORTED,
+    ERR_MIRROR_REQUIRES_LAYOUT,
     ERR_NO_LUKS_BOOT_DEVICE,
     ERR_TOO_FEW_MIRROR,
 )
@@ -39,6 +40,10 @@ def validate_boot_device(tr: Translator, bd: dict) -> None:
     luks = bd.get("luks") or {}
     mirror = bd.get("mirror") or {}
     base = ("boot_device",)
+    if mirror.get("devices") and layout is None:
+        # A warning until fcos 1.6, an error from 1.7 on (Butane's BootDevice.Validate).
+        report = tr.report.error if tr.spec.fcos >= 7 else tr.report.warning
+        report(ERR_MIRROR_REQUIRES_LAYOUT, (*base, "mirror"))
     if layout is not None:
         s390x = tr.spec.fcos >= 6
         if layout in ("aarch64", "ppc64le", "x86_64"):

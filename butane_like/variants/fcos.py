@@ -15,6 +15,7 @@ from ..errors import (
     ERR_MOUNT_FORBIDDEN,
     ERR_NAME_REQUIRED,
     ERR_REUSE_BY_LABEL,
+    ERR_ROOT_CONSTRAINED,
     ERR_ROOT_TOO_SMALL,
     ERR_WRONG_PARTITION_NUMBER,
 )
@@ -28,10 +29,10 @@ _ALLOWED_MOUNT = r"^/(etc|var)(/|$)"
 _RESERVED_LABELS = {"BIOS-BOOT": 1, "PowerPC-PReP-boot": 1, "EFI-SYSTEM": 2, "boot": 3, "root": 4}
 
 
-def validate_storage(tr: Translator, storage: dict) -> None:
-    if tr.spec.fcos >= 5:
-        _validate_partitions(tr, storage)
+def validate_storage(tr: Translator, cfg: dict) -> None:
+    storage = cfg.get("storage") or {}
     if tr.spec.fcos >= 6:
+        _reuse_by_label(tr, storage, (cfg.get("boot_device") or {}).get("mirror") or {})
         for i, fs in enumerate(storage.get("filesystems") or []):
             p = fs.get("path")
             if p is not None and fs.get("with_mount_unit") is True and not re.match(_ALLOWED_MOUNT, p):
@@ -55,8 +56,7 @@ def translate(tr: Translator, cfg: dict, out: dict) -> dict:
         from .boot_device import add_boot_device
 
         out = add_boot_device(tr, out, cfg["boot_device"])
-    if tr.spec.fcos >= 6:
-        _reserved_labels(tr, out)
+    _os_partitions(tr, out)
     if (cfg.get("grub") or {}).get("users"):
         out = _grub(tr, out, cfg["grub"]["users"])
     return out
@@ -66,34 +66,37 @@ def filters(tr: Translator, out: dict) -> None:
     """Nothing of the Ignition spec is refused by fcos."""
 
 
-def _validate_partitions(tr: Translator, storage: dict) -> None:
+def _reuse_by_label(tr: Translator, storage: dict, mirror: dict) -> None:
+    """Partitions found by label need a number, except on the boot disk, a wiped table or the
+    disks of ``boot_device.mirror`` (whose sugar wipes their tables)."""
+    exempt = {ROOT_DEVICE, *(mirror.get("devices") or [])}
     for i, disk in enumerate(storage.get("disks") or []):
-        for j, part in enumerate(disk.get("partitions") or []):
-            if (
-                part.get("label") == "root"
-                and disk.get("device") == ROOT_DEVICE
-                and isinstance(part.get("size_mib"), int)
-                and 0 < part["size_mib"] < 8192
-            ):
-                tr.report.warning(ERR_ROOT_TOO_SMALL, ("storage", "disks", i, "partitions", j, "size_mib"))
-        if tr.spec.fcos >= 6 and disk.get("device") != ROOT_DEVICE and disk.get("wipe_table") is not True:
-            for j, part in enumerate(disk.get("partitions") or []):
-                if not part.get("number") and part.get("label") is not None:
-                    tr.report.warning(ERR_REUSE_BY_LABEL, ("storage", "disks", i, "partitions", j, "number"))
-
-
-def _reserved_labels(tr: Translator, out: dict) -> None:
-    """Partitions reusing a label of the OS layout at another number get a new partition."""
-    for i, disk in enumerate((out.get("storage") or {}).get("disks") or []):
-        if disk.get("wipeTable") is True:
+        if disk.get("device") in exempt or disk.get("wipe_table") is True:
             continue
         for j, part in enumerate(disk.get("partitions") or []):
-            want = _RESERVED_LABELS.get(part.get("label"))
-            if want is not None and (part.get("number") or 0) != want:
-                tr.report.warning(
-                    ERR_WRONG_PARTITION_NUMBER,
-                    tr.origins.yaml_path(out, ("storage", "disks", i, "partitions", j, "label")),
-                )
+            if not part.get("number") and part.get("label") is not None:
+                tr.report.warning(ERR_REUSE_BY_LABEL, ("storage", "disks", i, "partitions", j, "number"))
+
+
+def _os_partitions(tr: Translator, out: dict) -> None:
+    """Checks of the translated partitions (sugar included) against the OS layout, as Butane's
+    fcos translators do: the root's size (from fcos 1.3), labels of the layout at other numbers."""
+    for i, disk in enumerate((out.get("storage") or {}).get("disks") or []):
+        parts = disk.get("partitions") or []
+        for j, part in enumerate(parts):
+            label = part.get("label")
+            if label is None:
+                continue
+            here = ("storage", "disks", i, "partitions", j)
+            if label == "root" and tr.spec.fcos >= 3:
+                if not part.get("sizeMiB"):
+                    if any(not other.get("startMiB") for k, other in enumerate(parts) if k != j):
+                        tr.report.warning(ERR_ROOT_CONSTRAINED, tr.origins.yaml_path(out, (*here, "label")))
+                elif part["sizeMiB"] < 8192:
+                    tr.report.warning(ERR_ROOT_TOO_SMALL, tr.origins.yaml_path(out, (*here, "sizeMiB")))
+            want = _RESERVED_LABELS.get(label)
+            if disk.get("wipeTable") is not True and want is not None and (part.get("number") or 0) != want:
+                tr.report.warning(ERR_WRONG_PARTITION_NUMBER, tr.origins.yaml_path(out, (*here, "label")))
 
 
 def _grub(tr: Translator, out: dict, users: list) -> dict:

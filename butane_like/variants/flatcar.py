@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
     from ..base.translate import Translator
 
 
-def validate_storage(tr: Translator, storage: dict) -> None:
+def validate_storage(tr: Translator, cfg: dict) -> None:
     """No checks beyond the base."""
 
 

@@ -64,7 +64,9 @@ def is_json(data: bytes) -> bool:
 
 
 # A YAML mapping's first key, after comments and an optional "---": what a Butane document starts with.
-_YAML_MAPPING = rb"(?:[ \t]*(?:#[^\n]*)?\r?\n)*(?:---[ \t]*\r?\n)?[ \t]*[A-Za-z_][\w-]*[ \t]*:(?:[ \t]|\r?\n|$)"
+_YAML_MAPPING = (
+    rb"(?:[ \t]*(?:#[^\n]*)?\r?\n)*(?:---[ \t]*\r?\n)?[ \t]*[A-Za-z_][\w-]*[ \t]*:(?:[ \t]|\r?\n|$)"
+)
 
 
 def is_yaml_mapping(data: bytes) -> bool:
@@ -83,25 +85,17 @@ def check(data: bytes | str) -> Checked:
 
 def _check_text(data: bytes | str) -> Checked:
     report = Report()
-    if isinstance(data, bytes):
-        if data.startswith(b"\xef\xbb\xbf"):
-            report.error("invalid character: the config starts with a byte order mark")
-            report.entries[-1].line, report.entries[-1].col = 1, 1
-            return Checked(report)
-        # Go's decoder replaces invalid UTF-8 in strings by U+FFFD; so do we.
-        text = data.decode("utf-8", "replace")
-    else:
-        text = data
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        report.error(_syntax_message(text, e))
-        line, col = line_col(text, min(e.pos, len(text)))
-        report.entries[-1].line, report.entries[-1].col = line, col
-        return Checked(report)
-    except RecursionError:
-        report.error("config nests too deeply")
+    # Go's decoder replaces invalid UTF-8 in strings by U+FFFD; so do we.
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if not data:
+        report.error("not a config (empty)")
         report.entries[-1].line, report.entries[-1].col = 1, 1
+        return Checked(report)
+    try:
+        obj = json.loads(text, parse_constant=_no_constant)
+    except (json.JSONDecodeError, RecursionError):
+        raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
+        _report_syntax(report, raw)
         return Checked(report)
     except ValueError:  # an integer with more digits than Python converts (sys.get_int_max_str_digits)
         report.error(*_huge_integer(text))
@@ -186,17 +180,28 @@ def _huge_integer(text: str) -> tuple[str, Path]:
         value, path = todo.pop()
         if isinstance(value, _Digits):
             return f"integer {value[:16]}… ({len(value.lstrip('-'))} digits) is out of range", path
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        items = (
+            value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        )
         todo.extend((child, (*path, key)) for key, child in reversed(list(items)))
     raise AssertionError("no long integer found")  # pragma: no cover - json raised for one
 
 
-def _syntax_message(text: str, e: json.JSONDecodeError) -> str:
-    """Go's wording where it is clearer to Ignition users, Python's otherwise."""
-    if not text.strip() or e.pos >= len(text.rstrip()):
-        return "unexpected end of JSON input"
-    if e.msg == "Extra data":
-        return f"invalid character {text[e.pos]!r} after top-level value"
-    if e.msg == "Expecting value":
-        return f"invalid character {text[e.pos]!r} looking for beginning of value"
-    return e.msg[0].lower() + e.msg[1:]
+def _report_syntax(report: Report, raw: bytes) -> None:
+    """Go's words and place for a text Python's decoder refused (a byte order mark, NaN, deep
+    nesting included); nesting Go accepts but Python cannot follow is said as such."""
+    from .jsonsyntax import line_col as go_line_col
+    from .jsonsyntax import syntax_error
+
+    found = syntax_error(raw)
+    if found is None:
+        report.error("config nests too deeply")
+        report.entries[-1].line, report.entries[-1].col = 1, 1
+        return
+    report.error(found[0])
+    report.entries[-1].line, report.entries[-1].col = go_line_col(raw, found[1])
+
+
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON (Python's decoder takes them; Go's does not)."""
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)

@@ -352,6 +352,18 @@ def storage_defs(s: Spec) -> dict[str, Schema]:
                 },
             ),
             (True, "path", string("Where the tree lands in the target.", pattern=ABS_PATH, default="/")),
+            (s.base >= 7, "user", owner("user")),
+            (s.base >= 7, "group", owner("group")),
+            (s.base >= 7, "file_mode", mode(s, "files of the tree", 0o644)),
+            (
+                s.base >= 7,
+                "dir_mode",
+                mode(
+                    s,
+                    "directories of the tree (an entry is made for each when this or an owner is set)",
+                    0o755,
+                ),
+            ),
         ],
         required=("local",),
     )

@@ -184,20 +184,21 @@ def test_symlink_to_directory_and_hard_link_to_file_pass():
     assert findings(cfg) == set()
 
 
-def test_hard_link_owner_warnings_from_3_4():
+def test_hard_link_owner_warnings_in_every_version():
     cfg = {
         "storage": {
             "links": [{"path": "/h", "target": "/f", "hard": True, "user": {"id": 0}, "group": {"name": "g"}}]
         }
     }
-    assert findings(cfg, (3, 3)) == set()
-    assert findings(cfg, (3, 4)) == {
-        warn("$.storage.links.0.user.id", "user/group ignored for hard link"),
-        warn("$.storage.links.0.group.name", "user/group ignored for hard link"),
-    }
+    # Ignition 2.15 and later warn for every spec version (Debian's 2.14 did from none).
+    for version in ((3, 0), (3, 3), (3, 4)):
+        assert findings(cfg, version) == {
+            warn("$.storage.links.0.user.id", "user/group ignored for hard link"),
+            warn("$.storage.links.0.group.name", "user/group ignored for hard link"),
+        }, version
 
 
-def test_paths_conflicting_with_units_from_3_4():
+def test_paths_conflicting_with_units_in_every_version():
     cfg = {
         "storage": {
             "files": [{"path": "/etc/systemd/system/a.service"}],
@@ -216,9 +217,9 @@ def test_paths_conflicting_with_units_from_3_4():
         },
     }
     msg = "path conflicts with systemd unit or dropin"
-    assert findings(cfg, (3, 3)) == set()
     # b.service has no contents: nothing will be written there, no conflict
-    assert findings(cfg, (3, 4)) == {
-        err("$.storage.files.0.path", msg),
-        err("$.storage.directories.0.path", msg),
-    }
+    for version in ((3, 0), (3, 4)):
+        assert findings(cfg, version) == {
+            err("$.storage.files.0.path", msg),
+            err("$.storage.directories.0.path", msg),
+        }, version

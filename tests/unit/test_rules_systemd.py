@@ -102,18 +102,18 @@ def test_duplicate_units_and_dropins():
     }
 
 
-def test_enabled_instance_of_a_template_without_install_from_3_4():
+def test_enabled_instance_of_a_template_without_install_in_every_version():
     cfg = [
         {"name": "getty@.service", "contents": "[Service]\nExecStart=/sbin/agetty %I\n"},
         {"name": "getty@ttyS0.service", "enabled": True},
     ]
-    assert units(*cfg, version=(3, 3)) == set()
-    assert units(*cfg, version=(3, 4)) == {
-        warn(
-            "$.systemd.units.1.contents",
-            'template unit "getty@.service" for "getty@ttyS0.service" doesn\'t have Install section',
-        )
-    }
+    for version in ((3, 0), (3, 3), (3, 4)):
+        assert units(*cfg, version=version) == {
+            warn(
+                "$.systemd.units.1.contents",
+                'template unit "getty@.service" for "getty@ttyS0.service" doesn\'t have Install section',
+            )
+        }, version
     cfg[0]["contents"] += "[Install]\nWantedBy=getty.target\n"
     assert units(*cfg, version=(3, 4)) == set()
 

@@ -561,15 +561,61 @@ def test_flatcar_refuses_clevis() -> None:
     ]
 
 
-def test_reserved_label_at_another_number_warns_from_16() -> None:
+def test_reserved_label_at_another_number_warns_in_every_version() -> None:
     body = (
         "storage:\n  disks:\n    - device: /dev/disk/by-id/coreos-boot-disk\n      partitions:\n"
         "        - label: root\n          number: 5\n"
     )
-    assert run(body, version="1.5.0").entries == []
-    assert raw_entries(run(body, version="1.6.0")) == [
-        "warning at $.storage.disks.0.partitions.0.label, line 7 col 18: incorrect partition number; "
-        "a new partition will be created using reserved label"
+    for version in ("1.0.0", "1.2.0", "1.5.0", "1.6.0", "1.7.0"):
+        assert raw_entries(run(body, version=version)) == [
+            "warning at $.storage.disks.0.partitions.0.label, line 7 col 18: incorrect partition number; "
+            "a new partition will be created using reserved label"
+        ], version
+    assert run(body, variant="flatcar", version="1.1.0").entries == []
+
+
+def test_root_sizes_against_the_layout_from_13() -> None:
+    constrained = (
+        "storage:\n  disks:\n    - device: /dev/vdb\n      wipe_table: true\n      partitions:\n"
+        "        - label: root\n          number: 4\n        - label: swap\n          size_mib: 512\n"
+    )
+    assert run(constrained, version="1.2.0").entries == []
+    assert raw_entries(run(constrained, version="1.3.0")) == [
+        "warning at $.storage.disks.0.partitions.0.label, line 8 col 18: root partition cannot expand; "
+        "it is set to fill available space but is followed by an auto-positioned partition"
+    ]
+    small = constrained.replace(
+        "        - label: swap\n          size_mib: 512\n", "          size_mib: 4096\n"
+    )
+    assert [e.message for e in run(small, version="1.4.0").entries] == [
+        "root should have 8GiB of space assigned"
+    ]
+
+
+def test_mirror_disks_may_reuse_partitions_by_label() -> None:
+    body = (
+        "boot_device:\n  layout: x86_64\n  mirror:\n    devices: [/dev/sda, /dev/sdb]\n"
+        "storage:\n  disks:\n    - device: /dev/sda\n      partitions:\n        - label: var-1\n"
+        "    - device: /dev/sdc\n      partitions:\n        - label: data\n"
+    )
+    assert [e.path for e in run(body, version="1.6.0").entries] == [
+        ("storage", "disks", 1, "partitions", 0, "number")
+    ]
+
+
+def test_mirror_without_layout_warns_until_16_and_fails_from_17() -> None:
+    body = "boot_device:\n  mirror:\n    devices: [/dev/sda, /dev/sdb]\n"
+    msg = "boot_device.layout should be specified when boot_device.mirror is specified"
+    assert [(e.kind, e.message) for e in run(body, version="1.6.0").entries] == [("warning", msg)]
+    assert [(e.kind, e.message) for e in run(body, version="1.7.0").entries] == [("error", msg)]
+
+
+def test_null_struct_is_reported_as_a_tree_mismatch() -> None:
+    res = run("storage:\n  files:\n    - path: /etc/a\n      contents:\n")
+    assert raw_entries(res) == [
+        "warning at $.storage.files.0.contents, line 6 col 16: context tree does not match content tree at "
+        "$.storage.files.0.contents. Line and column reporting may be inconsistent. Unused keys may not be "
+        "reported"
     ]
 
 
@@ -640,3 +686,38 @@ def test_aliased_text_with_and_without_declared_compression(declared_first: bool
     assert files["/declared"]["source"] == "data:," + big  # encoded as it is, not compressed again
     assert files["/plain"]["compression"] == "gzip" and text_of(files["/plain"]) == big.encode()
     assert text_of(files["/other"]) == b"y" * 7000
+
+
+def test_inline_merges_are_duplicates_only_when_their_data_urls_are() -> None:
+    body = "ignition:\n  config:\n    merge:\n      - inline: '{\"a\": 1}'\n      - inline: '{\"b\": 2}'\n"
+    dup = "duplicate entry defined"
+    assert dup not in [e.message for e in run(body).entries]
+    same = body.replace('"b": 2', '"a": 1')
+    assert same != body
+    assert [e.path for e in run(same).entries if e.message == dup] == [("ignition", "config", "merge", 1)]
+
+
+def test_fcos17_trees_set_owners_and_modes(tmp_path) -> None:
+    tree = tmp_path / "t"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a").write_text("hi\n")
+    (tree / "sub" / "b").write_text("x\n")
+    (tree / "l").symlink_to("a")
+    body = (
+        "storage:\n  trees:\n    - local: t\n      path: /opt/t\n      user:\n        name: core\n"
+        "      file_mode: 0600\n      dir_mode: 0700\n"
+    )
+    storage = run(body, version="1.7.0", files_dir=str(tmp_path)).config["storage"]
+    core = {"name": "core"}
+    assert [(d["path"], d["mode"], d["user"]) for d in storage["directories"]] == [
+        ("/opt/t", 0o700, core),
+        ("/opt/t/sub", 0o700, core),
+    ]
+    assert [(f["path"], f["mode"], f["user"]) for f in storage["files"]] == [
+        ("/opt/t/a", 0o600, core),
+        ("/opt/t/sub/b", 0o600, core),
+    ]
+    assert storage["links"] == [{"path": "/opt/t/l", "user": core, "target": "a"}]
+    older = run(body, version="1.6.0", files_dir=str(tmp_path))
+    assert "directories" not in older.config["storage"]
+    assert [e.message for e in older.entries][:1] == ["unused key user"]
