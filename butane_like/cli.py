@@ -141,6 +141,13 @@ def _colorize(flag: str) -> bool:
     return "NO_COLOR" not in os.environ and sys.stderr.isatty()
 
 
+def _for_a_person() -> bool:
+    """Hints follow Butane's error lines only on a terminal (or when pineinstall, which shows them
+    to one, asks with PINE_TRANSPILE_HINTS=1): scripts and the conformance corpora compare
+    Butane's stderr byte for byte."""
+    return os.environ.get("PINE_TRANSPILE_HINTS") == "1" or sys.stderr.isatty()
+
+
 def _err(text: str) -> None:
     sys.stderr.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stderr.flush()
@@ -199,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         _err(report)
     if res.error is not None:
         _err(f"Error translating config: {res.error}\n")
+        if res.hints and _for_a_person():
+            _err("".join(f"{line}\n" for line in res.hints))
         return 1
     if opts["strict"] and res.entries:
         _err("Config produced warnings and --strict was specified\n")

@@ -35,6 +35,7 @@ from typing import Any
 
 from pineinstall import configsrc
 from pineinstall.errors import PineError
+from pineinstall.image.progress import sized
 from pineinstall.install import dest, options
 from pineinstall.stages import Log, StageError
 
@@ -99,7 +100,7 @@ class Installer:
                 raise PreflightError(f"--size is for disk-image files; {d.path} is a block device")
             log.info(
                 f"DEST {d.path}: {d.kind}"
-                + (f", {d.size} bytes" if d.size is not None else ", to be created")
+                + (f", {sized(d.size)}" if d.size is not None else ", to be created")
             )
             self._preflight_tools()
             self._preflight_config()
@@ -254,7 +255,7 @@ class Installer:
             self.log.error(f"{d.path} would be overwritten; stdin is not a terminal to ask: pass --yes")
             return False
         sys.stderr.write(
-            f"Everything on {d.path} ({d.kind}, {d.size} bytes) will be overwritten. Continue? [y/N] "
+            f"Everything on {d.path} ({d.kind}, {sized(d.size or 0)}) will be overwritten. Continue? [y/N] "
         )
         sys.stderr.flush()
         answer = stdin.readline()

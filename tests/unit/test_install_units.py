@@ -172,8 +172,8 @@ def test_render_plan_text() -> None:
         "stash_config": "/boot/ignition/config.ign",
     }  # fmt: skip
     text = render(plan)
-    assert "DEST: /dev/vdb (block device, 10737418240 bytes)" in text
-    assert "  1: root 1048576 bytes" in text
+    assert "DEST: /dev/vdb (block device, 10737418240 bytes (10.0 GiB))" in text
+    assert "  1: root 1048576 bytes (1.0 MiB)" in text
     assert "files stage: 1 files, 0 directories, 0 links, 1 users, 0 groups, 1 units" in text
     assert "bootloader: +a +c -b console=ttyS0" in text
     assert "unit: x.service (enabled)" in text
