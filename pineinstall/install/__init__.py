@@ -92,6 +92,7 @@ class Installer:
                 self.ign, self.config = configsrc.load(opts.config, log, self.stdin, opts.files_dir)
             except configsrc.ConfigError as exc:
                 raise PreflightError(str(exc)) from exc
+            self._offer_root_password()
             try:
                 self.dest = d = dest.inspect(opts.dest)
             except dest.DestRefusedError as exc:
@@ -108,6 +109,28 @@ class Installer:
                 self._preflight_rootfs()
             else:
                 self._preflight_image()
+
+    def _offer_root_password(self) -> None:
+        from pineinstall.engine import LoadError, load
+        from pineinstall.install import rootpw
+        from pineinstall.passwd import PasswdError
+
+        opts, stdin = self.opts, self.stdin or sys.stdin
+        skip = opts.no_root_password or opts.dry_run or opts.json
+        if not rootpw.should_offer(self.config, stdin, skip=skip):
+            return
+        try:
+            hashed = rootpw.ask(stdin)
+        except (PasswdError, EOFError) as exc:
+            raise PreflightError(f"root password: {exc or 'no answer'}") from exc
+        if hashed is None:
+            return
+        try:
+            self.ign = rootpw.merged_under(self.ign, hashed)
+            self.config = load(self.ign, self.log)
+        except LoadError as exc:
+            raise PreflightError(str(exc)) from exc
+        self.log.info("root password: set from the prompt (yescrypt), under the config")
 
     def _preflight_tools(self) -> None:
         from pineinstall.install import grow, rootfs
@@ -499,4 +522,8 @@ def main(argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any 
         make_progress("json", stdout) if opts.json else make_progress("none" if opts.quiet else "auto", err)
     )
     progress.start(None, f"pineinstall install {opts.dest}")
+    from pineinstall.install import qcow2out
+
+    if qcow2out.wanted(opts):
+        return qcow2out.install(opts, log, stdin, lambda o: Installer(o, log, progress, stdin, stdout).run())
     return Installer(opts, log, progress, stdin, stdout).run()
