@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _boot import boot_fields
 from _builder import Schema, ref, refs
+from _editor import editor_schema
 from _fetch import fetch_defs
 from _passwd import passwd_defs
 from _pine import pine_defs, pine_fields
@@ -156,17 +157,21 @@ def render(s: Spec) -> str:
     return json.dumps(_root(s), indent=2, ensure_ascii=False) + "\n"
 
 
+def render_editor(s: Spec) -> str:
+    return json.dumps(editor_schema(_root(s), s.variant, s.version), indent=2, ensure_ascii=False) + "\n"
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
+    (HERE / "editor").mkdir(exist_ok=True)
     for s in SPECS:
-        target = HERE / file_name(s)
-        text = render(s)
-        if check:
-            if not target.exists() or target.read_text(encoding="utf-8") != text:
-                stale.append(target.name)
-        else:
-            target.write_text(text, encoding="utf-8")
+        for target, text in ((HERE / file_name(s), render(s)), (HERE / "editor" / file_name(s), render_editor(s))):
+            if check:
+                if not target.exists() or target.read_text(encoding="utf-8") != text:
+                    stale.append(str(target.relative_to(HERE)))
+            else:
+                target.write_text(text, encoding="utf-8")
     if stale:
         print(f"out of date (run {Path(__file__).name}): {', '.join(stale)}", file=sys.stderr)
         return 1
