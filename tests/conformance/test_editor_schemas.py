@@ -28,6 +28,7 @@ EDITOR = REPO / "schemas" / "butane" / "editor"
 CORPORA = [Path(__file__).parent / "butane", REPO.parent / "shared" / "conformance" / "butane"]
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 YAML_LS = REPO / ".cache" / "npm" / "node_modules" / ".bin" / "yaml-language-server"
+EXAMPLES = sorted((REPO / "examples").glob("*.bu"))
 BAD = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: [not, a, string]\n"
 
 
@@ -199,6 +200,9 @@ def test_yaml_language_server_accepts_every_valid_config_and_flags_a_wrong_type(
         for c in CASES
     }
     docs["file:///bad.bu"] = with_modeline(BAD)
+    for example in EXAMPLES:  # as they are: their own modeline, relative to the file
+        assert example.read_text().startswith(f"# yaml-language-server: $schema=../{EDITOR.relative_to(REPO)}/")
+        docs[example.as_uri()] = example.read_text()
     server = LanguageServer()
     try:
         server.start()

@@ -340,3 +340,17 @@ def test_hints_on_a_terminal(tmp_path: Path) -> None:
         out += chunk
     os.waitpid(pid, 0)
     assert b"supported variants and versions: fcos 1.0.0 to 1.7.0" in out
+
+
+@pytest.mark.real_processes
+def test_schema_prints_where_the_installed_editor_schema_lives() -> None:
+    one = cli("--schema", "fcos", "1.5.0")
+    assert one.returncode == 0, one.stderr
+    path = Path(one.stdout.decode().strip())
+    assert path.is_file() and path.parent.name == "editor" and path.name == "fcos-1.5.0.json"
+    assert json.loads(path.read_text())["$id"] == "urn:pineinstall:schema:butane:fcos:1.5.0"
+    every = cli("--schema").stdout.decode().splitlines()
+    assert len(every) == 11 and str(path) in every and all(Path(p).is_file() for p in every)
+    bad = cli("--schema", "fcos", "1.9.0")
+    assert bad.returncode == 1
+    assert b"supported: fcos 1.0.0 to 1.7.0, flatcar 1.0.0 to 1.1.0, pine 1.0.0" in bad.stderr
