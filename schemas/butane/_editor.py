@@ -50,7 +50,7 @@ def loosen(node: Any) -> Any:
 def _either(schema: dict[str, Any], alternative: dict[str, Any]) -> dict[str, Any]:
     """``schema`` or ``alternative``; the description stays on the outside for hovers."""
     inner = dict(schema)
-    outer = {k: inner.pop(k) for k in ("description", "default") if k in inner}
+    outer: dict[str, Any] = {k: inner.pop(k) for k in ("description", "default") if k in inner}
     return {**outer, "anyOf": [inner, alternative]}
 
 
