@@ -525,5 +525,11 @@ def main(argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any 
     from pineinstall.install import qcow2out
 
     if qcow2out.wanted(opts):
-        return qcow2out.install(opts, log, stdin, lambda o: Installer(o, log, progress, stdin, stdout).run())
+
+        def into_raw(raw_opts: options.Options) -> int:
+            installer = Installer(raw_opts, log, progress, stdin, stdout)
+            installer.summary.update(dest=opts.dest, format="qcow2")  # what the caller asked for
+            return installer.run()
+
+        return qcow2out.install(opts, log, stdin, into_raw)
     return Installer(opts, log, progress, stdin, stdout).run()

@@ -193,3 +193,13 @@ def test_no_offer_with_a_root_password_or_no_root_password(image: Path, tmp_path
     rc, screen = on_terminal(argv, [])
     assert rc == 0, screen
     assert "Set one now" not in screen and root_hash(dest, tmp_path) == "*"
+
+
+def test_json_names_the_qcow2(image: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "disk.qcow2"
+    out = io.StringIO()
+    argv = [str(dest), str(write_cfg(tmp_path, config())), "--image-file", str(image), "--json"]
+    rc = main(argv, stdin=io.BytesIO(b""), stdout=out, stderr=io.StringIO())
+    assert rc == 0
+    installed = [e for e in map(json.loads, out.getvalue().splitlines()) if e.get("event") == "installed"]
+    assert [(e["dest"], e["format"]) for e in installed] == [(str(dest), "qcow2")]
