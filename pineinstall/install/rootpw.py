@@ -1,8 +1,8 @@
 """The root password offer of ``pineinstall install``: as ALT's installer asks, on a terminal, when
 the config sets none.
 
-Asked only when a person is there to answer (stdin is a terminal; never in ``live-install``, whose
-stdin is /dev/null), not in a dry run or with ``--json``, and never with ``--no-root-password``.
+Asked only when a person is there to answer (stdin and stderr are a terminal; never in
+``live-install``, whose stdin is /dev/null), not in a dry run or with ``--json``, and never with ``--no-root-password``.
 The password is asked twice without echo and hashed with :mod:`pineinstall.passwd`'s yescrypt; the
 hash is applied as a config fragment merged *under* the user's config (Ignition's merge: the user's
 config wins wherever both speak), so the config itself is not edited.
@@ -22,7 +22,8 @@ def sets_root_password(config: Any) -> bool:
 
 
 def should_offer(config: Any, stdin: Any, *, skip: bool) -> bool:
-    return not skip and _is_terminal(stdin) and not sets_root_password(config)
+    # The question goes to stderr and the answer comes from stdin: both must be the terminal.
+    return not skip and _is_terminal(stdin) and _is_terminal(sys.stderr) and not sets_root_password(config)
 
 
 def _is_terminal(stream: Any) -> bool:
