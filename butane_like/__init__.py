@@ -35,6 +35,8 @@ class Result:
     - ``entries``: warnings and errors (``pineinstall.config.report.Entry``: ``kind``,
       ``message``, ``path`` — a YAML path tuple —, ``line``, ``col``), in Butane's order;
     - ``error``: the fatal message Butane prints after "Error translating config: ", or None;
+    - ``hints``: lines that help a person with that error (the offending YAML line, the supported
+      variants); not Butane's, so the CLI prints them only to a person (see ``butane_like.cli``);
     - ``ok``: no fatal error (warnings allowed); ``failed(strict)``: what the exit code says.
     - ``format(filename, raw=False)``: the report as Butane prints it on stderr.
     """
@@ -46,6 +48,7 @@ class Result:
         "config",
         "entries",
         "error",
+        "hints",
         "ignition_version",
         "variant",
         "version",
@@ -57,6 +60,7 @@ class Result:
         self.config: dict[str, Any] | None = None
         self.entries: list[Entry] = []
         self.error: str | None = None
+        self.hints: list[str] = []
         self.ignition_version: str | None = None
         self.variant: str | None = None
         self.version: str | None = None

@@ -30,6 +30,7 @@ Options:
       --color string       control color output: "auto", "always", or "never" (default "auto")
   -s, --strict             fail on any warning
   -V, --version            print the version and exit
+      --schema             print where the editor schema of VARIANT VERSION (args; none: all) lives
 """
 
 VERSION = "pine-transpile {version} (Butane 0.29.0 compatible)"  # version: the package metadata's
@@ -43,6 +44,7 @@ _BOOL_LONG = {
     "raw": "raw",
     "strict": "strict",
     "version": "version",
+    "schema": "schema",
     "raw-errors": "raw_errors",
     "debug": "debug",
 }
@@ -67,6 +69,7 @@ def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
         "raw": False,
         "strict": False,
         "version": False,
+        "schema": False,
         "raw_errors": False,
         "debug": False,
         "files_dir": "",
@@ -139,6 +142,40 @@ def _colorize(flag: str) -> bool:
     return "NO_COLOR" not in os.environ and sys.stderr.isatty()
 
 
+def _for_a_person() -> bool:
+    """Hints follow Butane's error lines only on a terminal (or when pineinstall, which shows them
+    to one, asks with PINE_TRANSPILE_HINTS=1): scripts and the conformance corpora compare
+    Butane's stderr byte for byte."""
+    return os.environ.get("PINE_TRANSPILE_HINTS") == "1" or sys.stderr.isatty()
+
+
+def _schema(args: list[str]) -> int:
+    """``--schema [VARIANT VERSION]``: where the installed editor schema(s) live."""
+    import pineinstall
+
+    from .fields import VARIANTS
+    from .pipeline import supported
+
+    folder = os.path.realpath(os.path.join(os.path.dirname(pineinstall.__file__), "schemas", "butane", "editor"))
+    if not args:
+        names = [f"{variant}-{version}.json" for variant, versions in VARIANTS.items() for version in versions]
+        sys.stdout.write("".join(os.path.join(folder, name) + "\n" for name in names))
+        return 0
+    if len(args) != 2:
+        _err("--schema takes no argument or two: VARIANT VERSION (e.g. --schema fcos 1.5.0)\n")
+        return 2
+    variant, version = args
+    if version not in VARIANTS.get(variant, {}):
+        _err(f"no schema for variant {variant} version {version}; supported: {supported()}\n")
+        return 1
+    path = os.path.join(folder, f"{variant}-{version}.json")
+    if not os.path.isfile(path):
+        _err(f"{path}: missing from this installation\n")
+        return 1
+    sys.stdout.write(path + "\n")
+    return 0
+
+
 def _err(text: str) -> None:
     sys.stderr.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stderr.flush()
@@ -152,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         _err(f"{e}\n" + USAGE.format(prog=prog))
         return 2
+    if opts["schema"]:
+        return _schema(args)
     if len(args) == 1 and not opts["input"]:
         opts["input"] = args[0]
     elif args:
@@ -197,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         _err(report)
     if res.error is not None:
         _err(f"Error translating config: {res.error}\n")
+        if res.hints and _for_a_person():
+            _err("".join(f"{line}\n" for line in res.hints))
         return 1
     if opts["strict"] and res.entries:
         _err("Config produced warnings and --strict was specified\n")

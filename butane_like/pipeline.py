@@ -13,7 +13,7 @@ from .decode import NULL, Decoder
 from .errors import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH
 from .fields import VARIANTS, Spec
 from .report import WARNING, Entry, format_path, struct_order
-from .yamlload import YAMLSyntaxError, compose
+from .yamlload import YAMLSyntaxError, compose, snippet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -53,6 +53,15 @@ def times_report() -> str:
     return "\n".join(lines) + "\n"
 
 
+def supported() -> str:
+    """The variants and versions there is a translator for, e.g. ``fcos 1.0.0-1.7.0, pine 1.0.0``."""
+    parts = []
+    for variant, versions in VARIANTS.items():
+        names = list(versions)
+        parts.append(f"{variant} {names[0]}" + (f" to {names[-1]}" if len(names) > 1 else ""))
+    return ", ".join(parts)
+
+
 _SEMVER = r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
 
 
@@ -65,6 +74,8 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
         stamp("yaml")
     except YAMLSyntaxError as e:
         res.error = f"Error unmarshaling yaml: {e}"
+        if e.line:  # yaml.v3's line is that of the enclosing construct; this is the offending one
+            res.hints = [f"the problem is at line {e.line}, column {e.column}:", *snippet(data, e.line, e.column)]
         return res
     except RecursionError:
         res.error = "Error unmarshaling yaml: yaml: exceeded max depth"
@@ -125,6 +136,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     )
     if variant not in VARIANTS or norm not in VARIANTS[variant]:
         res.error = f"No translator exists for variant {variant} with version {norm}"
+        res.hints = [f"supported variants and versions: {supported()}"]
         return res
     spec = Spec(variant, norm)
     res.variant, res.version, res.ignition_version = variant, norm, spec.ign_version

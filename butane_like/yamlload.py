@@ -26,7 +26,23 @@ _fast = False
 
 
 class YAMLSyntaxError(Exception):
-    """A YAML text libyaml cannot parse; ``str()`` is yaml.v3's message."""
+    """A YAML text libyaml cannot parse; ``str()`` is yaml.v3's message. ``line`` and ``column``
+    (1-based) are where libyaml found the problem, 0 when it gives no place."""
+
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+def snippet(text: bytes | str, line: int, column: int) -> list[str]:
+    """The 1-based ``line`` of ``text`` with a caret under ``column``, as a few display lines."""
+    lines = text.decode("utf-8", "replace").split("\n") if isinstance(text, bytes) else text.split("\n")
+    if not 1 <= line <= len(lines):
+        return []
+    src = lines[line - 1].rstrip("\r").replace("\t", " ")
+    gutter = f"{line:>4} | "
+    return [gutter + src, " " * (len(gutter) - 2) + "| " + " " * max(column - 1, 0) + "^"]
 
 
 def fast_import() -> None:
@@ -279,7 +295,9 @@ def _compose(text: bytes | str) -> Any:
         # check_node() steps over STREAM-START; an empty stream has no node.
         return parser.get_node() if parser.check_node() else None
     except Exception as e:  # libyaml errors: ScannerError, ParserError, ComposerError, ReaderError
-        raise YAMLSyntaxError(_go_message(e, text)) from None
+        mark = getattr(e, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        raise YAMLSyntaxError(_go_message(e, text), line, column) from None
     finally:
         parser.dispose()
 

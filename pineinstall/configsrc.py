@@ -21,6 +21,7 @@ from pineinstall.errors import PineError
 from pineinstall.stages import Log
 
 TRANSPILER = "pine-transpile"
+HINTS = {"PINE_TRANSPILE_HINTS": "1"}  # its error lines are shown to a person: with their hints
 
 
 class ConfigError(PineError):
@@ -56,7 +57,7 @@ def transpile(data: bytes, what: str, path: str | None = None, files_dir: str | 
 
     argv = _transpiler_argv(what, path, files_dir)
     try:
-        proc = run(argv, input=None if path is not None else data)
+        proc = run(argv, input=None if path is not None else data, env=HINTS)
     except CommandError as exc:
         detail = exc.stderr.strip() or str(exc)
         raise ConfigError(f"{what}: transpiling failed:\n{detail}") from exc
@@ -74,7 +75,7 @@ def check_yaml(data: bytes, source: str, files_dir: str | None = None) -> tuple[
     what = "stdin" if source == "-" else source
     path = None if source == "-" else source
     argv = [*_transpiler_argv(what, path, files_dir), "--raw-errors", "--check"]
-    proc = run(argv, input=None if path is not None else data, check=False)
+    proc = run(argv, input=None if path is not None else data, check=False, env=HINTS)
     report: list[str] = []
     other: list[str] = []
     for line in proc.stderr.decode("utf-8", "replace").splitlines():

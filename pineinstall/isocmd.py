@@ -296,14 +296,16 @@ def write_area(iso: str, area: Area, new: bytes, out: str | None) -> str:
 EPILOG = """\
 examples:
   pineinstall iso embed pine-installer.iso --config node.ign --dest /dev/vda \
-      --image https://example.com/pine.raw.xz --poweroff
+      --image https://example.com/pine.raw.xz \
+      --image-sha256 "$(sha256sum pine.raw.xz | cut -d' ' -f1)" --poweroff
   pineinstall iso embed pine-installer.iso --config node.ign -o node-installer.iso
   pineinstall iso show pine-installer.iso > embedded.ign
   pineinstall iso remove pine-installer.iso
 
 At boot the live system installs unattended when a target device is known (--dest here, or
 pine.inst.dest= on the kernel command line) and an image (--image here, or pine.inst.image=); the
-kernel command line wins over what is embedded. Without pine.inst.yes it only installs onto a blank
+kernel command line wins over what is embedded. An image URL is installed only with its sha256 (of
+the file as stored: --image-sha256 here, or pine.inst.image_sha256=); a path on the medium needs none. Without pine.inst.yes it only installs onto a blank
 disk (no partition table, no filesystem signature).
 The embedded config is readable by root only in the live system.
 """
@@ -334,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--image",
         metavar="URL|PATH",
         help="the Pine image to install: an http(s) URL, or a path on the medium or in the live system",
+    )
+    e.add_argument(
+        "--image-sha256",
+        metavar="HEX",
+        help="sha256 of the image file as stored (sha256sum pine.raw.xz); required to install an image URL",
     )
     after = e.add_mutually_exclusive_group()
     after.add_argument("--reboot", action="store_true", help="reboot after a successful install")
@@ -385,6 +392,17 @@ def _shown(source: str) -> str:
     return source.split("?", 1)[0] + ("?…" if "?" in source else "")
 
 
+def needs_sha256_hint(image: str) -> str:
+    """How to give the sha256 an unattended install of the image URL ``image`` needs."""
+    name = image.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "IMAGE"
+    return (
+        f"the image {_shown(image)} is a URL: the unattended install verifies it with its sha256 and "
+        f"refuses it without one. Give it here with --image-sha256 HEX, or at boot with "
+        f"pine.inst.image_sha256=HEX, where HEX is the first field of 'sha256sum {name}' "
+        "(of the file as served)"
+    )
+
+
 def cmd_embed(ns: argparse.Namespace) -> int:
     from pineinstall.config import check
 
@@ -407,9 +425,13 @@ def cmd_embed(ns: argparse.Namespace) -> int:
         raise IsoError(f"--dest must be an absolute device path such as /dev/vda, not {ns.dest!r}")
     if ns.image and "://" in ns.image and not ns.image.lower().startswith(("http://", "https://")):
         raise IsoError(f"--image must be an http(s) URL or a path, not {_shown(ns.image)!r}")
+    if ns.image_sha256 is not None and not ns.image:
+        raise IsoError("--image-sha256 is the sha256 of --image: give --image too")
+    if ns.image and "://" in ns.image and ns.image_sha256 is None:
+        _err(f"warning: {needs_sha256_hint(ns.image)}")
     after = "reboot" if ns.reboot else "poweroff" if ns.poweroff else None
     try:
-        new = embedded.encode(data, ns.dest, after, ns.image)
+        new = embedded.encode(data, ns.dest, after, ns.image, ns.image_sha256)
     except embedded.EmbedError as exc:
         raise IsoError(str(exc)) from exc
     area = open_area(ns.iso)
@@ -422,6 +444,7 @@ def cmd_embed(ns: argparse.Namespace) -> int:
         f"pineinstall iso: embedded {len(data)} bytes of config into {written} at byte {area.offset}"
         + (f", target {ns.dest}" if ns.dest else ", no target device (give pine.inst.dest= at boot)")
         + (f", image {_shown(ns.image)}" if ns.image else ", no image (give pine.inst.image= at boot)")
+        + (" with its sha256" if ns.image_sha256 else "")
         + (f", then {after}" if after else ""),
         file=sys.stderr,
     )
@@ -439,7 +462,8 @@ def cmd_show(ns: argparse.Namespace) -> int:
         sys.stdout.write(
             f"offset: {area.offset}\nsize: {len(area.data)}\nversion: {h.version}\nstate: {state}\n"
             f"after: {h.after or 'none'}\nconfig_length: {h.config_length}\n"
-            f"dest_length: {h.dest_length}\nimage_length: {h.image_length}\nsha256: {h.sha256}\n"
+            f"dest_length: {h.dest_length}\nimage_length: {h.image_length}\n"
+            f"image_sha256_length: {h.image_sha256_length}\nsha256: {h.sha256}\n"
             f"checksum: {'ok' if h.checksum_ok else 'MISMATCH'}\n"
         )
         return 0 if h.checksum_ok else 1
@@ -453,6 +477,7 @@ def cmd_show(ns: argparse.Namespace) -> int:
     sys.stdout.flush()
     print(f"dest: {current.dest or '(none)'}", file=sys.stderr)
     print(f"image: {current.image or '(none)'}", file=sys.stderr)
+    print(f"image sha256: {current.image_sha256 or '(none)'}", file=sys.stderr)
     print(f"after: {current.after or '(none)'}", file=sys.stderr)
     return 0
 

@@ -8,7 +8,9 @@ Inputs, kernel command line first (it wins over the ISO's embedded values, and t
                               embedded config
 - ``pine.inst.image=SRC``     the Pine image: an http(s) URL or a path (same rule) -- else the image
                               embedded with ``--image``; required, the ISO carries no image itself
-- ``pine.inst.image_sha256=HEX``  optional, the image's sha256 as stored
+- ``pine.inst.image_sha256=HEX``  the image's sha256 as stored (else the one embedded with
+                              ``--image-sha256``, when the image is the embedded one); required
+                              for an image URL, optional for a path
 - ``pine.inst.yes``           install over a disk that holds something; without it only a blank disk
                               (no partition table, no signature) is written
 - ``pine.inst.reboot`` / ``pine.inst.poweroff``  after success (else the embedded choice; default:
@@ -344,7 +346,17 @@ def decide(
             "no image: give pine.inst.image=URL|PATH or embed one with 'pineinstall iso embed --image' "
             "(the ISO carries no Pine image)"
         )
+    sha = inst.get("image_sha256")
+    if isinstance(sha, str):
+        say("image sha256 from pine.inst.image_sha256=")
+    elif emb is not None and emb.image_sha256 and emb.image == image:
+        sha = emb.image_sha256
+        say("image sha256 embedded in the ISO")
+    else:
+        sha = None
     if is_url(image):
+        if sha is None:
+            raise LiveError(needs_sha256(image))
         image_flag = "--image-url"
         say(f"image {shown_url(image)}")
     else:
@@ -387,14 +399,26 @@ def decide(
     # it would prompt, but the service has no terminal: the blank check below stands in for the
     # prompt, and pine.inst.yes for the answer.
     argv = [dest, config, image_flag, image, "--yes"]
-    sha = inst.get("image_sha256")
-    if isinstance(sha, str):
+    if sha is not None:
         argv += ["--image-sha256", sha]
     for console in kargs.consoles:
         argv += ["--console", console]
     if ns.dry_run:
         argv.append("--dry-run")
     return LiveInstallPlan(dest, config, image_flag, image, yes, after, argv)
+
+
+def needs_sha256(image: str) -> str:
+    """The FAILED reason of an image URL without a sha256: exactly how to give one."""
+    from pineinstall.resources import shown_url
+
+    name = image.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "IMAGE"
+    return (
+        f"the image {shown_url(image)} is a URL and no sha256 was given to verify it; nothing written. "
+        "Add pine.inst.image_sha256=HEX to the kernel command line, or embed it: 'pineinstall iso "
+        "embed ISO --config CFG --image URL --image-sha256 HEX --force', where HEX is the first "
+        f"field of 'sha256sum {name}' (of the file as served)"
+    )
 
 
 def check_dest(plan: LiveInstallPlan, wait: float) -> None:

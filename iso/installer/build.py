@@ -284,11 +284,12 @@ def check_embed_mode(iso: Path, iso_path: str) -> None:
 
 def write_pxe_examples(pxe: Path) -> None:
     args = "boot=live components noeject fetch=http://SERVER/pine/rootfs.squashfs ip=dhcp console=tty0 console=ttyS0,115200n8"
-    unattended = "pine.inst.dest=/dev/sda pine.inst.config=http://SERVER/pine/node.ign pine.inst.image=http://SERVER/pine/pine.raw.zst pine.inst.poweroff"
+    unattended = "pine.inst.dest=/dev/sda pine.inst.config=http://SERVER/pine/node.ign pine.inst.image=http://SERVER/pine/pine.raw.zst pine.inst.image_sha256=HEX pine.inst.poweroff"
     (pxe / "boot.ipxe").write_text(
         "#!ipxe\n"
         "# Pine installer over the network: serve this directory at http://SERVER/pine/.\n"
         "# Unattended install: append " + unattended + "\n"
+        "# (HEX: the first field of 'sha256sum pine.raw.zst'; an image URL is installed only with it)\n"
         "dhcp\n"
         f"kernel http://SERVER/pine/vmlinuz initrd=initrd.img {args}\n"
         "initrd http://SERVER/pine/initrd.img\n"
@@ -297,6 +298,7 @@ def write_pxe_examples(pxe: Path) -> None:
     (pxe / "pxelinux.cfg").write_text(
         "# A pxelinux.cfg/default stanza (vmlinuz and initrd.img copied next to pxelinux.0).\n"
         f"# Unattended install: append {unattended}\n"
+        "# (HEX: the first field of 'sha256sum pine.raw.zst'; an image URL is installed only with it)\n"
         "DEFAULT pine\n"
         "LABEL pine\n"
         "  KERNEL vmlinuz\n"

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from pineinstall.image import formats, qcow2, writer
 from pineinstall.image.errors import DestinationError, FormatError, ImageError, SourceError, VerificationError
 from pineinstall.image.formats import Format
-from pineinstall.image.progress import Progress
+from pineinstall.image.progress import Progress, sized
 from pineinstall.image.source import FileSource, HttpSource, ImageSource, open_source
 from pineinstall.image.verify import Outcome, Signature, SigStatus, Verifier, check_policy
 
@@ -83,9 +83,9 @@ class WritePlan:
 
     def describe(self) -> str:
         size = (
-            f"{self.image_size} bytes" if self.image_size is not None else f"at least {self.min_size} bytes"
+            sized(self.image_size) if self.image_size is not None else f"at least {sized(self.min_size)}"
         )
-        cap = "grows to fit" if self.dest.capacity is None else f"{self.dest.capacity} bytes"
+        cap = "grows to fit" if self.dest.capacity is None else sized(self.dest.capacity)
         if not self.has_checks:
             how = "nothing to verify it with"
         elif self.verified_before_write:

@@ -25,6 +25,11 @@ def human(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+def sized(n: int) -> str:
+    """A size for people and scripts alike: ``1073741824 bytes (1.0 GiB)``."""
+    return f"{n} bytes" + (f" ({human(n)})" if n >= 1024 else "")
+
+
 class Progress:
     """Silent base: the interface every mode implements."""
 
@@ -104,6 +109,7 @@ class BarProgress(LineProgress):
         self.bar = tqdm(
             total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024, file=self.stream,
             dynamic_ncols=True, mininterval=0.25,
+            delay=0.5,  # a phase over in an instant leaves no empty bar above the real one
         )  # fmt: skip
 
     def update(self, done: int, source_bytes: int | None = None) -> None:

@@ -221,10 +221,17 @@ class Verifier:
                 f"over {self.count} bytes"
             )
         if status is SigStatus.MISSING and self.require and self.expected is None and not self.insecure:
-            raise VerificationError(
-                f"{self.name}: no signature or sha256 to verify it with (pass --insecure to accept that)"
-            )
+            raise VerificationError(unverified(self.name))
         return Outcome(digest.hex(), self.expected is not None, status)
+
+
+def unverified(name: str) -> str:
+    """The refusal of an image with nothing to verify it with, saying exactly how to give a sha256."""
+    return (
+        f"{name}: no signature or sha256 to verify it with: give --image-sha256 HEX, HEX being the "
+        "first field of 'sha256sum' over the image file as served (or --image-sig), or pass --insecure "
+        "to accept that"
+    )
 
 
 def check_policy(
@@ -241,6 +248,4 @@ def check_policy(
         if signature.path is None and signature.data is None and not insecure:
             raise VerificationError(f"{name}: no GPG signature found (--insecure accepts an unsigned image)")
     if require and not insecure and not sha256 and signature is None:
-        raise VerificationError(
-            f"{name}: no signature or sha256 to verify it with (pass --insecure to accept that)"
-        )
+        raise VerificationError(unverified(name))

@@ -41,6 +41,7 @@ from typing import Any
 
 from pineinstall import configsrc
 from pineinstall.errors import PineError
+from pineinstall.image.progress import sized
 from pineinstall.install import dest, options
 from pineinstall.stages import Log, StageError
 
@@ -133,6 +134,7 @@ class Installer:
                 self.ign, self.config = configsrc.load(opts.config, log, self.stdin, opts.files_dir)
             except configsrc.ConfigError as exc:
                 raise PreflightError(str(exc)) from exc
+            self._offer_root_password()
             try:
                 self.dest = d = dest.inspect(opts.dest)
             except dest.DestRefusedError as exc:
@@ -141,7 +143,7 @@ class Installer:
                 raise PreflightError(f"--size is for disk-image files; {d.path} is a block device")
             log.info(
                 f"DEST {d.path}: {d.kind}"
-                + (f", {d.size} bytes" if d.size is not None else ", to be created")
+                + (f", {sized(d.size)}" if d.size is not None else ", to be created")
             )
             self._preflight_tools()
             self._preflight_config()
@@ -150,6 +152,28 @@ class Installer:
             else:
                 self._preflight_image()
                 self._preflight_target()
+
+    def _offer_root_password(self) -> None:
+        from pineinstall.engine import LoadError, load
+        from pineinstall.install import rootpw
+        from pineinstall.passwd import PasswdError
+
+        opts, stdin = self.opts, self.stdin or sys.stdin
+        skip = opts.no_root_password or opts.dry_run or opts.json
+        if not rootpw.should_offer(self.config, stdin, skip=skip):
+            return
+        try:
+            hashed = rootpw.ask(stdin)
+        except (PasswdError, EOFError) as exc:
+            raise PreflightError(f"root password: {exc or 'no answer'}") from exc
+        if hashed is None:
+            return
+        try:
+            self.ign = rootpw.merged_under(self.ign, hashed)
+            self.config = load(self.ign, self.log)
+        except LoadError as exc:
+            raise PreflightError(str(exc)) from exc
+        self.log.info("root password: set from the prompt (yescrypt), under the config")
 
     def _preflight_tools(self) -> None:
         from pineinstall.install import grow, rootfs
@@ -310,7 +334,7 @@ class Installer:
             self.log.error(f"{d.path} would be overwritten; stdin is not a terminal to ask: pass --yes")
             return False
         sys.stderr.write(
-            f"Everything on {d.path} ({d.kind}, {d.size} bytes) will be overwritten. Continue? [y/N] "
+            f"Everything on {d.path} ({d.kind}, {sized(d.size or 0)}) will be overwritten. Continue? [y/N] "
         )
         sys.stderr.flush()
         answer = stdin.readline()
@@ -599,8 +623,17 @@ def main(argv: list[str], *, stdin: Any = None, stdout: Any = None, stderr: Any 
         make_progress("json", stdout) if opts.json else make_progress("none" if opts.quiet else "auto", err)
     )
     progress.start(None, f"pineinstall install {opts.dest}")
+    from pineinstall.install import qcow2out
+
+    def into_raw(raw_opts: options.Options) -> int:
+        installer = Installer(raw_opts, log, progress, stdin, stdout)
+        installer.summary.update(dest=opts.dest, format="qcow2")  # what the caller asked for
+        return installer.run()
+
     try:
         with signals_interrupt():
+            if qcow2out.wanted(opts):
+                return qcow2out.install(opts, log, stdin, into_raw)
             return Installer(opts, log, progress, stdin, stdout).run()
     except KeyboardInterrupt as exc:  # SIGINT, or Interrupted: cleaned up on the way here
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT

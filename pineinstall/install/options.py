@@ -52,6 +52,8 @@ class Options:
     rootfs: str | None = None
     swap_size: int = 256 << 20
     tmpdir: str | None = None
+    format: str | None = None
+    no_root_password: bool = False
 
     @property
     def image(self) -> str | None:
@@ -120,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="also keep the config at /boot/ignition/config.ign (dir 0700, file 0600) for first boot",
     )
     extra.add_argument("--no-grow", action="store_true", help="do not grow the root partition to fill DEST")
+    extra.add_argument(
+        "--format",
+        choices=("raw", "qcow2"),
+        help="format of a disk-image file DEST (default: qcow2 when DEST ends in .qcow2, else raw)",
+    )
+    extra.add_argument(
+        "--no-root-password",
+        action="store_true",
+        help="do not offer to set a root password on a terminal when the config sets none",
+    )
     extra.add_argument(
         "--size", type=parse_size, metavar="SIZE", help="size of a disk-image file DEST (e.g. 8G)"
     )

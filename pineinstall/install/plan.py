@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pineinstall.image.progress import sized
 from pineinstall.stages import Log
 
 
@@ -100,14 +101,14 @@ def describe(inst: Any) -> dict[str, Any]:
 def render(plan: dict[str, Any]) -> str:
     lines = []
     d = plan["dest"]
-    size = f"{d['size']} bytes" if d["size"] is not None else "to be created"
+    size = sized(d["size"]) if d["size"] is not None else "to be created"
     lines.append(f"DEST: {d['path']} ({d['kind']}, {size})")
     if "image" in plan:
         lines.append(f"image: {plan['image']['summary']}")
         lines.append(f"growth: {plan['growth']}")
     if "rootfs" in plan:
         r = plan["rootfs"]
-        lines.append(f"rootfs: {r['file']} ({r['format']}) onto {plan['size']} bytes")
+        lines.append(f"rootfs: {r['file']} ({r['format']}) onto {sized(plan['size'])}")
         lines.append("bootloader install: " + "; ".join(plan["bootloader_install"]))
     parts = plan.get("partitions")
     if parts:
@@ -115,7 +116,7 @@ def render(plan: dict[str, Any]) -> str:
         for p in parts:
             extra = f" {p['filesystem']}" if p.get("filesystem") else ""
             lines.append(
-                f"  {p['number']}: {p['label'] or '-'} {p['size']}{' bytes' if isinstance(p['size'], int) else ''}{extra}"
+                f"  {p['number']}: {p['label'] or '-'} {sized(p['size']) if isinstance(p['size'], int) else p['size']}{extra}"
             )
     if "storage" in plan:
         lines.append("disks stage (other disks):")

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _boot import boot_fields
 from _builder import Schema, ref, refs, to_text, write_or_check
+from _editor import editor_schema
 from _fetch import fetch_defs
 from _passwd import passwd_defs
 from _pine import pine_defs, pine_fields
@@ -155,8 +156,15 @@ def render(s: Spec) -> str:
     return to_text(_root(s))
 
 
+def render_editor(s: Spec) -> str:
+    return to_text(editor_schema(_root(s), s.variant, s.version))
+
+
 def main(argv: list[str]) -> int:
-    return write_or_check({HERE / file_name(s): render(s) for s in SPECS}, argv, Path(__file__).name)
+    (HERE / "editor").mkdir(exist_ok=True)
+    files = {HERE / file_name(s): render(s) for s in SPECS}
+    files.update({HERE / "editor" / file_name(s): render_editor(s) for s in SPECS})
+    return write_or_check(files, argv, Path(__file__).name)
 
 
 if __name__ == "__main__":

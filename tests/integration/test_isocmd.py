@@ -150,6 +150,40 @@ def test_embed_with_an_image(iso: Path, config_file: Path, tmp_path: Path) -> No
     assert iso.read_bytes() == before
 
 
+def test_embed_an_image_url_without_its_sha256_says_how_to_give_one(
+    iso: Path, config_file: Path, tmp_path: Path
+) -> None:
+    url = "http://10.0.2.2:8080/pine.raw.zst?token=s3cret"
+    r = pineinstall("iso", "embed", iso, "--config", config_file, "--image", url)
+    assert r.returncode == 0, r.stderr  # pine.inst.image_sha256= at boot may still give it
+    err = r.stderr.decode()
+    assert "warning: the image http://10.0.2.2:8080/pine.raw.zst?… is a URL" in err
+    assert "--image-sha256 HEX" in err and "pine.inst.image_sha256=HEX" in err
+    assert "'sha256sum pine.raw.zst'" in err and "s3cret" not in err
+    assert decode(extract_area(iso, tmp_path)) == Embedded(CONFIG, None, None, url)
+
+
+def test_embed_an_image_sha256(iso: Path, config_file: Path, tmp_path: Path) -> None:
+    url = "https://example.com/pine.raw.xz"
+    digest = "AB" * 32
+    r = pineinstall(
+        "iso", "embed", iso, "--config", config_file, "--image", url, "--image-sha256", f"sha256-{digest}"
+    )
+    assert r.returncode == 0, r.stderr
+    assert b"with its sha256" in r.stderr and b"warning" not in r.stderr
+    assert decode(extract_area(iso, tmp_path)) == Embedded(CONFIG, None, None, url, "ab" * 32)
+    shown = pineinstall("iso", "show", iso)
+    assert f"image sha256: {'ab' * 32}".encode() in shown.stderr
+    header = pineinstall("iso", "show", "--header", iso).stdout
+    assert b"version: 2\n" in header and b"image_sha256_length: 32\n" in header
+    before = iso.read_bytes()
+    for bad in (["--image", url, "--image-sha256", "abc"], ["--image-sha256", digest]):
+        r = pineinstall("iso", "embed", iso, "--config", config_file, "--force", *bad)
+        assert r.returncode == 1
+        assert b"64 hex digits" in r.stderr or b"give --image too" in r.stderr
+    assert iso.read_bytes() == before
+
+
 def test_embed_from_stdin_with_reboot(iso: Path, tmp_path: Path) -> None:
     r = pineinstall("iso", "embed", iso, "--config", "-", "--reboot", stdin=CONFIG)
     assert r.returncode == 0, r.stderr

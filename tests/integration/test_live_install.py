@@ -76,9 +76,14 @@ class Live:
         self.cmdline.write_text("BOOT_IMAGE=/live/vmlinuz boot=live components\n")
 
     def embed(
-        self, cfg: bytes, dest: str | None = None, after: str | None = None, image: str | None = None
+        self,
+        cfg: bytes,
+        dest: str | None = None,
+        after: str | None = None,
+        image: str | None = None,
+        image_sha256: str | None = None,
     ) -> None:
-        (self.medium / "pine" / "embed.bin").write_bytes(encode(cfg, dest, after, image))
+        (self.medium / "pine" / "embed.bin").write_bytes(encode(cfg, dest, after, image, image_sha256))
 
     def kargs(self, *args: str) -> None:
         self.cmdline.write_text("BOOT_IMAGE=/live/vmlinuz boot=live components " + " ".join(args) + "\n")
@@ -234,6 +239,35 @@ def test_config_from_http_and_image_sha256(live: Live, image: Path, tmp_path: Pa
     assert list(live.run_dir.iterdir()) == []
     with installed_root(disk, tmp_path) as root:
         assert_installed(root, "from-http")
+
+
+def test_embedded_image_url_with_its_sha256(live: Live, image: Path, tmp_path: Path) -> None:
+    disk = blank_file(tmp_path / "disk.img")
+    with serve() as server:
+        url = server.route("/pine.raw?token=abc123", Answer(body=image.read_bytes()))
+        live.embed(config("from-embedded"), str(disk), None, url, sha(image))
+        proc = live.run()
+    assert proc.returncode == 0, proc.stderr
+    assert "image sha256 embedded in the ISO" in proc.stderr
+    assert f"--image-sha256 {sha(image)}" in proc.stderr and "abc123" not in proc.stderr
+    with installed_root(disk, tmp_path) as root:
+        assert_installed(root, "from-embedded")
+
+
+def test_image_url_without_a_sha256_says_how_to_give_one(live: Live, image: Path, tmp_path: Path) -> None:
+    disk = blank_file(tmp_path / "disk.img", 32 * MiB)
+    # The embedded sha256 is that of the embedded image, not of another one given at boot.
+    live.embed(config(), str(disk), None, "/pine/other.raw", sha(image))
+    live.kargs("pine.inst.image=http://127.0.0.1:9/pine.raw.zst?token=abc123")
+    proc = live.run()
+    assert proc.returncode == 1
+    line = last_line(proc)
+    assert line.startswith(
+        "pine-live-install: FAILED: the image http://127.0.0.1:9/pine.raw.zst is a URL and no sha256 "
+        "was given to verify it; nothing written. Add pine.inst.image_sha256=HEX to the kernel command line"
+    ), line
+    assert "--image-sha256 HEX" in line and "'sha256sum pine.raw.zst'" in line and "abc123" not in line
+    assert disk.read_bytes() == bytes(32 * MiB)  # untouched
 
 
 def test_config_url_that_fails(live: Live, image: Path, tmp_path: Path) -> None:

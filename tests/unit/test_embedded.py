@@ -49,6 +49,40 @@ def test_blank_area_layout() -> None:
     assert decode(area) is None
 
 
+def old_v1_area(config: bytes, dest: bytes, after: int, image: bytes) -> bytes:
+    """An area as the version-1 code wrote it (its layout, packed here independently)."""
+    head = struct.pack(
+        "<16sBBBBIHH4s32s", MAGIC, 1, 1, after, 0, len(config), len(dest), len(image), bytes(4),
+        hashlib.sha256(dest + image + config).digest(),
+    )
+    return (head + dest + image + config).ljust(AREA_SIZE, b"\0")
+
+
+def test_version_1_areas_still_read() -> None:
+    old = old_v1_area(CONFIG, b"/dev/vda", 2, b"https://example.com/pine.raw.xz")
+    assert decode(old) == Embedded(CONFIG, "/dev/vda", "poweroff", "https://example.com/pine.raw.xz", None)
+    # Without an image sha256 the area is still written as version 1, byte for byte: an older
+    # ISO's live system reads it.
+    assert encode(CONFIG, "/dev/vda", "poweroff", "https://example.com/pine.raw.xz") == old
+
+
+def test_version_2_carries_the_image_sha256() -> None:
+    digest = hashlib.sha256(b"image").hexdigest()
+    area = encode(CONFIG, "/dev/vda", None, "https://example.com/pine.raw.xz", "sha256-" + digest.upper())
+    assert area[16] == 2 and struct.unpack_from("<H", area, 28)[0] == 32
+    assert decode(area) == Embedded(CONFIG, "/dev/vda", None, "https://example.com/pine.raw.xz", digest)
+    h = embedded.header(area)
+    assert (h.version, h.image_sha256_length, h.checksum_ok) == (2, 32, True)
+    with pytest.raises(EmbedError, match="64 hex digits"):
+        encode(CONFIG, None, None, "x.raw", "abc")
+    with pytest.raises(EmbedError, match="without an image"):
+        encode(CONFIG, None, None, None, digest)
+    bad = bytearray(area)
+    bad[28] = 31
+    with pytest.raises(EmbedError, match="31 bytes"):
+        decode(bytes(bad))
+
+
 def test_magic_is_not_json_text() -> None:
     # A config (JSON text) can never hold a copy of the magic: it has raw control bytes.
     assert b"\x00" in MAGIC and b"\x1a" in MAGIC
@@ -141,10 +175,10 @@ def test_decode_detects_a_changed_length() -> None:
 
 def test_decode_refuses_unknown_version_state_and_lengths() -> None:
     base = encode(CONFIG, None, None)
-    v2 = bytearray(base)
-    v2[16] = 2
-    with pytest.raises(EmbedError, match="version 2"):
-        decode(bytes(v2))
+    v3 = bytearray(base)
+    v3[16] = 3  # versions 1 and 2 are read
+    with pytest.raises(EmbedError, match="version 3"):
+        decode(bytes(v3))
     state = bytearray(base)
     state[17] = 7
     with pytest.raises(EmbedError, match="unknown state"):

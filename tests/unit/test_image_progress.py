@@ -34,3 +34,28 @@ def test_lines_are_rate_limited() -> None:
 
 def test_auto_is_lines_when_not_a_terminal() -> None:
     assert type(make_progress("auto", io.StringIO())) is LineProgress
+
+
+def test_a_phase_over_in_an_instant_draws_no_bar() -> None:
+    # The bar appears only after its delay: no empty bar is left above the real one.
+    import time
+
+    from pineinstall.image.progress import BarProgress
+
+    out = io.StringIO()
+    p = BarProgress(out)
+    p.phase("probing", 100)
+    p.update(100)
+    p.phase("writing", 1 << 20)
+    assert out.getvalue() == ""
+    time.sleep(0.6)
+    p.update(1 << 19)
+    p.done(image_size=1 << 20)
+    assert "writing" in out.getvalue() and "probing" not in out.getvalue()
+
+
+def test_sizes_in_human_units_beside_bytes() -> None:
+    from pineinstall.image.progress import sized
+
+    assert sized(10 << 30) == "10737418240 bytes (10.0 GiB)"
+    assert sized(512) == "512 bytes"

@@ -172,8 +172,8 @@ def test_render_plan_text() -> None:
         "stash_config": "/boot/ignition/config.ign",
     }  # fmt: skip
     text = render(plan)
-    assert "DEST: /dev/vdb (block device, 10737418240 bytes)" in text
-    assert "  1: root 1048576 bytes" in text
+    assert "DEST: /dev/vdb (block device, 10737418240 bytes (10.0 GiB))" in text
+    assert "  1: root 1048576 bytes (1.0 MiB)" in text
     assert "files stage: 1 files, 0 directories, 0 links, 1 users, 0 groups, 1 units" in text
     assert "bootloader: +a +c -b console=ttyS0" in text
     assert "unit: x.service (enabled)" in text
@@ -216,3 +216,20 @@ def test_config_layout_refusals(filesystems: list[FsPlan], message: str) -> None
 
     with pytest.raises(StageError, match=message):
         rootfs.config_root(_plan(filesystems))
+
+
+def test_root_password_fragment_is_merged_under_the_config() -> None:
+    import json as json_
+
+    from pineinstall.install import rootpw
+
+    user = {"ignition": {"version": "3.4.0"}, "passwd": {"users": [{"name": "root", "sshAuthorizedKeys": ["k"]}]}}
+    merged = json_.loads(rootpw.merged_under(json_.dumps(user).encode(), "$y$j9T$salt$hash"))
+    assert merged["passwd"]["users"] == [
+        {"name": "root", "passwordHash": "$y$j9T$salt$hash", "sshAuthorizedKeys": ["k"]}
+    ]
+    assert merged["ignition"]["version"] == "3.4.0"
+    # Where the config speaks, it wins: its own hash stays.
+    user["passwd"]["users"][0]["passwordHash"] = "$6$own"
+    merged = json_.loads(rootpw.merged_under(json_.dumps(user).encode(), "$y$j9T$salt$hash"))
+    assert merged["passwd"]["users"][0]["passwordHash"] == "$6$own"

@@ -291,3 +291,66 @@ def test_phase_times_on_request_only() -> None:
     assert 0 < sum(float(r[2]) for r in rows[1:-1]) <= total_wall + 0.5
     plain = cli(stdin=OK)
     assert plain.stderr == b"" and plain.stdout == p.stdout
+
+
+# -- hints after Butane's error line: for a person, never in Butane's own byte-exact stderr --------
+HINT_CASES = [
+    (
+        b"variant: fcos\nversion: 1.9.0\n",
+        ["supported variants and versions: fcos 1.0.0 to 1.7.0, flatcar 1.0.0 to 1.1.0, pine 1.0.0"],
+    ),
+    (
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n  - path: /b\n",
+        ["the problem is at line 6, column 3:", "   6 |   - path: /b", "     |   ^"],
+    ),
+]
+
+
+@pytest.mark.real_processes
+@pytest.mark.parametrize(("text", "hints"), HINT_CASES)
+def test_hints_follow_the_error_for_a_person(text: bytes, hints: list[str]) -> None:
+    plain = cli(stdin=text)
+    assert plain.returncode == 1 and len(plain.stderr.decode().splitlines()) == 1
+    assert plain.stderr.decode().startswith("Error translating config: ")
+    asked = subprocess.run(
+        [sys.executable, "-m", "butane_like.cli"], input=text, capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PINE_TRANSPILE_HINTS": "1"}, timeout=60,
+    )  # fmt: skip
+    assert asked.stderr.decode().splitlines() == [plain.stderr.decode().rstrip("\n"), *hints]
+
+
+@pytest.mark.real_processes
+def test_hints_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    src = tmp_path / "bad.bu"
+    src.write_bytes(HINT_CASES[0][0])
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdin, stdout and stderr are the terminal
+        os.environ["PYTHONPATH"] = str(REPO)
+        os.execv(sys.executable, [sys.executable, "-m", "butane_like.cli", str(src)])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    assert b"supported variants and versions: fcos 1.0.0 to 1.7.0" in out
+
+
+@pytest.mark.real_processes
+def test_schema_prints_where_the_installed_editor_schema_lives() -> None:
+    one = cli("--schema", "fcos", "1.5.0")
+    assert one.returncode == 0, one.stderr
+    path = Path(one.stdout.decode().strip())
+    assert path.is_file() and path.parent.name == "editor" and path.name == "fcos-1.5.0.json"
+    assert json.loads(path.read_text())["$id"] == "urn:pineinstall:schema:butane:fcos:1.5.0"
+    every = cli("--schema").stdout.decode().splitlines()
+    assert len(every) == 11 and str(path) in every and all(Path(p).is_file() for p in every)
+    bad = cli("--schema", "fcos", "1.9.0")
+    assert bad.returncode == 1
+    assert b"supported: fcos 1.0.0 to 1.7.0, flatcar 1.0.0 to 1.1.0, pine 1.0.0" in bad.stderr
