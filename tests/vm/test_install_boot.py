@@ -5,6 +5,9 @@ their SSH key, a file, a service the config enabled (it ran), and kernel argumen
 Three installs, each booted under both firmwares (from the same installed disk, QEMU ``snapshot``):
 the raw GRUB image, the OSTree-sysroot image (BLS entries), and rootfs mode (GRUB installed by
 ``pineinstall``). The images are the small Pine-shaped ones of ``iso.images`` (built once, cached).
+The raw and OSTree disks' kernel arguments are edited once more after the install with
+``pineinstall.boot.apply_kargs`` (a GRUB and a BLS edit: added, removed, console), and the boots
+show the edit too.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from iso.images import ensure_image, parse_report  # noqa: E402
+from iso.lib.disk import loop_device, mounted  # noqa: E402
+from pineinstall.boot import Change, apply_kargs  # noqa: E402
 from pineinstall.install import main  # noqa: E402
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPineInstallBootTest pine@test"
@@ -44,6 +50,7 @@ storage:
         inline: |
           /etc/provisioned.txt
           /var/lib/hello/ran
+          /etc/missing
     - path: /etc/provisioned.txt
       mode: 0640
       contents:
@@ -86,18 +93,35 @@ def install(tmp: Path, *args: str | os.PathLike[str]) -> tuple[Path, dict]:
     return disk, result
 
 
+# Added after the install by apply_kargs; the raw disk's edit also drops console=tty0 and sets the console.
+EDITED = "pine.test.edited=1"
+
+
+def edit_kargs(disk: Path, edit: Callable[[Path], Change]) -> Change:
+    """Apply edit to the installed disk's root filesystem (partition 3), as a later karg change would."""
+    with loop_device(disk) as dev, mounted(f"{dev}p3", disk.parent / "root") as root:
+        return edit(root)
+
+
 @pytest.fixture(scope="module")
 def raw_disk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    return install(
+    disk, result = install(
         tmp_path_factory.mktemp("raw"), "--image-file", ensure_image("raw").path, "--size", "1536M"
     )
+    change = edit_kargs(disk, lambda root: apply_kargs(
+        root, should_exist=[EDITED], should_not_exist=["console=tty0"], console=["ttyS0,115200n8"]
+    ))  # fmt: skip
+    result["karg_edit"] = change.bootloader
+    return disk, result
 
 
 @pytest.fixture(scope="module")
 def ostree_disk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    return install(
+    disk, result = install(
         tmp_path_factory.mktemp("ostree"), "--image-file", ensure_image("ostree").path, "--size", "1536M"
     )
+    result["karg_edit"] = edit_kargs(disk, lambda root: apply_kargs(root, should_exist=[EDITED])).bootloader
+    return disk, result
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +145,15 @@ def check_report(report: dict, *, ostree: bool) -> None:
         "pine.karg=from-config" in cmdline and "pine.append=1" in cmdline and "pine.test.poweroff" in cmdline
     )
     pine = next(u for u in report["users"] if u["name"] == "pine")
-    assert pine["home"] == "/home/pine"
+    assert pine["home"] == "/home/pine" and pine["uid"] >= 1000 and pine["gid"] >= 1000
     assert KEY in report["authorized_keys"]["pine"][".ssh/authorized_keys"]
     f = report["files"]["/etc/provisioned.txt"]
     assert f["text"] == "written by pineinstall" and f["mode"] == "640"
     assert report["files"]["/var/lib/hello/ran"]["text"] == "ran"  # the enabled unit ran at boot
-    assert report["pine_result"] is True
+    assert report["files"]["/etc/missing"] is None
+    assert "hello.service" in report["enabled_services"]
+    assert "pine-test-report.service" in report["enabled_services"]
+    assert report["pine_result"] is True and isinstance(json.loads(report["pine_result_text"]), dict)
     assert report["ostree_booted"] is ostree
     assert not report["failed_units"], report["failed_units"]
 
@@ -135,14 +162,23 @@ def check_report(report: dict, *, ostree: bool) -> None:
 def test_raw_image_boots(firmware: str, raw_disk: tuple[Path, dict], boot_disk) -> None:
     disk, result = raw_disk
     assert result["root"]["sectors"] > result["root"]["sectors_before"]  # grown to the 1.5 GiB disk
-    check_report(boot_and_report(boot_disk, disk, firmware), ostree=False)
+    assert result["karg_edit"] == "grub"
+    report = boot_and_report(boot_disk, disk, firmware)
+    check_report(report, ostree=False)
+    cmdline = report["cmdline"].split()
+    assert EDITED in cmdline and "console=ttyS0,115200n8" in cmdline and "console=tty0" not in cmdline
 
 
 @pytest.mark.parametrize("firmware", ["bios", "uefi"])
 def test_ostree_image_boots(firmware: str, ostree_disk: tuple[Path, dict], boot_disk) -> None:
     disk, result = ostree_disk
     assert result["target"]["kind"] == "ostree"
-    check_report(boot_and_report(boot_disk, disk, firmware), ostree=True)
+    assert result["karg_edit"] == "bls"
+    report = boot_and_report(boot_disk, disk, firmware)
+    check_report(report, ostree=True)
+    cmdline = report["cmdline"].split()
+    assert EDITED in cmdline and "console=tty0" in cmdline
+    assert any(a.startswith("ostree=/ostree/boot.") for a in cmdline)
 
 
 @pytest.mark.parametrize("firmware", ["bios", "uefi"])

@@ -25,6 +25,7 @@ from .qemu import (  # noqa: E402
     GuestTimeout,
     boot_disk,
     qemu_binary,
+    run_command_line,
     run_in_guest,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "cache_dir",
     "ensure_guest_image",
     "qemu_binary",
+    "run_command_line",
     "run_in_guest",
 ]

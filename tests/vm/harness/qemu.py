@@ -149,6 +149,7 @@ def _common_args(
     net: bool,
     net_forwards: Mapping[int, int],
     iso_bootindex: int | None = None,
+    console_input: bool = False,
 ) -> list[str]:
     binary = qemu_binary()
     if binary is None:
@@ -166,9 +167,17 @@ def _common_args(
         "-vga", "none",
         "-monitor", "none",
         "-no-reboot",
-        "-serial", f"file:{serial_log}",
         "-device", "virtio-rng-pci",
     ]  # fmt: skip
+    if console_input:
+        # QEMU's pipe backend writes to BASE.out (here a plain file: the log) and reads BASE.in (a FIFO).
+        if serial_log.suffix != ".out":
+            raise ValueError(f"{serial_log}: a console with input logs to BASE.out")
+        os.mkfifo(serial_log.with_suffix(".in"))
+        serial_log.touch()
+        args += ["-chardev", f"pipe,id=ser0,path={serial_log.with_suffix('')}", "-serial", "chardev:ser0"]
+    else:
+        args += ["-serial", f"file:{serial_log}"]
     for name, path in fw_cfg.items():
         if "," in name or "," in str(path):
             raise ValueError(f"fw_cfg {name}: commas are not allowed in names or paths")
@@ -197,12 +206,19 @@ def _detach_but_die_with_parent() -> None:
 class _Qemu:
     """A QEMU process with a hard deadline; killed (whole process group) on timeout or error."""
 
-    def __init__(self, argv: list[str], workdir: Path) -> None:
+    def __init__(
+        self, argv: list[str], workdir: Path, *, stdout: Path | None = None, cwd: Path | None = None
+    ) -> None:
         self.stderr_path = workdir / "qemu.stderr"
         self.started = time.monotonic()
-        with open(self.stderr_path, "wb") as err:
+        with open(self.stderr_path, "wb") as err, open(stdout or os.devnull, "wb") as out:
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, preexec_fn=_detach_but_die_with_parent
+                argv,
+                stdin=subprocess.PIPE if stdout else subprocess.DEVNULL,  # -nographic reads keys from stdin
+                stdout=out if stdout else err,
+                stderr=err,
+                cwd=cwd,
+                preexec_fn=_detach_but_die_with_parent,
             )
 
     def elapsed(self) -> float:
@@ -231,6 +247,26 @@ def _read(path: Path) -> str:
         return ""
 
 
+def _wait_for_command(qemu: _Qemu, serial_path: Path, timeout: float, command_timeout: float | None) -> str:
+    """Wait for QEMU to exit; the limit that ran out ("" when it exited in time)."""
+    if command_timeout is None:
+        try:
+            qemu.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return f"guest did not finish within {timeout:g} s"
+        return ""
+    started: float | None = None  # the command's start, on the host's clock
+    while qemu.proc.poll() is None:
+        if started is None and "PINE-GUEST-START" in _read(serial_path):
+            started = time.monotonic()
+        if started is not None and time.monotonic() - started > command_timeout:
+            return f"command did not finish within {command_timeout:g} s of its start"
+        if qemu.elapsed() > timeout:
+            return f"guest did not finish within {timeout:g} s"
+        time.sleep(0.25)
+    return ""
+
+
 def run_in_guest(
     command: str | Sequence[str],
     *,
@@ -244,6 +280,7 @@ def run_in_guest(
     repo: Path | None = REPO,
     cwd: str = "/repo",
     timeout: float = 120,
+    command_timeout: float | None = None,
     memory: str = "512M",
 ) -> GuestResult:
     """Boot the harness guest, run `command` as root, power off; return its rc and output.
@@ -255,6 +292,7 @@ def run_in_guest(
     iso: attached as a CD-ROM (/dev/sr0). net / net_forwards: user networking (guest 10.0.2.15, the
     host's 127.0.0.1 is 10.0.2.2 in the guest), forwards host 127.0.0.1:HOST -> guest GUEST.
     timeout: hard limit in seconds for the whole QEMU run (boot included), then GuestTimeout.
+    command_timeout: a limit for the command alone, counted from its start (PINE-GUEST-START).
     A nonzero rc is returned, not raised (use .check()).
     """
     image = ensure_guest_image()
@@ -296,16 +334,13 @@ def run_in_guest(
         with guest_lock():
             qemu = _Qemu(argv, workdir)
             try:
-                qemu.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                qemu.kill()
-                raise GuestTimeout(
-                    f"guest did not finish within {timeout:g} s (QEMU killed); command: {script!r}",
-                    _read(serial_path),
-                    _read(rundir / "output"),
-                ) from None
+                limit = _wait_for_command(qemu, serial_path, timeout, command_timeout)
             finally:
                 qemu.kill()
+        if limit:
+            raise GuestTimeout(
+                f"{limit} (QEMU killed); command: {script!r}", _read(serial_path), _read(rundir / "output")
+            )
         seconds = qemu.elapsed()
         serial = _read(serial_path)
         output = _read(rundir / "output")
@@ -344,6 +379,7 @@ def boot_disk(
     net_forwards: Mapping[int, int] | None = None,
     memory: str = "512M",
     kernel_args: Sequence[str] = (),
+    keys: Sequence[tuple[str, bytes]] = (),
 ) -> BootResult:
     """Boot `image` with its own bootloader (SeaBIOS or OVMF) and capture the serial console.
 
@@ -353,6 +389,8 @@ def boot_disk(
     virtio-blk with serial "boot" and bootindex 0 (the ISO gets bootindex 0 instead with boot_iso).
     UEFI uses q35 + OVMF_CODE_4M with a copy of OVMF_VARS_4M (kept at uefi_vars when given, so boot
     entries survive between boots). kernel_args: extra QEMU arguments (e.g. -kernel for experiments).
+    keys: console input, in order: each (text, data) sends data to the serial port once text has
+    appeared on the console (e.g. ("Rescue shell", b"\x1b[B\r") picks a menu's second entry).
     """
     if not image.exists():
         raise FileNotFoundError(f"boot_disk: {image} does not exist")
@@ -360,7 +398,7 @@ def boot_disk(
         raise ValueError(f"firmware must be 'bios' or 'uefi', not {firmware!r}")
     with tempfile.TemporaryDirectory(prefix="pine-boot-") as tmp:
         workdir = Path(tmp)
-        serial_path = workdir / "serial.log"
+        serial_path = workdir / "serial.out"
         argv = _common_args(
             memory,
             serial_path,
@@ -369,6 +407,7 @@ def boot_disk(
             net,
             net_forwards or {},
             iso_bootindex=0 if (iso is not None and boot_iso) else None,
+            console_input=bool(keys),
         )
         if firmware == "uefi":
             vars_path = uefi_vars or workdir / "OVMF_VARS.fd"
@@ -385,28 +424,58 @@ def boot_disk(
         argv += _disk_args(disks, workdir, first_index=1)
         argv += list(kernel_args)
 
-        pattern = re.compile(re.escape(until)) if isinstance(until, str) else until
         with guest_lock():
             qemu = _Qemu(argv, workdir)
-            try:
-                while True:
-                    done = qemu.proc.poll() is not None
-                    serial = _read(serial_path)
-                    if pattern is not None and pattern.search(serial):
-                        return BootResult(serial, True, False, round(qemu.elapsed(), 2))
-                    if done:
-                        if qemu.proc.returncode != 0:
-                            raise GuestError(
-                                f"QEMU failed (exit {qemu.proc.returncode}): {qemu.stderr()}", serial
-                            )
-                        return BootResult(serial, False, True, round(qemu.elapsed(), 2), qemu.proc.returncode)
-                    if qemu.elapsed() > timeout:
-                        raise GuestTimeout(
-                            f"booting {image} ({firmware}) did not "
-                            + (f"print {until!r}" if until else "power off")
-                            + f" within {timeout:g} s (QEMU killed)",
-                            serial,
-                        )
-                    time.sleep(0.25)
-            finally:
-                qemu.kill()
+            return _watch(qemu, serial_path, until, timeout, f"booting {image} ({firmware})", keys)
+
+
+def run_command_line(
+    argv: Sequence[str], *, cwd: Path, until: str | re.Pattern[str], timeout: float
+) -> BootResult:
+    """Run a QEMU command line as a user would type it (e.g. a README's, with -nographic: the serial
+    console on stdout) in `cwd`, under the guest lock; returns when `until` appears on stdout or QEMU
+    exits, GuestTimeout after `timeout` seconds."""
+    with tempfile.TemporaryDirectory(prefix="pine-cmdline-") as tmp:
+        console = Path(tmp) / "console.log"
+        with guest_lock():
+            qemu = _Qemu(list(argv), Path(tmp), stdout=console, cwd=cwd)
+            return _watch(qemu, console, until, timeout, shlex.join(argv))
+
+
+def _watch(
+    qemu: _Qemu,
+    serial_path: Path,
+    until: str | re.Pattern[str] | None,
+    timeout: float,
+    what: str,
+    keys: Sequence[tuple[str, bytes]] = (),
+) -> BootResult:
+    """Follow the serial console until `until` appears or QEMU exits, typing `keys` (see boot_disk) on
+    the way; QEMU is killed in any case."""
+    pattern = re.compile(re.escape(until)) if isinstance(until, str) else until
+    pending = list(keys)
+    typing = os.open(serial_path.with_suffix(".in"), os.O_RDWR) if keys else None  # RDWR: never blocks
+    try:
+        while True:
+            done = qemu.proc.poll() is not None
+            serial = _read(serial_path)
+            while pending and typing is not None and pending[0][0] in serial:
+                os.write(typing, pending.pop(0)[1])
+            if pattern is not None and pattern.search(serial):
+                return BootResult(serial, True, False, round(qemu.elapsed(), 2))
+            if done:
+                if qemu.proc.returncode != 0:
+                    raise GuestError(f"QEMU failed (exit {qemu.proc.returncode}): {qemu.stderr()}", serial)
+                return BootResult(serial, False, True, round(qemu.elapsed(), 2), qemu.proc.returncode)
+            if qemu.elapsed() > timeout:
+                raise GuestTimeout(
+                    f"{what} did not "
+                    + (f"print {until!r}" if until else "power off")
+                    + f" within {timeout:g} s (QEMU killed)",
+                    serial,
+                )
+            time.sleep(0.25)
+    finally:
+        qemu.kill()
+        if typing is not None:
+            os.close(typing)
