@@ -14,7 +14,7 @@ touched: its own lists and package caches stay as they are); the build is cached
 ``.dsc``'s sha256 and the build options.
 
     from iso.lib.dropbear import install_dropbear
-    install_dropbear(root)   # binary, links, /etc/init.d/dropbear in the default runlevel
+    install_dropbear(root)   # binary, links, /etc/init.d/sshd in the default runlevel
 """
 
 from __future__ import annotations
@@ -55,17 +55,20 @@ COMPILER = "musl-gcc"  # Debian's musl-tools
 BINARY = "usr/sbin/dropbearmulti"
 LINKS = {"usr/sbin/dropbear": "dropbearmulti", "usr/bin/dropbearkey": "../sbin/dropbearmulti",
          "usr/bin/scp": "../sbin/dropbearmulti"}  # fmt: skip
+# The service is called sshd, the name Alpine's configs (and examples/pine-host.bu) enable.
+SERVICE = "sshd"
 # Host keys are made at the first connection that asks for each type (-R), into /etc/dropbear: every
 # installed machine gets its own, none is baked into the image.
 INIT_SCRIPT = """\
 #!/sbin/openrc-run
 # Pine's SSH server (static Dropbear); keys only, host keys generated on first use into /etc/dropbear.
-description="Dropbear SSH server"
+description="SSH server (Dropbear)"
 command="/usr/sbin/dropbear"
 command_args="-R -P /run/dropbear.pid ${DROPBEAR_OPTS}"
 pidfile="/run/dropbear.pid"
 
 depend() {
+	provide dropbear
 	use logger dns
 	need net
 	after firewall pine-firstboot
@@ -158,7 +161,7 @@ def build_key() -> str:
 
 
 def install_dropbear(root: Path) -> dict:
-    """The binary, its links and ``/etc/init.d/dropbear`` (in the default runlevel) into root."""
+    """The binary, its links and the OpenRC service ``sshd`` (in the default runlevel) into root."""
     binary, manifest = dropbear_binary()
     shutil.copy(binary, root / BINARY)
     os.chmod(root / BINARY, 0o755)
@@ -167,11 +170,11 @@ def install_dropbear(root: Path) -> dict:
         if path.exists() or path.is_symlink():
             path.unlink()
         path.symlink_to(target)
-    script = root / "etc" / "init.d" / "dropbear"
+    script = root / "etc" / "init.d" / SERVICE
     script.write_text(INIT_SCRIPT)
     script.chmod(0o755)
-    runlevel = root / "etc" / "runlevels" / "default" / "dropbear"
+    runlevel = root / "etc" / "runlevels" / "default" / SERVICE
     if not runlevel.is_symlink():
-        runlevel.symlink_to("/etc/init.d/dropbear")
+        runlevel.symlink_to(f"/etc/init.d/{SERVICE}")
     (root / "etc" / "dropbear").mkdir(mode=0o700, exist_ok=True)
     return {"dropbear": manifest["version"], "dropbear_dsc_sha256": manifest["dsc_sha256"]}

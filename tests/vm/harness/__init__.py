@@ -23,9 +23,11 @@ from .qemu import (  # noqa: E402
     GuestError,
     GuestResult,
     GuestTimeout,
+    RunningGuest,
     boot_disk,
     qemu_binary,
     run_in_guest,
+    running_disk,
 )
 
 __all__ = [
@@ -35,9 +37,11 @@ __all__ = [
     "GuestImage",
     "GuestResult",
     "GuestTimeout",
+    "RunningGuest",
     "boot_disk",
     "cache_dir",
     "ensure_guest_image",
     "qemu_binary",
     "run_in_guest",
+    "running_disk",
 ]
