@@ -36,6 +36,7 @@ TOOLS = (*tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optio
 # What the executable is built from (pineinstall/schemas links to ../schemas); all in the key.
 SOURCES = ("pineinstall", "butane_like", "schemas", "share", "pyproject.toml", "README.md", "LICENSE")
 NAME = "pineinstall"
+LIBCRYPT = "/lib/x86_64-linux-gnu/libcrypt.so.1"  # Debian's libcrypt1
 ENTRY = """\
 import os
 import sys
@@ -78,6 +79,8 @@ PYINSTALLER_ARGS = (
     "--collect-data", "pineinstall", "--collect-data", "butane_like",
     "--copy-metadata", "pineinstall",  # --version reads the package metadata
     "--exclude-module", "zstandard._cffi",  # 12 MiB; zstandard uses its C backend
+    # pineinstall passwd's yescrypt: libxcrypt, opened by soname with ctypes (no import shows it)
+    "--add-binary", f"{LIBCRYPT}:.",
 )  # fmt: skip
 
 

@@ -87,6 +87,7 @@ def glibc(exe: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     shutil.copy(shutil.which("busybox") or "busybox", root / "bin/busybox")
     for applet in ("sh", "cat", "ls", "true"):
         (root / "bin" / applet).symlink_to("busybox")
+    (root / "usr/bin/env").symlink_to("/bin/busybox")
     shutil.copy("/lib/x86_64-linux-gnu/libc.so.6", root / "lib/x86_64-linux-gnu/")
     shutil.copy("/lib64/ld-linux-x86-64.so.2", root / "lib64/")
     (root / "sbin/openrc").write_text("")
@@ -101,19 +102,15 @@ def glibc(exe: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
         _unbind(root)
 
 
-def chroot(root: Path, *argv: str, check: bool = True, uts: bool = False) -> subprocess.CompletedProcess:
+def chroot(
+    root: Path, *argv: str, check: bool = True, uts: bool = False, input: str = ""
+) -> subprocess.CompletedProcess:
     """argv run inside root (``uts``: in its own UTS namespace, so a hostname set stays there)."""
     cmd = [*(["unshare", "--uts"] if uts else []), "chroot", str(root), "/usr/bin/env", "-i", PATH, *argv]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, input=input)
     if check and proc.returncode != 0:
         raise AssertionError(f"{argv} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
-
-
-def _env(root: Path) -> None:
-    # busybox env for the glibc root (Alpine has /usr/bin/env)
-    if not (root / "usr/bin/env").exists():
-        (root / "usr/bin/env").symlink_to("/bin/busybox")
 
 
 def assert_provisioned(root: Path) -> None:
@@ -133,7 +130,6 @@ def assert_provisioned(root: Path) -> None:
 @pytest.mark.parametrize("flavour", ["alpine", "glibc"])
 def test_version_validate_apply(flavour: str, request: pytest.FixtureRequest) -> None:
     root: Path = request.getfixturevalue(flavour)
-    _env(root)
     assert chroot(root, "pineinstall", "--version").stdout.startswith("pineinstall ")
     (root / "tmp/host.bu").write_text(CONFIG)
     assert chroot(root, "pineinstall", "validate", "/tmp/host.bu").returncode == 0
@@ -150,6 +146,13 @@ def test_pine_transpile_link_on_alpine(alpine: Path) -> None:
     out = chroot(alpine, "pine-transpile", "-p", "/tmp/link.bu").stdout
     assert json.loads(out)["passwd"]["users"][0]["name"] == "tester"
     assert "Butane" in chroot(alpine, "pine-transpile", "--version").stdout
+
+
+@pytest.mark.parametrize("flavour", ["alpine", "glibc"])
+def test_passwd_yescrypt_carries_libxcrypt(flavour: str, request: pytest.FixtureRequest) -> None:
+    root: Path = request.getfixturevalue(flavour)
+    out = chroot(root, "pineinstall", "passwd", "--method", "yescrypt", "--stdin", input="secret\n").stdout
+    assert out.startswith("$y$")
 
 
 def test_firstboot_from_the_stash_on_alpine(alpine: Path) -> None:
