@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = "/usr/bin/python3"
 # The build tools: pyproject.toml's [exe] extra, and setuptools to build the package.
 TOOLS = (*tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["exe"],
-         "setuptools>=77", "wheel")  # fmt: skip
+         "setuptools>=77")  # fmt: skip
 # What the executable is built from (pineinstall/schemas links to ../schemas); all in the key.
 SOURCES = ("pineinstall", "butane_like", "schemas", "share", "pyproject.toml", "README.md", "LICENSE")
 NAME = "pineinstall"
@@ -139,7 +139,15 @@ def _copy_sources(dest: Path) -> Path:
     return dest
 
 
+def staticx_tools() -> list[str]:
+    """The programs PyInstaller (--strip) and staticx run (binutils, libc-bin)."""
+    return ["ldd", "objcopy", "readelf", "strip"]
+
+
 def _build(tmp: Path) -> dict:
+    missing = [tool for tool in staticx_tools() if shutil.which(tool) is None]
+    if missing:
+        raise RuntimeError(f"building the executable needs {', '.join(missing)} (binutils, libc-bin)")
     venv = _tools_venv()
     python = str(venv / "bin/python")
     # The checkout's packages (with their metadata) in a private site dir; the venv stays untouched.
