@@ -5,7 +5,7 @@ How: PyInstaller ``--onefile`` bundles Debian's interpreter (``/usr/bin/python3`
 ``libpython3.11``, package ``libpython3.11``), the packages and their data; staticx then wraps that
 file with the glibc loader and every library it needs, so no C library of the host is used. Both
 run in a private venv under the cache (never the project's .venv). At run time the file unpacks
-its libraries and the interpreter into ``$TMPDIR`` (default /tmp, ~21 MiB, removed at exit).
+its libraries and the interpreter into ``$TMPDIR`` (default /tmp, 36 MiB, removed at exit; docs/exe.md).
 
 One executable, two commands: run as ``pine-transpile`` (a link named so, by argv[0]) it is
 ``pine-transpile``; ``pineinstall pine-transpile ARGS`` does the same without a link.
