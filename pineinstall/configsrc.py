@@ -28,11 +28,14 @@ class ConfigError(PineError):
     """CONFIG cannot be read, transpiled or used; the message says where."""
 
 
-def transpiler() -> str | None:
+def transpiler() -> list[str] | None:
+    if getattr(sys, "frozen", False):
+        return [sys.executable, TRANSPILER]
     beside = Path(sys.executable).parent / TRANSPILER
     if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which(TRANSPILER)
+        return [str(beside)]
+    found = shutil.which(TRANSPILER)
+    return [found] if found else None
 
 
 def _transpiler_argv(what: str, path: str | None, files_dir: str | None) -> list[str]:
@@ -41,7 +44,7 @@ def _transpiler_argv(what: str, path: str | None, files_dir: str | None) -> list
     exe = transpiler()
     if exe is None:
         raise ConfigError(f"{what} is YAML and {TRANSPILER} is not installed")
-    argv = [exe]
+    argv = list(exe)
     if files_dir is None and path is not None:
         files_dir = os.path.dirname(os.path.abspath(path))
     if files_dir is not None:

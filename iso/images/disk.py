@@ -75,18 +75,32 @@ def _ostree_tree(root: Path, kernel_version: str) -> None:
     (root / "home").symlink_to("var/home")
     (root / "root").symlink_to("var/roothome")
     (root / "ostree").symlink_to("sysroot/ostree")
+    (root / "usr" / "lib" / "tmpfiles.d").mkdir(parents=True, exist_ok=True)
     (root / "usr" / "lib" / "tmpfiles.d" / "pine-ostree.conf").write_text(
         "# /var starts empty in an OSTree deployment\nd /var/home 0755 - - -\nd /var/roothome 0700 - - -\n"
         "d /var/lib 0755 - - -\nd /var/log 0755 - - -\nd /var/tmp 1777 - - -\nd /var/cache 0755 - - -\n"
     )
 
 
-def build_ostree(root: Path, tmp: Path, img: Path, kernel_version: str, root_uuid: str) -> dict:
-    """A disk whose root filesystem is an OSTree sysroot with one deployment of root."""
+def build_ostree(
+    root: Path,
+    tmp: Path,
+    img: Path,
+    kernel_version: str,
+    root_uuid: str,
+    *,
+    ref: str = OSTREE_REF,
+    subject: str = "Pine test image",
+    var_seed: Path | None = None,
+    size_mib: int | None = None,
+) -> dict:
+    """A disk whose root filesystem is an OSTree sysroot with one deployment of root (committed as
+    ref). var_seed: a tree copied into the stateroot's /var (a root without systemd-tmpfiles to
+    create it at boot); size_mib: the disk's size (default: from the tree's)."""
     from pineinstall.boot import bls
 
     _ostree_tree(root, kernel_version)
-    size = disk_size_mib(root)
+    size = size_mib or disk_size_mib(root)
     log(f"ostree disk: {size} MiB")
     partition(img, size)
     with loop_device(img) as dev:
@@ -99,14 +113,16 @@ def build_ostree(root: Path, tmp: Path, img: Path, kernel_version: str, root_uui
             log("ostree commit")
             commit = run(
                 [
-                    "ostree", f"--repo={repo}", "commit", f"--branch={OSTREE_REF}", f"--tree=dir={root}",
-                    "--subject=Pine test image", "--no-xattrs",
+                    "ostree", f"--repo={repo}", "commit", f"--branch={ref}", f"--tree=dir={root}",
+                    f"--subject={subject}", "--no-xattrs",
                 ]
             ).stdout.strip()  # fmt: skip
             log("ostree admin deploy")
             # --karg-append: --karg replaces an argument with the same key (console=tty0 by console=ttyS0)
             kargs = [f"--karg-append={a}" for a in [f"root=UUID={root_uuid}", *DEFAULT_KARGS.split()]]
-            run(["ostree", "admin", "deploy", f"--sysroot={mnt}", f"--os={OS_NAME}", *kargs, OSTREE_REF])
+            run(["ostree", "admin", "deploy", f"--sysroot={mnt}", f"--os={OS_NAME}", *kargs, ref])
+            if var_seed is not None:
+                run(["cp", "-a", f"{var_seed}/.", mnt / "ostree" / "deploy" / OS_NAME / "var"])
             cfg = mnt / "boot" / "grub" / "grub.cfg"
             cfg.parent.mkdir(parents=True, exist_ok=True)
             cfg.write_text(console_block() + "\n")  # the block write_grub_cfg keeps
@@ -122,7 +138,7 @@ def build_ostree(root: Path, tmp: Path, img: Path, kernel_version: str, root_uui
         "root_uuid": root_uuid,
         "layout": "BIOS-BOOT,EFI-SYSTEM,root(ostree sysroot)",
         "ostree_os": OS_NAME,
-        "ostree_ref": OSTREE_REF,
+        "ostree_ref": ref,
         "ostree_commit": commit,
         "bls_entries": entries,
         "deployments": deploy,

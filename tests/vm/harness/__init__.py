@@ -23,10 +23,12 @@ from .qemu import (  # noqa: E402
     GuestError,
     GuestResult,
     GuestTimeout,
+    RunningGuest,
     boot_disk,
     qemu_binary,
     run_command_line,
     run_in_guest,
+    running_disk,
 )
 
 __all__ = [
@@ -36,10 +38,12 @@ __all__ = [
     "GuestImage",
     "GuestResult",
     "GuestTimeout",
+    "RunningGuest",
     "boot_disk",
     "cache_dir",
     "ensure_guest_image",
     "qemu_binary",
     "run_command_line",
     "run_in_guest",
+    "running_disk",
 ]

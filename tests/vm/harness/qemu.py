@@ -479,3 +479,47 @@ def _watch(
         qemu.kill()
         if typing is not None:
             os.close(typing)
+
+
+@dataclass(frozen=True)
+class RunningGuest:
+    """A guest booted by running_disk: its serial console so far, and its age."""
+
+    serial_path: Path
+    started: float
+
+    def serial(self) -> str:
+        return _read(self.serial_path)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+@contextmanager
+def running_disk(
+    image: Path,
+    *,
+    firmware: str = "bios",
+    memory: str = "512M",
+    net_forwards: Mapping[int, int] | None = None,
+    snapshot: bool = False,
+):
+    """Boot `image` as boot_disk does (virtio-blk, bootindex 0, user networking with net_forwards
+    bound to 127.0.0.1) and keep it running for the block (to talk to it over SSH); killed after."""
+    with tempfile.TemporaryDirectory(prefix="pine-run-") as tmp:
+        workdir = Path(tmp)
+        serial_path = workdir / "serial.log"
+        argv = _common_args(memory, serial_path, {}, None, True, net_forwards or {})
+        if firmware == "uefi":
+            shutil.copy(OVMF_VARS, workdir / "OVMF_VARS.fd")
+            argv += [
+                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={workdir / 'OVMF_VARS.fd'}",
+            ]  # fmt: skip
+        argv += _disk_args([DiskSpec("boot", path=image, bootindex=0, snapshot=snapshot)], workdir, 0)
+        with guest_lock():
+            qemu = _Qemu(argv, workdir)
+            try:
+                yield RunningGuest(serial_path, qemu.started)
+            finally:
+                qemu.kill()

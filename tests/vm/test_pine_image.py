@@ -1,0 +1,232 @@
+"""The real Pine image (iso/images/pine.py, scripts/pine-image): installed with a config, booted,
+logged into over SSH with the config's key and read back, in one boot; the same disk reaches SSH in
+64 MiB of RAM; a second OSTree commit deployed and rolled back (host-side, ``ostree admin
+--sysroot`` on the image: the boot entries and the default follow).
+
+Measured figures (install, boot-to-SSH, memory in use) are printed (pytest -s shows them).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from harness import running_disk  # noqa: E402
+
+from iso.images.pine import ensure_pine_image  # noqa: E402
+from iso.lib.disk import copy_sparse, loop_device, mounted  # noqa: E402
+from pineinstall.install import main  # noqa: E402
+
+SSH_TIMEOUT = 600  # TCG on 2 shared cores
+HELLO = """#!/sbin/openrc-run
+description="proof that an enabled service runs"
+command="/bin/sleep"
+command_args="86400"
+command_background=yes
+pidfile=/run/hello.pid
+"""
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building and installing need root")
+
+
+def config(key: str) -> str:
+    service = "\n".join("          " + line for line in HELLO.splitlines())
+    return f"""variant: pine
+version: 1.0.0
+passwd:
+  users:
+    - name: tester
+      ssh_authorized_keys:
+        - {key}
+storage:
+  files:
+    - path: /etc/pine-test.txt
+      mode: 0640
+      contents:
+        inline: written by pineinstall
+openrc:
+  services:
+    - name: hello
+      contents: |
+{service}
+network:
+  hostname: pine-test
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    key = tmp_path_factory.mktemp("key") / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester@pine", "-f", key], check=True
+    )
+    return key, key.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory, keypair: tuple[Path, str]) -> Path:
+    t0 = time.monotonic()
+    image = ensure_pine_image()
+    print(f"pine image: {image.path} ({image.manifest['build_seconds']} s to build, "
+          f"{image.path.stat().st_size // 2**20} MiB raw, {image.path.stat().st_blocks * 512 // 2**20} MiB used)")  # fmt: skip
+    tmp = tmp_path_factory.mktemp("pine")
+    cfg = tmp / "node.bu"
+    cfg.write_text(config(keypair[1]))
+    disk = tmp / "installed.img"
+    out, err = io.StringIO(), io.StringIO()
+    argv = [
+        os.fspath(disk),
+        os.fspath(cfg),
+        "--json",
+        "--yes",
+        "--image-file",
+        os.fspath(image.path),
+        "--size",
+        "512M",
+    ]
+    rc = main(argv, stdout=out, stderr=err)
+    assert rc == 0, err.getvalue()
+    print(f"image + install: {time.monotonic() - t0:.1f} s")
+    return disk
+
+
+def ssh(port: int, key: Path, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    argv = [
+        "ssh", "-i", key, "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+        "tester@127.0.0.1", command,
+    ]  # fmt: skip
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for_ssh(guest, port: int, key: Path) -> float:
+    """Seconds from QEMU's start until a real command runs over SSH (slirp accepts TCP earlier)."""
+    while guest.elapsed() < SSH_TIMEOUT:
+        try:
+            if ssh(port, key, "true", timeout=30).returncode == 0:
+                return round(guest.elapsed(), 1)
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(2)
+    pytest.fail(f"no SSH within {SSH_TIMEOUT} s; serial console:\n{guest.serial()[-4000:]}")
+
+
+# One shell script, one JSON object: everything the test reads back from the running system.
+PROBE = r"""
+dep=$(ls -d /sysroot/ostree/deploy/pine/deploy/*.0 | head -n1)
+printf '{"hostname":"%s",' "$(hostname)"
+printf '"id":"%s",' "$(id)"
+printf '"key":"%s",' "$(cat ~/.ssh/authorized_keys)"
+printf '"mode":"%s",' "$(stat -c %a /etc/pine-test.txt)"
+printf '"file":"%s",' "$(cat /etc/pine-test.txt)"
+printf '"hello":"%s",' "$(rc-service hello status 2>&1 | tr -d '\n*')"
+printf '"sshd":"%s",' "$(rc-service sshd status 2>&1 | tr -d '\n*')"
+printf '"usr_ro":"%s",' "$(awk '$2=="/usr"{print $4}' /proc/mounts | cut -d, -f1)"
+printf '"etc":"%s %s",' "$(stat -c %d:%i /etc)" "$(stat -c %d:%i $dep/etc)"
+printf '"var":"%s %s",' "$(stat -c %d:%i /var)" "$(stat -c %d:%i /sysroot/ostree/deploy/pine/var)"
+printf '"ostree_booted":"%s",' "$(test -e /run/ostree-booted && echo yes)"
+printf '"cmdline":"%s",' "$(cat /proc/cmdline)"
+printf '"mem_used_kib":"%s"}\n' "$(free | awk '/^Mem:/{print $3}')"
+"""
+
+
+def probe(port: int, key: Path) -> dict:
+    r = ssh(port, key, f"sh -c {shlex.quote(PROBE)}")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_install_boot_read_back_over_ssh(installed: Path, keypair: tuple[Path, str]) -> None:
+    key, public = keypair
+    port = free_port()
+    with running_disk(installed, memory="512M", net_forwards={port: 22}) as guest:
+        seconds = wait_for_ssh(guest, port, key)
+        got = probe(port, key)
+    print(
+        f"boot to SSH (BIOS, 512 MiB, TCG): {seconds} s; memory in use: {int(got['mem_used_kib']) // 1024} MiB"
+    )
+    assert got["hostname"] == "pine-test"
+    assert "uid=" in got["id"] and "(tester)" in got["id"]
+    assert got["key"] == public
+    assert (got["mode"], got["file"]) == ("640", "written by pineinstall")
+    assert "started" in got["hello"], got["hello"]
+    assert "started" in got["sshd"], got["sshd"]
+    assert got["usr_ro"] == "ro"
+    etc, deployment_etc = got["etc"].split()
+    assert etc == deployment_etc  # /etc is the deployment's
+    var, stateroot_var = got["var"].split()
+    assert var == stateroot_var  # /var is the stateroot's
+    assert got["ostree_booted"] == "yes" and "ostree=/ostree/boot." in got["cmdline"]
+
+
+def test_installed_pine_reaches_ssh_in_64_mib(installed: Path, keypair: tuple[Path, str]) -> None:
+    key, _ = keypair
+    port = free_port()
+    with running_disk(installed, memory="64M", net_forwards={port: 22}) as guest:
+        seconds = wait_for_ssh(guest, port, key)
+        got = probe(port, key)
+    print(
+        f"boot to SSH (BIOS, 64 MiB, TCG): {seconds} s; memory in use: {int(got['mem_used_kib']) // 1024} MiB"
+    )
+    assert got["hostname"] == "pine-test"
+
+
+def default_deployment(sysroot: Path) -> tuple[str, str]:
+    """(ostree= of the default (newest) boot entry, the commit it boots: the link followed)."""
+    from pineinstall.boot import bls
+
+    entry = bls.read_entries(sysroot / "boot" / "loader" / "entries")[0]
+    (arg,) = [a for a in (entry.get("options") or "").split() if a.startswith("ostree=")]
+    return arg, (sysroot / arg[len("ostree=") :].lstrip("/")).resolve().name.split(".")[0]
+
+
+def test_atomic_update_deploy_and_roll_back(tmp_path: Path) -> None:
+    """Host-side on the image: a second commit deployed becomes the default boot entry (and grub.cfg's
+    first entry), the first stays as the fallback; undeploying the new one rolls back."""
+    from pineinstall.boot import bls
+
+    image = ensure_pine_image()
+    disk = copy_sparse(image.path, tmp_path / "disk.img")
+    first, ref = image.manifest["ostree_commit"], image.manifest["ostree_ref"]
+    with loop_device(disk) as dev, mounted(f"{dev}p3", tmp_path / "mnt") as mnt:
+        repo, entries = mnt / "ostree" / "repo", mnt / "boot" / "loader" / "entries"
+        tree = tmp_path / "update"
+        (tree / "usr" / "share" / "pine").mkdir(parents=True)
+        (tree / "usr" / "share" / "pine" / "release").write_text("2\n")
+        second = subprocess.run(
+            ["ostree", f"--repo={repo}", "commit", f"--branch={ref}", f"--tree=ref={first}",
+             f"--tree=dir={tree}", "--subject=Pine update", "--no-xattrs"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        subprocess.run(
+            ["ostree", "admin", "deploy", f"--sysroot={mnt}", "--os=pine", "--retain", ref], check=True
+        )
+        assert len(list(entries.glob("*.conf"))) == 2
+        arg, booted = default_deployment(mnt)
+        assert booted == second
+        grub_cfg = mnt / "boot" / "grub" / "grub.cfg"
+        bls.write_grub_cfg(mnt, grub_cfg)
+        menu = grub_cfg.read_text().split("menuentry ")[1:]
+        assert len(menu) == 2 and arg in menu[0]  # GRUB's default (entry 0) boots the update
+        # the rollback: the new deployment undeployed, the first is the default again
+        subprocess.run(["ostree", "admin", "undeploy", f"--sysroot={mnt}", "0"], check=True)
+        assert len(list(entries.glob("*.conf"))) == 1
+        assert default_deployment(mnt)[1] == first
