@@ -69,7 +69,12 @@ def image_root(plan: Any, tmpdir: str | None, log: Log) -> Iterator[str]:
             offset, size, fstype = root_partition(raw)
         except CommandError as exc:  # sfdisk or blkid could not read it: the image layer will say more
             raise Unreadable(str(exc)) from exc
-        mnt = tempfile.mkdtemp(prefix="pineinstall-image-root-")
+        # Under this run's directory: a run killed while it is mounted is released by the next one.
+        from pineinstall.install.rundir import RUNS
+
+        own = os.path.join(RUNS, str(os.getpid()))
+        os.makedirs(own, mode=0o700, exist_ok=True)
+        mnt = tempfile.mkdtemp(prefix="image-root-", dir=own)
         try:
             _mount(raw, offset, size, fstype, mnt, log)
             try:
