@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -23,13 +22,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from harness import running_disk  # noqa: E402
+from harness import free_port, keypair, running_disk, ssh, wait_for_ssh  # noqa: E402
 
 from iso.images.pine import ensure_pine_image  # noqa: E402
 from iso.lib.disk import copy_sparse, loop_device, mounted  # noqa: E402
 from pineinstall.install import main  # noqa: E402
 
 SSH_TIMEOUT = 600  # TCG on 2 shared cores
+USER = "tester"
 HELLO = """#!/sbin/openrc-run
 description="proof that an enabled service runs"
 command="/bin/sleep"
@@ -66,30 +66,20 @@ network:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module")
+def key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    return keypair(tmp_path_factory.mktemp("key"))
 
 
 @pytest.fixture(scope="module")
-def keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    key = tmp_path_factory.mktemp("key") / "id_ed25519"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester@pine", "-f", key], check=True
-    )
-    return key, key.with_suffix(".pub").read_text().strip()
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory, keypair: tuple[Path, str]) -> Path:
+def installed(tmp_path_factory: pytest.TempPathFactory, key: tuple[Path, str]) -> Path:
     t0 = time.monotonic()
     image = ensure_pine_image()
     print(f"pine image: {image.path} ({image.manifest['build_seconds']} s to build, "
           f"{image.path.stat().st_size // 2**20} MiB raw, {image.path.stat().st_blocks * 512 // 2**20} MiB used)")  # fmt: skip
     tmp = tmp_path_factory.mktemp("pine")
     cfg = tmp / "node.bu"
-    cfg.write_text(config(keypair[1]))
+    cfg.write_text(config(key[1]))
     disk = tmp / "installed.img"
     out, err = io.StringIO(), io.StringIO()
     argv = [
@@ -106,27 +96,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory, keypair: tuple[Path, str
     assert rc == 0, err.getvalue()
     print(f"image + install: {time.monotonic() - t0:.1f} s")
     return disk
-
-
-def ssh(port: int, key: Path, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    argv = [
-        "ssh", "-i", key, "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-        "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
-        "tester@127.0.0.1", command,
-    ]  # fmt: skip
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
-
-
-def wait_for_ssh(guest, port: int, key: Path) -> float:
-    """Seconds from QEMU's start until a real command runs over SSH (slirp accepts TCP earlier)."""
-    while guest.elapsed() < SSH_TIMEOUT:
-        try:
-            if ssh(port, key, "true", timeout=30).returncode == 0:
-                return round(guest.elapsed(), 1)
-        except subprocess.TimeoutExpired:
-            pass
-        time.sleep(2)
-    pytest.fail(f"no SSH within {SSH_TIMEOUT} s; serial console:\n{guest.serial()[-4000:]}")
 
 
 # One shell script, one JSON object: everything the test reads back from the running system.
@@ -149,17 +118,17 @@ printf '"mem_used_kib":"%s"}\n' "$(free | awk '/^Mem:/{print $3}')"
 
 
 def probe(port: int, key: Path) -> dict:
-    r = ssh(port, key, f"sh -c {shlex.quote(PROBE)}")
+    r = ssh(port, key, USER, f"sh -c {shlex.quote(PROBE)}")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
 
-def test_install_boot_read_back_over_ssh(installed: Path, keypair: tuple[Path, str]) -> None:
-    key, public = keypair
+def test_install_boot_read_back_over_ssh(installed: Path, key: tuple[Path, str]) -> None:
+    private, public = key
     port = free_port()
     with running_disk(installed, memory="512M", net_forwards={port: 22}) as guest:
-        seconds = wait_for_ssh(guest, port, key)
-        got = probe(port, key)
+        seconds = wait_for_ssh(guest, port, private, USER, SSH_TIMEOUT)
+        got = probe(port, private)
     print(
         f"boot to SSH (BIOS, 512 MiB, TCG): {seconds} s; memory in use: {int(got['mem_used_kib']) // 1024} MiB"
     )
@@ -177,12 +146,12 @@ def test_install_boot_read_back_over_ssh(installed: Path, keypair: tuple[Path, s
     assert got["ostree_booted"] == "yes" and "ostree=/ostree/boot." in got["cmdline"]
 
 
-def test_installed_pine_reaches_ssh_in_64_mib(installed: Path, keypair: tuple[Path, str]) -> None:
-    key, _ = keypair
+def test_installed_pine_reaches_ssh_in_64_mib(installed: Path, key: tuple[Path, str]) -> None:
+    private = key[0]
     port = free_port()
     with running_disk(installed, memory="64M", net_forwards={port: 22}) as guest:
-        seconds = wait_for_ssh(guest, port, key)
-        got = probe(port, key)
+        seconds = wait_for_ssh(guest, port, private, USER, SSH_TIMEOUT)
+        got = probe(port, private)
     print(
         f"boot to SSH (BIOS, 64 MiB, TCG): {seconds} s; memory in use: {int(got['mem_used_kib']) // 1024} MiB"
     )

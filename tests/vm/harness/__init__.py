@@ -29,6 +29,7 @@ from .qemu import (  # noqa: E402
     run_in_guest,
     running_disk,
 )
+from .ssh import free_port, keypair, ssh, wait_for_ssh  # noqa: E402
 
 __all__ = [
     "BootResult",
@@ -41,7 +42,11 @@ __all__ = [
     "boot_disk",
     "cache_dir",
     "ensure_guest_image",
+    "free_port",
+    "keypair",
     "qemu_binary",
     "run_in_guest",
     "running_disk",
+    "ssh",
+    "wait_for_ssh",
 ]
