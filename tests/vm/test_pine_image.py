@@ -9,7 +9,6 @@ Measured figures (install, boot-to-SSH, memory in use) are printed (pytest -s sh
 from __future__ import annotations
 
 import io
-import json
 import os
 import shlex
 import subprocess
@@ -98,29 +97,29 @@ def installed(tmp_path_factory: pytest.TempPathFactory, key: tuple[Path, str]) -
     return disk
 
 
-# One shell script, one JSON object: everything the test reads back from the running system.
+# One shell script, one NAME=VALUE line each: everything the test reads back from the running system.
 PROBE = r"""
 dep=$(ls -d /sysroot/ostree/deploy/pine/deploy/*.0 | head -n1)
-printf '{"hostname":"%s",' "$(hostname)"
-printf '"id":"%s",' "$(id)"
-printf '"key":"%s",' "$(cat ~/.ssh/authorized_keys)"
-printf '"mode":"%s",' "$(stat -c %a /etc/pine-test.txt)"
-printf '"file":"%s",' "$(cat /etc/pine-test.txt)"
-printf '"hello":"%s",' "$(rc-service hello status 2>&1 | tr -d '\n*')"
-printf '"sshd":"%s",' "$(rc-service sshd status 2>&1 | tr -d '\n*')"
-printf '"usr_ro":"%s",' "$(awk '$2=="/usr"{print $4}' /proc/mounts | cut -d, -f1)"
-printf '"etc":"%s %s",' "$(stat -c %d:%i /etc)" "$(stat -c %d:%i $dep/etc)"
-printf '"var":"%s %s",' "$(stat -c %d:%i /var)" "$(stat -c %d:%i /sysroot/ostree/deploy/pine/var)"
-printf '"ostree_booted":"%s",' "$(test -e /run/ostree-booted && echo yes)"
-printf '"cmdline":"%s",' "$(cat /proc/cmdline)"
-printf '"mem_used_kib":"%s"}\n' "$(free | awk '/^Mem:/{print $3}')"
+echo "hostname=$(hostname)"
+echo "id=$(id)"
+echo "key=$(cat ~/.ssh/authorized_keys)"
+echo "mode=$(stat -c %a /etc/pine-test.txt)"
+echo "file=$(cat /etc/pine-test.txt)"
+echo "hello=$(rc-service -C hello status 2>&1 | tr '\n' ' ')"
+echo "sshd=$(rc-service -C sshd status 2>&1 | tr '\n' ' ')"
+echo "usr_ro=$(awk '$2=="/usr"{print $4}' /proc/mounts | cut -d, -f1)"
+echo "etc=$(stat -c %d:%i /etc) $(stat -c %d:%i $dep/etc)"
+echo "var=$(stat -c %d:%i /var) $(stat -c %d:%i /sysroot/ostree/deploy/pine/var)"
+echo "ostree_booted=$(test -e /run/ostree-booted && echo yes)"
+echo "cmdline=$(cat /proc/cmdline)"
+echo "mem_used_kib=$(free | awk '/^Mem:/{print $3}')"
 """
 
 
-def probe(port: int, key: Path) -> dict:
+def probe(port: int, key: Path) -> dict[str, str]:
     r = ssh(port, key, USER, f"sh -c {shlex.quote(PROBE)}")
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
 
 
 def test_install_boot_read_back_over_ssh(installed: Path, key: tuple[Path, str]) -> None:
