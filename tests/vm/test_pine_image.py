@@ -53,7 +53,7 @@ passwd:
 storage:
   files:
     - path: /etc/pine-test.txt
-      mode: 0640
+      mode: 0444
       contents:
         inline: written by pineinstall
 openrc:
@@ -135,7 +135,7 @@ def test_install_boot_read_back_over_ssh(installed: Path, key: tuple[Path, str])
     assert got["hostname"] == "pine-test"
     assert "uid=" in got["id"] and "(tester)" in got["id"]
     assert got["key"] == public
-    assert (got["mode"], got["file"]) == ("640", "written by pineinstall")
+    assert (got["mode"], got["file"]) == ("444", "written by pineinstall")
     assert "started" in got["hello"], got["hello"]
     assert "started" in got["sshd"], got["sshd"]
     assert got["usr_ro"] == "ro"
