@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -116,6 +117,10 @@ def _customize(root: Path, version: str, tmp: Path) -> dict:
     (root / "etc" / "hostname").write_text(HOSTNAME + "\n")
     (root / "etc" / "hosts").write_text(f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost\n")
     (root / "etc" / "modules").write_text("\n".join(BOOT_MODULES) + "\n")
+    # The wheel's rc.conf says rc_sys="lxc" (its author boots it as a container), which makes OpenRC
+    # skip hostname, modules and hwclock; empty: OpenRC detects the (virtual) machine.
+    rc_conf = root / "etc" / "rc.conf"
+    rc_conf.write_text(re.sub(r'(?m)^rc_sys=.*$', 'rc_sys=""', rc_conf.read_text()))
     script = root / "etc" / "init.d" / service.OPENRC
     script.write_text(service.render("openrc"))
     script.chmod(0o755)

@@ -30,6 +30,7 @@ from .qemu import (  # noqa: E402
     run_in_guest,
     running_disk,
 )
+from .ssh import free_port, keypair, ssh, wait_for_ssh  # noqa: E402
 
 __all__ = [
     "BootResult",
@@ -42,8 +43,12 @@ __all__ = [
     "boot_disk",
     "cache_dir",
     "ensure_guest_image",
+    "free_port",
+    "keypair",
     "qemu_binary",
     "run_command_line",
     "run_in_guest",
     "running_disk",
+    "ssh",
+    "wait_for_ssh",
 ]
