@@ -119,12 +119,15 @@ def translate(
     strict: bool = False,
     pretty: bool = False,
     raw: bool = False,
+    safety: bool = False,
 ) -> Result:
     """Translate a Butane config (YAML text) to Ignition.
 
     ``files_dir`` is Butane's ``-d/--files-dir`` (None: local files are refused); ``pretty`` indents
     the output; ``raw`` is accepted for Butane's ``-r`` (our variants never wrap the output, so it
-    changes nothing); ``strict`` does not change the result — ``Result.failed(strict)`` applies it.
+    changes nothing); ``strict`` does not change the result — ``Result.failed(strict)`` applies it;
+    ``safety`` adds our rules beyond Ignition's to every variant (the ``pine`` variant always has them;
+    Butane's own variants answer as Butane does without them).
     Never raises for bad input: every problem is in the result.
     """
     from pineinstall.config import paused_gc
@@ -133,4 +136,4 @@ def translate(
 
     del strict, raw
     with paused_gc():
-        return run(text, files_dir=files_dir, pretty=pretty)
+        return run(text, files_dir=files_dir, pretty=pretty, safety=safety)

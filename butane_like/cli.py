@@ -156,9 +156,13 @@ def _schema(args: list[str]) -> int:
     from .fields import VARIANTS
     from .pipeline import supported
 
-    folder = os.path.realpath(os.path.join(os.path.dirname(pineinstall.__file__), "schemas", "butane", "editor"))
+    folder = os.path.realpath(
+        os.path.join(os.path.dirname(pineinstall.__file__), "schemas", "butane", "editor")
+    )
     if not args:
-        names = [f"{variant}-{version}.json" for variant, versions in VARIANTS.items() for version in versions]
+        names = [
+            f"{variant}-{version}.json" for variant, versions in VARIANTS.items() for version in versions
+        ]
         sys.stdout.write("".join(os.path.join(folder, name) + "\n" for name in names))
         return 0
     if len(args) != 2:
@@ -230,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
 
     stamp("read")
     fast_import()
-    res = translate(data, files_dir=opts["files_dir"] or None, pretty=opts["pretty"])
+    # pineinstall asks for its own rules beyond Ignition's (PINE_TRANSPILE_SAFETY=1, see configsrc);
+    # on its own, pine-transpile answers for Butane's variants as Butane does.
+    safety = os.environ.get("PINE_TRANSPILE_SAFETY") == "1"
+    res = translate(data, files_dir=opts["files_dir"] or None, pretty=opts["pretty"], safety=safety)
     report = res.format(filename, raw=opts["raw_errors"], color=_colorize(opts["color"]))
     if report:
         _err(report)

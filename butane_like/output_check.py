@@ -25,7 +25,7 @@ def check_output(tr: Translator, out: dict, pruned: dict) -> None:
     for jpath in duplicates(pruned):
         report.error(ERR_DUPLICATE, tr.origins.yaml_path(out, jpath))
     seen = {(e.kind, e.message, e.path) for e in report}
-    for kind, msg, jpath in _ignition_check(_for_check(pruned, tr.generated, tr.invalid_utf8)):
+    for kind, msg, jpath in _ignition_check(_for_check(pruned, tr.generated, tr.invalid_utf8), tr.safety):
         ypath = tr.origins.yaml_path(out, jpath)
         if (kind, msg, ypath) in seen:
             continue
@@ -86,12 +86,12 @@ _SPECIAL_BITS_BUTANE = (
 )
 
 
-def _ignition_check(cfg: dict) -> list[tuple[str, str, tuple]]:
+def _ignition_check(cfg: dict, safety: bool) -> list[tuple[str, str, tuple]]:
     """Ignition's validation of the generated config (pineinstall.config.check_dict)."""
     from pineinstall.config import check_dict
 
     out = []
-    for e in sorted(check_dict(cfg), key=lambda e: _walk_key(tuple(e.path or ()), e.message)):
+    for e in sorted(check_dict(cfg, safety), key=lambda e: _walk_key(tuple(e.path or ()), e.message)):
         msg = e.message
         if msg.startswith(_SPECIAL_BITS_PREFIX):
             # Butane 0.29 links a newer Ignition than Debian's 2.14, with this wording.

@@ -65,7 +65,7 @@ def supported() -> str:
 _SEMVER = r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
 
 
-def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
+def run(text: bytes | str, *, files_dir: str | None, pretty: bool, safety: bool = False) -> Result:
     res = Result()
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     res.source = data  # decoded when a report needs it
@@ -75,7 +75,10 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     except YAMLSyntaxError as e:
         res.error = f"Error unmarshaling yaml: {e}"
         if e.line:  # yaml.v3's line is that of the enclosing construct; this is the offending one
-            res.hints = [f"the problem is at line {e.line}, column {e.column}:", *snippet(data, e.line, e.column)]
+            res.hints = [
+                f"the problem is at line {e.line}, column {e.column}:",
+                *snippet(data, e.line, e.column),
+            ]
         return res
     except RecursionError:
         res.error = "Error unmarshaling yaml: yaml: exceeded max depth"
@@ -168,7 +171,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool) -> Result:
     from .base.translate import Translator
     from .base.validate import validate_source
 
-    tr = Translator(spec, files_dir, report)
+    tr = Translator(spec, files_dir, report, safety=safety or spec.variant == "pine")
     validate_source(tr, cfg)
     if report.has_errors:
         return _finish(res, report, dec, ERR_SOURCE)

@@ -21,7 +21,9 @@ from pineinstall.errors import PineError
 from pineinstall.stages import Log
 
 TRANSPILER = "pine-transpile"
-HINTS = {"PINE_TRANSPILE_HINTS": "1"}  # its error lines are shown to a person: with their hints
+# Its error lines are shown to a person (with their hints), and pineinstall's own rules beyond
+# Ignition's (account fields, unit file names) apply to every variant, as validate applies them.
+HINTS = {"PINE_TRANSPILE_HINTS": "1", "PINE_TRANSPILE_SAFETY": "1"}
 
 
 class ConfigError(PineError):

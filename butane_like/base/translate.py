@@ -36,10 +36,11 @@ _SUGAR = {
 class Translator:
     """The state of one translation: the spec, the files directory, the report, the origins."""
 
-    def __init__(self, spec: Spec, files_dir: str | None, report: Report) -> None:
+    def __init__(self, spec: Spec, files_dir: str | None, report: Report, safety: bool = False) -> None:
         from ..variants import sugar_of
 
         self.spec = spec
+        self.safety = safety  # our rules beyond Ignition's (pineinstall.config.rules.validate)
         self.variant = sugar_of(spec.variant)
         self.files_dir = files_dir
         self.report = report

@@ -114,7 +114,7 @@ def _inline_config(tr: Translator, text: str, path: tuple) -> None:
         return
     from pineinstall.config import check_dict
 
-    for e in check_dict(obj):
+    for e in check_dict(obj, tr.safety):
         where = (*path, "inline", *(e.path or ()))
         if e.is_error:
             tr.report.error(e.message, where)

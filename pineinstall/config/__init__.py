@@ -109,14 +109,15 @@ def _check_text(data: bytes | str) -> Checked:
     return checked
 
 
-def check_dict(obj: Any) -> Report:
-    """Check an in-memory config (the transpiler's output): entries carry paths, no positions."""
+def check_dict(obj: Any, safety: bool = True) -> Report:
+    """Check an in-memory config (the transpiler's output): entries carry paths, no positions.
+    ``safety=False`` leaves out our rules beyond Ignition's (see ``rules.validate``)."""
     report = Report()
-    _check_object(obj, report)
+    _check_object(obj, report, safety)
     return report
 
 
-def _check_object(obj: Any, report: Report) -> Checked:
+def _check_object(obj: Any, report: Report, safety: bool = True) -> Checked:
     version = _version(obj, report)
     if version is None:
         return Checked(report)
@@ -126,7 +127,7 @@ def _check_object(obj: Any, report: Report) -> Checked:
     minor = SUPPORTED[version]
     from . import rules
 
-    rules.validate(obj, minor, report)
+    rules.validate(obj, minor, report, safety)
     if report.has_errors:
         return Checked(report, version)
     from .translate import upgrade

@@ -144,10 +144,17 @@ def test_validate_reports_with_json_path_and_yaml_line(tmp_path: Path) -> None:
 
 @pytest.mark.real_processes
 def test_pine_transpile_reports_at_the_yaml_place() -> None:
-    p = _run("butane_like.cli", "--raw-errors", stdin=YAML)
+    # The pine variant has the rules; Butane's variants answer as Butane unless pineinstall asks.
+    p = _run(
+        "butane_like.cli",
+        "--raw-errors",
+        stdin=YAML.replace(b"fcos\nversion: 1.5.0", b"pine\nversion: 1.0.0"),
+    )
     assert p.returncode == 1 and p.stdout == ""
     assert f"error at $.passwd.users.0.name, line 5 col 13: {COLON}" in p.stderr.splitlines()
     assert f"error at $.systemd.units.0.name, line 8 col 13: {ERR_NOT_A_FILE_NAME}" in p.stderr.splitlines()
+    p = _run("butane_like.cli", "--raw-errors", stdin=YAML)
+    assert COLON not in p.stderr and ERR_NOT_A_FILE_NAME not in p.stderr
 
 
 # --- checks against the target's own accounts -------------------------------------------------------------

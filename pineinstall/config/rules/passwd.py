@@ -67,26 +67,34 @@ def _check_account(report: Report, item: dict, path: tuple, kind: str, fields: t
             report.error(f"{name} {problem}", (*path, name))
 
 
-def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
+def _check_safety(report: Report, user: dict, base: tuple) -> None:
+    """Our rules beyond Ignition's for one user: fields that would break a passwd line, group names
+    useradd refuses, uid 0 for someone other than root."""
+    _check_account(report, user, base, "user", USER_FIELDS)
+    primary = user.get("primaryGroup")
+    if isinstance(primary, str) and (msg := name_error("group", primary)):
+        report.error(msg, (*base, "primaryGroup"))
+    for j, group in enumerate(arr(user.get("groups"))):
+        if isinstance(group, str) and (msg := name_error("group", group)):
+            report.error(msg, (*base, "groups", j))
+    if type(user.get("uid")) is int and user.get("uid") == 0 and text(user.get("name")) != "root":
+        report.warning(WARN_UID_0, (*base, "uid"))
+
+
+def validate(cfg: dict, version: tuple[int, int], report: Report, safety: bool = True) -> None:
     passwd = obj(cfg.get("passwd"))
     users = arr(passwd.get("users"))
     for i, user in enumerate(users):
         user = obj(user)
         base = ("passwd", "users", i)
-        _check_account(report, user, base, "user", USER_FIELDS)
-        primary = user.get("primaryGroup")
-        if isinstance(primary, str) and (msg := name_error("group", primary)):
-            report.error(msg, (*base, "primaryGroup"))
-        for j, group in enumerate(arr(user.get("groups"))):
-            if isinstance(group, str) and (msg := name_error("group", group)):
-                report.error(msg, (*base, "groups", j))
-        if type(user.get("uid")) is int and user.get("uid") == 0 and text(user.get("name")) != "root":
-            report.warning(WARN_UID_0, (*base, "uid"))
+        if safety:
+            _check_safety(report, user, base)
         duplicates(report, arr(user.get("sshAuthorizedKeys")), (*base, "sshAuthorizedKeys"), str_key)
         duplicates(report, arr(user.get("groups")), (*base, "groups"), str_key)
         _check_hash(report, user, base)
     for i, group in enumerate(arr(passwd.get("groups"))):
-        _check_account(report, obj(group), ("passwd", "groups", i), "group", GROUP_FIELDS)
+        if safety:
+            _check_account(report, obj(group), ("passwd", "groups", i), "group", GROUP_FIELDS)
         _check_hash(report, obj(group), ("passwd", "groups", i))
     duplicates(report, arr(passwd.get("groups")), ("passwd", "groups"), field_key("name"))
     duplicates(report, users, ("passwd", "users"), field_key("name"))

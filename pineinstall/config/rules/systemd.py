@@ -71,7 +71,7 @@ def _parse(contents) -> tuple[list | None, str | None]:
         return None, f"invalid unit content: {exc}"
 
 
-def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
+def validate(cfg: dict, version: tuple[int, int], report: Report, safety: bool = True) -> None:
     units = arr(obj(cfg.get("systemd")).get("units"))
     if version >= POST_2_14_CHECKS_FROM:
         _check_templates(report, units)
@@ -81,7 +81,7 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
         name = text(unit.get("name"))
         if _ext(name) not in UNIT_EXTENSIONS:
             report.error(ERR_INVALID_SYSTEMD_EXT, (*base, "name"))
-        elif not is_file_name(name):
+        elif safety and not is_file_name(name):
             report.error(ERR_NOT_A_FILE_NAME, (*base, "name"))
         contents = unit.get("contents")
         options, err = _parse(contents)
@@ -101,7 +101,7 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
                 report.error(err, (*base, "dropins", j, "contents"))
             if _ext(text(dropin.get("name"))) != ".conf":
                 report.error(ERR_INVALID_SYSTEMD_DROPIN_EXT, (*base, "dropins", j, "name"))
-            elif not is_file_name(text(dropin.get("name"))):
+            elif safety and not is_file_name(text(dropin.get("name"))):
                 report.error(ERR_NOT_A_FILE_NAME, (*base, "dropins", j, "name"))
         duplicates(report, dropins, (*base, "dropins"), field_key("name"))
     duplicates(report, units, ("systemd", "units"), field_key("name"))
