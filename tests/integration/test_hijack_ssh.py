@@ -57,7 +57,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]
         "-D",
         "-e",
         "-f",
-        d / "sshd_config",
+        str(d / "sshd_config"),
         "-p",
         str(port),
         "-o",
