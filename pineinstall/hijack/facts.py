@@ -185,11 +185,21 @@ def authorized_keys(doc: dict[str, Any], files: dict[str, str]) -> tuple[str, ..
     return tuple(keys)
 
 
+def _flat(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Multipath routes (``nexthops``: a v6 default through a global and a link-local router) as one
+    route per next hop."""
+    out = []
+    for r in routes:
+        for hop in r.get("nexthops") or [{}]:
+            out.append({**r, **hop, "flags": (r.get("flags") or []) + (hop.get("flags") or [])})
+    return out
+
+
 def _default_gateway(routes: list[dict[str, Any]], dev: str, own: list[str]) -> Gateway | None:
     """The interface's default route's gateway (the lowest metric), on-link when no subnet of the
     interface holds it or the kernel says so."""
     best = None
-    for r in routes:
+    for r in _flat(routes):
         usable = r.get("dst") == "default" and r.get("dev") == dev and r.get("gateway")
         if usable and (best is None or r.get("metric", 0) < best.get("metric", 0)):
             best = r

@@ -126,6 +126,16 @@ def test_without_configuration_files_virtual_links_are_left_and_lifetimes_decide
     assert eth0.gateway6 == Gateway("fd00::1", False)
 
 
+def test_a_multipath_default_route_gives_its_first_hop() -> None:
+    # ip -j -6 route of "default proto static metric 1024 pref medium
+    #   nexthop via 2a01:db8:262:4940::2 dev ens3 weight 1 onlink  nexthop via fe80::5054:ff:fed4:5286 dev ens3 weight 1"
+    multipath = [{"dst": "default", "protocol": "static", "metric": 1024, "flags": [], "pref": "medium",
+                  "nexthops": [{"gateway": "2a01:db8:262:4940::2", "dev": "ens3", "weight": 1, "flags": ["onlink"]},
+                               {"gateway": "fe80::5054:ff:fed4:5286", "dev": "ens3", "weight": 1, "flags": []}]}]  # fmt: skip
+    found = facts.parse(document(files={"/etc/network/interfaces": IFUPDOWN}, ip6_route=multipath))
+    assert found.interfaces[0].gateway6 == Gateway("2a01:db8:262:4940::2", onlink=True)
+
+
 def test_a_physical_nic_with_a_leased_address_is_dhcp() -> None:
     doc = document()
     for link in doc["ip_addr"]:
