@@ -9,11 +9,12 @@ from pineinstall.hijack.carry import Carried
 from pineinstall.hijack.facts import MIB, Facts
 
 STEPS = (
-    "copy the payload (self-contained pineinstall) into a RAM filesystem and run it from there",
+    "copy the payload (a static busybox and the takeover script, about 1 MiB) into a RAM filesystem",
     "stop services, remount the old filesystems read-only, blockdev --setro their partitions",
-    "stream the image, decompress and verify it while writing, the first MiB last",
-    "POINT OF NO RETURN: the first MiB of {disk} is written (before it, the old system boots again)",
-    "provision the written root with the merged config, reboot, wait for SSH with the config's key",
+    "POINT OF NO RETURN: the first write to {disk}; before it a failure leaves the disk untouched and the "
+    "host reachable (a reboot restores its services)",
+    "stream the image over the same session, its sha256 checked as it arrives, the first MiB written last",
+    "stash the merged config for Pine's first boot, reboot, wait for SSH with the config's key",
 )
 
 
