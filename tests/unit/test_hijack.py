@@ -346,3 +346,32 @@ def test_nothing_to_carry_is_an_empty_fragment() -> None:
 def test_the_recordings_are_small() -> None:
     assert sum(p.stat().st_size for p in DATA.iterdir()) < 16 << 10
     assert all(os.path.getsize(p) < 8 << 10 for p in DATA.iterdir())
+
+
+# --- the command line -----------------------------------------------------------------------------------
+
+
+def test_the_command_line_needs_one_image(capsys: pytest.CaptureFixture[str]) -> None:
+    from pineinstall import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["hijack", "root@h", "c.ign"])
+    assert exc.value.code == 2
+    assert "one of the arguments --image-file --image-url is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["hijack", "root@h", "c.ign", "--image-file", "a", "--image-url", "http://x/a"])
+    assert exc.value.code == 2
+
+
+def test_targets() -> None:
+    from pineinstall.hijack.ssh import SshError, Target, argv
+
+    t = Target.parse("debian@[2001:db8::5]", 2222, "/k")
+    assert (t.user, t.host, str(t)) == ("debian", "2001:db8::5", "debian@2001:db8::5:2222")
+    assert Target.parse("vps.example", None, None) == Target(None, "vps.example", None, None)
+    with pytest.raises(SshError):
+        Target.parse("@host", None, None)
+    command = argv(t, "/run/x", ["sh", "-s"])
+    assert command[-4:] == ["--", "2001:db8::5", "sh", "-s"]
+    assert "UserKnownHostsFile=/run/x/known_hosts" in command and "BatchMode=yes" in command
+    assert command[command.index("-i") + 1] == "/k" and command[command.index("-l") + 1] == "debian"
