@@ -22,6 +22,8 @@ import pytest
 
 from pineinstall.hijack import probe
 
+from .httpserver import Answer, serve
+
 pytestmark = pytest.mark.needs("/usr/sbin/sshd", "ssh", "ssh-keygen", "ip", "lsblk")
 
 CONFIG = {
@@ -175,3 +177,20 @@ def test_without_dry_run_it_stops_after_the_plan(sshd: tuple[int, Path], tmp_pat
         assert r.returncode == 1
     else:
         assert r.returncode == 2 and "not implemented yet" in r.stderr
+
+
+def test_an_image_url_is_streamed_and_checked_before_any_connection(tmp_path: Path) -> None:
+    image, config, digest = inputs(tmp_path)
+    with serve() as http, socket.socket() as listener:
+        url = http.route("/pine.img", Answer(body=image.read_bytes()))
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
+        r = pine("root@127.0.0.1", config, "--image-url", url, "--image-sha256", wrong,
+                 "--port", listener.getsockname()[1], "--dry-run")  # fmt: skip
+        with pytest.raises(socket.timeout):
+            listener.accept()
+        assert len(http.hits("/pine.img")) >= 1
+    assert r.returncode == 1
+    assert f"sha256 is {digest}, expected {wrong}; nothing was sent to the host" in r.stderr
