@@ -20,6 +20,7 @@ usage: pineinstall validate [--files-dir DIR] CONFIG|-
        pineinstall firstboot [--root DIR] [--dry-run]
        pineinstall iso embed|show|remove ISO ...
        pineinstall passwd [--method yescrypt|sha512crypt] [--stdin]
+       pineinstall hijack [USER@]HOST CONFIG (--image-file F | --image-url U) [options]
        pineinstall --version
 
 Provision Pine machines from Ignition configs (spec 3.0.0-3.6.0).
@@ -31,6 +32,7 @@ subcommands:
   firstboot  provision the booted system once, from the kernel command line, fw_cfg or the stash
   iso        embed a config (and a target device) into an installer ISO, show it, remove it
   passwd     print a crypt(3) hash of a password, for passwd.users[].password_hash
+  hijack     take over a running Debian/Ubuntu machine over SSH (now: its plan only)
 
 Run 'pineinstall SUBCOMMAND --help' for a subcommand's options.
 """
@@ -120,6 +122,12 @@ def _passwd_main(argv: list[str]) -> int:
     return main(argv)
 
 
+def _hijack_main(argv: list[str]) -> int:
+    from .hijack.command import main
+
+    return main(argv)
+
+
 def _live_install_main(argv: list[str]) -> int:
     # Run by the installer ISO's boot service: the unattended install from pine.inst.* / the embedded config.
     from .live import main
@@ -134,6 +142,7 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
     "firstboot": _firstboot_main,
     "iso": _iso_main,
     "passwd": _passwd_main,
+    "hijack": _hijack_main,
     "live-install": _live_install_main,
 }
 

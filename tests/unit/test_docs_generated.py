@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARE = ROOT / "share"
 PAGES = [
     "pineinstall",
-    *(f"pineinstall-{n}" for n in ("validate", "apply", "install", "firstboot", "iso", "passwd")),
+    *(f"pineinstall-{n}" for n in ("validate", "apply", "install", "firstboot", "iso", "passwd", "hijack")),
     "pine-transpile",
 ]
 COMPLETIONS = [

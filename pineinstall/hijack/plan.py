@@ -1,0 +1,74 @@
+"""The plan ``pineinstall hijack`` prints before anything changes: the host's facts, the refusals,
+what is carried over, and where the point of no return lies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pineinstall.hijack.carry import Carried
+from pineinstall.hijack.facts import MIB, Facts
+
+STEPS = (
+    "copy the payload (a static busybox and the takeover script, about 1 MiB) into a RAM filesystem",
+    "stop services, remount the old filesystems read-only, blockdev --setro their partitions",
+    "POINT OF NO RETURN: the first write to {disk}; before it a failure leaves the disk untouched and the "
+    "host reachable (a reboot restores its services)",
+    "stream the image over the same session, its sha256 checked as it arrives, the first MiB written last",
+    "stash the merged config for Pine's first boot, reboot, wait for SSH with the config's key",
+)
+
+
+@dataclass(frozen=True)
+class Image:
+    source: str
+    sha256: str
+    pinned: bool  # given with --image-sha256 (else computed here, for the user to pin)
+
+
+def size(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n // MIB} MiB"
+
+
+def render(target: str, host_keys: list[str], facts: Facts, image: Image, config: str, carried: Carried,
+           refused: list[str]) -> str:  # fmt: skip
+    lines = [f"host {target}"]
+    lines += [f"  host key: {k}" for k in host_keys]
+    os = facts.os
+    lines.append(f"  system: {os.pretty_name or os.id if os else 'unknown (no os-release)'}")
+    lines.append(f"  container: {facts.container or 'none'}")
+    firmware = "UEFI" if facts.efi else "BIOS"
+    if facts.efi:
+        firmware += {True: ", Secure Boot on", False: ", Secure Boot off", None: ", Secure Boot unknown"}[
+            facts.secure_boot
+        ]
+    lines.append(f"  firmware: {firmware}")
+    d = facts.disk
+    if d is None:
+        lines.append("  boot disk: not found")
+    else:
+        ids = [f"table {d.pttype or 'none'}" + (f" {d.ptuuid}" if d.ptuuid else "")]
+        if d.serial:
+            ids.append(f"serial {d.serial}")
+        lines.append(f"  boot disk: {d.path}, {size(d.size)}, {', '.join(ids)}")
+        lines += [f"    /dev/disk/by-id/{name}" for name in d.by_id]
+    total = f"{facts.mem_total // MIB} MiB" if facts.mem_total is not None else "unknown"
+    avail = f"{facts.mem_available // MIB} MiB" if facts.mem_available is not None else "unknown"
+    lines.append(f"  RAM: {total} total, {avail} available")
+    lines.append(f"  login user: {facts.user}, {len(facts.authorized_keys)} authorized key(s)")
+    lines.append(f"image {image.source}")
+    lines.append(
+        f"  sha256 {image.sha256} ({'verified' if image.pinned else 'computed; pass --image-sha256 to pin it'})"
+    )
+    lines.append(f"config {config}: checked")
+    lines.append("carried into the new system (under the config: the config wins)")
+    lines += [f"  {k}" for k in carried.kept] or ["  nothing"]
+    lines += [f"  overridden: {o}" for o in carried.overridden]
+    lines += [f"  not carried: {n}" for n in facts.notes]
+    if refused:
+        lines.append("REFUSED: the takeover cannot go on")
+        lines += [f"  {r}" for r in refused]
+    else:
+        lines.append("takeover steps")
+        disk = d.path if d else "the disk"
+        lines += [f"  {n}. {s.format(disk=disk)}" for n, s in enumerate(STEPS, 1)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,37 @@
+"""Why a host cannot be taken over: each refusal is one sentence a person can act on."""
+
+from __future__ import annotations
+
+from pineinstall.hijack.facts import MIB, Facts
+
+SUPPORTED = ("debian", "ubuntu")
+# The smallest Debian 12 that boots here has 128 MiB (VM-NOTES "Small guests"); its MemTotal is less, as
+# the kernel keeps its own code and reservations out of it: below 64 MiB the machine is smaller than that.
+MIN_MEM_TOTAL = 64 * MIB
+MIN_AVAILABLE = 24 * MIB  # the RAM root the payload and the stream buffers need
+
+
+def refusals(facts: Facts) -> list[str]:
+    out = []
+    os = facts.os
+    if os is None:
+        out.append("no /etc/os-release: not a Debian or Ubuntu system")
+    elif os.id not in SUPPORTED and not set(os.id_like) & set(SUPPORTED):
+        out.append(f"the system is {os.pretty_name or os.id or 'unknown'}, not Debian or Ubuntu")
+    if facts.container is not None:
+        out.append(
+            f"the system runs in a container ({facts.container}): it has no disk or kernel of its own to replace"
+        )
+    if facts.disk is None:
+        out.append("no single disk holds the root filesystem (lsblk): no disk to write Pine to")
+    if facts.mem_total is None:
+        out.append("the RAM could not be read (/proc/meminfo)")
+    elif facts.mem_total < MIN_MEM_TOTAL:
+        out.append(f"{facts.mem_total // MIB} MiB of RAM: a machine of at least 128 MiB is needed")
+    if facts.mem_available is not None and facts.mem_available < MIN_AVAILABLE:
+        out.append(
+            f"{facts.mem_available // MIB} MiB of RAM available: at least {MIN_AVAILABLE // MIB} MiB are needed"
+        )
+    if facts.secure_boot:
+        out.append("Secure Boot is on: Pine's boot loader is not signed; turn it off in the firmware first")
+    return out

@@ -1,0 +1,196 @@
+"""``pineinstall hijack --dry-run`` against a real sshd on 127.0.0.1: this Debian 12 host is the target.
+
+The sshd is Debian's (openssh-server), started by the test with its own host key, its own authorized
+key and its own config, killed after. The plan must show the host's real facts, and the files the
+probe reads hash the same before and after. A wrong --image-sha256 stops before any connection.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pineinstall.hijack import probe
+
+from .httpserver import Answer, serve
+
+pytestmark = pytest.mark.needs("/usr/sbin/sshd", "ssh", "ssh-keygen", "ip", "lsblk")
+
+CONFIG = {
+    "ignition": {"version": "3.4.0"},
+    "storage": {
+        "files": [{"path": "/etc/hostname", "overwrite": True, "contents": {"source": "data:,pine1%0A"}}]
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """(port, client key) of an sshd that lets root in with that key only."""
+    d = tmp_path_factory.mktemp("sshd")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", d / "host"], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", d / "id"], check=True)
+    (d / "authorized_keys").write_bytes((d / "id.pub").read_bytes())
+    (d / "sshd_config").write_text(
+        f"HostKey {d / 'host'}\nAuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+        f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+        f"PidFile {d / 'sshd.pid'}\n"
+    )
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    port = free_port()
+    argv = [
+        "/usr/sbin/sshd",
+        "-D",
+        "-e",
+        "-f",
+        str(d / "sshd_config"),
+        "-p",
+        str(port),
+        "-o",
+        "ListenAddress=127.0.0.1",
+    ]
+    with open(d / "sshd.log", "wb") as log:
+        proc = subprocess.Popen(argv, stderr=log)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None and time.monotonic() < deadline, (d / "sshd.log").read_text()
+            time.sleep(0.1)
+        yield port, d / "id"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def pine(*args: object) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "pineinstall", "hijack", *map(str, args)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
+
+
+def probed_files() -> dict[str, str]:
+    """sha256 of every file the probe may read (its path list, globs expanded), plus the by-id links."""
+    paths = [
+        p
+        for line in probe.SCRIPT.splitlines()
+        for p in line.split()
+        if p.startswith(("/etc/", "/var/", "/run/"))
+    ]
+    paths += [os.path.expanduser("~/.ssh/authorized_keys"), os.path.expanduser("~/.ssh/authorized_keys2")]
+    out = {}
+    for pattern in paths:
+        for path in glob.glob(pattern.rstrip(";\\")):
+            if os.path.isfile(path):
+                out[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    out["by-id"] = str(sorted(glob.glob("/dev/disk/by-id/*")))
+    return out
+
+
+def inputs(tmp_path: Path) -> tuple[Path, Path, str]:
+    image = tmp_path / "pine.img"
+    image.write_bytes(os.urandom(1 << 20))
+    config = tmp_path / "config.ign"
+    config.write_text(json.dumps(CONFIG))
+    return image, config, hashlib.sha256(image.read_bytes()).hexdigest()
+
+
+def test_dry_run_prints_the_hosts_real_facts_and_changes_nothing(
+    sshd: tuple[int, Path], tmp_path: Path
+) -> None:
+    port, key = sshd
+    image, config, digest = inputs(tmp_path)
+    before = probed_files()
+    t0 = time.monotonic()
+    r = pine("root@127.0.0.1", config, "--image-file", image, "--image-sha256", digest, "--port", port,
+             "--identity", key, "--dry-run")  # fmt: skip
+    elapsed = time.monotonic() - t0
+    assert probed_files() == before
+    out = r.stdout
+    os_release = Path("/etc/os-release").read_text().splitlines()
+    pretty = next(line.split("=", 1)[1].strip('"') for line in os_release if line.startswith("PRETTY_NAME="))
+    assert f"system: {pretty}" in out, r.stderr
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total = next(int(line.split()[1]) // 1024 for line in meminfo if line.startswith("MemTotal:"))
+    assert f"RAM: {total} MiB total" in out
+    assert f"sha256 {digest} (verified)" in out
+    assert "host key: SHA256:" in out and "(ED25519)" in out
+    assert "login user: root" in out
+    assert "overridden: /etc/hostname: the config's own wins" in out
+    root = json.loads(
+        subprocess.run(["lsblk", "-J", "-o", "PATH,MOUNTPOINT,TYPE"], capture_output=True, text=True).stdout
+    )
+    gateway = json.loads(subprocess.run(["ip", "-j", "route"], capture_output=True, text=True).stdout)
+    for route in gateway:
+        if route.get("dst") == "default":
+            assert f"via {route['gateway']}" in out
+    disks = [d["path"] for d in root["blockdevices"] if d["type"] == "disk" and "/" in json.dumps(d)]
+    assert any(f"boot disk: {p}," in out for p in disks) or "boot disk: not found" in out
+    if os.path.exists("/.dockerenv"):  # this machine is a container: the probe must say so and refuse
+        assert r.returncode == 1, r.stderr
+        assert "container: docker" in out and "REFUSED" in out
+    else:
+        assert r.returncode == 0, r.stderr
+        assert "POINT OF NO RETURN" in out
+    assert elapsed < 60
+
+
+def test_wrong_sha256_is_refused_before_any_connection(tmp_path: Path) -> None:
+    image, config, digest = inputs(tmp_path)
+    with socket.socket() as listener:  # a port that records any connection attempt
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
+        r = pine("root@127.0.0.1", config, "--image-file", image, "--image-sha256", wrong,
+                 "--port", listener.getsockname()[1], "--dry-run")  # fmt: skip
+        with pytest.raises(socket.timeout):
+            listener.accept()
+    assert r.returncode == 1
+    assert f"sha256 is {digest}, expected {wrong}; nothing was sent to the host" in r.stderr
+    assert r.stdout == ""
+
+
+def test_without_dry_run_it_stops_after_the_plan(sshd: tuple[int, Path], tmp_path: Path) -> None:
+    port, key = sshd
+    image, config, _digest = inputs(tmp_path)
+    r = pine("root@127.0.0.1", config, "--image-file", image, "--port", port, "--identity", key, "--yes")
+    assert "computed; pass --image-sha256 to pin it" in r.stdout
+    if "REFUSED" in r.stdout:
+        assert r.returncode == 1
+    else:
+        assert r.returncode == 2 and "not implemented yet" in r.stderr
+
+
+def test_an_image_url_is_streamed_and_checked_before_any_connection(tmp_path: Path) -> None:
+    image, config, digest = inputs(tmp_path)
+    with serve() as http, socket.socket() as listener:
+        url = http.route("/pine.img", Answer(body=image.read_bytes()))
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
+        r = pine("root@127.0.0.1", config, "--image-url", url, "--image-sha256", wrong,
+                 "--port", listener.getsockname()[1], "--dry-run")  # fmt: skip
+        with pytest.raises(socket.timeout):
+            listener.accept()
+        assert len(http.hits("/pine.img")) >= 1
+    assert r.returncode == 1
+    assert f"sha256 is {digest}, expected {wrong}; nothing was sent to the host" in r.stderr
