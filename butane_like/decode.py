@@ -37,6 +37,8 @@ _FLOAT_SPECIAL = frozenset((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "
 _FLOAT_NAN = frozenset((".nan", ".NaN", ".NAN"))
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ]|$)"
 _INT_RANGE = 1 << 63
+_float_match = re.compile(_FLOAT).match
+_timestamp_match = re.compile(_TIMESTAMP).match
 
 NULL = object()  # marker: a null scalar
 
@@ -87,13 +89,13 @@ def resolve_plain(value: str) -> tuple[str, Any]:
         return "!!bool", False
     c = value[0]
     if c.isdigit() or c in "+-.":
-        if c.isdigit() and re.match(_TIMESTAMP, value):
+        if c.isdigit() and _timestamp_match(value):
             return "!!timestamp", value
         iv = go_parse_int(value)
         if iv is not None:
             return "!!int", iv
         plain = value.replace("_", "")
-        if re.match(_FLOAT, plain):
+        if _float_match(plain):
             return "!!float", float(plain)
         if value in _FLOAT_SPECIAL:
             return "!!float", float(value.replace(".", "").lower().replace("in", "in"))
@@ -137,6 +139,14 @@ class Decoder:
         got = resolve_plain(node.value)
         return (short, got[1]) if got[0] == short else ("!!str", node.value)
 
+    @classmethod
+    def is_null(cls, node: Any) -> bool:
+        """``scalar(node)[0] == "!!null"`` of a scalar node, without resolving other values."""
+        tag = node.tag
+        if tag == Tags.PLAIN:
+            return node.value in _NULLS
+        return tag != Tags.QUOTED and cls.scalar(node)[0] == "!!null"
+
     def terror(self, node: Any, tag: str, go_type: str) -> None:
         value = ""
         if tag not in ("!!seq", "!!map"):
@@ -154,6 +164,8 @@ class Decoder:
         self.pos[path] = (m.line + 1, m.column + 1)
         kind = node.id
         if kind == "scalar":
+            if typ == S and not self.is_null(node):
+                return node.value  # a string takes any other scalar as it is written
             tag, val = self.scalar(node)
             if tag == "!!null":
                 if isinstance(typ, str) and typ[:1].isupper():
@@ -187,7 +199,7 @@ class Decoder:
             items: list[Any] = []
             elem = typ[1]
             for item in node.value:
-                if item.id == "scalar" and self.scalar(item)[0] == "!!null":
+                if item.id == "scalar" and self.is_null(item):
                     # Go drops it: the struct slice cannot hold a nil.
                     mk = item.start_mark
                     self.mismatch.append(((*path, len(items)), (mk.line + 1, mk.column + 1)))
@@ -203,9 +215,12 @@ class Decoder:
             self.terror(node, "!!map", self.spec.go_type(typ) if typ != S else "string")
             return None
         pairs = node.value
-        if self._duplicates(pairs):
+        keys = [k.value for k, _ in pairs if k.id == "scalar"]
+        if len(set(keys)) < len(keys) and self._duplicates(pairs):
             return None
-        if any(k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN for k, _ in pairs):
+        if "<<" in keys and any(
+            k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN for k, _ in pairs
+        ):
             pairs = self._merge_keys(pairs)
         fields = self.spec.fields(typ)
         out: dict[str, Any] = {}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from _rules_helpers import err, findings, warn
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pineinstall.config.fields import UNIT_EXTENSIONS
-from pineinstall.config.rules.unitfile import UnitError, parse_unit
+from pineinstall.config.rules.unitfile import UnitError, parse_unit, parse_unit_exact
 
 
 def units(*u, version=(3, 3)):
@@ -60,6 +62,69 @@ def test_parser_sections_comments_continuations():
     assert [(s, n) for s, n, _ in parse_unit(text)] == [("Unit", "A"), ("Install", "WantedBy")]
     with pytest.raises(UnitError):
         parse_unit("[Unit]\nA")
+
+
+def outcome(parse, text):
+    try:
+        return parse(text)
+    except UnitError as exc:
+        return f"error: {exc}"
+
+
+# pieces of unit text with every character the fast path must notice (whitespace that
+# str.isspace knows, "\r", backslashes, brackets, comment marks, a long run)
+PIECES = [
+    "[Unit]",
+    "[Install]",
+    "[",
+    "]",
+    "A",
+    "B=",
+    "=",
+    " = ",
+    "x",
+    "#",
+    ";",
+    "\\",
+    " ",
+    "\t",
+    "\x0b",
+    "\x85",
+    "\u2028",
+    "\n",
+    "\r",
+    "\r\n",
+    "é",
+    "y" * 600,
+]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join))
+def test_parser_fast_path_matches_the_lexer(text):
+    assert outcome(parse_unit, text) == outcome(parse_unit_exact, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n",
+        "[Unit]",
+        "[Unit]\nA=1",
+        "# c\n\n[Unit]\nA = 1 \nB=\n=x\n[]\n[a]b]\n",
+        "[Unit] \nA=1\n",
+        "[Unit]\n A=1\n",
+        "[Unit]\nA\n",
+        "[Unit]x\n",
+        "A=1\n[Unit]\n",
+        "[Unit]\nA=" + "v" * 600 + "\n",
+        "[Unit]\nA=" + "\u00e9" * 1500 + "\n",
+        "[Unit]\nA=1\\\n B\n",
+        "[Un\nit]\n",
+    ],
+)
+def test_parser_fast_path_matches_the_lexer_on_edges(text):
+    assert outcome(parse_unit, text) == outcome(parse_unit_exact, text)
 
 
 def test_enabled_unit_without_install_section_warns():

@@ -54,12 +54,8 @@ def _check_templates(report: Report, units: list) -> None:
 
 def _ext(name: str) -> str:
     """Go's path.Ext: the suffix from the final dot of the last element."""
-    for i in range(len(name) - 1, -1, -1):
-        if name[i] == "/":
-            break
-        if name[i] == ".":
-            return name[i:]
-    return ""
+    dot = name.rfind(".")
+    return name[dot:] if dot > name.rfind("/") else ""
 
 
 def _parse(contents) -> tuple[list | None, str | None]:

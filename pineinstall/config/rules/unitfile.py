@@ -19,6 +19,48 @@ class UnitError(Exception):
 
 def parse_unit(content: str) -> list[tuple[str, str, str]]:
     """Return the (section, name, value) options of a unit; raise UnitError with the message."""
+    options = _parse_plain(content)
+    return parse_unit_exact(content) if options is None else options
+
+
+def _parse_plain(content: str) -> list[tuple[str, str, str]] | None:
+    """The options of a plain unit, line by line; None when the text may need the exact lexer.
+
+    Plain: no "\\r", no backslash (no continuation), no line of LINE_MAX / 4 characters (no
+    length error), and every line empty, a comment, a clean ``[section]`` line or, after the
+    first section, ``name=value`` not starting with whitespace. The lexer reads such text
+    line by line too, so the options are the same.
+    """
+    if "\r" in content or "\\" in content:
+        return None
+    lines = content.split("\n")
+    if max(map(len, lines)) >= LINE_MAX // 4:
+        return None
+    options: list[tuple[str, str, str]] = []
+    section = None
+    for line in lines:
+        if not line:
+            continue
+        first = line[0]
+        if first == "[":
+            end = line.find("]")
+            if end != len(line) - 1 and (end < 0 or line[end + 1 :].strip()):
+                return None
+            section = line[1:end]
+        elif first == "#" or first == ";":
+            continue
+        elif section is None or first.isspace():
+            return None
+        else:
+            name, eq, value = line.partition("=")
+            if not eq:
+                return None
+            options.append((section, name.strip(), value.strip()))
+    return options
+
+
+def parse_unit_exact(content: str) -> list[tuple[str, str, str]]:
+    """The lexer's walk through any text, with its errors (parse_unit's reference)."""
     data = content
     n = len(data)
     pos = 0
