@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
             ignition, warnings = to_ignition(rendered, files_dir=files_dir)
         except FleetError as exc:
             where = f" (rendered from {src})" if src else ""
-            raise AnsibleActionFail(f"the config of {task_vars.get('inventory_hostname')}{where} is invalid:\n{exc}")
+            raise AnsibleActionFail(f"the config of {task_vars.get('inventory_hostname')}{where} is invalid:\n{exc}") from None
         result.update(
             changed=False,
             ignition=json.loads(ignition),
