@@ -75,12 +75,16 @@ class ActionModule(ActionBase):
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
         except OSError as exc:
             raise AnsibleActionFail(f"cannot run {argv[0]} on the controller: {exc}") from exc
-        result.update(cmd=argv, rc=proc.returncode, already_pine=False)
+        plan = proc.stdout.splitlines()
+        result.update(cmd=argv, rc=proc.returncode, already_pine=False, plan=plan)
         if proc.returncode != 0:
-            result.update(failed=True, stderr=proc.stderr, msg=f"pineinstall hijack failed: {proc.stderr.strip()}")
+            # A refusal is part of the plan (stdout); other failures say why on stderr.
+            refused = plan[next((i for i, line in enumerate(plan) if line.startswith("REFUSED")), len(plan)) :]
+            why = proc.stderr.strip() or "\n".join(refused)
+            result.update(failed=True, stderr=proc.stderr, msg=f"pineinstall hijack failed: {why}")
             return result
         # Check mode: the plan of what would change (so changed), the host untouched.
-        result.update(changed=True, plan=proc.stdout.splitlines(), stdout=proc.stdout)
+        result["changed"] = True
         return result
 
     def _read_record(self, path: str) -> dict | None:

@@ -90,7 +90,7 @@ config_hash:
   returned: when RV(already_pine) is true
   type: str
 plan:
-  description: What C(pineinstall hijack) printed, line by line (in check mode, the plan).
+  description: What C(pineinstall hijack) printed, line by line (in check mode, the plan; a refusal ends it).
   returned: when the hijack ran
   type: list
   elements: str
