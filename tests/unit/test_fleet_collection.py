@@ -184,3 +184,31 @@ def test_the_collection_builds_and_installs(tmp_path: Path) -> None:
     assert (root / "playbooks" / "provision.yml").exists()
     proc = ansible(tmp_path, "ansible-doc", "--json", "pine.provision.config", collections=installed)
     assert json.loads(proc.stdout)["pine.provision.config"]["doc"]["module"] == "config"
+
+
+def test_the_example_playbook_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
+    """Hosts that are Pine already (their record says provisioned): the first run writes their
+    configs, hijacks nothing and passes the health check; the second run changes nothing."""
+    hosts = {}
+    for name in ("pine1", "pine2"):
+        root = tmp_path / name
+        (root / "etc").mkdir(parents=True)
+        (root / "etc" / ".pine-result.json").write_text(json.dumps(RECORD))
+        hosts[name] = {"pine_record_root": str(root)}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"pine_hosts": {
+        "hosts": {name: {**v, "ansible_connection": "local"} for name, v in hosts.items()},
+        "vars": {"pine_admin_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKey admin@example.org"],
+                 "pine_image_file": "/nonexistent.raw", "pine_build_dir": str(tmp_path / "build")},
+    }}))
+    playbook = str(COLLECTION / "playbooks" / "provision.yml")
+    first = ansible(tmp_path, "ansible-playbook", "-i", str(inventory), playbook)
+    assert {h: (r["changed"], r["failed"]) for h, r in recap(first.stdout).items()} == {
+        "pine1": (1, 0), "pine2": (1, 0)}  # the configs written
+    config = json.loads((tmp_path / "build" / "pine1.ign").read_text())
+    assert config["storage"]["files"][0]["contents"]["source"] == "data:,pine1"
+    assert config["passwd"]["users"][0]["name"] == "root"
+    second = ansible(tmp_path, "ansible-playbook", "-i", str(inventory), playbook)
+    assert {h: (r["changed"], r["failed"]) for h, r in recap(second.stdout).items()} == {
+        "pine1": (0, 0), "pine2": (0, 0)}
+    assert "already Pine" in second.stdout or second.stdout.count("ok: [pine1]") >= 3
