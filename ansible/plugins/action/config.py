@@ -15,14 +15,8 @@ import tempfile
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template  # a file's text is templated only when trusted
 from ansible_collections.pine.provision.plugins.module_utils.fleet import FleetError, to_ignition
-
-try:  # ansible-core 2.19: a file's text is templated only when marked as trusted
-    from ansible.template import trust_as_template
-except ImportError:  # older ansible-core trusts every string
-
-    def trust_as_template(value):  # type: ignore[no-redef]
-        return value
 
 
 class ActionModule(ActionBase):
