@@ -212,3 +212,15 @@ def test_the_example_playbook_twice_changes_nothing_the_second_time(tmp_path: Pa
     assert {h: (r["changed"], r["failed"]) for h, r in recap(second.stdout).items()} == {
         "pine1": (0, 0), "pine2": (0, 0)}
     assert second.stdout.count('"msg": "already Pine: its result record says provisioned; nothing to take over"') == 2
+
+
+def test_config_content_is_rendered_once(tmp_path: Path) -> None:
+    """An inline template is rendered by Ansible with the task's arguments; a value holding Jinja
+    delimiters stays as it is."""
+    inventory = write_inventory(tmp_path, {"web1": {"motd": "{% raw %}{{ not rendered twice }}{% endraw %}"}})
+    content = TEMPLATE.replace("{{ file_path | default('/etc/hostname') }}", "/etc/motd").replace(
+        "inline: {{ name }}", "inline: '{{ motd }}'")
+    play = write_play(tmp_path, [{"pine.provision.config": {"content": content, "dest": f"{tmp_path}/web1.ign"}}])
+    ansible(tmp_path, "ansible-playbook", "-i", str(inventory), str(play))
+    config = json.loads((tmp_path / "web1.ign").read_text())
+    assert config["storage"]["files"][0]["contents"]["source"] == "data:;base64,e3sgbm90IHJlbmRlcmVkIHR3aWNlIH19"  # {{ not rendered twice }}

@@ -35,11 +35,12 @@ class ActionModule(ActionBase):
             source = self._find_needle("templates", src)
             files_dir = files_dir or os.path.dirname(source)
             text = self._loader.get_text_file_contents(source)
-            searchpath = [os.path.dirname(source)]
+            templar = self._templar.copy_with_new_env(
+                searchpath=[os.path.dirname(source)], available_variables=task_vars
+            )
+            rendered = to_text(templar.template(trust_as_template(text), escape_backslashes=False) or "")
         else:
-            text, searchpath = content, []
-        templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=task_vars)
-        rendered = to_text(templar.template(trust_as_template(text), escape_backslashes=False) or "")
+            rendered = to_text(content)  # task arguments are rendered by Ansible already
         try:
             ignition, warnings = to_ignition(rendered, files_dir=files_dir)
         except FleetError as exc:
