@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
 _SUGAR = {
     "Config": {"variant", "version", "boot_device", "grub", "openrc", "network"},
     "Storage": {"trees"},
+    "Systemd": {"quadlets"},
     "Filesystem": {"with_mount_unit"},
     "PasswdUser": {"ssh_authorized_keys_local"},
     "Unit": {"contents_local"},
@@ -101,6 +102,11 @@ class Translator:
             from .mount_units import add_mount_units
 
             out = add_mount_units(self, out, cfg)
+        quadlets = (cfg.get("systemd") or {}).get("quadlets")
+        if quadlets:
+            from .quadlets import add_quadlets
+
+            add_quadlets(self, out, quadlets)
         if self.report.has_errors:
             # Butane's variants stop when the base translation failed: no sugar, no layout checks.
             return out

@@ -65,6 +65,10 @@ def validate_source(tr: Translator, cfg: dict) -> None:
                 tr.report.error(
                     ERR_TOO_MANY_UNIT_SOURCES, ("systemd", "units", i, "dropins", j, "contents_local")
                 )
+    if (cfg.get("systemd") or {}).get("quadlets"):
+        from .quadlets import validate_quadlets
+
+        validate_quadlets(tr, cfg["systemd"]["quadlets"])
     tr.variant.validate(tr, cfg)
 
 
