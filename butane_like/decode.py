@@ -205,13 +205,18 @@ class Decoder:
         pairs = node.value
         if self._duplicates(pairs):
             return None
+        merged = 0  # pairs taken in by merge keys: unknown ones among them are not reported
         if any(k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN for k, _ in pairs):
+            own = len(pairs)
             pairs = self._merge_keys(pairs)
+            merged = len(pairs) - own
         fields = self.spec.fields(typ)
         out: dict[str, Any] = {}
-        for knode, vnode in pairs:
+        for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
             km = knode.start_mark
+            if (key is None or key not in fields) and n < merged:
+                continue
             if key is None or key not in fields:
                 kp = (*path, key if key is not None else "?")
                 self.keypos[kp] = (km.line + 1, km.column + 1)
@@ -244,9 +249,8 @@ class Decoder:
                     if mk.id == "scalar" and mk.value not in explicit and mk.value not in taken:
                         taken.add(mk.value)
                         merged.append((mk, mv))
-        return merged + [
-            (k, v) for k, v in pairs if not (k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN)
-        ]
+        # The "<<" keys stay: Butane's walk of the YAML tree finds no field for them (unused keys).
+        return merged + pairs
 
     def _duplicates(self, pairs: list) -> bool:
         if len(pairs) < 2:

@@ -6,6 +6,8 @@ Pine's own sections (variant ``pine``) keep their messages in ``variants.pine``.
 # The translation as a whole (``Result.error``)
 ERR_NO_VARIANT = "error parsing variant; must be specified"
 ERR_INVALID_VERSION = "error parsing version; must be a valid semver"
+# Butane still registers rhcos 0.1.0, as a translator that refuses with this message.
+ERR_RHCOS_REMOVED = "rhcos variant has been removed; use openshift variant instead: https://coreos.github.io/butane/upgrading-openshift/"
 ERR_SOURCE = "source config is invalid"
 ERR_GENERATED = "config generated was invalid"
 ERR_CONFIG_INVALID = "config is not valid"

@@ -56,6 +56,8 @@ class Translator:
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
     ) -> tuple[str, str | None]:
+        if self.spec.base < 2:  # fcos 1.0 (base v0_1) only percent-encodes, with no compression
+            made = ("data:," + dataurl.percent_escape(data), None)
         url, comp = made if made is not None else dataurl.make_data_url(data, compression)
         self.generated.add(id(url))
         self._urls.append(url)
@@ -70,6 +72,8 @@ class Translator:
 
     def _prefetch_data_urls(self, cfg: dict) -> None:
         """Encode the larger inline contents up front, in parallel: gzip is the costly part."""
+        if self.spec.base < 2:
+            return
         big = []
         for f in (cfg.get("storage") or {}).get("files") or []:
             for r in [f.get("contents"), *(f.get("append") or [])]:
