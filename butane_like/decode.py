@@ -225,10 +225,18 @@ class Decoder:
             kpath = (*path, key)
             self.keypos[kpath] = (km.line + 1, km.column + 1)
             v = self.decode(vnode, fields[key], kpath)
+            if n < merged:  # not in Butane's context tree: placed at the mapping holding "<<"
+                self._forget_positions(kpath)
             if v is NULL or v is None:
                 continue
             out[key] = v
         return out
+
+    def _forget_positions(self, prefix: tuple) -> None:
+        n = len(prefix)
+        for table in (self.pos, self.keypos):
+            for p in [p for p in table if p[:n] == prefix]:
+                del table[p]
 
     @staticmethod
     def _merge_keys(pairs: list) -> list:
