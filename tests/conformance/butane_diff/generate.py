@@ -287,7 +287,8 @@ class Gen:
         if self.p(0.15):
             d["ssh_authorized_keys_local"] = [self.pick(["key.pub", "missing"])]
         if self.p(0.3):
-            d["password_hash"] = self.pick(["$6$salt$hash", "plain", "*", ""])
+            # (no plain-text password: Pine warns about one, Butane does not)
+            d["password_hash"] = self.pick(["$6$salt$hash", "$y$j9T$salt$hash", "*", ""])
         if self.p(0.2):
             d["uid"] = self.pick([500, 1000, -5])
         if self.p(0.2):
