@@ -27,8 +27,8 @@ CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
 # Seeds that still disagree, by class (issue #15: open work). A seed that starts to agree fails
 # its test, so this list stays true.
 OPEN = {
-    10326: "not yet classified: a drop-in name error placed at another unit (mount units in the "
-    "config) and an http_headers URL error placed at the source",
+    10326: "mount units generated beside units with drop-ins: Butane reports a drop-in's error at "
+    "another unit's index and position (its translation set shifts); not emulated",
 }
 
 
