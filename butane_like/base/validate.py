@@ -138,10 +138,12 @@ def _inline_config(tr: Translator, text: str, path: tuple) -> None:
     # against the Butane document.
     for e in check_dict(obj):
         where = tuple(e.path or ())
+        # Ignition's config package words it in lower case (ignition-validate capitalizes it).
+        msg = "unused key " + e.message[11:] if e.message.startswith("Unused key ") else e.message
         if e.is_error:
-            tr.report.error(e.message, where)
+            tr.report.error(msg, where)
         else:
-            tr.report.warning(e.message, where)
+            tr.report.warning(msg, where)
 
 
 # Semantic versions as github.com/coreos/go-semver parses them.
