@@ -218,15 +218,20 @@ class Decoder:
         keys = [k.value for k, _ in pairs if k.id == "scalar"]
         if len(set(keys)) < len(keys) and self._duplicates(pairs):
             return None
+        merged = 0  # pairs taken in by merge keys: unknown ones among them are not reported
         if "<<" in keys and any(
             k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN for k, _ in pairs
         ):
+            own = len(pairs)
             pairs = self._merge_keys(pairs)
+            merged = len(pairs) - own
         fields = self.spec.fields(typ)
         out: dict[str, Any] = {}
-        for knode, vnode in pairs:
+        for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
             km = knode.start_mark
+            if (key is None or key not in fields) and n < merged:
+                continue
             if key is None or key not in fields:
                 kp = (*path, key if key is not None else "?")
                 self.keypos[kp] = (km.line + 1, km.column + 1)
@@ -235,10 +240,18 @@ class Decoder:
             kpath = (*path, key)
             self.keypos[kpath] = (km.line + 1, km.column + 1)
             v = self.decode(vnode, fields[key], kpath)
+            if n < merged:  # not in Butane's context tree: placed at the mapping holding "<<"
+                self._forget_positions(kpath)
             if v is NULL or v is None:
                 continue
             out[key] = v
         return out
+
+    def _forget_positions(self, prefix: tuple) -> None:
+        n = len(prefix)
+        for table in (self.pos, self.keypos):
+            for p in [p for p in table if p[:n] == prefix]:
+                del table[p]
 
     @staticmethod
     def _merge_keys(pairs: list) -> list:
@@ -259,9 +272,8 @@ class Decoder:
                     if mk.id == "scalar" and mk.value not in explicit and mk.value not in taken:
                         taken.add(mk.value)
                         merged.append((mk, mv))
-        return merged + [
-            (k, v) for k, v in pairs if not (k.id == "scalar" and k.value == "<<" and k.tag == Tags.PLAIN)
-        ]
+        # The "<<" keys stay: Butane's walk of the YAML tree finds no field for them (unused keys).
+        return merged + pairs
 
     def _duplicates(self, pairs: list) -> bool:
         if len(pairs) < 2:

@@ -6,6 +6,8 @@ Pine's own sections (variant ``pine``) keep their messages in ``variants.pine``.
 # The translation as a whole (``Result.error``)
 ERR_NO_VARIANT = "error parsing variant; must be specified"
 ERR_INVALID_VERSION = "error parsing version; must be a valid semver"
+# Butane still registers rhcos 0.1.0, as a translator that refuses with this message.
+ERR_RHCOS_REMOVED = "rhcos variant has been removed; use openshift variant instead: https://coreos.github.io/butane/upgrading-openshift/"
 ERR_SOURCE = "source config is invalid"
 ERR_GENERATED = "config generated was invalid"
 ERR_CONFIG_INVALID = "config is not valid"
@@ -24,6 +26,11 @@ ERR_TOO_MANY_UNIT_SOURCES = "only one of the following can be set: contents, con
 ERR_FILES_DIR_ESCAPE = "local file path traverses outside the files directory"
 ERR_FILE_TYPE = "trees may only contain files, directories, and symlinks"
 ERR_NODE_EXISTS = "matching filesystem node has existing contents or different type"
+ERR_QUADLET_EXTENSION = (
+    "unsupported file extension for quadlet: must be one of .container, .volume, .network, .kube, .image, "
+    ".build, .pod, or .artifact"
+)
+ERR_TEMPLATE_CONTENTS = "template instances cannot have contents or contents_local"
 ERR_NO_FILES_DIR = (
     "local file paths are relative to a files directory that must be specified with -d/--files-dir"
 )
@@ -69,3 +76,4 @@ ERR_WRONG_PARTITION_NUMBER = (
 
 # flatcar
 ERR_CLEVIS_UNSUPPORTED = "clevis is not supported in this spec version"
+ERR_CEX_UNSUPPORTED = "cex is not currently supported on the target platform"

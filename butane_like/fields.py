@@ -43,10 +43,12 @@ VARIANTS: dict[str, dict[str, tuple[str, int, int, str]]] = {
         "1.5.0": ("3.4.0", 5, 5, "v1_5"),
         "1.6.0": ("3.5.0", 6, 6, "v1_6"),
         "1.7.0": ("3.6.0", 7, 7, "v1_7"),
+        "1.8.0-experimental": ("3.7.0-experimental", 8, 8, "v1_8_exp"),
     },
     "flatcar": {
         "1.0.0": ("3.3.0", 4, 0, "v1_0"),
         "1.1.0": ("3.4.0", 5, 0, "v1_1"),
+        "1.2.0-experimental": ("3.7.0-experimental", 8, 0, "v1_2_exp"),
     },
     "pine": {
         "1.0.0": ("3.5.0", 6, 6, "v1_0"),
@@ -192,7 +194,18 @@ _OBJECTS: dict[str, tuple[str, str, list[Any]]] = {
             ("dir_mode", I, 7),
         ],
     ),
-    "Systemd": ("Systemd", "base", ["units"]),
+    "Systemd": ("Systemd", "base", ["units", ("quadlets", L("Quadlet"), 8)]),
+    "Quadlet": (
+        "Quadlet",
+        "base",
+        [
+            ("contents", S, 8),
+            ("contents_local", S, 8),
+            ("name", S, 8),
+            ("rootful", B, 8),
+            ("dropins", L("Dropin"), 8),
+        ],
+    ),
     "Unit": ("Unit", "base", ["contents", ("contents_local", S, 5), "dropins", "enabled", "mask", "name"]),
     "Dropin": ("Dropin", "base", ["contents", ("contents_local", S, 5), "name"]),
     # fcos-style sugar
@@ -280,6 +293,9 @@ OBJECTS: dict[str, tuple[str, str, list[tuple[str, Any, Any]]]] = {
     for name, (go, kind, entries) in _OBJECTS.items()
 }
 
+# Base levels whose Go package is not plainly v0_N.
+BASE_PACKAGES = {8: "v0_8_exp"}
+
 # Boot-device layouts by fcos level.
 LAYOUTS_LEGACY = ("aarch64", "ppc64le", "x86_64")
 LAYOUTS_S390X = ("s390x-eckd", "s390x-virt", "s390x-zfcp")
@@ -319,7 +335,7 @@ class Spec:
         if t in (S, I, B):
             return t
         go, kind, _ = OBJECTS[t]
-        pkg = f"v0_{self.base}" if kind == "base" else self.go_pkg
+        pkg = BASE_PACKAGES.get(self.base, f"v0_{self.base}") if kind == "base" else self.go_pkg
         return f"{pkg}.{go}"
 
 

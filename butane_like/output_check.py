@@ -24,12 +24,13 @@ def check_output(tr: Translator, out: dict, pruned: dict) -> None:
     report = tr.report
     for jpath in duplicates(pruned):
         report.error(ERR_DUPLICATE, tr.origins.yaml_path(out, jpath))
+    # (What the source checks already reported is not repeated; Ignition's own repeats are kept:
+    # Butane merges its report as it is.)
     seen = {(e.kind, e.message, e.path) for e in report}
     for kind, msg, jpath in _ignition_check(_for_check(pruned, tr.generated, tr.invalid_utf8), tr.safety):
         ypath = tr.origins.yaml_path(out, jpath)
         if (kind, msg, ypath) in seen:
             continue
-        seen.add((kind, msg, ypath))
         if kind == ERROR:
             report.error(msg, ypath)
         else:

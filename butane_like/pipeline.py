@@ -10,7 +10,14 @@ from pineinstall.config.report import Report
 
 from . import Result
 from .decode import NULL, Decoder
-from .errors import ERR_GENERATED, ERR_INVALID_VERSION, ERR_NO_VARIANT, ERR_SOURCE, MISMATCH
+from .errors import (
+    ERR_GENERATED,
+    ERR_INVALID_VERSION,
+    ERR_NO_VARIANT,
+    ERR_RHCOS_REMOVED,
+    ERR_SOURCE,
+    MISMATCH,
+)
 from .fields import VARIANTS, Spec
 from .report import WARNING, Entry, format_path, struct_order
 from .yamlload import YAMLSyntaxError, compose, snippet
@@ -137,6 +144,9 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool, safety: bool 
     norm = (
         f"{int(m[1])}.{int(m[2])}.{int(m[3])}" + (f"-{m[4]}" if m[4] else "") + (f"+{m[5]}" if m[5] else "")
     )
+    if (variant, norm) == ("rhcos", "0.1.0"):
+        res.error = ERR_RHCOS_REMOVED
+        return res
     if variant not in VARIANTS or norm not in VARIANTS[variant]:
         res.error = f"No translator exists for variant {variant} with version {norm}"
         res.hints = [f"supported variants and versions: {supported()}"]

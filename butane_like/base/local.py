@@ -45,7 +45,11 @@ def ssh_keys_local(tr: Translator, out: dict, value: dict, ypath: tuple) -> None
     if keys is None:
         keys = tr.origins.reg([], (*ypath, "ssh_authorized_keys"))
         out["sshAuthorizedKeys"] = keys
-    for i, rel in enumerate(value["ssh_authorized_keys_local"]):
+    listed = value["ssh_authorized_keys_local"]
+    if listed and not tr.files_dir:  # one error for the list, as Butane checks before reading
+        tr.report.error(ERR_NO_FILES_DIR, (*ypath, "ssh_authorized_keys_local"))
+        return
+    for i, rel in enumerate(listed):
         kpath = (*ypath, "ssh_authorized_keys_local", i)
         data = read_local(tr, rel, kpath)
         if data is None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
 _SUGAR = {
     "Config": {"variant", "version", "boot_device", "grub", "openrc", "network"},
     "Storage": {"trees"},
+    "Systemd": {"quadlets"},
     "Filesystem": {"with_mount_unit"},
     "PasswdUser": {"ssh_authorized_keys_local"},
     "Unit": {"contents_local"},
@@ -56,6 +57,8 @@ class Translator:
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
     ) -> tuple[str, str | None]:
+        if self.spec.base < 2:  # fcos 1.0 (base v0_1) only percent-encodes, with no compression
+            made = ("data:," + dataurl.percent_escape(data), None)
         url, comp = made if made is not None else dataurl.make_data_url(data, compression)
         self.generated.add(id(url))
         self._urls.append(url)
@@ -70,6 +73,8 @@ class Translator:
 
     def _prefetch_data_urls(self, cfg: dict) -> None:
         """Encode the larger inline contents up front, in parallel: gzip is the costly part."""
+        if self.spec.base < 2:
+            return
         big = []
         for f in (cfg.get("storage") or {}).get("files") or []:
             for r in [f.get("contents"), *(f.get("append") or [])]:
@@ -102,6 +107,11 @@ class Translator:
             from .mount_units import add_mount_units
 
             out = add_mount_units(self, out, cfg)
+        quadlets = (cfg.get("systemd") or {}).get("quadlets")
+        if quadlets:
+            from .quadlets import add_quadlets
+
+            add_quadlets(self, out, quadlets)
         if self.report.has_errors:
             # Butane's variants stop when the base translation failed: no sugar, no layout checks.
             return out

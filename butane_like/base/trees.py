@@ -30,8 +30,10 @@ def add_trees(tr: Translator, out: dict, trees: list) -> None:
     dirs = storage.get("directories") or []
     by_path: dict[str, tuple[str, dict]] = {}
     for kind, lst in (("dir", dirs), ("file", files), ("link", links)):
-        for node in lst:
-            by_path.setdefault(node.get("path"), (kind, node))
+        # Butane's node tracker maps a path to the last entry of a kind that has it.
+        last = {node.get("path"): node for node in lst}
+        for path, node in last.items():
+            by_path.setdefault(path, (kind, node))
     for i, tree in enumerate(trees):
         ypath = ("storage", "trees", i)
         if not tr.files_dir:

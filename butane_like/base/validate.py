@@ -45,11 +45,16 @@ def validate_source(tr: Translator, cfg: dict) -> None:
         if "contents" in f:
             _resource(tr, f["contents"], (*base, "contents"))
     for i, fs in enumerate(storage.get("filesystems") or []):
-        if fs.get("with_mount_unit") is True:
+        if fs.get("with_mount_unit") is True and tr.spec.base < 4:
+            # Before swap units (fcos 1.4, base v0_4): path and format are both required, each checked.
+            if not fs.get("path"):
+                tr.report.error(ERR_MOUNT_NO_PATH, ("storage", "filesystems", i, "path"))
             if not fs.get("format"):
                 tr.report.error(ERR_MOUNT_NO_FORMAT, ("storage", "filesystems", i, "format"))
-            elif (fs["format"] != "swap" or tr.spec.base < 4) and not fs.get("path"):
-                # Swap units exist from fcos 1.4 (base v0_4) on; before, swap needs a path too.
+        elif fs.get("with_mount_unit") is True:
+            if not fs.get("format"):
+                tr.report.error(ERR_MOUNT_NO_FORMAT, ("storage", "filesystems", i, "format"))
+            elif fs["format"] != "swap" and not fs.get("path"):
                 tr.report.error(ERR_MOUNT_NO_PATH, ("storage", "filesystems", i, "path"))
     for i, lk in enumerate(storage.get("luks") or []):
         if "key_file" in lk:
@@ -65,6 +70,10 @@ def validate_source(tr: Translator, cfg: dict) -> None:
                 tr.report.error(
                     ERR_TOO_MANY_UNIT_SOURCES, ("systemd", "units", i, "dropins", j, "contents_local")
                 )
+    if (cfg.get("systemd") or {}).get("quadlets"):
+        from .quadlets import validate_quadlets
+
+        validate_quadlets(tr, cfg["systemd"]["quadlets"])
     tr.variant.validate(tr, cfg)
 
 
@@ -106,20 +115,42 @@ def _inline_config(tr: Translator, text: str, path: tuple) -> None:
         return
     try:
         obj = json.loads(text)
-        version = obj["ignition"]["version"]
-    except (ValueError, TypeError, KeyError):
-        version = None
-    if version != tr.spec.ign_version:
+    except ValueError:
+        obj = None
+    ignition = obj.get("ignition") if isinstance(obj, dict) else None
+    version = (
+        ignition.get("version", "") if isinstance(ignition, dict) else "" if isinstance(obj, dict) else None
+    )
+    if not isinstance(version, str):
         tr.report.warning(WARN_MERGE_UNKNOWN_VERSION, (*path, "version"))
         return
+    import re
+
     from pineinstall.config import check_dict
 
+    assert isinstance(obj, dict)
+    if re.match(_SEMVER, version) is None:
+        # Ignition cannot parse the version: that error, then the whole check as of this spec.
+        tr.report.error(ERR_INVALID_CONFIG_VERSION, ("ignition", "version"))
+        obj = {**obj, "ignition": {**(ignition or {}), "version": tr.spec.ign_version}}
+    elif version != tr.spec.ign_version:
+        tr.report.warning(WARN_MERGE_UNKNOWN_VERSION, (*path, "version"))
+        return
+    # Butane merges Ignition's report as it is: its paths are the inline config's own, placed
+    # against the Butane document.
     for e in check_dict(obj, tr.safety):
-        where = (*path, "inline", *(e.path or ()))
+        where = tuple(e.path or ())
+        # Ignition's config package words it in lower case (ignition-validate capitalizes it).
+        msg = "unused key " + e.message[11:] if e.message.startswith("Unused key ") else e.message
         if e.is_error:
-            tr.report.error(e.message, where)
+            tr.report.error(msg, where)
         else:
-            tr.report.warning(e.message, where)
+            tr.report.warning(msg, where)
+
+
+# Semantic versions as github.com/coreos/go-semver parses them.
+_SEMVER = r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"
+ERR_INVALID_CONFIG_VERSION = "invalid config version (couldn't parse)"
 
 
 def decimal_mode_suspicious(mode: int, directory: bool) -> bool:

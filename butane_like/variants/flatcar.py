@@ -1,9 +1,10 @@
 """The flatcar variant (Butane's ``config/flatcar/v1_x``): no sugar of its own beyond the base;
-its filter refuses Clevis, which Flatcar's Ignition does not support."""
+its filter refuses what Flatcar's Ignition does not support: Clevis up to 1.1, CEX from
+1.2.0-experimental (which allows Clevis)."""
 
 from __future__ import annotations
 
-from ..errors import ERR_CLEVIS_UNSUPPORTED
+from ..errors import ERR_CEX_UNSUPPORTED, ERR_CLEVIS_UNSUPPORTED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -23,9 +24,8 @@ def translate(tr: Translator, cfg: dict, out: dict) -> dict:
 
 
 def filters(tr: Translator, out: dict) -> None:
+    field, error = ("cex", ERR_CEX_UNSUPPORTED) if tr.spec.base >= 8 else ("clevis", ERR_CLEVIS_UNSUPPORTED)
     for i, lk in enumerate((out.get("storage") or {}).get("luks") or []):
-        clevis = lk.get("clevis")
-        if clevis and any(v not in (None, [], {}) for v in clevis.values()):
-            tr.report.error(
-                ERR_CLEVIS_UNSUPPORTED, tr.origins.yaml_path(out, ("storage", "luks", i, "clevis"))
-            )
+        refused = lk.get(field)
+        if refused and any(v not in (None, [], {}) for v in refused.values()):
+            tr.report.error(error, tr.origins.yaml_path(out, ("storage", "luks", i, field)))

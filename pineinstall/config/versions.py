@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from .fields import NEWEST_MINOR
 
-# Declared version string -> (major, minor). Only stable releases: an "-experimental" spec is a
-# moving target and Ignition itself drops it once the release is cut.
+# Declared version string -> (major, minor). The stable releases, then the experimental spec as
+# Ignition v2.26 has it: 3.7.0-experimental has exactly the fields and rules of 3.6.0.
 SUPPORTED: dict[str, tuple[int, int]] = {f"3.{minor}.0": (3, minor) for minor in range(NEWEST_MINOR + 1)}
+EXPERIMENTAL = f"3.{NEWEST_MINOR + 1}.0-experimental"
+SUPPORTED[EXPERIMENTAL] = (3, NEWEST_MINOR + 1)
 NEWEST = f"3.{NEWEST_MINOR}.0"
 
 

@@ -107,7 +107,17 @@ def _root(s: Spec) -> Schema:
         (
             True,
             "systemd",
-            obj("systemd units.", [(True, "units", refs("Unit", "Units (distinct names)."))]),
+            obj(
+                "systemd units and Podman quadlets." if s.has("Systemd", "quadlets") else "systemd units.",
+                [
+                    (True, "units", refs("Unit", "Units (distinct names).")),
+                    (
+                        s.has("Systemd", "quadlets"),
+                        "quadlets",
+                        refs("Quadlet", "Podman quadlets, written under /etc/containers/systemd."),
+                    ),
+                ],
+            ),
         ),
         (
             True,

@@ -82,4 +82,38 @@ def unit_defs(s: Spec) -> dict[str, Schema]:
         required=("name",),
         **(exclusive("contents", "contents_local") if unit_local else {}),
     )
+    if s.has("Systemd", "quadlets"):
+        d["Quadlet"] = quadlet_def()
     return d
+
+
+def quadlet_def() -> Schema:
+    """A Podman quadlet (base v0_8_exp): a file, or for a template instance a link to its template."""
+    extensions = "container|volume|network|kube|image|build|pod|artifact"
+    return obj(
+        "A Podman quadlet, written to /etc/containers/systemd/users (or /etc/containers/systemd when "
+        "rootful); a template instance (`name@x.container`) becomes a link to its template.",
+        [
+            (True, "contents", string("Text of the quadlet file. Excludes `contents_local`.")),
+            (
+                True,
+                "contents_local",
+                string(
+                    "Path of a file with the quadlet's text, relative to `--files-dir`. Excludes `contents`."
+                ),
+            ),
+            (
+                True,
+                "name",
+                {
+                    "type": "string",
+                    "description": "File name of the quadlet with its type suffix, e.g. `web.container`.",
+                    "pattern": r"\.(" + extensions + ")$",
+                },
+            ),
+            (True, "rootful", boolean("true writes the quadlet under /etc/containers/systemd.")),
+            (True, "dropins", refs("Dropin", "Drop-ins for the quadlet, written under NAME.d/.")),
+        ],
+        required=("name",),
+        **exclusive("contents", "contents_local"),
+    )

@@ -1,4 +1,4 @@
-"""Generate the JSON Schemas of Ignition config spec versions 3.0.0 ... 3.6.0.
+"""Generate the JSON Schemas of Ignition config spec versions 3.0.0 ... 3.6.0 and 3.7.0-experimental.
 
 Which object has which field in which spec version, and the field's type, come from the field
 table ``pineinstall/config/fields.py`` (the typed model and the translator read it too); the value
@@ -13,7 +13,7 @@ structure only through ``type``/``properties``/``additionalProperties: false``/`
 ``$ref``; every value may be ``null`` (Go's decoder accepts null for every field and list item),
 except ``ignition.version``; everything else (enum, pattern, default, ...) is for editors.
 
-    python schemas/ignition/_build.py           # rewrite the seven files next to this script
+    python schemas/ignition/_build.py           # rewrite the files next to this script
     python schemas/ignition/_build.py --check   # exit 1 if a committed file differs
 """
 

@@ -25,7 +25,7 @@ import jsonschema
 import pytest
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "ignition"
-VERSIONS = ("3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0")
+VERSIONS = ("3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0", "3.6.0", "3.7.0-experimental")
 # versions Debian's ignition-validate 2.14 accepts as stable
 REFERENCE_VERSIONS = ("3.0.0", "3.1.0", "3.2.0", "3.3.0")
 IGNITION_VALIDATE = shutil.which("ignition-validate")

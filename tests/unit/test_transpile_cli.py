@@ -297,7 +297,7 @@ def test_phase_times_on_request_only() -> None:
 HINT_CASES = [
     (
         b"variant: fcos\nversion: 1.9.0\n",
-        ["supported variants and versions: fcos 1.0.0 to 1.7.0, flatcar 1.0.0 to 1.1.0, pine 1.0.0"],
+        ["supported variants and versions: fcos 1.0.0 to 1.8.0-experimental, flatcar 1.0.0 to 1.2.0-experimental, pine 1.0.0"],
     ),
     (
         b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n  - path: /b\n",
@@ -339,7 +339,7 @@ def test_hints_on_a_terminal(tmp_path: Path) -> None:
             break
         out += chunk
     os.waitpid(pid, 0)
-    assert b"supported variants and versions: fcos 1.0.0 to 1.7.0" in out
+    assert b"supported variants and versions: fcos 1.0.0 to 1.8.0-experimental" in out
 
 
 @pytest.mark.real_processes
@@ -350,7 +350,7 @@ def test_schema_prints_where_the_installed_editor_schema_lives() -> None:
     assert path.is_file() and path.parent.name == "editor" and path.name == "fcos-1.5.0.json"
     assert json.loads(path.read_text())["$id"] == "urn:pineinstall:schema:butane:fcos:1.5.0"
     every = cli("--schema").stdout.decode().splitlines()
-    assert len(every) == 11 and str(path) in every and all(Path(p).is_file() for p in every)
+    assert len(every) == 13 and str(path) in every and all(Path(p).is_file() for p in every)
     bad = cli("--schema", "fcos", "1.9.0")
     assert bad.returncode == 1
-    assert b"supported: fcos 1.0.0 to 1.7.0, flatcar 1.0.0 to 1.1.0, pine 1.0.0" in bad.stderr
+    assert b"supported: fcos 1.0.0 to 1.8.0-experimental, flatcar 1.0.0 to 1.2.0-experimental, pine 1.0.0" in bad.stderr

@@ -8,8 +8,9 @@
 A case is one YAML document drawn from pools of valid and invalid values over every variant and
 version we translate: users and groups, files (inline, local, remote, compressed, appended, octal
 and decimal modes, owners), directories, links, trees, disks and partitions, RAID, LUKS,
-filesystems with mount units, units and drop-ins, kernel arguments, boot_device, GRUB users,
-config merges, unknown keys and nulls. Local files come from a small fixed ``files/`` directory
+filesystems with mount units, units and drop-ins, quadlets, kernel arguments, boot_device, GRUB
+users, config merges, YAML merge keys, unknown keys and nulls, the experimental versions and the
+removed variant rhcos; some cases run without --files-dir. Local files come from a small fixed ``files/`` directory
 written beside the case when it runs. The oracle runs as ``BUTANE --raw-errors [--strict] --files-dir files
 input.bu``; its rc, stdout and stderr are the recorded answer.
 """
@@ -27,7 +28,21 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
-VERSIONS = [("fcos", f"1.{n}.0") for n in range(8)] + [("flatcar", "1.0.0"), ("flatcar", "1.1.0")]
+VERSIONS = (
+    [("fcos", f"1.{n}.0") for n in range(8)]
+    + [("fcos", "1.8.0-experimental"), ("flatcar", "1.0.0"), ("flatcar", "1.1.0")]
+    + [("flatcar", "1.2.0-experimental"), ("rhcos", "0.1.0")]
+)
+QUADLETS = [
+    "web.container",
+    "db.volume",
+    "net.network",
+    "k.kube",
+    "t@.container",
+    "t@1.container",
+    "bad.txt",
+    "@.pod",
+]
 
 FILES = {
     "key.pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGen core@gen\n",
@@ -36,6 +51,7 @@ FILES = {
     "tree/a": "a\n",
     "tree/sub/b": "b\n",
     "tree/run.sh": "#!/bin/sh\necho run\n",
+    "web.container": "[Container]\nImage=quay.io/fedora/fedora\n",
 }
 
 PATHS = [
@@ -60,7 +76,9 @@ URLS = [
     "",
 ]
 MODES = ["0644", "0755", "0600", "644", "420", "04755", "01777", "0o750", "0", "0x1ff", "-1", "'0644'"]
-NAMES = ["core", "admin", "root", "x:y", "", "a" * 40, "user-1", "Core"]
+# Without Pine's deliberate account-name errors (issue 12: a ':' or newline, more than 32
+# characters; uid 0 for a user other than root is a warning): Butane and Ignition accept them.
+NAMES = ["core", "admin", "root", "x-y", "", "a" * 30, "user-1", "Core"]
 UNITS = ["a.service", "b.timer", "c.mount", "d.socket", "bad", "e.service.d", "f@.service", "g@x.service"]
 DEVICES = ["/dev/vda", "/dev/vdb", "/dev/disk/by-id/coreos-boot-disk", "/dev/sda", "vdb", "/dev/md/data"]
 LABELS = ["root", "boot", "EFI-SYSTEM", "BIOS-BOOT", "var", "data", "x" * 40, "a:b"]
@@ -211,6 +229,10 @@ class Gen:
                 {
                     "local": self.pick(["tree", "missing", "motd", "../x"]),
                     **({"path": self.pick(["/opt/t", "/etc"])} if self.p(0.6) else {}),
+                    **({"user": self.owner()} if self.p(0.25) else {}),
+                    **({"group": self.owner()} if self.p(0.25) else {}),
+                    **({"file_mode": Raw(self.pick(MODES))} if self.p(0.25) else {}),
+                    **({"dir_mode": Raw(self.pick(MODES))} if self.p(0.25) else {}),
                 }
             ]
         return s
@@ -237,6 +259,25 @@ class Gen:
             )
         return d
 
+    def quadlet(self) -> dict:
+        d: dict = {"name": self.pick(QUADLETS)}
+        if self.p(0.5):
+            d["contents"] = self.pick(["[Container]\nImage=x\n", "", "x" * 300])
+        if self.p(0.2):
+            d["contents_local"] = self.pick(["web.container", "missing"])
+        if self.p(0.3):
+            d["rootful"] = self.pick([True, False])
+        if self.p(0.3):
+            d["dropins"] = self.some(
+                lambda: {
+                    "name": self.pick(["a.conf", "b", ""]),
+                    **({"contents": "[Container]\nEnv=A=1\n"} if self.p(0.6) else {}),
+                    **({"contents_local": "web.container"} if self.p(0.2) else {}),
+                },
+                2,
+            )
+        return d
+
     def user(self) -> dict:
         d: dict = {"name": self.pick(NAMES)}
         if self.p(0.4):
@@ -246,9 +287,10 @@ class Gen:
         if self.p(0.15):
             d["ssh_authorized_keys_local"] = [self.pick(["key.pub", "missing"])]
         if self.p(0.3):
-            d["password_hash"] = self.pick(["$6$salt$hash", "plain", "*", ""])
+            # (no plain-text password: Pine warns about one, Butane does not)
+            d["password_hash"] = self.pick(["$6$salt$hash", "$y$j9T$salt$hash", "*", ""])
         if self.p(0.2):
-            d["uid"] = self.pick([0, 1000, -5])
+            d["uid"] = self.pick([500, 1000, -5])
         if self.p(0.2):
             d["groups"] = self.some(lambda: self.pick(["wheel", "sudo", "docker"]), 2)
         if self.p(0.1):
@@ -268,8 +310,20 @@ class Gen:
             c["storage"] = self.storage((variant, version))
         if self.p(0.4):
             c["systemd"] = {"units": self.some(self.unit)}
+        if self.p(0.25):
+            c.setdefault("systemd", {})["quadlets"] = self.some(self.quadlet)
         if self.p(0.15):
-            c["kernel_arguments"] = {"should_exist": ["quiet"], "should_not_exist": ["debug"]}
+            c["kernel_arguments"] = {
+                k: self.some(lambda: self.pick(["quiet", "debug", "a=b", "", "quiet"]), 3)
+                for k in self.pick(
+                    [["should_exist"], ["should_not_exist"], ["should_exist", "should_not_exist"]]
+                )
+            }
+        if self.p(0.08):
+            # YAML merge keys: yaml.v3 applies them; Butane's walk reports the "<<" key as unused
+            c["x-base"] = Raw("&b {mode: 0644, overwrite: true, bogus: 1}")
+            f = {"<<": Raw("*b"), "path": self.pick(PATHS)}
+            c.setdefault("storage", {}).setdefault("files", []).append(f)
         if variant == "fcos" and self.p(0.2):
             bd: dict = {}
             if self.p(0.6):
@@ -287,7 +341,7 @@ class Gen:
                     ]
                 )
             c["boot_device"] = bd
-        if variant == "fcos" and minor >= 5 and self.p(0.1):
+        if variant == "fcos" and minor >= 5 and self.p(0.15):
             c["grub"] = {
                 "users": [
                     {
@@ -361,8 +415,13 @@ def draw(seed: int) -> tuple[str, list[str]]:
     """The seed's input text and arguments."""
     gen = Gen(seed)
     variant, version = gen.pick(VERSIONS)
-    text = to_yaml(gen.config(variant, version)) + "\n"
+    cfg = gen.config(variant, version)
+    if "x-base" in cfg:  # the anchor before its alias
+        cfg = {"x-base": cfg.pop("x-base"), **cfg}
+    text = to_yaml(cfg) + "\n"
     args = ["--raw-errors", "--files-dir", "files", "input.bu"]
+    if gen.p(0.08):  # local files named without a files directory
+        args = ["--raw-errors", "input.bu"]
     if gen.p(0.5):
         args.insert(0, "--strict")
     return text, args
