@@ -78,3 +78,14 @@ def run(
         stderr = redact(proc.stderr.decode("utf-8", "replace"), secrets)
         raise CommandError(shown, proc.returncode, stderr)
     return proc
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pineinstall.atomicfile import replace_file
 from pineinstall.errors import PineError
+from pineinstall.run import pid_alive
 
 LOCK_TIMEOUT = 15.0  # seconds, as lckpwdf(3)
 
@@ -93,7 +94,9 @@ class DbFile:
         if self.exists:
             st = os.stat(self.path)
             mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
-            replace_file(self.path.with_name(self.path.name + "-"), self.original, mode, owner, tmp_suffix="+")
+            replace_file(
+                self.path.with_name(self.path.name + "-"), self.original, mode, owner, tmp_suffix="+"
+            )
         elif mode is None:
             mode = self.default_mode
         assert mode is not None
@@ -155,7 +158,7 @@ class Lock:
                         pid = int(lock.read_text().strip() or "0")
                     except (OSError, ValueError):
                         pid = 0
-                    if pid > 0 and pid != os.getpid() and _alive(pid):
+                    if pid > 0 and pid != os.getpid() and pid_alive(pid):
                         raise AccountsError(f"cannot lock {path}: locked by process {pid}") from None
                     lock.unlink(missing_ok=True)  # stale
             raise AccountsError(f"cannot lock {path}")
@@ -174,13 +177,3 @@ class Lock:
                     os.unlink(self.etc / ".pwd.lock")
             os.close(self._fd)  # closing drops the fcntl lock
             self._fd = None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

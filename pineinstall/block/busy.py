@@ -13,12 +13,26 @@ def _devno(name: str) -> str | None:
     return sysfs.attribute(name, "dev")  # "MAJ:MIN"
 
 
+def unescape_mount_field(field: str) -> str:
+    """A field of /proc/self/mountinfo as it is: the kernel escapes space, tab, newline and backslash
+    as octal (``\\040``)."""
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
 def _mounted_devnos(mountinfo: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for line in mountinfo.splitlines():
         fields = line.split()
         if len(fields) > 4:
-            out.setdefault(fields[2], []).append(fields[4].replace("\\040", " "))
+            out.setdefault(fields[2], []).append(unescape_mount_field(fields[4]))
     return out
 
 

@@ -18,7 +18,7 @@ import time
 
 from pineinstall.block import busy, sysfs
 from pineinstall.install.dest import detach_loop
-from pineinstall.run import run
+from pineinstall.run import pid_alive, run
 from pineinstall.stages import Log
 
 RUNS = "/run/pineinstall"
@@ -26,35 +26,12 @@ DEST_FILE = "dest"  # the realpath of the run's DEST
 USERS_TIMEOUT = 120.0  # seconds a killed run's tools get to finish
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal."""
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def mounts_under(directory: str) -> list[str]:
     """Mount points at or below ``directory``, deepest first."""
     prefix = directory.rstrip("/") + "/"
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            points = [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+            points = [busy.unescape_mount_field(line.split()[4]) for line in f if len(line.split()) > 4]
     except OSError:
         return []
     return sorted({p for p in points if p.startswith(prefix) or p == directory}, key=len, reverse=True)
@@ -125,7 +102,7 @@ def release_dead(log: Log | None = None) -> None:
     except OSError:
         return
     for name in names:
-        if name.isdigit() and (int(name) == os.getpid() or not _alive(int(name))):
+        if name.isdigit() and (int(name) == os.getpid() or not pid_alive(int(name))):
             release(os.path.join(RUNS, name), log)
 
 
