@@ -31,9 +31,6 @@ def hijack_missing() -> str | None:
     missing = [t for t in ("/usr/sbin/sshd", "ssh", "ssh-keygen") if not shutil.which(t)]
     if missing:
         return f"not installed: {', '.join(missing)}"
-    probe = subprocess.run([PINEINSTALL, "hijack", "--help"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        return "pineinstall hijack --dry-run has not landed on main yet (issue #14)"
     return None
 
 
