@@ -16,6 +16,7 @@ import tempfile
 from typing import Any
 
 from pineinstall.errors import PineError
+from pineinstall.resources import scrub, shown_url
 
 EXIT_REFUSED = 1
 EXIT_NOT_IMPLEMENTED = 2
@@ -79,7 +80,7 @@ def image_sha256(spec: str) -> str:
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
     except (ImageError, OSError) as exc:
-        raise HijackError(f"image {spec}: {exc}") from exc
+        raise HijackError(scrub(f"image {shown_url(spec)}: {exc}", spec)) from exc
     return digest.hexdigest()
 
 
@@ -94,7 +95,9 @@ def check_image(spec: str, expected: str | None) -> Any:
         raise HijackError(str(exc)) from exc
     got = image_sha256(spec)
     if want is not None and got != want:
-        raise HijackError(f"image {spec}: sha256 is {got}, expected {want}; nothing was sent to the host")
+        raise HijackError(
+            f"image {shown_url(spec)}: sha256 is {got}, expected {want}; nothing was sent to the host"
+        )
     return Image(spec, got, want is not None)
 
 

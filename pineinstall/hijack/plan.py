@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pineinstall.hijack.carry import Carried
 from pineinstall.hijack.facts import MIB, Facts
+from pineinstall.resources import shown_url
 
 STEPS = (
     "copy the payload (a static busybox and the takeover script, about 1 MiB) into a RAM filesystem",
@@ -55,7 +56,7 @@ def render(target: str, host_keys: list[str], facts: Facts, image: Image, config
     avail = f"{facts.mem_available // MIB} MiB" if facts.mem_available is not None else "unknown"
     lines.append(f"  RAM: {total} total, {avail} available")
     lines.append(f"  login user: {facts.user}, {len(facts.authorized_keys)} authorized key(s)")
-    lines.append(f"image {image.source}")
+    lines.append(f"image {shown_url(image.source)}")  # no credentials or token of a URL
     lines.append(
         f"  sha256 {image.sha256} ({'verified' if image.pinned else 'computed; pass --image-sha256 to pin it'})"
     )

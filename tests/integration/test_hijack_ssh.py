@@ -182,7 +182,9 @@ def test_without_dry_run_it_stops_after_the_plan(sshd: tuple[int, Path], tmp_pat
 def test_an_image_url_is_streamed_and_checked_before_any_connection(tmp_path: Path) -> None:
     image, config, digest = inputs(tmp_path)
     with serve() as http, socket.socket() as listener:
-        url = http.route("/pine.img", Answer(body=image.read_bytes()))
+        # credentials and a token in the URL: never printed
+        url = http.route("/pine.img?token=t0ken-xyz", Answer(body=image.read_bytes()))
+        url = url.replace("http://", "http://user:s3cret-pw@")
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         listener.settimeout(0.5)
@@ -191,6 +193,7 @@ def test_an_image_url_is_streamed_and_checked_before_any_connection(tmp_path: Pa
                  "--port", listener.getsockname()[1], "--dry-run")  # fmt: skip
         with pytest.raises(socket.timeout):
             listener.accept()
-        assert len(http.hits("/pine.img")) >= 1
+        assert len(http.hits("/pine.img?token=t0ken-xyz")) >= 1
     assert r.returncode == 1
     assert f"sha256 is {digest}, expected {wrong}; nothing was sent to the host" in r.stderr
+    assert "s3cret-pw" not in r.stdout + r.stderr and "t0ken-xyz" not in r.stdout + r.stderr, r.stderr
