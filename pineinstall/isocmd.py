@@ -24,6 +24,7 @@ import sys
 from typing import BinaryIO, NamedTuple
 
 from pineinstall.providers import embedded
+from pineinstall.resources import shown_url
 
 SECTOR = 2048
 FIRST_DESCRIPTOR = 16  # ISO9660: the system area is sectors 0-15
@@ -388,18 +389,18 @@ def _current(area: Area) -> tuple[embedded.Embedded | None, str | None]:
 
 
 def _shown(source: str) -> str:
-    """An image URL without its query (it may carry a token)."""
-    return source.split("?", 1)[0] + ("?…" if "?" in source else "")
+    """An image URL as messages show it: no credentials (shown_url), and a query only marked."""
+    return shown_url(source) + ("?…" if "?" in source else "")
 
 
 def needs_sha256_hint(image: str) -> str:
     """How to give the sha256 an unattended install of the image URL ``image`` needs."""
-    name = image.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "IMAGE"
+    from pineinstall.live import hex_of
+
     return (
         f"the image {_shown(image)} is a URL: the unattended install verifies it with its sha256 and "
         f"refuses it without one. Give it here with --image-sha256 HEX, or at boot with "
-        f"pine.inst.image_sha256=HEX, where HEX is the first field of 'sha256sum {name}' "
-        "(of the file as served)"
+        f"pine.inst.image_sha256=HEX, where {hex_of(image)}"
     )
 
 

@@ -408,16 +408,20 @@ def decide(
     return LiveInstallPlan(dest, config, image_flag, image, yes, after, argv)
 
 
+def hex_of(image: str) -> str:
+    """Where the HEX of an image's sha256 comes from, named by the URL's file name."""
+    name = image.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "IMAGE"
+    return f"HEX is the first field of 'sha256sum {name}' (of the file as served)"
+
+
 def needs_sha256(image: str) -> str:
     """The FAILED reason of an image URL without a sha256: exactly how to give one."""
     from pineinstall.resources import shown_url
 
-    name = image.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "IMAGE"
     return (
         f"the image {shown_url(image)} is a URL and no sha256 was given to verify it; nothing written. "
         "Add pine.inst.image_sha256=HEX to the kernel command line, or embed it: 'pineinstall iso "
-        "embed ISO --config CFG --image URL --image-sha256 HEX --force', where HEX is the first "
-        f"field of 'sha256sum {name}' (of the file as served)"
+        f"embed ISO --config CFG --image URL --image-sha256 HEX --force', where {hex_of(image)}"
     )
 
 

@@ -153,13 +153,13 @@ def test_embed_with_an_image(iso: Path, config_file: Path, tmp_path: Path) -> No
 def test_embed_an_image_url_without_its_sha256_says_how_to_give_one(
     iso: Path, config_file: Path, tmp_path: Path
 ) -> None:
-    url = "http://10.0.2.2:8080/pine.raw.zst?token=s3cret"
+    url = "http://user:pw-s3cret@10.0.2.2:8080/pine.raw.zst?token=s3cret"
     r = pineinstall("iso", "embed", iso, "--config", config_file, "--image", url)
     assert r.returncode == 0, r.stderr  # pine.inst.image_sha256= at boot may still give it
     err = r.stderr.decode()
     assert "warning: the image http://10.0.2.2:8080/pine.raw.zst?… is a URL" in err
     assert "--image-sha256 HEX" in err and "pine.inst.image_sha256=HEX" in err
-    assert "'sha256sum pine.raw.zst'" in err and "s3cret" not in err
+    assert "'sha256sum pine.raw.zst'" in err and "s3cret" not in err and "user" not in err
     assert decode(extract_area(iso, tmp_path)) == Embedded(CONFIG, None, None, url)
 
 
