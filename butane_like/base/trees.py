@@ -97,6 +97,26 @@ def _new_node(tr: Translator, path: str, tree: dict, ypath: tuple) -> dict:
     return tr.origins.reg(node, ypath)
 
 
+def _node_for(
+    tr: Translator, kind: str, dp: str, tree: dict, ypath: tuple, nodes: list, by_path: dict
+) -> dict | None:
+    """The config's own node of this kind at ``dp`` when it sets no content of its own yet (the tree
+    fills it in), a new node otherwise; None (and an error) when the path is taken by another kind or
+    by a node with content."""
+    got = by_path.get(dp)
+    if got is None:
+        node = _new_node(tr, dp, tree, ypath)
+        nodes.append(node)
+        by_path[dp] = (kind, node)
+        return node
+    have, node = got
+    filled = (node.get("contents") or {}).get("source") if kind == "file" else node.get("target")
+    if have != kind or filled:
+        tr.report.error(ERR_NODE_EXISTS, ypath)
+        return None
+    return node
+
+
 def _add_tree(
     tr: Translator,
     order: list[tuple[str, str, os.stat_result]],
@@ -125,16 +145,9 @@ def _add_tree(
             by_path[dp] = ("dir", node)
             continue
         if statmod.S_ISREG(mode):
-            got = by_path.get(dp)
-            if got is not None:
-                kind, node = got
-                if kind != "file" or ((node.get("contents") or {}).get("source")):
-                    tr.report.error(ERR_NODE_EXISTS, ypath)
-                    continue
-            else:
-                node = _new_node(tr, dp, tree, ypath)
-                files.append(node)
-                by_path[dp] = ("file", node)
+            node = _node_for(tr, "file", dp, tree, ypath, files, by_path)
+            if node is None:
+                continue
             try:
                 with open(sp, "rb") as f:
                     data = f.read()
@@ -157,16 +170,9 @@ def _add_tree(
                     node["mode"] = tree["file_mode"]
                 leaf_from(node, "mode", ypath)
         elif statmod.S_ISLNK(mode):
-            got = by_path.get(dp)
-            if got is not None:
-                kind, node = got
-                if kind != "link" or node.get("target"):
-                    tr.report.error(ERR_NODE_EXISTS, ypath)
-                    continue
-            else:
-                node = _new_node(tr, dp, tree, ypath)
-                links.append(node)
-                by_path[dp] = ("link", node)
+            node = _node_for(tr, "link", dp, tree, ypath, links, by_path)
+            if node is None:
+                continue
             node["target"] = os.readlink(sp)
             leaf_from(node, "target", ypath)
         else:
