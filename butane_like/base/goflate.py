@@ -20,6 +20,7 @@ Pure Python: about 0.2-1 MB/s (see bench/goflate.py), so callers bound its use b
 from __future__ import annotations
 
 import zlib
+from operator import mul
 
 _WINDOW = 1 << 15
 _MAX_MATCH = 258
@@ -33,8 +34,11 @@ _EOB = 256
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 
 # DEFLATE's length and distance codes (RFC 1951 3.2.5), by length-3 and distance-1.
-_LEN_BASE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 255]
 _LEN_EXTRA = [0] * 8 + [c // 4 - 1 for c in range(8, 28)] + [0]
+_LEN_BASE = [0]
+for _c in range(27):
+    _LEN_BASE.append(_LEN_BASE[-1] + (1 << _LEN_EXTRA[_c]))
+_LEN_BASE.append(255)  # length 258 has a code of its own
 _LEN_CODE = [0] * 256
 for _c, _b in enumerate(_LEN_BASE):
     for _x in range(_b, _LEN_BASE[_c + 1] if _c < 28 else 256):
@@ -51,22 +55,25 @@ def _off_code(x: int) -> int:
     return 2 * nb + ((x >> (nb - 1)) & 1)
 
 
+_REV8 = [int(f"{b:08b}"[::-1], 2) for b in range(256)]
+
+
 def _reverse(code: int, nbits: int) -> int:
-    return int(format(code, f"0{nbits}b")[::-1], 2)
+    """The low ``nbits`` bits of ``code`` in reverse order (DEFLATE sends Huffman codes MSB first)."""
+    return (_REV8[code & 0xFF] << 8 | _REV8[code >> 8]) >> (16 - nbits)
 
 
 class _Code:
     """A Huffman code: bit lengths and (bit-reversed) codes per symbol."""
 
-    __slots__ = ("lens", "codes")
+    __slots__ = ("codes", "lens")
 
     def __init__(self, lens: list[int], codes: list[int]) -> None:
         self.lens = lens
         self.codes = codes
 
     def bit_length(self, freq: list[int]) -> int:
-        lens = self.lens
-        return sum(f * lens[i] for i, f in enumerate(freq) if f)
+        return sum(map(mul, freq, self.lens))
 
 
 def _fixed_literal() -> _Code:
@@ -159,7 +166,7 @@ def _huffman(freq: list[int], max_bits: int) -> _Code:
 
 
 class _BitWriter:
-    __slots__ = ("out", "acc", "nbits")
+    __slots__ = ("acc", "nbits", "out")
 
     def __init__(self) -> None:
         self.out = bytearray()
@@ -320,26 +327,36 @@ def _write_tokens(w: _BitWriter, tokens: list[int], lit: _Code, off: _Code) -> N
     w.acc, w.nbits = acc, nbits + llens[_EOB]
 
 
-def _chains(data: bytes) -> list[int]:
-    """For every position the previous one whose next 4 bytes hash alike (-1: none): Go inserts
-    every position but the last three, in order, so its hash chains are these."""
+def _chains(data: bytes) -> tuple[list[int], dict[int, int]]:
+    """Go's hash chains: for every position the previous one whose next 4 bytes hash alike (-1:
+    none; Go inserts every position but the last three, in order), and, where a chain is longer
+    than a search may walk, the oldest position the walk reaches."""
     n = len(data)
-    prev = [-1] * n
-    last: dict[int, int] = {}
-    get = last.get
+    head = [-1] * n
+    floor: dict[int, int] = {}
+    chains: dict[int, list[int]] = {}
+    get = chains.get
     word = int.from_bytes(data[:3], "big")
     for pos in range(n - 3):
         word = ((word << 8) | data[pos + 3]) & 0xFFFFFFFF
         h = ((word * 0x1E35A7BD) & 0xFFFFFFFF) >> 15
-        prev[pos] = get(h, -1)
-        last[h] = pos
-    return prev
+        chain = get(h)
+        if chain is None:
+            chains[h] = [pos]
+            continue
+        head[pos] = chain[-1]
+        if len(chain) >= _CHAIN:
+            floor[pos] = chain[-_CHAIN]
+        chain.append(pos)
+    return head, floor
 
 
 def deflate(data: bytes) -> bytes:
     """Raw DEFLATE of ``data`` as Go's ``flate.NewWriter(w, 9)`` writes it in one Write and Close."""
     n = len(data)
-    prev = _chains(data)
+    # Small inputs: no chain can hold more entries than a search walks, so the nearest earlier
+    # occurrence of the next 4 bytes (rfind) is where the useful part of Go's walk starts.
+    head, floor = _chains(data) if n > _CHAIN + 3 else (None, {})
     w = _BitWriter()
     tokens: list[int] = []
     append = tokens.append
@@ -374,39 +391,41 @@ def deflate(data: bytes) -> bytes:
             break
         prev_length, prev_offset = length, offset
         length, offset = 3, 0
-        i = prev[index] if index < n - 3 else -1
         lo = index - _WINDOW
         if lo < base:
             lo = base
-        if i >= lo and lookahead > prev_length and prev_length < _MAX_MATCH:
-            # The chain walk: nearest longest match among the first 4096 entries.
+        if lookahead <= prev_length or prev_length >= _MAX_MATCH or index >= n - 3:
+            i = -1
+        elif head is None:
+            i = data.rfind(data[index : index + 4], lo, index + 3)
+        else:
+            i = head[index]
+        if i >= lo:
+            # Go walks the chain from i, nearest first, at most 4096 entries, keeping a longer
+            # match only: the result is the nearest of the longest matches among the entries it
+            # walks. Only entries with the same 4 bytes can match, and a search for the next
+            # longer match from the last found finds that nearest one (C-speed rfind).
+            if index in floor and floor[index] > lo:
+                lo = floor[index]
             look = _MAX_MATCH if lookahead > _MAX_MATCH else lookahead
-            best = 3
-            w_end = data[index + 3]
-            tries = _CHAIN
-            while True:
-                if data[i + best] == w_end:
-                    a = data[i : i + look]
-                    b = data[index : index + look]
-                    if a == b:
-                        m = look
-                    else:
-                        x = from_bytes(a, "little") ^ from_bytes(b, "little")
-                        m = ((x & -x).bit_length() - 1) >> 3
-                    if m > best and (m > 4 or index - i <= 4096):
-                        best = m
-                        offset = index - i
-                        if m >= look:
-                            break
-                        w_end = data[index + m]
-                tries -= 1
-                if tries == 0:
+            need = 4
+            if data[i : i + 4] != data[index : index + 4]:
+                i = data.rfind(data[index : index + 4], lo, i + 3)
+            while i >= lo:
+                a = data[i : i + look]
+                b = data[index : index + look]
+                if a == b:
+                    m = look
+                else:
+                    x = from_bytes(a, "little") ^ from_bytes(b, "little")
+                    m = ((x & -x).bit_length() - 1) >> 3
+                if m > 4 or index - i <= 4096:  # a match of 4 only within 4096 bytes
+                    length = m
+                    offset = index - i
+                need = m + 1
+                if need > look:
                     break
-                i = prev[i]
-                if i < lo:
-                    break
-            if offset:
-                length = best
+                i = data.rfind(data[index : index + need], lo, i - 1 + need)
         if prev_length >= 4 and length <= prev_length:
             append(_MATCH | (prev_length - 3) << 22 | (prev_offset - 1))
             index += prev_length - 1
@@ -428,4 +447,5 @@ def deflate(data: bytes) -> bytes:
 def gzip(data: bytes) -> bytes:
     """``data`` gzipped as Go's ``gzip.NewWriterLevel(w, gzip.BestCompression)`` writes it."""
     crc = zlib.crc32(data)
-    return GZIP_HEADER + deflate(data) + crc.to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
+    trailer = crc.to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
+    return GZIP_HEADER + deflate(data) + trailer
