@@ -1,7 +1,8 @@
 """Go's ``compress/gzip`` at ``BestCompression`` (what Butane compresses data URLs with), byte for byte.
 
-Written from the algorithm of Go's ``compress/flate`` level 9 (unchanged from Go 1.7 to 1.24, the
-version Butane v0.29.0 is built with); checked against Go itself (tests/conformance/goflate):
+Written from the algorithm of Go's ``compress/flate`` level 9 as Go 1.19 to 1.24 have it (their
+sources differ only in form), and checked byte for byte against Go 1.19 and against Butane v0.29.0
+built with Go 1.24 (tests/conformance/test_goflate.py):
 
 - matching: a hash of the next 4 bytes (17 bits, multiplicative) chains every earlier position
   with the same hash; a search walks at most 4096 chain entries within the 32 KiB window, keeps the
@@ -10,11 +11,11 @@ version Butane v0.29.0 is built with); checked against Go itself (tests/conforma
   window a search may reach and the stored-block option of the block it passes;
 - blocks of at most 16384 tokens, each the smallest of stored / fixed / dynamic Huffman as Go
   estimates them (extra bits only counted when the block could be stored), and an empty final
-  stored block;
+  block (see ``deflate``: its form is what changed in Go 1.26, which the Butane release uses);
 - Huffman code lengths by Go's length-limited construction (bit counts per level, leaves sorted
   by frequency then symbol, codes assigned in symbol order within a length).
 
-Pure Python: about 0.2-1 MB/s (see bench/goflate.py), so callers bound its use by size.
+Pure Python: ~0.1-0.5 MB/s on this machine, so ``dataurl`` bounds its use by size.
 """
 
 from __future__ import annotations
@@ -351,8 +352,14 @@ def _chains(data: bytes) -> tuple[list[int], dict[int, int]]:
     return head, floor
 
 
-def deflate(data: bytes) -> bytes:
-    """Raw DEFLATE of ``data`` as Go's ``flate.NewWriter(w, 9)`` writes it in one Write and Close."""
+def deflate(data: bytes, go124_end: bool = False) -> bytes:
+    """Raw DEFLATE of ``data`` as Go's ``flate.NewWriter(w, 9)`` writes it in one Write and Close.
+
+    The stream ends with an empty final block: stored (5 bytes) up to Go 1.24 (``go124_end``),
+    fixed-Huffman (10 bits) from Go 1.26, whose rewritten compressor made the Butane v0.29.0
+    release. Go 1.26 also picks matches by estimated gain over 1024 chain entries: where that
+    finds other matches the bytes differ (20 of the 91 gzip contents of the real-world corpus).
+    """
     n = len(data)
     # Small inputs: no chain can hold more entries than a search walks, so the nearest earlier
     # occurrence of the next 4 bytes (rfind) is where the useful part of Go's walk starts.
@@ -440,12 +447,17 @@ def deflate(data: bytes) -> bytes:
                     flush_block(index)
             index += 1
             byte_available = True
-    w.stored(None, 0, True)
+    if go124_end:
+        w.stored(None, 0, True)
+    else:
+        w.bits(3, 3 + 7)  # final, fixed Huffman; end of block is code 0 (7 bits)
+        w.align()
     return bytes(w.out)
 
 
-def gzip(data: bytes) -> bytes:
-    """``data`` gzipped as Go's ``gzip.NewWriterLevel(w, gzip.BestCompression)`` writes it."""
+def gzip(data: bytes, go124_end: bool = False) -> bytes:
+    """``data`` gzipped as Go's ``gzip.NewWriterLevel(w, gzip.BestCompression)`` writes it (see
+    ``deflate`` for the Go versions)."""
     crc = zlib.crc32(data)
     trailer = crc.to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
-    return GZIP_HEADER + deflate(data) + trailer
+    return GZIP_HEADER + deflate(data, go124_end) + trailer
