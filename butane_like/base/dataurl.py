@@ -92,12 +92,12 @@ FAST_GZIP_MIN = 16384
 # would cost about what encoding them does), and gzipped before their other encodings are measured.
 PREFETCH_MIN = 4096
 _isal: Any = None
-# Contents up to this size get Go's gzip bytes (~0.1-0.5 MB/s here: <= ~0.5 s for the largest) ...
+# Contents up to this size get Go's gzip bytes (~0.1-0.5 MB/s here: up to ~0.5 s for the largest) ...
 EXACT_MAX = 65536
-# ... until one translation has put this many bytes through it (the real-world configs put at
-# most ~30 KB; bulk configs would pay seconds). Charged in document order, so the output does not
-# depend on thread timing.
-EXACT_BUDGET = 262144
+# ... until one translation has put this many bytes through it: 8x the most a real-world config
+# of the corpus needs (8.3 KB); a bulk config (bench/transpile) pays at most ~0.2-0.3 s CPU for it.
+# Charged in document order, so the output does not depend on thread timing.
+EXACT_BUDGET = 65536
 
 
 class ExactBudget:

@@ -95,6 +95,23 @@ def test_gzip_has_go_header() -> None:
         assert gzip.decompress(raw) == b"a" * size
 
 
+def test_gzip_bytes_are_gos_within_the_budget() -> None:
+    """Up to EXACT_MAX and within a translation's budget the gzip bytes are goflate's (Go's);
+    past the budget zlib's: the same contents, and a budget spent in the order asked."""
+    from butane_like.base import goflate
+
+    data = b"[Service]\nExecStart=/usr/bin/true\n" * 200
+    budget = dataurl.ExactBudget(total=len(data) + 10)
+    url, comp = make_data_url(data, exact=budget)
+    assert comp == "gzip" and base64.b64decode(url.split(",", 1)[1]) == goflate.gzip(data)
+    assert budget.left == 10
+    url2, comp2 = make_data_url(data, exact=budget)  # budget spent: zlib's bytes, same contents
+    raw2 = base64.b64decode(url2.split(",", 1)[1])
+    assert comp2 == "gzip" and raw2 != goflate.gzip(data) and gzip.decompress(raw2) == data
+    big = data * ((dataurl.EXACT_MAX // len(data)) + 1)  # past EXACT_MAX: never Go's bytes
+    assert make_data_url(big, exact=True) == make_data_url(big, exact=False)
+
+
 def _contents(kind: str, size: int, seed: int) -> bytes:
     rng = random.Random(seed)
     if kind == "random":  # unreserved letters, a newline every 76: gzip and escaping nearly tie
