@@ -21,12 +21,18 @@ Pure Python: ~0.1-0.5 MB/s on this machine, so ``dataurl`` bounds its use by siz
 from __future__ import annotations
 
 import zlib
+from collections import Counter
+from itertools import accumulate
 from operator import mul
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _WINDOW = 1 << 15
 _MAX_MATCH = 258
-_CHAIN = 4096
-_MAX_TOKENS = 1 << 14
+_CHAIN = 1024  # chain entries a search walks at level 9
+_MAX_TOKENS = 1 << 15  # tokens per block
 _MAX_STORED = 65535
 _MAXINT32 = (1 << 31) - 1
 _MATCH = 1 << 30
@@ -237,64 +243,6 @@ def _codegen(lit_lens: list[int], off_lens: list[int]) -> tuple[list[int], list[
     return out, freq
 
 
-def _write_block(w: _BitWriter, tokens: list[int], window: bytes | None) -> None:
-    """One non-final block of ``tokens``: stored, fixed or dynamic, whichever Go estimates smallest."""
-    lit_freq = [0] * 286
-    off_freq = [0] * 30
-    for t in tokens:
-        if t < _MATCH:
-            lit_freq[t] += 1
-        else:
-            lit_freq[257 + _LEN_CODE[(t - _MATCH) >> 22]] += 1
-            off_freq[_off_code(t & 0x3FFFFF)] += 1
-    lit_freq[_EOB] += 1
-    n_lit = 286
-    while lit_freq[n_lit - 1] == 0:
-        n_lit -= 1
-    n_off = 30
-    while n_off > 0 and off_freq[n_off - 1] == 0:
-        n_off -= 1
-    if n_off == 0:
-        off_freq[0] = 1
-        n_off = 1
-    lit = _huffman(lit_freq, 15)
-    off = _huffman(off_freq, 15)
-    storable = window is not None and len(window) <= _MAX_STORED
-    extra = 0
-    if storable:
-        extra = sum(lit_freq[c] * _LEN_EXTRA[c - 257] for c in range(265, n_lit))
-        extra += sum(off_freq[c] * _OFF_EXTRA[c] for c in range(4, n_off))
-    size = 3 + _FIXED_LIT.bit_length(lit_freq) + _FIXED_OFF.bit_length(off_freq) + extra
-    codegen, cg_freq = _codegen(lit.lens[:n_lit], off.lens[:n_off])
-    cg = _huffman(cg_freq, 7)
-    n_cg = 19
-    while n_cg > 4 and cg_freq[_CODEGEN_ORDER[n_cg - 1]] == 0:
-        n_cg -= 1
-    dynamic = 3 + 5 + 5 + 4 + 3 * n_cg + cg.bit_length(cg_freq) + cg_freq[16] * 2 + cg_freq[17] * 3
-    dynamic += cg_freq[18] * 7 + lit.bit_length(lit_freq) + off.bit_length(off_freq) + extra
-    lit_code, off_code = _FIXED_LIT, _FIXED_OFF
-    if dynamic < size:
-        size, lit_code, off_code = dynamic, lit, off
-    if storable and window is not None and (len(window) + 5) * 8 < size:
-        w.stored(window, len(window), False)
-        return
-    if lit_code is _FIXED_LIT:
-        w.bits(2, 3)
-    else:
-        w.bits(4, 3)
-        w.bits(n_lit - 257, 5)
-        w.bits(n_off - 1, 5)
-        w.bits(n_cg - 4, 4)
-        for i in range(n_cg):
-            w.bits(cg.lens[_CODEGEN_ORDER[i]], 3)
-        it = iter(codegen)
-        for sym in it:
-            w.bits(cg.codes[sym], cg.lens[sym])
-            if sym >= 16:
-                w.bits(next(it), (2, 3, 7)[sym - 16])
-    _write_tokens(w, tokens, lit_code, off_code)
-
-
 def _write_tokens(w: _BitWriter, tokens: list[int], lit: _Code, off: _Code) -> None:
     lcodes, llens, ocodes, olens = lit.codes, lit.lens, off.codes, off.lens
     out = w.out
@@ -328,136 +276,282 @@ def _write_tokens(w: _BitWriter, tokens: list[int], lit: _Code, off: _Code) -> N
     w.acc, w.nbits = acc, nbits + llens[_EOB]
 
 
-def _chains(data: bytes) -> tuple[list[int], dict[int, int]]:
-    """Go's hash chains: for every position the previous one whose next 4 bytes hash alike (-1:
-    none; Go inserts every position but the last three, in order), and, where a chain is longer
-    than a search may walk, the oldest position the walk reaches."""
+def _block(w: _BitWriter, tokens: list[int], window: bytes) -> None:
+    """One block as Go 1.27's writeBlockDynamic writes it when it starts a new table (always, at
+    the end of a stream): dynamic Huffman, unless fixed (under 250 tokens) or stored is not larger."""
+    lit_freq = [0] * 286
+    off_freq = [0] * 30
+    for t in tokens:
+        if t < _MATCH:
+            lit_freq[t] += 1
+        else:
+            lit_freq[257 + _LEN_CODE[(t - _MATCH) >> 22]] += 1
+            off_freq[_off_code(t & 0x3FFFFF)] += 1
+    lit_freq[_EOB] += 1
+    n_lit = 286
+    while lit_freq[n_lit - 1] == 0:
+        n_lit -= 1
+    n_off = 30
+    while n_off > 0 and off_freq[n_off - 1] == 0:
+        n_off -= 1
+    if n_off == 0:
+        off_freq[0] = 1
+        n_off = 1
+    storable = len(window) <= _MAX_STORED
+    stored = (len(window) + 5) * 8
+    extra = 0
+    if storable:
+        extra = sum(map(mul, lit_freq[257:], _LEN_EXTRA)) + sum(map(mul, off_freq, _OFF_EXTRA))
+    lit = _huffman(lit_freq, 15)
+    off = _huffman(off_freq, 15)
+    codegen, cg_freq = _codegen(lit.lens[:n_lit], off.lens[:n_off])
+    cg = _huffman(cg_freq, 7)
+    n_cg = 19
+    while n_cg > 4 and cg_freq[_CODEGEN_ORDER[n_cg - 1]] == 0:
+        n_cg -= 1
+    size = 3 + 5 + 5 + 4 + 3 * n_cg + cg.bit_length(cg_freq) + cg_freq[16] * 2 + cg_freq[17] * 3
+    size += cg_freq[18] * 7 + lit.bit_length(lit_freq) + off.bit_length(off_freq) + extra
+    if len(tokens) + 1 < 250:
+        fixed = 3 + _FIXED_LIT.bit_length(lit_freq) + _FIXED_OFF.bit_length(off_freq) + extra
+        if fixed <= size:
+            if storable and stored <= fixed:
+                w.stored(window, len(window), False)
+            else:
+                w.bits(2, 3)
+                _write_tokens(w, tokens, _FIXED_LIT, _FIXED_OFF)
+            return
+    if storable and stored <= size:
+        w.stored(window, len(window), False)
+        return
+    w.bits(4, 3)
+    w.bits(n_lit - 257, 5)
+    w.bits(n_off - 1, 5)
+    w.bits(n_cg - 4, 4)
+    for i in range(n_cg):
+        w.bits(cg.lens[_CODEGEN_ORDER[i]], 3)
+    it = iter(codegen)
+    for sym in it:
+        w.bits(cg.codes[sym], cg.lens[sym])
+        if sym >= 16:
+            w.bits(next(it), (2, 3, 7)[sym - 16])
+    _write_tokens(w, tokens, lit, off)
+
+
+def _chains(data: bytes) -> tuple[list[int], list[int], list[list[int]]]:
+    """Go's hash chains (all positions but the last three are inserted, in order): for every
+    position the previous one whose next 4 bytes hash alike (-1: none), its rank in its chain,
+    and the chain (a list of positions) it belongs to."""
     n = len(data)
-    head = [-1] * n
-    floor: dict[int, int] = {}
+    prev = [-1] * n
+    rank = [0] * n
+    chain_of: list[list[int]] = [[]] * n
     chains: dict[int, list[int]] = {}
-    get = chains.get
-    word = int.from_bytes(data[:3], "big")
     for pos in range(n - 3):
-        word = ((word << 8) | data[pos + 3]) & 0xFFFFFFFF
-        h = ((word * 0x1E35A7BD) & 0xFFFFFFFF) >> 15
-        chain = get(h)
+        h = ((int.from_bytes(data[pos : pos + 4], "little") * 2654435761) & 0xFFFFFFFF) >> 15
+        chain = chains.get(h)
         if chain is None:
-            chains[h] = [pos]
-            continue
-        head[pos] = chain[-1]
-        if len(chain) >= _CHAIN:
-            floor[pos] = chain[-_CHAIN]
+            chain = chains[h] = []
+        else:
+            prev[pos] = chain[-1]
+        rank[pos] = len(chain)
         chain.append(pos)
-    return head, floor
+        chain_of[pos] = chain
+    return prev, rank, chain_of
 
 
-def deflate(data: bytes, go124_end: bool = False) -> bytes:
-    """Raw DEFLATE of ``data`` as Go's ``flate.NewWriter(w, 9)`` writes it in one Write and Close.
+def _gain_off_extra(dist: int) -> int:
+    """The extra bits Go 1.27 charges a match at ``dist`` when it weighs it: it looks the code up
+    by distance, not distance-1, and its table of far codes wraps at 32768 (to code 14)."""
+    if dist < 256:
+        return _OFF_EXTRA[_off_code(dist)]
+    return _OFF_EXTRA[_off_code((dist >> 7) & 0xFF) + 14]
 
-    The stream ends with an empty final block: stored (5 bytes) up to Go 1.24 (``go124_end``),
-    fixed-Huffman (10 bits) from Go 1.26, whose rewritten compressor made the Butane v0.29.0
-    release. Go 1.26 also picks matches by estimated gain over 1024 chain entries: where that
-    finds other matches the bytes differ (20 of the 91 gzip contents of the real-world corpus).
-    """
+
+def deflate(data: bytes) -> bytes:
+    """Raw DEFLATE of ``data`` (at most 64 KiB) as Go 1.27's ``flate.NewWriter(w, 9)`` writes it
+    in one Write and Close: everything is encoded at Close, in blocks of at most 32768 tokens."""
     n = len(data)
-    # Small inputs: no chain can hold more entries than a search walks, so the nearest earlier
-    # occurrence of the next 4 bytes (rfind) is where the useful part of Go's walk starts.
-    head, floor = _chains(data) if n > _CHAIN + 3 else (None, {})
+    if n > 2 * _WINDOW:
+        raise ValueError("goflate: more than 64 KiB is written in several steps by Go; not emulated")
     w = _BitWriter()
     tokens: list[int] = []
-    append = tokens.append
-    base = 0  # absolute position of Go's window start: it slides while input remains to fill
-    slide_at = base + 2 * _WINDOW - 261 if n > 2 * _WINDOW else n + 1
-    block_start: int | None = 0
-    index = 0
-    length = 3
-    offset = 0
-    byte_available = False
-    from_bytes = int.from_bytes
+    add = tokens.append
+    block_start = 0
 
-    def flush_block(end: int) -> None:
+    def flush(end: int) -> None:
         nonlocal block_start
-        window = data[block_start:end] if block_start is not None else None
+        _block(w, tokens, data[block_start:end])
         block_start = end
-        _write_block(w, tokens, window)
         tokens.clear()
 
+    prev, rank, chain_of = _chains(data) if n > 3 else ([-1] * n, [0] * n, [])
+    # What a literal costs in Go's estimate: its code length in a Huffman code of the first
+    # 32 KiB's byte histogram, at least 1 bit; as prefix sums, so a match's literals cost a subtraction.
+    hist = [0] * 256
+    for b, c in Counter(data[:_MAX_TOKENS]).items():
+        hist[b] = c
+    costs = bytes(max(1, x) for x in _huffman(hist, 15).lens) if n else bytes(256)
+    cum = [0, *accumulate(data.translate(costs))]
+    from_bytes = int.from_bytes
+    max_insert = n - 3
+    index = 0
+    length, offset = 3, 0
+    byte_available = False
+    literals = 0  # consecutive literals (Go's uint16 counter)
+
+    def match_len(i: int, j: int, most: int) -> int:
+        a, b = data[i : i + most], data[j : j + most]
+        if a == b:
+            return most
+        x = from_bytes(a, "little") ^ from_bytes(b, "little")
+        return ((x & -x).bit_length() - 1) >> 3
+
     while True:
-        if index >= slide_at:
-            base += _WINDOW
-            slide_at = base + 2 * _WINDOW - 261 if n > base + 2 * _WINDOW else n + 1
-            if block_start is not None and block_start < base:
-                block_start = None
         lookahead = n - index
         if lookahead == 0:
             if byte_available:
-                append(data[index - 1])
+                add(data[index - 1])
             if tokens:
-                flush_block(index)
+                flush(index)
             break
         prev_length, prev_offset = length, offset
         length, offset = 3, 0
-        lo = index - _WINDOW
-        if lo < base:
-            lo = base
-        if lookahead <= prev_length or prev_length >= _MAX_MATCH or index >= n - 3:
-            i = -1
-        elif head is None:
-            i = data.rfind(data[index : index + 4], lo, index + 3)
-        else:
-            i = head[index]
-        if i >= lo:
-            # Go walks the chain from i, nearest first, at most 4096 entries, keeping a longer
-            # match only: the result is the nearest of the longest matches among the entries it
-            # walks. Only entries with the same 4 bytes can match, and a search for the next
-            # longer match from the last found finds that nearest one (C-speed rfind).
-            if index in floor and floor[index] > lo:
-                lo = floor[index]
+        lo = index - _WINDOW if index > _WINDOW else 0
+        i = prev[index] if index < max_insert else -1
+        if i >= lo and lookahead > prev_length and prev_length < _MAX_MATCH:
+            # Go walks the chain from i (at most 1024 entries), nearest first, and keeps a match
+            # longer than the last kept whose estimated gain is larger. A longer match of a
+            # candidate that lost can only win further on, so the nearest candidate matching
+            # more than the last one tried is the only one worth a look (C-speed rfind).
+            floor = lo
+            r = rank[i]
+            if r >= 1023 and chain_of[i][r - 1023] > floor:
+                floor = chain_of[i][r - 1023]
             look = _MAX_MATCH if lookahead > _MAX_MATCH else lookahead
-            need = 4
+            gain = 4
+            tried_edge = nice = False
             if data[i : i + 4] != data[index : index + 4]:
-                i = data.rfind(data[index : index + 4], lo, i + 3)
-            while i >= lo:
-                a = data[i : i + look]
-                b = data[index : index + look]
-                if a == b:
-                    m = look
-                else:
-                    x = from_bytes(a, "little") ^ from_bytes(b, "little")
-                    m = ((x & -x).bit_length() - 1) >> 3
-                if m > 4 or index - i <= 4096:  # a match of 4 only within 4096 bytes
-                    length = m
-                    offset = index - i
-                need = m + 1
-                if need > look:
+                i = data.rfind(data[index : index + 4], floor, i + 3)
+            while i >= floor:
+                tried_edge = tried_edge or index - i == _WINDOW
+                m = match_len(i, index, look)
+                g = (
+                    cum[index + m]
+                    - cum[index]
+                    - _gain_off_extra(index - i)
+                    - 3
+                    - _LEN_EXTRA[_LEN_CODE[m - 3]]
+                )
+                if g > gain:
+                    gain, length, offset = g, m, index - i
+                    if m >= look:
+                        nice = True  # long enough: Go stops walking
+                        break
+                if m + 1 > look:
                     break
-                i = data.rfind(data[index : index + need], lo, i - 1 + need)
+                i = data.rfind(data[index : index + m + 1], floor, i + m)
+            edge = index - _WINDOW
+            if (
+                not nice
+                and not tried_edge
+                and edge >= floor
+                and data[edge : edge + 4] == data[index : index + 4]
+            ):
+                # The entry 32768 back is charged fewer extra bits than its neighbours: it may
+                # win where nearer ones lost, so it gets Go's own test.
+                m = match_len(edge, index, look)
+                g = cum[index + m] - cum[index] - _gain_off_extra(_WINDOW) - 3 - _LEN_EXTRA[_LEN_CODE[m - 3]]
+                if m > length and g > gain:
+                    length, offset = m, _WINDOW
         if prev_length >= 4 and length <= prev_length:
-            append(_MATCH | (prev_length - 3) << 22 | (prev_offset - 1))
+            prev_length, prev_offset, index = _better_at_end(
+                data, prev, tokens, flush, index, prev_length, prev_offset, lookahead, max_insert
+            )
+            add(_MATCH | (prev_length - 3) << 22 | (prev_offset - 1))
             index += prev_length - 1
             byte_available = False
             length = 3
             if len(tokens) == _MAX_TOKENS:
-                flush_block(index)
-        else:
-            if byte_available:
-                append(data[index - 1])
-                if len(tokens) == _MAX_TOKENS:
-                    flush_block(index)
+                flush(index)
+            literals = 0
+            continue
+        if length >= 4:
+            literals = 0
+        if not byte_available:
             index += 1
             byte_available = True
-    if go124_end:
-        w.stored(None, 0, True)
-    else:
-        w.bits(3, 3 + 7)  # final, fixed Huffman; end of block is code 0 (7 bits)
-        w.align()
+            continue
+        literals = (literals + 1) & 0xFFFF
+        add(data[index - 1])
+        if len(tokens) == _MAX_TOKENS:
+            flush(index)
+        index += 1
+        skip = literals - _CHAIN
+        if skip > 0:  # a long run without matches: take a few more bytes as literals unsearched
+            for _ in range(1 + (skip >> 6)):
+                if index >= n - 1:
+                    break
+                add(data[index - 1])
+                if len(tokens) == _MAX_TOKENS:
+                    flush(index)
+                index += 1
+            add(data[index - 1])
+            byte_available = False
+            if len(tokens) == _MAX_TOKENS:
+                flush(index)
+    w.bits(3, 3 + 7)  # an empty final block: fixed Huffman, end of block is code 0 (7 bits)
+    w.align()
     return bytes(w.out)
 
 
-def gzip(data: bytes, go124_end: bool = False) -> bytes:
-    """``data`` gzipped as Go's ``gzip.NewWriterLevel(w, gzip.BestCompression)`` writes it (see
-    ``deflate`` for the Go versions)."""
-    crc = zlib.crc32(data)
-    trailer = crc.to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
-    return GZIP_HEADER + deflate(data, go124_end) + trailer
+def _better_at_end(
+    data: bytes,
+    prev: list[int],
+    tokens: list[int],
+    flush: Any,
+    index: int,
+    length: int,
+    offset: int,
+    lookahead: int,
+    max_insert: int,
+) -> tuple[int, int, int]:
+    """Go 1.27's second look before it emits a match: the latest earlier position whose 4 bytes
+    hash like those at the match's end, aligned to its start, may give a longer match (counted
+    from 2 bytes in, then extended back); the bytes it then starts after become literals."""
+    start = index - 1
+    if length >= _MAX_MATCH - 2 or start + length >= max_insert:
+        return length, offset, index
+    end = min(lookahead, _MAX_MATCH + 2) + start
+    lo = index - _WINDOW if index > _WINDOW else 0
+    p = prev[start + length]
+    while p > index:  # positions past index are not inserted yet
+        p = prev[p]
+    other = (p if p >= 0 else -1) - length
+    if start - other == offset or other <= lo + 2:
+        return length, offset, index
+    a, b = data[start + 2 : end], data[other + 2 : other + end - start]
+    if a == b:
+        m = len(a)
+    else:
+        x = int.from_bytes(a, "little") ^ int.from_bytes(b, "little")
+        m = ((x & -x).bit_length() - 1) >> 3
+    if m <= length:
+        return length, offset, index
+    length, offset = m, start - other
+    for i in (1, 0):
+        if length >= _MAX_MATCH or data[start + i] != data[other + i]:
+            for j in range(i + 1):
+                tokens.append(data[start + j])
+                if len(tokens) == _MAX_TOKENS:
+                    flush(index)
+                index += 1
+            break
+        length += 1
+    return length, offset, index
+
+
+def gzip(data: bytes) -> bytes:
+    """``data`` (at most 64 KiB) gzipped as Go 1.27's ``gzip.NewWriterLevel(w, BestCompression)``
+    writes it: no name, no time, XFL 2, OS 255."""
+    trailer = zlib.crc32(data).to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
+    return GZIP_HEADER + deflate(data) + trailer
