@@ -1,21 +1,21 @@
 """Go's ``compress/gzip`` at ``BestCompression`` (what Butane compresses data URLs with), byte for byte.
 
-Written from the algorithm of Go's ``compress/flate`` level 9 as Go 1.19 to 1.24 have it (their
-sources differ only in form), and checked byte for byte against Go 1.19 and against Butane v0.29.0
-built with Go 1.24 (tests/conformance/test_goflate.py):
+Butane's v0.29.0 release is built with Go 1.27, whose ``compress/flate`` was rewritten (Go 1.7-1.26
+wrote other bytes); this is its level 9, for one Write of at most 64 KiB and Close, written from the
+algorithm and checked byte for byte against Go 1.27 (tests/conformance/test_goflate.py):
 
-- matching: a hash of the next 4 bytes (17 bits, multiplicative) chains every earlier position
-  with the same hash; a search walks at most 4096 chain entries within the 32 KiB window, keeps the
-  nearest of the longest matches (length 4 only within 4096 bytes), stops at 258; lazy matching
-  with one byte of look-ahead; Go's window of 64 KiB slides by 32 KiB, and a slide cuts the
-  window a search may reach and the stored-block option of the block it passes;
-- blocks of at most 16384 tokens, each the smallest of stored / fixed / dynamic Huffman as Go
-  estimates them (extra bits only counted when the block could be stored), and an empty final
-  block (see ``deflate``: its form is what changed in Go 1.26, which the Butane release uses);
+- matching: every position but the last three joins a chain of earlier positions whose next 4
+  bytes hash alike (17 bits of the little-endian word times 2654435761); a search walks at most
+  1024 entries within 32 KiB and keeps a longer match only when its estimated gain is larger
+  (the literals' bits in a Huffman code of the first 32 KiB's bytes, minus the extra bits and 3);
+  lazy matching with one byte of look-ahead, a second look at the match's end before emitting it,
+  and unsearched literals after more than 1024 in a row;
+- blocks of at most 32768 tokens, each stored, fixed (under 250 tokens) or dynamic Huffman as Go
+  1.27 estimates them, and an empty fixed-Huffman final block;
 - Huffman code lengths by Go's length-limited construction (bit counts per level, leaves sorted
   by frequency then symbol, codes assigned in symbol order within a length).
 
-Pure Python: ~0.1-0.5 MB/s on this machine, so ``dataurl`` bounds its use by size.
+Pure Python: ~30-300 KB/s on this machine, so ``dataurl`` bounds its use by size.
 """
 
 from __future__ import annotations
