@@ -742,3 +742,18 @@ def test_fcos17_trees_set_owners_and_modes(tmp_path) -> None:
     older = run(body, version="1.6.0", files_dir=str(tmp_path))
     assert "directories" not in older.config["storage"]
     assert [e.message for e in older.entries][:1] == ["unused key user"]
+
+
+def test_partition_number_zero_is_left_out() -> None:
+    """Ignition's partition number is a plain Go int with omitempty: Butane leaves 0 ("the next
+    free number") out of its output (Butane v0.29.0's answer for this config, byte for byte)."""
+    from butane_like.gojson import encode
+
+    res = run(
+        "storage:\n  disks:\n    - device: /dev/vda\n      partitions:\n        - label: data\n          number: 0\n"
+    )
+    assert encode(res.config) == (
+        b'{"ignition":{"version":"3.4.0"},"storage":{"disks":[{"device":"/dev/vda","partitions":[{"label":"data"}]}]}}'
+    )
+    res = run("storage:\n  disks:\n    - device: /dev/vda\n      partitions:\n        - number: 3\n")
+    assert b'"partitions":[{"number":3}]' in encode(res.config)
