@@ -365,6 +365,8 @@ OUTPUT_ORDER: dict[str, list[tuple[str, Any]]] = {
 
 # Plain Go strings with omitempty: left out when "".
 OMIT_EMPTY = {("Tang", "url")}
+# Plain Go ints with omitempty: left out when 0 (a partition's number 0: "the next free one").
+OMIT_ZERO = {("Partition", "number")}
 
 # Fields that are plain Go strings in Ignition (no pointer, no omitempty): always written.
 NON_POINTER = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from .fields import NON_POINTER, OMIT_EMPTY, OUTPUT_ORDER
+from .fields import NON_POINTER, OMIT_EMPTY, OMIT_ZERO, OUTPUT_ORDER
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -76,6 +76,8 @@ def prune(v: Any, typ: Any) -> Any:
                 continue
             val = v[key]
             if val is None or (val == "" and (typ, key) in OMIT_EMPTY):
+                continue
+            if val == 0 and type(val) is int and (typ, key) in OMIT_ZERO:
                 continue
             if isinstance(ktyp, tuple) or ktyp in OUTPUT_ORDER:
                 val = prune(val, ktyp)

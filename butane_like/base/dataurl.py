@@ -1,7 +1,13 @@
 """Data URLs as Butane makes them: the shortest of percent-encoding, base64 and gzip+base64.
 
-The encoders are chosen for speed (zlib/ISA-L, SIMD base64) where the bytes may differ from Go's
-but the choice of encoding is the same.
+Butane gzips with Go's compress/gzip at BestCompression and keeps gzip+base64 when it is shorter
+than the shorter plain encoding by more than the 4 characters of "gzip" (base64 wins over
+percent-encoding only when strictly shorter). The gzip bytes are Go 1.27's, which the Butane
+release is built with (``goflate``, pure Python), for contents of up to ``EXACT_MAX`` bytes, within
+a budget of ``EXACT_BUDGET`` bytes per translation: the output is then Butane's byte for byte. Past those, zlib/ISA-L (fast, other bytes)
+decide and encode: the same meaning, and the same choice unless the two encodings are within a
+few per cent of each other. zlib runs first anyway: where its gzip loses by more than ``_slack``
+Go's cannot win (see ``_slack``), so incompressible contents never pay for the slow exact encoder.
 """
 
 from __future__ import annotations
@@ -85,6 +91,33 @@ FAST_GZIP_MIN = 16384
 # would cost about what encoding them does), and gzipped before their other encodings are measured.
 PREFETCH_MIN = 4096
 _isal: Any = None
+# Contents up to this size get Go's gzip bytes (~0.1-0.5 MB/s here: up to ~0.5 s for the largest) ...
+EXACT_MAX = 65536
+# ... until one translation has put this many bytes through it: 8x the most a real-world config
+# of the corpus needs (8.3 KB); a bulk config (bench/transpile) pays at most ~0.2-0.3 s CPU for it.
+# Charged in document order, so the output does not depend on thread timing.
+EXACT_BUDGET = 65536
+
+
+class ExactBudget:
+    """What is left of one translation's ``EXACT_BUDGET``."""
+
+    def __init__(self, total: int = EXACT_BUDGET) -> None:
+        self.left = total
+
+    def take(self, n: int) -> bool:
+        if n > self.left:
+            return False
+        self.left -= n
+        return True
+
+
+def _slack(best_len: int) -> int:
+    """How much longer zlib/ISA-L's gzip URL may be than the best plain one while Go's could
+    still be shorter than it: 1/8 + 64 characters. (Go 1.27's level 9 against zlib's level 6 on
+    3,000 seeded inputs of up to 64 KiB: shorter by at most a few per cent, or some 10-40 bytes on
+    small inputs; no input where the pre-check would have skipped a winning Go gzip.)"""
+    return best_len // 8 + 64
 
 
 def gzip_zlib(data: bytes) -> bytes:
@@ -117,23 +150,40 @@ def gzip_any(data: bytes) -> bytes:
 
 
 def make_data_url(
-    data: bytes, compression: str | None = None, allow_gzip: bool = True
+    data: bytes,
+    compression: str | None = None,
+    allow_gzip: bool = True,
+    exact: ExactBudget | bool = True,
 ) -> tuple[str, str | None]:
     """Butane's choice of encoding: the shortest of percent-encoding, base64 and gzip+base64.
 
     Returns (url, compression): compression is "" or "gzip" when we chose it, None when the user
-    declared a compression (the data is already compressed; it is only encoded).
+    declared a compression (the data is already compressed; it is only encoded). ``exact``: Go's
+    gzip bytes (up to ``EXACT_MAX``), charged to a budget, always (True) or never (False).
     """
+    return _make(data, compression, allow_gzip, exact)[0]
+
+
+def _go_gzip_wanted(data: bytes, gz_b64_len: int, best_len: int) -> bool:
+    """Whether Go's gzip could be the answer where zlib/ISA-L's base64 is ``gz_b64_len`` long."""
+    return len(data) <= EXACT_MAX and gz_b64_len + len(";base64,gzip") < best_len + _slack(best_len)
+
+
+def _make(
+    data: bytes, compression: str | None, allow_gzip: bool, exact: ExactBudget | bool
+) -> tuple[tuple[str, str | None], bool]:
+    """``make_data_url`` and whether Go's gzip was wanted but not made (``exact`` False or spent)."""
     user_compressed = bool(compression)
     can_gzip = not user_compressed and allow_gzip
     b64_len = 8 + (len(data) + 2) // 3 * 4
     gz = None
-    if can_gzip and len(data) >= PREFETCH_MIN:
+    missed = False
+    if can_gzip and len(data) > EXACT_MAX and len(data) >= PREFETCH_MIN:
         # Large contents: gzip first. When its URL is shorter than any plain one can be
         # (percent-encoding is at least as long as the data), that settles it.
         gz = b64(gzip_any(data))
         if len(gz) + len(";base64,gzip") < min(1 + len(data), b64_len):
-            return "data:;base64," + gz, "gzip"
+            return ("data:;base64," + gz, "gzip"), missed
     # Lengths first (cheap), the chosen encoding's text last: building the percent-encoded
     # text is the slow part.
     best = "pct"
@@ -145,24 +195,45 @@ def make_data_url(
     if can_gzip and best_len > 40:
         if gz is None:
             gz = b64(gzip_any(data))
+        if _go_gzip_wanted(data, len(gz), best_len):
+            if exact is True or (exact is not False and exact.take(len(data))):
+                from .goflate import gzip as go_gzip
+
+                gz = b64(go_gzip(data))
+            else:
+                missed = True
         if len(gz) + len(";base64,gzip") < best_len:
-            return "data:;base64," + gz, "gzip"
+            return ("data:;base64," + gz, "gzip"), missed
     if best == "b64":
-        return "data:;base64," + b64(data), out_comp
-    return "data:," + percent_escape(data), out_comp
+        return ("data:;base64," + b64(data), out_comp), missed
+    return ("data:," + percent_escape(data), out_comp), missed
 
 
-def data_urls_many(texts: list[str]) -> list[tuple[str, str | None]]:
+def data_urls_many(texts: list[str], exact: ExactBudget | bool = True) -> list[tuple[str, str | None]]:
     """``make_data_url`` of several texts (UTF-8, no declared compression) on all CPUs.
+
+    zlib/ISA-L run in parallel; the texts that want Go's gzip bytes (pure Python: threads would
+    not help) get them afterwards, in the order of ``texts``, charged to ``exact``.
+    """
+
+    def one(text: str) -> tuple[tuple[str, str | None], bool]:
+        return _make(text.encode("utf-8", "surrogateescape"), None, True, False)
+
+    made = _many(texts, one)
+    return [
+        make_data_url(t.encode("utf-8", "surrogateescape"), exact=exact) if missed else url
+        for t, (url, missed) in zip(texts, made, strict=True)
+    ]
+
+
+def _many(texts: list[str], one: Any) -> list[Any]:
+    """``one`` of every text, on all CPUs.
 
     One share of about equal size per CPU: zlib and ISA-L release the GIL while they compress,
     so the shares run in parallel; one task per share, because a hand-off per text costs more
     than a small one takes. Each text's bytes are made and dropped inside its task, so that at
     no time all of them (and their gzip) are held at once: fresh memory is slow to touch here.
     """
-
-    def one(text: str) -> tuple[str, str | None]:
-        return make_data_url(text.encode("utf-8", "surrogateescape"))
 
     workers = min(len(texts), os.cpu_count() or 1)
     if workers < 2:

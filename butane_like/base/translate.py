@@ -53,13 +53,17 @@ class Translator:
         self._urls: list[str] = []
         # id(inline text) -> its data URL and compression, made in parallel before the walk
         self.prepared: dict[int, tuple[str, str | None]] = {}
+        # what is left of this translation's allowance of Go's (slow, exact) gzip bytes
+        self.exact_gzip = dataurl.ExactBudget()
 
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
     ) -> tuple[str, str | None]:
         if self.spec.base < 2:  # fcos 1.0 (base v0_1) only percent-encodes, with no compression
             made = ("data:," + dataurl.percent_escape(data), None)
-        url, comp = made if made is not None else dataurl.make_data_url(data, compression)
+        url, comp = (
+            made if made is not None else dataurl.make_data_url(data, compression, exact=self.exact_gzip)
+        )
         self.generated.add(id(url))
         self._urls.append(url)
         return url, comp
@@ -87,7 +91,7 @@ class Translator:
                     big.append(r["inline"])
         if len(big) < 2:
             return
-        done = dataurl.data_urls_many(big)
+        done = dataurl.data_urls_many(big, self.exact_gzip)
         self.prepared = {id(s): made for s, made in zip(big, done, strict=True)}
 
     def translate(self, cfg: dict) -> dict:

@@ -103,6 +103,55 @@ def test_butane_realworld(tmp_path) -> None:
     assert not unexpected and not fixed, f"disagree: {unexpected}; agree now (drop from OPEN): {fixed}"
 
 
+def _auto_encoded(node: object) -> list[tuple[str, str]]:
+    """The data URLs in an Ignition config whose encoding Butane chose, with their compression
+    ("" or "gzip"; a gzip the user declared has no Go header or is not Butane's to choose)."""
+    found = []
+    if isinstance(node, list):
+        for x in node:
+            found += _auto_encoded(x)
+    elif isinstance(node, dict):
+        src, comp = node.get("source"), node.get("compression")
+        if isinstance(src, str) and src.startswith("data:") and comp in ("", "gzip"):
+            found.append((src, comp))
+        for x in node.values():
+            found += _auto_encoded(x)
+    return found
+
+
+@pytest.mark.skipif(not BUTANE.is_dir(), reason=f"the real-world Butane corpus is not at {BUTANE}")
+def test_butane_realworld_data_urls() -> None:
+    """Every data URL Butane encoded, re-encoded from its contents by our encoder: the same choice
+    of percent-encoding, base64 or gzip+base64 and the same bytes (Go 1.27's gzip, which the Butane
+    release is built with), everywhere. (The checker above compares decoded contents only.)"""
+    import base64
+    import gzip
+    import urllib.parse
+
+    from butane_like.base.dataurl import make_data_url
+    from butane_like.base.goflate import GZIP_HEADER
+
+    choice, differ, count = [], [], 0
+    for expected in sorted(BUTANE.glob("*/expected*.ign")):
+        text = expected.read_text()
+        for url, comp in _auto_encoded(json.loads(text) if text.strip() else {}):
+            meta, _, body = url[5:].partition(",")
+            raw = base64.b64decode(body) if meta.endswith(";base64") else urllib.parse.unquote_to_bytes(body)
+            if comp == "gzip":
+                if raw[:10] != GZIP_HEADER:
+                    continue  # compressed by the config's author
+                raw = gzip.decompress(raw)
+            count += 1
+            ours = make_data_url(raw)
+            if ours[1] != comp:
+                choice.append((expected.parent.name, len(raw), comp, ours[1]))
+            elif ours[0] != url:
+                differ.append((expected.parent.name, len(raw), comp))
+    assert count >= 245
+    assert not choice, f"another encoding than Butane's (case, size, Butane, ours): {choice}"
+    assert not differ, f"other bytes than Butane's (case, size, compression): {differ}"
+
+
 @pytest.mark.skipif(not IGNITION.is_dir(), reason=f"the real-world Ignition corpus is not at {IGNITION}")
 def test_ignition_realworld() -> None:
     ours = f"{sys.executable} -m pineinstall validate"

@@ -95,6 +95,23 @@ def test_gzip_has_go_header() -> None:
         assert gzip.decompress(raw) == b"a" * size
 
 
+def test_gzip_bytes_are_gos_within_the_budget() -> None:
+    """Up to EXACT_MAX and within a translation's budget the gzip bytes are goflate's (Go's);
+    past the budget zlib's: the same contents, and a budget spent in the order asked."""
+    from butane_like.base import goflate
+
+    data = b"[Service]\nExecStart=/usr/bin/true\n" * 200
+    budget = dataurl.ExactBudget(total=len(data) + 10)
+    url, comp = make_data_url(data, exact=budget)
+    assert comp == "gzip" and base64.b64decode(url.split(",", 1)[1]) == goflate.gzip(data)
+    assert budget.left == 10
+    url2, comp2 = make_data_url(data, exact=budget)  # budget spent: zlib's bytes, same contents
+    raw2 = base64.b64decode(url2.split(",", 1)[1])
+    assert comp2 == "gzip" and raw2 != goflate.gzip(data) and gzip.decompress(raw2) == data
+    big = data * ((dataurl.EXACT_MAX // len(data)) + 1)  # past EXACT_MAX: never Go's bytes
+    assert make_data_url(big, exact=True) == make_data_url(big, exact=False)
+
+
 def _contents(kind: str, size: int, seed: int) -> bytes:
     rng = random.Random(seed)
     if kind == "random":  # unreserved letters, a newline every 76: gzip and escaping nearly tie
@@ -140,8 +157,10 @@ def test_many_large_files_compressed_in_parallel_decode_back() -> None:
     res = run(body)
     files = res.config["storage"]["files"]
     assert [text_of(f["contents"]) for f in files] == [t.encode() for t in texts]
+    budget = dataurl.ExactBudget()  # Go's exact bytes until the translation's budget is spent
+    assert sum(map(len, texts)) > budget.left
     for f, t in zip(files, texts, strict=True):
-        url, comp = make_data_url(t.encode())
+        url, comp = make_data_url(t.encode(), exact=budget)
         assert (f["contents"]["compression"], len(f["contents"]["source"])) == (comp, len(url))
     assert files[1]["contents"]["compression"] == "gzip"  # the repetitive one
 
@@ -690,7 +709,7 @@ def test_aliased_text_with_and_without_declared_compression(declared_first: bool
 
 def test_inline_merges_are_duplicates_only_when_their_data_urls_are() -> None:
     # (a version Ignition parses but does not know: Butane only warns and skips their check)
-    ign = '\"ignition\": {\"version\": \"3.9.0\"}'
+    ign = '"ignition": {"version": "3.9.0"}'
     body = f"ignition:\n  config:\n    merge:\n      - inline: '{{{ign}, \"a\": 1}}'\n      - inline: '{{{ign}, \"b\": 2}}'\n"
     dup = "duplicate entry defined"
     assert dup not in [e.message for e in run(body).entries]
@@ -723,3 +742,18 @@ def test_fcos17_trees_set_owners_and_modes(tmp_path) -> None:
     older = run(body, version="1.6.0", files_dir=str(tmp_path))
     assert "directories" not in older.config["storage"]
     assert [e.message for e in older.entries][:1] == ["unused key user"]
+
+
+def test_partition_number_zero_is_left_out() -> None:
+    """Ignition's partition number is a plain Go int with omitempty: Butane leaves 0 ("the next
+    free number") out of its output (Butane v0.29.0's answer for this config, byte for byte)."""
+    from butane_like.gojson import encode
+
+    res = run(
+        "storage:\n  disks:\n    - device: /dev/vda\n      partitions:\n        - label: data\n          number: 0\n"
+    )
+    assert encode(res.config) == (
+        b'{"ignition":{"version":"3.4.0"},"storage":{"disks":[{"device":"/dev/vda","partitions":[{"label":"data"}]}]}}'
+    )
+    res = run("storage:\n  disks:\n    - device: /dev/vda\n      partitions:\n        - number: 3\n")
+    assert b'"partitions":[{"number":3}]' in encode(res.config)
