@@ -1,13 +1,14 @@
 """Type check of a config against the JSON Schema of its spec version (``schemas/ignition/``).
 
 This plays the part of Go's typed decoding in Ignition: wrong JSON types are errors, keys the spec
-does not know are ``Unused key`` warnings. Only the structural keywords are read (``type``,
+does not know are ``unused key`` warnings. Only the structural keywords are read (``type``,
 ``properties``, ``additionalProperties``, ``items``, local ``$ref``); the rest of the schema
 (enums, patterns, descriptions) serves editors, while the semantic rules give Ignition's messages.
 
 Two quirks of Go's decoder are kept because configs in the field depend on them: keys match
 fields case-insensitively (with a warning), and a ``null`` list item decodes to an empty object.
-``null`` is accepted for every field.
+``null`` is accepted for every field; where Go's field is a struct (not a pointer), Ignition warns
+that its position tree does not match (the warning below).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "null": (),
 }
 _cache: dict[str, Node] = {}
+_version = ""  # of the config being walked (check() sets it)
 
 
 class Node:
@@ -109,6 +111,8 @@ def _deref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def check(config: Any, version: str, report: Report) -> None:
     """Add an error for every value of the wrong type and a warning for every unknown key."""
+    global _version
+    _version = version
     _walk(config, load(version), (), report)
 
 
@@ -127,12 +131,20 @@ def _walk(value: Any, node: Node, path: Path, report: Report) -> None:
                 # Go decodes a null element into a zero struct; Ignition warns that positions
                 # may be off from here on, and then validates the empty object.
                 value[i] = item = {}
-                report.warning(
-                    f"context tree does not match content tree at {format_path(path + (i,))}. "
-                    "Line and column reporting may be inconsistent. Unused keys may not be reported.",
-                    path + (i,),
-                )
+                _mismatch(report, path + (i,))
             _walk(item, items, path + (i,), report)
+
+
+def _mismatch(report: Report, path: Path) -> None:
+    report.warning(
+        f"context tree does not match content tree at {format_path(path)}. "
+        "Line and column reporting may be inconsistent. Unused keys may not be reported",
+        path,
+    )
+
+
+# Object fields that are Go pointers in some spec (a null leaves them nil, without the warning).
+_POINTER_FIELDS = {("3.2.0", "clevis"), ("3.2.0", "custom")}
 
 
 def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) -> None:
@@ -144,6 +156,9 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
             kind = type(child)
             if kind is dict or kind is list:
                 _walk(child, sub, path + (key,), report)
+            elif child is None and sub.types is not None and dict in sub.types:
+                if (_version, key) not in _POINTER_FIELDS:
+                    _mismatch(report, path + (key,))
             elif child is not None and sub.types is not None and kind not in sub.types:
                 # a scalar: its type is all there is to check (inline: most values are scalars)
                 report.error(
@@ -153,7 +168,7 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
         if isinstance(node.open, Node):
             _walk(child, node.open, path + (key,), report)
             continue
-        report.warning(f"Unused key {shorten(key)}", path + (key,), at_key=True)
+        report.warning(f"unused key {shorten(key)}", path + (key,), at_key=True)
         field = node.folded.get(key.lower())
         if field is not None:
             # Go's decoder fills the field anyway: keep what it would decode. Ignition does not
@@ -166,10 +181,48 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
         fold_fields(value, (field,))
 
 
+# Fields that are plain Go values (not pointers) in Ignition's types, by spec: a null decodes into
+# them as nothing (the value of an earlier key stays), where it makes a pointer nil.
+_PLAIN_FIELDS = {"device", "name", "number", "path", "version"}
+_PLAIN_FROM = {
+    "3.0.0": {"level", "source", "target"},
+    "3.1.0": {"level", "target"},
+    "3.2.0": {"config", "level", "pin", "target", "url"},
+}
+
+
+def go_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as Go's decoder fills a struct from it (``json.loads``'s object_pairs_hook): a key
+    given twice decodes into what the first one left, so a later object merges into the earlier one
+    and a later null leaves a plain field or an object as it was."""
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    value = {}
+    for key, child in pairs:
+        value[key] = _decoded_again(value[key], child, key) if key in value else child
+    return value
+
+
+def _decoded_again(old: Any, new: Any, key: str) -> Any:
+    if new is None and (key in _PLAIN_FIELDS or isinstance(old, dict)):
+        return old
+    if isinstance(old, dict) and isinstance(new, dict):
+        merged = dict(old)
+        for k, v in new.items():
+            merged[k] = _decoded_again(merged[k], v, k) if k in merged else v
+        return merged
+    return new
+
+
 def fold_fields(value: dict[str, Any], fields: tuple[str, ...]) -> None:
-    """Give each field the value Go's decoder would: that of the last key equal to it but for case."""
+    """Give each field the value Go's decoder would: that of the last key equal to it but for case
+    (the last non-null one for a plain Go field)."""
+    plain = _PLAIN_FIELDS | _PLAIN_FROM.get(_version, {"url"})
     for field in fields:
         lowered = field.lower()
         matches = [key for key in value if key.lower() == lowered]
+        if field in plain:
+            matches = [key for key in matches if value[key] is not None]
         if matches and matches[-1] != field:
             value[field] = value[matches[-1]]
