@@ -193,8 +193,9 @@ _PLAIN_FROM = {
 
 def go_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object as Go's decoder fills a struct from it (``json.loads``'s object_pairs_hook): a key
-    given twice decodes into what the first one left, so a later object merges into the earlier one
-    and a later null leaves a plain field or an object as it was."""
+    given twice decodes into what the first one left, so a later object merges into the earlier one,
+    a later list's items into the earlier list's items at the same index (Go reuses the slice's
+    backing array), and a later null leaves a plain field or an object as it was."""
     value = dict(pairs)
     if len(value) == len(pairs):
         return value
@@ -212,6 +213,8 @@ def _decoded_again(old: Any, new: Any, key: str) -> Any:
         for k, v in new.items():
             merged[k] = _decoded_again(merged[k], v, k) if k in merged else v
         return merged
+    if isinstance(old, list) and isinstance(new, list):
+        return [_decoded_again(old[i], v, "") if i < len(old) else v for i, v in enumerate(new)]
     return new
 
 
