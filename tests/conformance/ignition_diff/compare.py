@@ -7,6 +7,9 @@
 - A finding the reference places by line and column only: Go's type error ("json: cannot unmarshal
   …", placed after the value) is answered by an error of ours on that line; a syntax error by an error
   at that line and column (line 0 col 0, the end of the input: by any error). Ours names the field.
+- "partition numbers collide" names one of the colliding partitions, and when a disk has several
+  collisions, ignition-validate picks it at random (Go's map order): the disk is compared, not which
+  of its partitions, nor its line and column.
 - A config the reference cannot parse ("couldn't parse config: MSG" on stderr, no place) is
   answered by an error of ours that says MSG, or for a version, that names the version.
 """
@@ -21,12 +24,18 @@ UNPLACED = re.compile(r"^(error|warning|info) at line (\d+) col (\d+): (.*)$")
 PARSE = re.compile(r"^(?:couldn't|failed to) parse config: (.*)$")
 
 
+COLLIDE = "partition numbers collide"
+
+
 def _split(text: str) -> tuple[Counter, list[tuple[str, int, int, str]], list[str]]:
     placed: Counter = Counter()
     unplaced, parse = [], []
     for line in text.splitlines():
         line = line.strip()
         if m := PLACED.match(line):
+            if m.group(5) == COLLIDE:  # the disk, not which partition (see above)
+                placed[(m.group(1), m.group(2).rsplit(".", 1)[0], 0, 0, COLLIDE)] += 1
+                continue
             placed[(m.group(1), m.group(2), int(m.group(3)), int(m.group(4)), m.group(5))] += 1
         elif m := UNPLACED.match(line):
             unplaced.append((m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)))

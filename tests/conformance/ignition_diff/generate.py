@@ -15,7 +15,7 @@ with special bits, partition layouts, unit texts); duplicates (paths, names, dev
 numbers and labels, kernel arguments, headers) and dependencies between fields (a filesystem's
 format and path, clevis and key files and cex, hard links and their targets, overwrite without a
 source) are drawn on purpose; a few cases get unknown keys, nulls, a value of the wrong JSON type
-or a text-level defect (duplicate key, trailing garbage, truncation). The oracle runs as
+or a text-level defect (a key given twice, trailing garbage, truncation). The oracle runs as
 ``ignition-validate config.ign``; its rc, stdout and stderr are the recorded answer.
 """
 
@@ -294,9 +294,15 @@ def draw(seed: int) -> str:
     gen = Gen(seed)
     text = json.dumps(gen.config(), indent=gen.pick([None, 2, 2, 4]), ensure_ascii=gen.p(0.5))
     if gen.p(0.04):  # text-level defects
-        kind = gen.pick(["dup", "trail", "cut", "empty"])
+        kind = gen.pick(["dup", "dupsection", "trail", "cut", "empty"])
         if kind == "dup":
             text = text.replace('"ignition": {', '"ignition": {"version": "3.0.0", ', 1)
+        elif kind == "dupsection":  # Go decodes a key given again into what the first one left
+            again = gen.pick(['"storage": {"files": [{"path": "rel", "mode": null}]}', '"storage": null',
+                              '"systemd": {"units": [{"name": "a.service", "name": null}]}',
+                              '"ignition": {"version": "3.4.0"}', '"ignition": {"config": null}',
+                              '"passwd": {"users": [{"name": "core"}]}'])
+            text = text.rstrip()[:-1].rstrip() + ", " + again + "}"
         elif kind == "trail":
             text += gen.pick(["}", " x", "\n{}", ","])
         elif kind == "cut":
