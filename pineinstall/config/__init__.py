@@ -92,7 +92,7 @@ def _check_text(data: bytes | str) -> Checked:
         report.entries[-1].line, report.entries[-1].col = 1, 1
         return Checked(report)
     try:
-        obj = json.loads(text, parse_constant=_no_constant, object_pairs_hook=schema.go_object)
+        obj = schema.go_loads(text, parse_constant=_no_constant)
     except (json.JSONDecodeError, RecursionError):
         raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
         _report_syntax(report, raw)

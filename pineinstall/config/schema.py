@@ -113,7 +113,10 @@ def check(config: Any, version: str, report: Report) -> None:
     """Add an error for every value of the wrong type and a warning for every unknown key."""
     global _version
     _version = version
-    _walk(config, load(version), (), report)
+    try:
+        _walk(config, load(version), (), report)
+    finally:
+        _shadowed.clear()
 
 
 def _walk(value: Any, node: Node, path: Path, report: Report) -> None:
@@ -154,7 +157,14 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
         sub = props.get(key)
         if sub is not None:
             kind = type(child)
-            if kind is dict or kind is list:
+            if kind is dict and id(child) in _shadowed:
+                # given again as null: Ignition's position tree holds the null (a mismatch, and no
+                # unused keys below), Go's struct the object (whose type errors count)
+                _mismatch(report, path + (key,))
+                below = Report()
+                _walk(child, sub, path + (key,), below)
+                report.extend(e for e in below if e.is_error)
+            elif kind is dict or kind is list:
                 _walk(child, sub, path + (key,), report)
             elif child is None and sub.types is not None and dict in sub.types:
                 if (_version, key) not in _POINTER_FIELDS:
@@ -191,6 +201,13 @@ _PLAIN_FROM = {
 }
 
 
+def go_loads(text: str, **kwargs: Any) -> Any:
+    """``json.loads`` as Go's decoder fills Ignition's structs (see ``go_object``); the next
+    ``check`` reads what it noted."""
+    _shadowed.clear()
+    return json.loads(text, object_pairs_hook=go_object, **kwargs)
+
+
 def go_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object as Go's decoder fills a struct from it (``json.loads``'s object_pairs_hook): a key
     given twice decodes into what the first one left, so a later object merges into the earlier one,
@@ -205,8 +222,15 @@ def go_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
+# Objects a later null left in place (by id, while one config is decoded and checked).
+_shadowed: set[int] = set()
+
+
 def _decoded_again(old: Any, new: Any, key: str) -> Any:
-    if new is None and (key in _PLAIN_FIELDS or isinstance(old, dict)):
+    if new is None and isinstance(old, dict):
+        _shadowed.add(id(old))
+        return old
+    if new is None and key in _PLAIN_FIELDS:
         return old
     if isinstance(old, dict) and isinstance(new, dict):
         merged = dict(old)

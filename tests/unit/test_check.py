@@ -109,6 +109,12 @@ def test_a_key_given_twice_decodes_as_in_go():
     checked = check(text)
     assert checked.ok and not checked.report
     assert checked.config["storage"] == {"files": [{"path": "/a"}], "directories": [{"path": "/b"}]}
+    # an object given again as null: Go keeps the object, Ignition's position tree the null
+    again = check(
+        '{"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/a", "x": 1}]}, "storage": null}'
+    )
+    assert [(e.path, e.message[:27]) for e in again.report] == [(("storage",), "context tree does not match")]
+    assert again.config["storage"] == {"files": [{"path": "/a", "x": 1}]}
 
 
 def test_special_mode_bits_are_masked_before_3_6_and_kept_in_3_6():

@@ -42,7 +42,9 @@ SYSTEMD_DIR = "/etc/systemd/system/"
 # Setuid/setgid/sticky bits in specs that cannot express them (3.0.0-3.5.0), in the words of the
 # newest Ignition (2.26) for every version (ignition-validate 2.14 said "... not supported in spec
 # versions older than 3.4.0" for 3.0.0-3.3.0).
-WARN_SPECIAL_BITS = "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
+WARN_SPECIAL_BITS = (
+    "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
+)
 
 
 def _check_owner(report: Report, node: dict, base: Path) -> None:

@@ -72,8 +72,11 @@ def same_answer(ref: tuple[int, str, str], got: tuple[int, str, str]) -> str:
         problems.append(f"ref only: {sorted(missing)}")
     for kind, line, col, msg in r_unplaced:
         typed = msg.startswith("json: cannot unmarshal")
-        if not any(e[0] == kind and ((e[1], e[2]) == (line, col) or (line, col) == (0, 0) or (typed and e[1] == line))
-                   for e in errors):
+        if not any(
+            e[0] == kind
+            and ((e[1], e[2]) == (line, col) or (line, col) == (0, 0) or (typed and e[1] == line))
+            for e in errors
+        ):
             problems.append(f"ref {kind} at line {line} col {col}: {msg!r} not answered (ours: {errors[:3]})")
     for msg in r_parse:
         if not any(msg.lower() in e[3].lower() or ("version" in msg and "version" in e[3]) for e in errors):

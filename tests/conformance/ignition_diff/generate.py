@@ -37,24 +37,83 @@ CASES = HERE / "cases"
 VERSIONS = [f"3.{n}.0" for n in range(7)] + ["3.7.0-experimental"]
 ODD_VERSIONS = ["3.7.0", "3.6.0-experimental", "3.4", "2.3.0", "", "3.0.0-experimental", None]
 
-PATHS = ["/etc/a", "/etc/a/b", "/etc/d", "/var/l", "/var/l/x", "etc/rel", "/etc/a/", "/etc/../x",
-         "/etc//c", "", "/etc/systemd/system/a.service", "/home/core/.ssh/authorized_keys"]
-URLS = ["https://example.com/a", "http://example.com/b", "data:,hello", "data:;base64,aGVsbG8=",
-        "s3://bucket/key", "s3://bucket/key?versionId=1", "arn:aws:s3:::bucket/key",
-        "arn:aws:s3:us-east-1:123:accesspoint/ap/object/k", "gs://b/o", "tftp://h/f", "ftp://x/y",
-        "http://[::1", "", "data:text", "HTTP://X/Y", "x", "https://u:p@example.com/a"]
+PATHS = [
+    "/etc/a",
+    "/etc/a/b",
+    "/etc/d",
+    "/var/l",
+    "/var/l/x",
+    "etc/rel",
+    "/etc/a/",
+    "/etc/../x",
+    "/etc//c",
+    "",
+    "/etc/systemd/system/a.service",
+    "/home/core/.ssh/authorized_keys",
+]
+URLS = [
+    "https://example.com/a",
+    "http://example.com/b",
+    "data:,hello",
+    "data:;base64,aGVsbG8=",
+    "s3://bucket/key",
+    "s3://bucket/key?versionId=1",
+    "arn:aws:s3:::bucket/key",
+    "arn:aws:s3:us-east-1:123:accesspoint/ap/object/k",
+    "gs://b/o",
+    "tftp://h/f",
+    "ftp://x/y",
+    "http://[::1",
+    "",
+    "data:text",
+    "HTTP://X/Y",
+    "x",
+    "https://u:p@example.com/a",
+]
 HASHES = ["sha512-" + "0" * 128, "sha256-" + "0" * 64, "sha512-0", "md5-00", "sha512", "sha256-" + "g" * 64]
 MODES = [420, 493, 384, 511, 2541, 3565, 1023, 4095, 4096, 0, -1, 8000, 2048, 1472]
-DEVICES = ["/dev/vda", "/dev/vdb", "/dev/sda", "vdb", "", "/dev/disk/by-partlabel/var",
-           "/dev/mapper/c", "/dev/md/data"]
+DEVICES = [
+    "/dev/vda",
+    "/dev/vdb",
+    "/dev/sda",
+    "vdb",
+    "",
+    "/dev/disk/by-partlabel/var",
+    "/dev/mapper/c",
+    "/dev/md/data",
+]
 FORMATS = ["ext4", "xfs", "vfat", "swap", "btrfs", "none", "", "zfs", "EXT4"]
 LABELS = ["root", "boot", "var", "data", "a:b", "x" * 36, "x" * 37, "", "é" * 18]
-GUIDS = ["0FC63DAF-8483-4772-8E79-3D69D8477DE4", "5e9c4a2b-1b6e-4d2c-9f0a-0123456789ab", "x", "",
-         "0fc63daf-8483-4772-8e79-3d69d8477de4"]
-UNIT_NAMES = ["a.service", "a.service", "b.timer", "c", "d.SERVICE", "e@.service", "e@x.service",
-              "f.mount", ".service", "g.service.d"]
-UNIT_TEXTS = ["[Unit]\nDescription=x\n", "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
-              "", "[Unit", "[Unit]\nA\n", "[Unit] x\n", "# c\n", "[S]\nA=1\nB=2 \\\n  c\n", "A=1\n"]
+GUIDS = [
+    "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
+    "5e9c4a2b-1b6e-4d2c-9f0a-0123456789ab",
+    "x",
+    "",
+    "0fc63daf-8483-4772-8e79-3d69d8477de4",
+]
+UNIT_NAMES = [
+    "a.service",
+    "a.service",
+    "b.timer",
+    "c",
+    "d.SERVICE",
+    "e@.service",
+    "e@x.service",
+    "f.mount",
+    ".service",
+    "g.service.d",
+]
+UNIT_TEXTS = [
+    "[Unit]\nDescription=x\n",
+    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+    "",
+    "[Unit",
+    "[Unit]\nA\n",
+    "[Unit] x\n",
+    "# c\n",
+    "[S]\nA=1\nB=2 \\\n  c\n",
+    "A=1\n",
+]
 # Without Pine's deliberate account-name errors (issue 12: more than 32 characters, a ':', ',', '/',
 # '\\' or white space): Ignition accepts them.
 NAMES = ["core", "core", "root", "admin", "", "a" * 32, "x-y", "Core"]
@@ -85,10 +144,20 @@ class Gen(Draws):
         self.opt(d, "source", lambda: self.pick(URLS), 0.9 if need_source else 0.7)
         self.opt(d, "compression", lambda: self.pick(["", "gzip", "xz", "zstd", None]), 0.2)
         self.opt(d, "verification", lambda: self.odd({"hash": self.pick(HASHES)}), 0.2)
-        self.opt(d, "httpHeaders", lambda: [
-            self.odd({"name": self.pick(["", "X-A", "X-A", "Authorization"]),
-                      **({"value": self.pick(["v", "", None])} if self.p(0.8) else {})})
-            for _ in range(self.r.randint(0, 3))], 0.15)
+        self.opt(
+            d,
+            "httpHeaders",
+            lambda: [
+                self.odd(
+                    {
+                        "name": self.pick(["", "X-A", "X-A", "Authorization"]),
+                        **({"value": self.pick(["v", "", None])} if self.p(0.8) else {}),
+                    }
+                )
+                for _ in range(self.r.randint(0, 3))
+            ],
+            0.15,
+        )
         return self.odd(d)
 
     def owner(self) -> dict:
@@ -118,7 +187,9 @@ class Gen(Draws):
 
     def link(self) -> dict:
         d = self.node()
-        self.opt(d, "target", lambda: self.pick(["/etc/a", "/etc/d", "d", "", "../d", "/x/../d/", None]), 0.85)
+        self.opt(
+            d, "target", lambda: self.pick(["/etc/a", "/etc/d", "d", "", "../d", "/x/../d/", None]), 0.85
+        )
         self.opt(d, "hard", lambda: self.pick([True, False]), 0.4)
         return self.odd(d)
 
@@ -143,7 +214,9 @@ class Gen(Draws):
 
     def raid(self) -> dict:
         d: dict = {"name": self.pick(["md0", "md0", "data", ""])}
-        self.opt(d, "level", lambda: self.pick(["raid0", "raid1", "raid5", "linear", "5", "raid7", "", None]), 0.85)
+        self.opt(
+            d, "level", lambda: self.pick(["raid0", "raid1", "raid5", "linear", "5", "raid7", "", None]), 0.85
+        )
         self.opt(d, "devices", lambda: [self.pick(DEVICES) for _ in range(self.r.randint(0, 3))], 0.85)
         self.opt(d, "spares", lambda: self.pick([0, 1, 2, -1]), 0.3)
         self.opt(d, "options", lambda: [self.pick(["--x", "--x", ""])], 0.1)
@@ -164,15 +237,41 @@ class Gen(Draws):
         d: dict = {}
         self.opt(d, "tpm2", lambda: self.pick([True, False]), 0.4)
         self.opt(d, "threshold", lambda: self.pick([0, 1, 2, 3, -1]), 0.3)
-        self.opt(d, "tang", lambda: [
-            self.odd({"url": self.pick(["http://t", "http://t", "t", "", "ftp://t"]),
-                      **({"thumbprint": self.pick(["", "x", None])} if self.p(0.7) else {}),
-                      **({"advertisement": self.pick(["{}", "x", '{"payload": "e30"}', ""])} if self.p(0.25) else {})})
-            for _ in range(self.r.randint(0, 2))], 0.4)
-        self.opt(d, "custom", lambda: self.odd({
-            k: v for k, v in (("pin", self.pick(["tpm2", "tang", "sss", "foo", "", None])),
-                              ("config", self.pick(["", "{}", None])),
-                              ("needsNetwork", self.pick([True, False]))) if self.p(0.6)}), 0.35)
+        self.opt(
+            d,
+            "tang",
+            lambda: [
+                self.odd(
+                    {
+                        "url": self.pick(["http://t", "http://t", "t", "", "ftp://t"]),
+                        **({"thumbprint": self.pick(["", "x", None])} if self.p(0.7) else {}),
+                        **(
+                            {"advertisement": self.pick(["{}", "x", '{"payload": "e30"}', ""])}
+                            if self.p(0.25)
+                            else {}
+                        ),
+                    }
+                )
+                for _ in range(self.r.randint(0, 2))
+            ],
+            0.4,
+        )
+        self.opt(
+            d,
+            "custom",
+            lambda: self.odd(
+                {
+                    k: v
+                    for k, v in (
+                        ("pin", self.pick(["tpm2", "tang", "sss", "foo", "", None])),
+                        ("config", self.pick(["", "{}", None])),
+                        ("needsNetwork", self.pick([True, False])),
+                    )
+                    if self.p(0.6)
+                }
+            ),
+            0.35,
+        )
         return self.odd(d)
 
     def luks(self) -> dict:
@@ -186,7 +285,12 @@ class Gen(Draws):
         self.opt(d, "openOptions", lambda: [self.pick(["--allow-discards", "--allow-discards", ""])], 0.15)
         self.opt(d, "discard", lambda: self.pick([True, False]), 0.2)
         self.opt(d, "clevis", self.clevis, 0.5)
-        self.opt(d, "cex", lambda: self.odd({"enabled": self.pick([True, False, None])} if self.p(0.9) else {}), 0.2)
+        self.opt(
+            d,
+            "cex",
+            lambda: self.odd({"enabled": self.pick([True, False, None])} if self.p(0.9) else {}),
+            0.2,
+        )
         return self.odd(d)
 
     def unit(self) -> dict:
@@ -194,24 +298,46 @@ class Gen(Draws):
         self.opt(d, "enabled", lambda: self.pick([True, False, None]), 0.4)
         self.opt(d, "mask", lambda: self.pick([True, False]), 0.15)
         self.opt(d, "contents", lambda: self.pick(UNIT_TEXTS), 0.55)
-        self.opt(d, "dropins", lambda: [
-            self.odd({"name": self.pick(["x.conf", "x.conf", "y", ""]),
-                      **({"contents": self.pick(UNIT_TEXTS)} if self.p(0.6) else {})})
-            for _ in range(self.r.randint(0, 2))], 0.3)
+        self.opt(
+            d,
+            "dropins",
+            lambda: [
+                self.odd(
+                    {
+                        "name": self.pick(["x.conf", "x.conf", "y", ""]),
+                        **({"contents": self.pick(UNIT_TEXTS)} if self.p(0.6) else {}),
+                    }
+                )
+                for _ in range(self.r.randint(0, 2))
+            ],
+            0.3,
+        )
         return self.odd(d)
 
     def user(self) -> dict:
         d: dict = {"name": self.pick(NAMES)}
         self.opt(d, "passwordHash", lambda: self.pick(["$6$s$h", "$y$j9T$s$h", "*", "", "!"]), 0.3)
-        self.opt(d, "sshAuthorizedKeys", lambda: [self.pick(["ssh-ed25519 AAAA a", "ssh-ed25519 AAAA a", ""])
-                                                  for _ in range(self.r.randint(0, 2))], 0.4)
+        self.opt(
+            d,
+            "sshAuthorizedKeys",
+            lambda: [
+                self.pick(["ssh-ed25519 AAAA a", "ssh-ed25519 AAAA a", ""])
+                for _ in range(self.r.randint(0, 2))
+            ],
+            0.4,
+        )
         # (no uid 0 for a new user: Pine warns about it, Ignition does not)
         self.opt(d, "uid", lambda: self.pick([1000, -1, None]), 0.2)
         self.opt(d, "gecos", "G", 0.1)
         self.opt(d, "homeDir", lambda: self.pick(["/home/x", "home", ""]), 0.1)
         self.opt(d, "noCreateHome", True, 0.05)
         self.opt(d, "primaryGroup", lambda: self.pick(["wheel", ""]), 0.1)
-        self.opt(d, "groups", lambda: [self.pick(["wheel", "docker", ""]) for _ in range(self.r.randint(0, 2))], 0.2)
+        self.opt(
+            d,
+            "groups",
+            lambda: [self.pick(["wheel", "docker", ""]) for _ in range(self.r.randint(0, 2))],
+            0.2,
+        )
         self.opt(d, "noUserGroup", True, 0.05)
         self.opt(d, "noLogInit", True, 0.05)
         self.opt(d, "shell", lambda: self.pick(["/bin/bash", ""]), 0.1)
@@ -240,23 +366,54 @@ class Gen(Draws):
         self.opt(cfg, "merge", lambda: self.many(self.resource, 2), 0.7)
         self.opt(cfg, "replace", self.resource, 0.3)
         self.opt(ig, "config", lambda: self.odd(cfg), 0.2)
-        self.opt(ig, "timeouts", lambda: self.odd({k: self.pick([0, 10, -1]) for k in ("httpResponseHeaders", "httpTotal")
-                                                   if self.p(0.6)}), 0.1)
-        self.opt(ig, "security", lambda: {"tls": self.odd({"certificateAuthorities": self.many(self.resource, 2)})}, 0.15)
-        self.opt(ig, "proxy", lambda: self.odd({
-            **{k: self.pick(["http://p", "https://p", "ftp://p", "http://[p", ""]) for k in ("httpProxy", "httpsProxy")
-               if self.p(0.6)},
-            **({"noProxy": [self.pick(["a", "a", ""]) for _ in range(self.r.randint(0, 2))]} if self.p(0.3) else {})}),
-            0.15)
+        self.opt(
+            ig,
+            "timeouts",
+            lambda: self.odd(
+                {k: self.pick([0, 10, -1]) for k in ("httpResponseHeaders", "httpTotal") if self.p(0.6)}
+            ),
+            0.1,
+        )
+        self.opt(
+            ig,
+            "security",
+            lambda: {"tls": self.odd({"certificateAuthorities": self.many(self.resource, 2)})},
+            0.15,
+        )
+        self.opt(
+            ig,
+            "proxy",
+            lambda: self.odd(
+                {
+                    **{
+                        k: self.pick(["http://p", "https://p", "ftp://p", "http://[p", ""])
+                        for k in ("httpProxy", "httpsProxy")
+                        if self.p(0.6)
+                    },
+                    **(
+                        {"noProxy": [self.pick(["a", "a", ""]) for _ in range(self.r.randint(0, 2))]}
+                        if self.p(0.3)
+                        else {}
+                    ),
+                }
+            ),
+            0.15,
+        )
         return self.odd(ig)
 
     def config(self) -> dict:
         version = self.pick(VERSIONS) if self.p(0.95) else self.pick(ODD_VERSIONS)
         c: dict = {"ignition": self.ignition(version)}
         st: dict = {}
-        for key, make, prob in (("files", self.file, 0.5), ("directories", self.directory, 0.3),
-                                ("links", self.link, 0.3), ("disks", self.disk, 0.25), ("raid", self.raid, 0.15),
-                                ("filesystems", self.filesystem, 0.3), ("luks", self.luks, 0.25)):
+        for key, make, prob in (
+            ("files", self.file, 0.5),
+            ("directories", self.directory, 0.3),
+            ("links", self.link, 0.3),
+            ("disks", self.disk, 0.25),
+            ("raid", self.raid, 0.15),
+            ("filesystems", self.filesystem, 0.3),
+            ("luks", self.luks, 0.25),
+        ):
             self.opt(st, key, lambda make=make: self.many(make), prob)
         if st or self.p(0.05):
             c["storage"] = self.odd(st)
@@ -268,8 +425,13 @@ class Gen(Draws):
             self.opt(pw, "groups", lambda: self.many(self.group, 2), 0.4)
             c["passwd"] = self.odd(pw)
         if self.p(0.15):
-            c["kernelArguments"] = self.odd({k: [self.pick(KARGS) for _ in range(self.r.randint(0, 3))]
-                                             for k in ("shouldExist", "shouldNotExist") if self.p(0.7)})
+            c["kernelArguments"] = self.odd(
+                {
+                    k: [self.pick(KARGS) for _ in range(self.r.randint(0, 3))]
+                    for k in ("shouldExist", "shouldNotExist")
+                    if self.p(0.7)
+                }
+            )
         if self.oddness and self.p(0.15):
             self.wrong_type(c)
         return self.odd(c)
@@ -279,7 +441,7 @@ class Gen(Draws):
         spots: list[tuple[Any, Any]] = []
 
         def walk(v: Any) -> None:
-            for k, x in (v.items() if isinstance(v, dict) else enumerate(v)):
+            for k, x in v.items() if isinstance(v, dict) else enumerate(v):
                 spots.append((v, k))
                 if isinstance(x, (dict, list)):
                     walk(x)
@@ -298,10 +460,16 @@ def draw(seed: int) -> str:
         if kind == "dup":
             text = text.replace('"ignition": {', '"ignition": {"version": "3.0.0", ', 1)
         elif kind == "dupsection":  # Go decodes a key given again into what the first one left
-            again = gen.pick(['"storage": {"files": [{"path": "rel", "mode": null}]}', '"storage": null',
-                              '"systemd": {"units": [{"name": "a.service", "name": null}]}',
-                              '"ignition": {"version": "3.4.0"}', '"ignition": {"config": null}',
-                              '"passwd": {"users": [{"name": "core"}]}'])
+            again = gen.pick(
+                [
+                    '"storage": {"files": [{"path": "rel", "mode": null}]}',
+                    '"storage": null',
+                    '"systemd": {"units": [{"name": "a.service", "name": null}]}',
+                    '"ignition": {"version": "3.4.0"}',
+                    '"ignition": {"config": null}',
+                    '"passwd": {"users": [{"name": "core"}]}',
+                ]
+            )
             text = text.rstrip()[:-1].rstrip() + ", " + again + "}"
         elif kind == "trail":
             text += gen.pick(["}", " x", "\n{}", ","])

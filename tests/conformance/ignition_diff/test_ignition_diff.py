@@ -23,11 +23,7 @@ CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
 
 # Seeds that still disagree, by class (issue #15: open work). A seed that starts to agree fails
 # its test, so this list stays true.
-_NULL_AGAIN = (
-    "an object key given again as null: Go keeps the first object, Ignition's position tree the null "
-    "(a 'context tree does not match' warning there, no unused keys below it); not emulated"
-)
-OPEN: dict[int, str] = {1399: _NULL_AGAIN, 3018: _NULL_AGAIN}
+OPEN: dict[int, str] = {}
 
 
 def _recorded(case: Path) -> tuple[int, str, str]:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 _OLD_SPECIAL_BITS = "setuid/setgid/sticky bits are not supported in spec versions older than 3.4.0"
-_NEW_SPECIAL_BITS = "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
+_NEW_SPECIAL_BITS = (
+    "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
+)
 
 
 def as_newest(message: str) -> str:
