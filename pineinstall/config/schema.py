@@ -117,6 +117,7 @@ def check(config: Any, version: str, report: Report) -> None:
         _walk(config, load(version), (), report)
     finally:
         _shadowed.clear()
+        _latest.clear()
 
 
 def _walk(value: Any, node: Node, path: Path, report: Report) -> None:
@@ -151,44 +152,56 @@ _POINTER_FIELDS = {("3.2.0", "clevis"), ("3.2.0", "custom")}
 
 
 def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) -> None:
-    props = node.props
     inexact: list[str] = []
+    latest = _latest.get(id(value))
     for key, child in value.items():
-        sub = props.get(key)
-        if sub is not None:
-            kind = type(child)
-            if kind is dict and id(child) in _shadowed:
-                # given again as null: Ignition's position tree holds the null (a mismatch, and no
-                # unused keys below), Go's struct the object (whose type errors count)
-                _mismatch(report, path + (key,))
-                below = Report()
-                _walk(child, sub, path + (key,), below)
-                report.extend(e for e in below if e.is_error)
-            elif kind is dict or kind is list:
-                _walk(child, sub, path + (key,), report)
-            elif child is None and sub.types is not None and dict in sub.types:
-                if (_version, key) not in _POINTER_FIELDS:
-                    _mismatch(report, path + (key,))
-            elif child is not None and sub.types is not None and kind not in sub.types:
-                # a scalar: its type is all there is to check (inline: most values are scalars)
-                report.error(
-                    f"cannot unmarshal {json_kind(child)} into a field of type {sub.wanted}", path + (key,)
-                )
-            continue
-        if isinstance(node.open, Node):
-            _walk(child, node.open, path + (key,), report)
-            continue
-        report.warning(f"unused key {shorten(key)}", path + (key,), at_key=True)
-        field = node.folded.get(key.lower())
-        if field is not None:
-            # Go's decoder fills the field anyway: keep what it would decode. Ignition does not
-            # look for unused keys below such a key, so only its type errors count.
+        if latest is not None and key not in latest:
+            # from an earlier object under a key given twice: Go decoded it, but Ignition's
+            # position tree (the last object) lacks it, so only its errors count
             below = Report()
-            _walk(child, props[field], path + (key,), below)
+            _walk_key(key, child, node, path, below, inexact)
             report.extend(e for e in below if e.is_error)
-            inexact.append(field)
+        else:
+            _walk_key(key, child, node, path, report, inexact)
     for field in inexact:
         fold_fields(value, (field,))
+
+
+def _walk_key(key: str, child: Any, node: Node, path: Path, report: Report, inexact: list[str]) -> None:
+    props = node.props
+    sub = props.get(key)
+    if sub is not None:
+        kind = type(child)
+        if kind is dict and id(child) in _shadowed:
+            # given again as null: Ignition's position tree holds the null (a mismatch, and no
+            # unused keys below), Go's struct the object (whose type errors count)
+            _mismatch(report, path + (key,))
+            below = Report()
+            _walk(child, sub, path + (key,), below)
+            report.extend(e for e in below if e.is_error)
+        elif kind is dict or kind is list:
+            _walk(child, sub, path + (key,), report)
+        elif child is None and sub.types is not None and dict in sub.types:
+            if (_version, key) not in _POINTER_FIELDS:
+                _mismatch(report, path + (key,))
+        elif child is not None and sub.types is not None and kind not in sub.types:
+            # a scalar: its type is all there is to check (inline: most values are scalars)
+            report.error(
+                f"cannot unmarshal {json_kind(child)} into a field of type {sub.wanted}", path + (key,)
+            )
+        return
+    if isinstance(node.open, Node):
+        _walk(child, node.open, path + (key,), report)
+        return
+    report.warning(f"unused key {shorten(key)}", path + (key,), at_key=True)
+    field = node.folded.get(key.lower())
+    if field is not None:
+        # Go's decoder fills the field anyway: keep what it would decode. Ignition does not
+        # look for unused keys below such a key, so only its type errors count.
+        below = Report()
+        _walk(child, props[field], path + (key,), below)
+        report.extend(e for e in below if e.is_error)
+        inexact.append(field)
 
 
 # Fields that are plain Go values (not pointers) in Ignition's types, by spec: a null decodes into
@@ -205,6 +218,7 @@ def go_loads(text: str, **kwargs: Any) -> Any:
     """``json.loads`` as Go's decoder fills Ignition's structs (see ``go_object``); the next
     ``check`` reads what it noted."""
     _shadowed.clear()
+    _latest.clear()
     return json.loads(text, object_pairs_hook=go_object, **kwargs)
 
 
@@ -222,8 +236,10 @@ def go_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
-# Objects a later null left in place (by id, while one config is decoded and checked).
+# Objects a later null left in place, and merged objects with the keys of their last occurrence
+# (what Ignition's position tree holds), by id, while one config is decoded and checked.
 _shadowed: set[int] = set()
+_latest: dict[int, set[str]] = {}
 
 
 def _decoded_again(old: Any, new: Any, key: str) -> Any:
@@ -236,6 +252,7 @@ def _decoded_again(old: Any, new: Any, key: str) -> Any:
         merged = dict(old)
         for k, v in new.items():
             merged[k] = _decoded_again(merged[k], v, k) if k in merged else v
+        _latest[id(merged)] = set(new)
         return merged
     if isinstance(old, list) and isinstance(new, list):
         return [_decoded_again(old[i], v, "") if i < len(old) else v for i, v in enumerate(new)]

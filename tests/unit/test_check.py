@@ -115,6 +115,9 @@ def test_a_key_given_twice_decodes_as_in_go():
     )
     assert [(e.path, e.message[:27]) for e in again.report] == [(("storage",), "context tree does not match")]
     assert again.config["storage"] == {"files": [{"path": "/a", "x": 1}]}
+    # unknown keys count in the last object only (Ignition's position tree), known ones merge
+    twice = check('{"ignition": {"version": "3.3.0", "x": 1}, "ignition": {"version": "3.4.0", "y": 2}}')
+    assert [e.message for e in twice.report] == ["unused key y"]
 
 
 def test_special_mode_bits_are_masked_before_3_6_and_kept_in_3_6():
