@@ -164,7 +164,7 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
         else:
             _walk_key(key, child, node, path, report, inexact)
     for field in inexact:
-        fold_fields(value, (field,))
+        fold_fields(value, (field,), path)
 
 
 def _walk_key(key: str, child: Any, node: Node, path: Path, report: Report, inexact: list[str]) -> None:
@@ -259,10 +259,13 @@ def _decoded_again(old: Any, new: Any, key: str) -> Any:
     return new
 
 
-def fold_fields(value: dict[str, Any], fields: tuple[str, ...]) -> None:
+def fold_fields(value: dict[str, Any], fields: tuple[str, ...], where: Path = ()) -> None:
     """Give each field the value Go's decoder would: that of the last key equal to it but for case
-    (the last non-null one for a plain Go field)."""
+    (the last non-null one for a plain Go field). ``where``: the object's path ("path" is plain
+    in files, directories and links only; a filesystem's is a pointer)."""
     plain = _PLAIN_FIELDS | _PLAIN_FROM.get(_version, {"url"})
+    if len(where) < 2 or where[-2] not in ("files", "directories", "links"):
+        plain = plain - {"path"}
     for field in fields:
         lowered = field.lower()
         matches = [key for key in value if key.lower() == lowered]
