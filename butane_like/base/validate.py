@@ -140,12 +140,10 @@ def _inline_config(tr: Translator, text: str, path: tuple) -> None:
     # against the Butane document.
     for e in check_dict(obj, tr.safety):
         where = tuple(e.path or ())
-        # Ignition's config package words it in lower case (ignition-validate capitalizes it).
-        msg = "unused key " + e.message[11:] if e.message.startswith("Unused key ") else e.message
         if e.is_error:
-            tr.report.error(msg, where)
+            tr.report.error(e.message, where)
         else:
-            tr.report.warning(msg, where)
+            tr.report.warning(e.message, where)
 
 
 # Semantic versions as github.com/coreos/go-semver parses them.

@@ -92,7 +92,7 @@ def _check_text(data: bytes | str) -> Checked:
         report.entries[-1].line, report.entries[-1].col = 1, 1
         return Checked(report)
     try:
-        obj = json.loads(text, parse_constant=_no_constant)
+        obj = schema.go_loads(text, parse_constant=_no_constant)
     except (json.JSONDecodeError, RecursionError):
         raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
         _report_syntax(report, raw)
@@ -135,7 +135,13 @@ def _check_object(obj: Any, report: Report, safety: bool = True) -> Checked:
     return Checked(report, version, upgrade(obj, minor))
 
 
+_NO_VERSION = "ignition.version is required: the config declares no spec version"
+
+
 def _version(obj: Any, report: Report) -> str | None:
+    if obj is None:  # Go decodes a null document as an empty object: no version
+        report.error(_NO_VERSION, ())
+        return None
     if not isinstance(obj, dict):
         report.error(f"config must be a JSON object, not {schema.json_kind(obj)}", ())
         return None
@@ -143,7 +149,7 @@ def _version(obj: Any, report: Report) -> str | None:
     schema.fold_fields(obj, ("ignition",))
     ignition = obj.get("ignition")
     if ignition is None:
-        report.error("ignition.version is required: the config declares no spec version", ("ignition",))
+        report.error(_NO_VERSION, ("ignition",))
         return None
     if not isinstance(ignition, dict):
         kind = schema.json_kind(ignition)
@@ -153,7 +159,7 @@ def _version(obj: Any, report: Report) -> str | None:
     version = ignition.get("version")
     path = ("ignition", "version")
     if version is None:
-        report.error("ignition.version is required: the config declares no spec version", ("ignition",))
+        report.error(_NO_VERSION, ("ignition",))
         return None
     if not isinstance(version, str):
         report.error(f"cannot unmarshal {schema.json_kind(version)} into a field of type string", path)

@@ -1,13 +1,14 @@
 """Type check of a config against the JSON Schema of its spec version (``schemas/ignition/``).
 
 This plays the part of Go's typed decoding in Ignition: wrong JSON types are errors, keys the spec
-does not know are ``Unused key`` warnings. Only the structural keywords are read (``type``,
+does not know are ``unused key`` warnings. Only the structural keywords are read (``type``,
 ``properties``, ``additionalProperties``, ``items``, local ``$ref``); the rest of the schema
 (enums, patterns, descriptions) serves editors, while the semantic rules give Ignition's messages.
 
 Two quirks of Go's decoder are kept because configs in the field depend on them: keys match
 fields case-insensitively (with a warning), and a ``null`` list item decodes to an empty object.
-``null`` is accepted for every field.
+``null`` is accepted for every field; where Go's field is a struct (not a pointer), Ignition warns
+that its position tree does not match (the warning below).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "null": (),
 }
 _cache: dict[str, Node] = {}
+_version = ""  # of the config being walked (check() sets it)
 
 
 class Node:
@@ -109,7 +111,13 @@ def _deref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def check(config: Any, version: str, report: Report) -> None:
     """Add an error for every value of the wrong type and a warning for every unknown key."""
-    _walk(config, load(version), (), report)
+    global _version
+    _version = version
+    try:
+        _walk(config, load(version), (), report)
+    finally:
+        _shadowed.clear()
+        _latest.clear()
 
 
 def _walk(value: Any, node: Node, path: Path, report: Report) -> None:
@@ -127,49 +135,141 @@ def _walk(value: Any, node: Node, path: Path, report: Report) -> None:
                 # Go decodes a null element into a zero struct; Ignition warns that positions
                 # may be off from here on, and then validates the empty object.
                 value[i] = item = {}
-                report.warning(
-                    f"context tree does not match content tree at {format_path(path + (i,))}. "
-                    "Line and column reporting may be inconsistent. Unused keys may not be reported.",
-                    path + (i,),
-                )
+                _mismatch(report, path + (i,))
             _walk(item, items, path + (i,), report)
 
 
+def _mismatch(report: Report, path: Path) -> None:
+    report.warning(
+        f"context tree does not match content tree at {format_path(path)}. "
+        "Line and column reporting may be inconsistent. Unused keys may not be reported",
+        path,
+    )
+
+
+# Object fields that are Go pointers in some spec (a null leaves them nil, without the warning).
+_POINTER_FIELDS = {("3.2.0", "clevis"), ("3.2.0", "custom")}
+
+
 def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) -> None:
-    props = node.props
     inexact: list[str] = []
+    latest = _latest.get(id(value))
     for key, child in value.items():
-        sub = props.get(key)
-        if sub is not None:
-            kind = type(child)
-            if kind is dict or kind is list:
-                _walk(child, sub, path + (key,), report)
-            elif child is not None and sub.types is not None and kind not in sub.types:
-                # a scalar: its type is all there is to check (inline: most values are scalars)
-                report.error(
-                    f"cannot unmarshal {json_kind(child)} into a field of type {sub.wanted}", path + (key,)
-                )
-            continue
-        if isinstance(node.open, Node):
-            _walk(child, node.open, path + (key,), report)
-            continue
-        report.warning(f"Unused key {shorten(key)}", path + (key,), at_key=True)
-        field = node.folded.get(key.lower())
-        if field is not None:
-            # Go's decoder fills the field anyway: keep what it would decode. Ignition does not
-            # look for unused keys below such a key, so only its type errors count.
+        if latest is not None and key not in latest:
+            # from an earlier object under a key given twice: Go decoded it, but Ignition's
+            # position tree (the last object) lacks it, so only its errors count
             below = Report()
-            _walk(child, props[field], path + (key,), below)
+            _walk_key(key, child, node, path, below, inexact)
             report.extend(e for e in below if e.is_error)
-            inexact.append(field)
+        else:
+            _walk_key(key, child, node, path, report, inexact)
     for field in inexact:
-        fold_fields(value, (field,))
+        fold_fields(value, (field,), path)
 
 
-def fold_fields(value: dict[str, Any], fields: tuple[str, ...]) -> None:
-    """Give each field the value Go's decoder would: that of the last key equal to it but for case."""
+def _walk_key(key: str, child: Any, node: Node, path: Path, report: Report, inexact: list[str]) -> None:
+    props = node.props
+    sub = props.get(key)
+    if sub is not None:
+        kind = type(child)
+        if kind is dict and id(child) in _shadowed:
+            # given again as null: Ignition's position tree holds the null (a mismatch, and no
+            # unused keys below), Go's struct the object (whose type errors count)
+            _mismatch(report, path + (key,))
+            below = Report()
+            _walk(child, sub, path + (key,), below)
+            report.extend(e for e in below if e.is_error)
+        elif kind is dict or kind is list:
+            _walk(child, sub, path + (key,), report)
+        elif child is None and sub.types is not None and dict in sub.types:
+            if (_version, key) not in _POINTER_FIELDS:
+                _mismatch(report, path + (key,))
+        elif child is not None and sub.types is not None and kind not in sub.types:
+            # a scalar: its type is all there is to check (inline: most values are scalars)
+            report.error(
+                f"cannot unmarshal {json_kind(child)} into a field of type {sub.wanted}", path + (key,)
+            )
+        return
+    if isinstance(node.open, Node):
+        _walk(child, node.open, path + (key,), report)
+        return
+    report.warning(f"unused key {shorten(key)}", path + (key,), at_key=True)
+    field = node.folded.get(key.lower())
+    if field is not None:
+        # Go's decoder fills the field anyway: keep what it would decode. Ignition does not
+        # look for unused keys below such a key, so only its type errors count.
+        below = Report()
+        _walk(child, props[field], path + (key,), below)
+        report.extend(e for e in below if e.is_error)
+        inexact.append(field)
+
+
+# Fields that are plain Go values (not pointers) in Ignition's types, by spec: a null decodes into
+# them as nothing (the value of an earlier key stays), where it makes a pointer nil.
+_PLAIN_FIELDS = {"device", "name", "number", "path", "version"}
+_PLAIN_FROM = {
+    "3.0.0": {"level", "source", "target"},
+    "3.1.0": {"level", "target"},
+    "3.2.0": {"config", "level", "pin", "target", "url"},
+}
+
+
+def go_loads(text: str, **kwargs: Any) -> Any:
+    """``json.loads`` as Go's decoder fills Ignition's structs (see ``go_object``); the next
+    ``check`` reads what it noted."""
+    _shadowed.clear()
+    _latest.clear()
+    return json.loads(text, object_pairs_hook=go_object, **kwargs)
+
+
+def go_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as Go's decoder fills a struct from it (``json.loads``'s object_pairs_hook): a key
+    given twice decodes into what the first one left, so a later object merges into the earlier one,
+    a later list's items into the earlier list's items at the same index (Go reuses the slice's
+    backing array), and a later null leaves a plain field or an object as it was."""
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    value = {}
+    for key, child in pairs:
+        value[key] = _decoded_again(value[key], child, key) if key in value else child
+    return value
+
+
+# Objects a later null left in place, and merged objects with the keys of their last occurrence
+# (what Ignition's position tree holds), by id, while one config is decoded and checked.
+_shadowed: set[int] = set()
+_latest: dict[int, set[str]] = {}
+
+
+def _decoded_again(old: Any, new: Any, key: str) -> Any:
+    if new is None and isinstance(old, dict):
+        _shadowed.add(id(old))
+        return old
+    if new is None and key in _PLAIN_FIELDS:
+        return old
+    if isinstance(old, dict) and isinstance(new, dict):
+        merged = dict(old)
+        for k, v in new.items():
+            merged[k] = _decoded_again(merged[k], v, k) if k in merged else v
+        _latest[id(merged)] = set(new)
+        return merged
+    if isinstance(old, list) and isinstance(new, list):
+        return [_decoded_again(old[i], v, "") if i < len(old) else v for i, v in enumerate(new)]
+    return new
+
+
+def fold_fields(value: dict[str, Any], fields: tuple[str, ...], where: Path = ()) -> None:
+    """Give each field the value Go's decoder would: that of the last key equal to it but for case
+    (the last non-null one for a plain Go field). ``where``: the object's path ("path" is plain
+    in files, directories and links only; a filesystem's is a pointer)."""
+    plain = _PLAIN_FIELDS | _PLAIN_FROM.get(_version, {"url"})
+    if len(where) < 2 or where[-2] not in ("files", "directories", "links"):
+        plain = plain - {"path"}
     for field in fields:
         lowered = field.lower()
         matches = [key for key in value if key.lower() == lowered]
+        if field in plain:
+            matches = [key for key in matches if value[key] is not None]
         if matches and matches[-1] != field:
             value[field] = value[matches[-1]]

@@ -242,7 +242,7 @@ def test_warnings_are_printed_and_the_config_is_embedded(iso: Path, tmp_path: Pa
     cfg.write_bytes(b'{"ignition":{"version":"3.4.0"},\n "unknownKey":1}')
     r = pineinstall("iso", "embed", iso, "--config", cfg)
     assert r.returncode == 0, r.stderr
-    assert b"warning at $.unknownKey, line 2 col 2: Unused key unknownKey" in r.stderr
+    assert b"warning at $.unknownKey, line 2 col 2: unused key unknownKey" in r.stderr
     assert decode(extract_area(iso, tmp_path)) == Embedded(cfg.read_bytes(), None, None)
 
 

@@ -66,31 +66,58 @@ def test_booleans_are_not_integers_and_floats_are_not_integers():
 def test_unknown_keys_are_warnings_at_the_key():
     text = '{"ignition": {"version": "3.3.0"}, "foo": 1}'
     col = text.index('"foo"') + 1
-    assert messages(text) == [f"warning at $.foo, line 1 col {col}: Unused key foo"]
+    assert messages(text) == [f"warning at $.foo, line 1 col {col}: unused key foo"]
     assert check(text).ok
 
 
 def test_key_added_in_a_later_version_is_unknown_in_an_earlier_one():
     # kernelArguments arrived with spec 3.3.0.
     text = '{"ignition": {"version": "%s"}, "kernelArguments": {"shouldExist": ["quiet"]}}'
-    assert [e.message for e in check(text % "3.2.0").report] == ["Unused key kernelArguments"]
+    assert [e.message for e in check(text % "3.2.0").report] == ["unused key kernelArguments"]
     assert not check(text % "3.3.0").report
 
 
 def test_keys_match_case_insensitively_like_go_with_a_warning():
     checked = check('{"ignition": {"Version": "3.3.0"}, "storage": {"files": [{"Path": "/x"}]}}')
     assert checked.ok
-    assert [e.message for e in checked.report] == ["Unused key Version", "Unused key Path"]
+    assert [e.message for e in checked.report] == ["unused key Version", "unused key Path"]
     assert checked.config["storage"]["files"][0]["path"] == "/x"
 
 
 def test_null_is_accepted_everywhere_and_null_list_items_are_empty_objects():
     checked = check('{"ignition": {"version": "3.3.0", "timeouts": null}, "storage": {"files": null}}')
-    assert checked.ok and not checked.report
+    # a null list is no list; a null object (a Go struct) gets Ignition's position-tree warning
+    assert checked.ok
+    assert [(str(e.path), e.message[:27]) for e in checked.report] == [
+        ("('ignition', 'timeouts')", "context tree does not match")
+    ]
+    # ... except where Go's field is a pointer (3.2.0's clevis): null leaves it nil, no warning
+    clevis = '{"ignition": {"version": "3.2.0"}, "storage": {"luks": [{"name": "c", "device": "/dev/a", "clevis": null}]}}'
+    assert not check(clevis).report
     report = check('{"ignition": {"version": "3.3.0"}, "storage": {"directories": [null]}}').report
     assert report.warnings[0].message.startswith("context tree does not match content tree")
     # The empty object then gets the rules' verdict (Ignition: "path not specified").
     assert report.has_errors
+
+
+def test_a_key_given_twice_decodes_as_in_go():
+    # a later object merges into the earlier one; a later null leaves a plain field as it was
+    text = (
+        '{"ignition": {"version": "3.4.0", "version": null}, "storage": {"files": [{"path": "/a"}]},'
+        ' "storage": {"directories": [{"path": "/b"}]}}'
+    )
+    checked = check(text)
+    assert checked.ok and not checked.report
+    assert checked.config["storage"] == {"files": [{"path": "/a"}], "directories": [{"path": "/b"}]}
+    # an object given again as null: Go keeps the object, Ignition's position tree the null
+    again = check(
+        '{"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/a", "x": 1}]}, "storage": null}'
+    )
+    assert [(e.path, e.message[:27]) for e in again.report] == [(("storage",), "context tree does not match")]
+    assert again.config["storage"] == {"files": [{"path": "/a", "x": 1}]}
+    # unknown keys count in the last object only (Ignition's position tree), known ones merge
+    twice = check('{"ignition": {"version": "3.3.0", "x": 1}, "ignition": {"version": "3.4.0", "y": 2}}')
+    assert [e.message for e in twice.report] == ["unused key y"]
 
 
 def test_special_mode_bits_are_masked_before_3_6_and_kept_in_3_6():

@@ -39,16 +39,12 @@ ERR_PATH_CONFLICTS_SYSTEMD = "path conflicts with systemd unit or dropin"
 SYSTEMD_DIR = "/etc/systemd/system/"
 
 
-def special_bits_warning(version: tuple[int, int]) -> str:
-    """The warning for setuid/setgid/sticky bits in specs that cannot express them.
-
-    3.0.0-3.3.0: the text of ignition-validate 2.14 (checked against the binary). 3.4.0-3.5.0
-    gained the warning in Ignition 2.22, when 3.6.0 started honouring the bits, with the wording
-    of that release (the one Butane 0.29 prints).
-    """
-    if version < (3, 4):
-        return "setuid/setgid/sticky bits are not supported in spec versions older than 3.4.0"
-    return "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
+# Setuid/setgid/sticky bits in specs that cannot express them (3.0.0-3.5.0), in the words of the
+# newest Ignition (2.26) for every version (ignition-validate 2.14 said "... not supported in spec
+# versions older than 3.4.0" for 3.0.0-3.3.0).
+WARN_SPECIAL_BITS = (
+    "setuid/setgid/sticky bits are not supported or functional in spec versions older than 3.6.0"
+)
 
 
 def _check_owner(report: Report, node: dict, base: Path) -> None:
@@ -65,7 +61,7 @@ def _check_mode(report: Report, node: dict, base: Path, version: tuple[int, int]
     if mode < 0 or mode > 0o7777:
         report.error(ERR_ILLEGAL_MODE, (*base, "mode"))
     if version < (3, 6) and mode & 0o7000:
-        report.warning(special_bits_warning(version), (*base, "mode"))
+        report.warning(WARN_SPECIAL_BITS, (*base, "mode"))
 
 
 def _links_above(p: str, link_paths: Counter[str]) -> int:

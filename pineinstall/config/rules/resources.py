@@ -18,6 +18,7 @@ ERR_HASH_UNRECOGNIZED = "unrecognized hash function"
 ERR_HASH_SIZE = "incorrect size for hash sum"
 ERR_SOURCE_REQUIRED = "source is required"
 ERR_HEADER_NAME = "HTTP header name can't be empty"
+ERR_HEADER_VALUE = "unable to parse HTTP header"
 ERR_HEADER_SCHEME = "cannot use HTTP headers with this source scheme"
 
 
@@ -101,6 +102,8 @@ def check_resource(
         for i, header in enumerate(headers):
             if text(obj(header).get("name")) == "":
                 report.error(ERR_HEADER_NAME, (*base, "httpHeaders", i, "name"))
+            if obj(header).get("value") == "":  # an empty value; a null one is no header value at all
+                report.error(ERR_HEADER_VALUE, (*base, "httpHeaders", i, "value"))
         duplicates(report, headers, (*base, "httpHeaders"), field_key("name"))
 
 

@@ -60,8 +60,8 @@ ERR_CLEVIS_CONFIG_REQUIRED = "missing required custom clevis config"
 ERR_TANG_THUMBPRINT_REQUIRED = "thumbprint is required"
 ERR_TANG_ADVERTISEMENT = "advertisement is not valid JSON"
 # CEX (3.5.0+): these two texts could not be checked against a binary here (see the report).
-ERR_CEX_WITH_CLEVIS = "cannot use both cex and clevis"
-ERR_CEX_WITH_KEY_FILE = "cannot use both cex and key file"
+ERR_CEX_WITH_CLEVIS = "cannot use cex with clevis"
+ERR_CEX_WITH_KEY_FILE = "cannot use key file with cex"
 
 _GUID = re.compile(r"^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\Z")
 _LABEL_LIMITS = {"ext4": 16, "btrfs": 256, "xfs": 12, "swap": 15, "vfat": 11}

@@ -20,13 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from diffgen import Draws  # noqa: E402
+
 CASES = HERE / "cases"
 VERSIONS = (
     [("fcos", f"1.{n}.0") for n in range(8)]
@@ -86,19 +88,7 @@ FORMATS = ["ext4", "xfs", "vfat", "swap", "btrfs", "none", "zfs", ""]
 HASHES = ["sha512-" + "0" * 128, "sha256-" + "0" * 64, "md5-0", "sha512-xyz"]
 
 
-class Gen:
-    def __init__(self, seed: int) -> None:
-        self.r = random.Random(seed)
-
-    def p(self, prob: float) -> bool:
-        return self.r.random() < prob
-
-    def pick(self, xs: list):
-        return self.r.choice(xs)
-
-    def some(self, make, most: int = 3) -> list:
-        return [make() for _ in range(self.r.randint(1, most))]
-
+class Gen(Draws):
     def resource(self, local: bool = True) -> dict:
         d: dict = {}
         kind = self.pick(

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wording import as_newest
+
 pytestmark = pytest.mark.conformance
 
 CASES = Path(__file__).parent / "cases"
@@ -73,7 +76,7 @@ def _run(argv: list[str]) -> tuple[int, list[tuple[str, str | None, str | None, 
         m = LINE.match(line)
         if m:
             kind, path, ln, col, msg = m.groups()
-            entries.append((kind, path, f"{ln}:{col}" if ln else None, msg))
+            entries.append((kind, path, f"{ln}:{col}" if ln else None, as_newest(msg)))
         elif line.strip():
             entries.append(("other", None, None, line))
     return proc.returncode, entries
