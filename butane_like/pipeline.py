@@ -6,7 +6,7 @@ import itertools
 import re
 
 from pineinstall.config.gocompat import go_quote
-from pineinstall.config.report import Report
+from pineinstall.config.report import Report, shorten
 
 from . import Result
 from .decode import NULL, Decoder
@@ -173,7 +173,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool, safety: bool 
         if key is None:
             report.warning(MISMATCH.format(path=format_path(parent)), parent)
         else:
-            report.warning(f"unused key {key}", (*parent, key), at_key=True)
+            report.warning(f"unused key {shorten(key)}", (*parent, key), at_key=True)
     for p, (line, col) in dec.mismatch[:1]:
         # Go's context tree still has the null node at this index: its position is reported.
         report.extend([Entry(WARNING, MISMATCH.format(path=format_path(p)), p, line, col)])

@@ -166,9 +166,7 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
             node = obj(node)
             base = ("storage", field, i)
             p = node.get("path")
-            if not (
-                type(p) is str and p[:1] == "/" and "//" not in p and "/." not in p and p[-1] != "/"
-            ):
+            if not (type(p) is str and p[:1] == "/" and "//" not in p and "/." not in p and p[-1] != "/"):
                 check_path(report, p, (*base, "path"))
             if "user" in node or "group" in node:
                 _check_owner(report, node, base)
