@@ -120,6 +120,7 @@ def translate(
     pretty: bool = False,
     raw: bool = False,
     safety: bool = False,
+    output: bool = True,
 ) -> Result:
     """Translate a Butane config (YAML text) to Ignition.
 
@@ -127,7 +128,8 @@ def translate(
     the output; ``raw`` is accepted for Butane's ``-r`` (our variants never wrap the output, so it
     changes nothing); ``strict`` does not change the result — ``Result.failed(strict)`` applies it;
     ``safety`` adds our rules beyond Ignition's to every variant (the ``pine`` variant always has them;
-    Butane's own variants answer as Butane does without them).
+    Butane's own variants answer as Butane does without them); ``output=False`` checks only: the
+    result has ``config`` but no ``output`` (the JSON text is not made).
     Never raises for bad input: every problem is in the result.
     """
     from pineinstall.config import paused_gc
@@ -136,4 +138,4 @@ def translate(
 
     del strict, raw
     with paused_gc():
-        return run(text, files_dir=files_dir, pretty=pretty, safety=safety)
+        return run(text, files_dir=files_dir, pretty=pretty, safety=safety, output=output)

@@ -237,7 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     # pineinstall asks for its own rules beyond Ignition's (PINE_TRANSPILE_SAFETY=1, see configsrc);
     # on its own, pine-transpile answers for Butane's variants as Butane does.
     safety = os.environ.get("PINE_TRANSPILE_SAFETY") == "1"
-    res = translate(data, files_dir=opts["files_dir"] or None, pretty=opts["pretty"], safety=safety)
+    res = translate(
+        data,
+        files_dir=opts["files_dir"] or None,
+        pretty=opts["pretty"],
+        safety=safety,
+        output=not opts["check"],
+    )
     report = res.format(filename, raw=opts["raw_errors"], color=_colorize(opts["color"]))
     if report:
         _err(report)

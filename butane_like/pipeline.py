@@ -6,7 +6,7 @@ import itertools
 import re
 
 from pineinstall.config.gocompat import go_quote
-from pineinstall.config.report import Report
+from pineinstall.config.report import Report, shorten
 
 from . import Result
 from .decode import NULL, Decoder
@@ -72,7 +72,9 @@ def supported() -> str:
 _SEMVER = r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$"
 
 
-def run(text: bytes | str, *, files_dir: str | None, pretty: bool, safety: bool = False) -> Result:
+def run(
+    text: bytes | str, *, files_dir: str | None, pretty: bool, safety: bool = False, output: bool = True
+) -> Result:
     res = Result()
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     res.source = data  # decoded when a report needs it
@@ -156,6 +158,9 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool, safety: bool 
 
     dec = Decoder(spec)
     cfg = dec.decode(root, "Config", ()) if root is not None else {}
+    # The places are in dec.pos and dec.keypos now: the node tree (half of a large run's peak
+    # memory) goes before the translation builds its output.
+    del root
     if dec.errors:
         res.error = "yaml: unmarshal errors:\n" + "\n".join("  " + e for e in dec.errors)
         return res
@@ -173,7 +178,7 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool, safety: bool 
         if key is None:
             report.warning(MISMATCH.format(path=format_path(parent)), parent)
         else:
-            report.warning(f"unused key {key}", (*parent, key), at_key=True)
+            report.warning(f"unused key {shorten(key)}", (*parent, key), at_key=True)
     for p, (line, col) in dec.mismatch[:1]:
         # Go's context tree still has the null node at this index: its position is reported.
         report.extend([Entry(WARNING, MISMATCH.format(path=format_path(p)), p, line, col)])
@@ -202,8 +207,9 @@ def run(text: bytes | str, *, files_dir: str | None, pretty: bool, safety: bool 
         return _finish(res, report, dec, ERR_GENERATED)
     res.config = pruned
     stamp("check")
-    res._parts = encode_parts(out, pretty, tr.generated)
-    stamp("json")
+    if output:  # a check alone (--check, validate) needs no JSON text: a seventh of a large run
+        res._parts = encode_parts(out, pretty, tr.generated)
+        stamp("json")
     return _finish(res, report, dec, None)
 
 

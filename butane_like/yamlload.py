@@ -35,14 +35,25 @@ class YAMLSyntaxError(Exception):
         self.column = column
 
 
+SNIPPET_WIDTH = 120  # characters of a long line shown around the caret
+
+
 def snippet(text: bytes | str, line: int, column: int) -> list[str]:
-    """The 1-based ``line`` of ``text`` with a caret under ``column``, as a few display lines."""
+    """The 1-based ``line`` of ``text`` with a caret under ``column``, as a few display lines. A line
+    longer than :data:`SNIPPET_WIDTH` is shown as the window around the caret, cut ends marked
+    ``…`` (a 50 MiB key must not print 100 MiB)."""
     lines = text.decode("utf-8", "replace").split("\n") if isinstance(text, bytes) else text.split("\n")
     if not 1 <= line <= len(lines):
         return []
     src = lines[line - 1].rstrip("\r").replace("\t", " ")
+    at = max(column - 1, 0)
+    if len(src) > SNIPPET_WIDTH:
+        start = max(0, min(at - SNIPPET_WIDTH // 2, len(src) - SNIPPET_WIDTH))
+        end = start + SNIPPET_WIDTH
+        head, tail = ("…" if start else ""), ("…" if end < len(src) else "")
+        src, at = head + src[start:end] + tail, at - start + len(head)
     gutter = f"{line:>4} | "
-    return [gutter + src, " " * (len(gutter) - 2) + "| " + " " * max(column - 1, 0) + "^"]
+    return [gutter + src, " " * (len(gutter) - 2) + "| " + " " * at + "^"]
 
 
 def fast_import() -> None:

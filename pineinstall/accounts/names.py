@@ -11,15 +11,18 @@ from __future__ import annotations
 # characters and a leading '-', '+' or '~' are not).
 BAD_NAME_CHARS = frozenset(":,\n\r\t /\\")
 MAX_NAME = 32
+# ':' or a line break: a second field or a second line. Tested with ``isdisjoint`` (C speed: a
+# 500,000-user config is checked in tenths of a second rather than seconds).
+_FIELD_BREAKERS = frozenset(":\n\r")
 
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a user or group name, or None when it can."""
     if not name:
         return "is empty"
-    if any(c in ":\n\r" for c in name):
+    if not _FIELD_BREAKERS.isdisjoint(name):
         return "contains ':' or a newline (it would be read as several passwd fields or lines)"
-    if name in (".", "..") or any(c in BAD_NAME_CHARS for c in name):
+    if name in (".", "..") or not BAD_NAME_CHARS.isdisjoint(name):
         return "contains a character not allowed in an account name (',', '/', '\\\\' or white space) or is . or .."
     if name[0] in "-+~":
         return "starts with '-', '+' or '~'"
@@ -30,6 +33,6 @@ def name_problem(name: str) -> str | None:
 
 def field_problem(value: str) -> str | None:
     """Why ``value`` cannot be a field of an account file (gecos, home, shell, hash), or None."""
-    if any(c in ":\n\r" for c in value):
+    if not _FIELD_BREAKERS.isdisjoint(value):
         return "contains ':' or a newline (it would be read as several passwd fields or lines)"
     return None

@@ -93,3 +93,50 @@ def test_many_findings_are_located_in_one_pass() -> None:
     last = report.entries[-1]
     assert last.path == ("storage", "files", n - 1, "mdoe")
     assert last.col == text.rindex('"mdoe"') + 1
+
+
+# The same bad input in a Butane-like YAML config (pine-transpile's check; validate runs it).
+YAML_HEAD = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n"
+
+
+@pytest.mark.real_processes
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # yaml.v3 names the line of a value it cannot decode, its text cut to 7 bytes
+        ("      mode: " + HUGE + "\n", "line 6: cannot unmarshal !!float `7777777...` into int"),
+        # a plain key of 50 MiB: libyaml stops at it (keys are at most 1024 characters there);
+        # the hint shows the window around the place, not the 50 MiB line
+        ("      " + "k" * (50 << 20) + ": 1\n", "the problem is at line 6, column 52428807:"),
+        # an explicit key has no such limit: the unused key is shortened, at the key's place
+        (
+            "      ? " + "k" * (1 << 20) + "\n      : 1\n",
+            "warning at $.storage.files.0." + "k" * 64 + "…(1048576 characters), line 6 col 9: "
+            "unused key " + "k" * 64 + "…(1048576 characters)",
+        ),
+    ],
+    ids=["integer", "plain-key", "explicit-key"],
+)
+def test_yaml_bad_input_has_its_place_and_short_messages(body: str, expected: str, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.bu"
+    cfg.write_text(YAML_HEAD + body)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pineinstall.cli", "validate", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out[:3000]
+    assert expected in out, out[:3000]
+    assert len(out) < 1000, out[:3000]
+
+
+def test_yaml_snippet_of_a_long_line_is_a_window_at_the_caret() -> None:
+    from butane_like.yamlload import SNIPPET_WIDTH, snippet
+
+    line = "a" * 1000 + "X" + "b" * 1000
+    shown, caret = snippet(("x: 1\n" + line + "\n").encode(), 2, 1001)
+    assert len(shown) < SNIPPET_WIDTH + 20 and shown.startswith("   2 | …") and shown.endswith("…")
+    # the caret sits under the X
+    assert shown[caret.index("^")] == "X"

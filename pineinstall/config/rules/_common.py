@@ -129,6 +129,8 @@ def duplicates(report: Report, items: list, base: Path, key, seen: set | None = 
 
     ``seen`` lets several lists share one key space (files, directories and links).
     """
+    if seen is None and len(items) < 2:
+        return {key(item) for item in items}  # nothing to repeat (most lists of one user's keys)
     seen = set() if seen is None else seen
     keys = [key(item) for item in items]
     distinct = set(keys)

@@ -119,6 +119,9 @@ def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int
 
 def _check_systemd_conflicts(report: Report, cfg: dict) -> None:
     """3.4.0+: a node may not sit where a configured unit or drop-in will be written."""
+    storage = obj(cfg.get("storage"))
+    if not any(arr(storage.get(field)) for field in ("files", "directories", "links")):
+        return  # no node that could conflict: the units need not be listed
     unit_paths = set()
     for unit in arr(obj(cfg.get("systemd")).get("units")):
         unit = obj(unit)
@@ -131,7 +134,6 @@ def _check_systemd_conflicts(report: Report, cfg: dict) -> None:
                 unit_paths.add(SYSTEMD_DIR + name + ".d/" + text(dropin.get("name")))
     if not unit_paths:
         return
-    storage = obj(cfg.get("storage"))
     for field in ("files", "directories", "links"):
         for i, node in enumerate(arr(storage.get(field))):
             if text(obj(node).get("path")) in unit_paths:
@@ -154,12 +156,18 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
     storage = obj(cfg.get("storage"))
     _check_links_in_paths(report, storage, version)
     for field in ("directories", "files", "links"):
+        # The common cases are tested inline (an absolute clean path, no owner, a plain mode):
+        # half a million nodes cost a function call less each.
         for i, node in enumerate(arr(storage.get(field))):
             node = obj(node)
             base = ("storage", field, i)
-            check_path(report, node.get("path"), (*base, "path"))
-            _check_owner(report, node, base)
-            if field != "links":  # a link has no mode
+            p = node.get("path")
+            if not (type(p) is str and p[:1] == "/" and "//" not in p and "/." not in p and p[-1] != "/"):
+                check_path(report, p, (*base, "path"))
+            if "user" in node or "group" in node:
+                _check_owner(report, node, base)
+            mode = node.get("mode")
+            if field != "links" and not (type(mode) is int and 0 <= mode <= 0o777):  # a link has no mode
                 _check_mode(report, node, base, version)
             if field == "files":
                 _check_file_contents(report, node, base, version)

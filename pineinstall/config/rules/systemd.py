@@ -36,8 +36,12 @@ def _check_templates(report: Report, units: list) -> None:
     import re  # lazy: only configs with units reach this
 
     instance = re.compile(r"^(.+?)@(.+?)\.service\Z")
+    # Only names with "@" can be instances: most configs have none, and then no name table.
+    candidates = [(i, u) for i, u in enumerate(units) if "@" in text(obj(u).get("name"))]
+    if not candidates:
+        return
     by_name = {text(obj(u).get("name")): obj(u) for u in units}
-    for i, unit in enumerate(units):
+    for i, unit in candidates:
         unit = obj(unit)
         name = text(unit.get("name"))
         m = instance.match(name)
