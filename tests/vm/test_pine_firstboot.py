@@ -55,7 +55,10 @@ def transpile(butane: str, tmp: Path) -> bytes:
     src = tmp / "config.bu"
     src.write_text(butane)
     r = subprocess.run(
-        [sys.executable, "-m", "butane_like", "--strict", str(src)], capture_output=True, cwd=REPO, check=False
+        [sys.executable, "-m", "butane_like", "--strict", str(src)],
+        capture_output=True,
+        cwd=REPO,
+        check=False,
     )
     assert r.returncode == 0, r.stderr.decode()
     json.loads(r.stdout)
@@ -134,9 +137,7 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return keypair(tmp_path_factory.mktemp("key"))
 
 
-def test_fw_cfg_first_boot_then_a_second_boot_changes_nothing(
-    tmp_path: Path, key: tuple[Path, str]
-) -> None:
+def test_fw_cfg_first_boot_then_a_second_boot_changes_nothing(tmp_path: Path, key: tuple[Path, str]) -> None:
     private, public = key
     image = ensure_pine_image()
     disk = copy_sparse(image.path, tmp_path / "disk.img")
