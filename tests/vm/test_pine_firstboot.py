@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from harness import free_port, keypair, running_disk, ssh, wait_for_ssh  # noqa: E402
+from test_pine_image import HELLO  # noqa: E402  (the OpenRC service both tests enable)
 
 from iso.images.pine import ensure_pine_image  # noqa: E402
 from iso.lib.disk import copy_sparse  # noqa: E402
@@ -41,13 +42,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building the image ne
 SSH_TIMEOUT = 600  # TCG on 2 shared cores
 FW_CFG = "opt/com.coreos/config"
 GUEST_HOST = "10.0.2.2"  # the host's 127.0.0.1 as QEMU's user network shows it to the guest
-HELLO = """#!/sbin/openrc-run
-description="proof that an enabled service runs"
-command="/bin/sleep"
-command_args="86400"
-command_background=yes
-pidfile=/run/hello.pid
-"""
 
 
 def transpile(butane: str, tmp: Path) -> bytes:
