@@ -6,7 +6,8 @@ self-contained executable) run by the OpenRC service ``pine-firstboot`` in the b
   network in effect on that same boot); then the same disk booted again: nothing changes (marker,
   result record, the file's mtime).
 - 64 MiB: an installed Pine booted with ``-m 64``, its first boot fetching a second config from the
-  kernel command line's ``pine.config.url=`` (a temporary DHCP lease, then the network starts), to SSH.
+  kernel command line's ``pine.config.url=`` (a temporary DHCP lease, then the network starts; a
+  temporary swap file for the agent on a box this small), to SSH.
 
 Guest boots: 3 (BIOS, one vCPU; ~60-120 s each under TCG). Figures (boot-to-SSH, the time first boot
 takes, memory in use) are printed (pytest -s).
@@ -249,6 +250,8 @@ def test_installed_pine_boots_to_ssh_in_64_mib_first_boot_included(
     assert record["ok"] is True and record["provider"] == "cmdline"
     assert (got["file"], got["mode"], got["hostname"]) == ("fetched at first boot", "600", "pine-small")
     assert got["sshd"] == "started"
+    # the agent's unpacked files and its temporary swap file are gone, the swap is off
+    assert (got["var_tmp_left"], got["swap_kib"]) == ("0", "0")
 
 
 PROBE_SMALL = r"""
@@ -257,6 +260,8 @@ echo "file=$(cat /etc/pine-from-url.txt)"
 echo "mode=$(stat -c %a /etc/pine-from-url.txt)"
 echo "sshd=$(test -e /run/openrc/started/sshd && echo started)"
 echo "result=$(tr -d '\n' < /etc/.pine-result.json)"
+echo "var_tmp_left=$(ls -A /var/tmp | grep -c .)"
+echo "swap_kib=$(awk '/^SwapTotal:/{print $2}' /proc/meminfo)"
 echo "mem_total_kib=$(awk '/^MemTotal:/{print $2}' /proc/meminfo)"
 echo "mem_used_kib=$(free | awk '/^Mem:/{print $3}')"
 echo "mem_available_kib=$(awk '/^MemAvailable:/{print $2}' /proc/meminfo)"
