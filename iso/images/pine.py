@@ -2,8 +2,9 @@
 
 The Alpine root gets: /usr merged (``/bin``, ``/sbin``, ``/lib`` become links into ``/usr``, so the
 whole read-only OSTree ``/usr`` holds every program and library), Pine's SSH server
-(``iso.lib.dropbear``), a getty on ttyS0 beside tty1, DHCP on eth0, the first-boot service
-(``pineinstall.firstboot``: it runs ``/usr/bin/pineinstall firstboot``, an executable built elsewhere),
+(``iso.lib.dropbear``), a getty on ttyS0 beside tty1, DHCP on eth0, the self-contained executable
+(``iso.lib.exe``) as ``/usr/bin/pineinstall`` and the first-boot service that runs it
+(``pineinstall.firstboot``, in the boot runlevel: before the network and the SSH server),
 and the busybox prepare-root initramfs of the test images (``guest/init.sh``) with the virtio and ext4
 modules of Alpine's ``linux-virt``. It is committed to OSTree (ref ``pine/x86_64/alpine``) and
 deployed (stateroot ``pine``, ``ostree=`` on the kernel line) by ``disk.build_ostree``: GRUB for
@@ -27,7 +28,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from iso.lib import alpine, cache, debian, dropbear, initramfs
+from iso.lib import alpine, cache, debian, dropbear, exe, initramfs
 from iso.lib.debian import log
 
 from .build import HERE, LIB, REPO, BuiltImage, cache_dir, load
@@ -51,7 +52,11 @@ def _sources() -> list[Path]:
 
 
 def image_key() -> str:
-    h = hashlib.sha256(json.dumps({"ref": REF, "size": SIZE_MIB, "wheel": alpine.WHEEL_SHA256}).encode())
+    h = hashlib.sha256(
+        json.dumps(
+            {"ref": REF, "size": SIZE_MIB, "wheel": alpine.WHEEL_SHA256, "exe": exe.build_key()}
+        ).encode()
+    )
     for path in _sources():
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
@@ -120,11 +125,17 @@ def _customize(root: Path, version: str, tmp: Path) -> dict:
     # The wheel's rc.conf says rc_sys="lxc" (its author boots it as a container), which makes OpenRC
     # skip hostname, modules and hwclock; empty: OpenRC detects the (virtual) machine.
     rc_conf = root / "etc" / "rc.conf"
-    rc_conf.write_text(re.sub(r'(?m)^rc_sys=.*$', 'rc_sys=""', rc_conf.read_text()))
+    rc_conf.write_text(re.sub(r"(?m)^rc_sys=.*$", 'rc_sys=""', rc_conf.read_text()))
     script = root / "etc" / "init.d" / service.OPENRC
     script.write_text(service.render("openrc"))
     script.chmod(0o755)
-    (root / "etc" / "runlevels" / "default" / service.OPENRC).symlink_to(f"/etc/init.d/{service.OPENRC}")
+    (root / "etc" / "runlevels" / service.OPENRC_RUNLEVEL / service.OPENRC).symlink_to(
+        f"/etc/init.d/{service.OPENRC}"
+    )
+    # The first-boot agent: the self-contained executable (it unpacks to TMPDIR, /var/tmp here).
+    agent, agent_manifest = exe.exe_build()
+    shutil.copyfile(agent, root / service.DEFAULT_EXEC.lstrip("/"))
+    (root / service.DEFAULT_EXEC.lstrip("/")).chmod(0o755)
     # The kernel and initramfs where disk.build_ostree's tree conversion looks for them.
     boot = root / "boot"
     vmlinuz = boot / "vmlinuz-virt"
@@ -133,7 +144,12 @@ def _customize(root: Path, version: str, tmp: Path) -> dict:
         shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
     shutil.move(tmp / "vmlinuz", boot / f"vmlinuz-{version}")
     mods = _initramfs(root, version, boot / f"initrd.img-{version}", tmp)
-    return {**info, "initramfs_modules": mods}
+    return {
+        **info,
+        "initramfs_modules": mods,
+        "exe_key": agent_manifest["key"],
+        "exe_size": agent_manifest["size"],
+    }
 
 
 def _build(tmp: Path) -> dict:

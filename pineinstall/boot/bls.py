@@ -5,6 +5,15 @@ numbers the default deployment highest); only that entry is edited, as Ignition 
 deployment. GRUB builds without BLS support (Debian's 2.06) boot from a ``grub.cfg`` written from the
 entries: ``render_grub_cfg`` writes one (marked ``MARK``), and a marked ``grub.cfg`` is rewritten after
 every edit; any other ``grub.cfg`` only gets its console block replaced.
+
+Small machines (BIOS): GRUB 2.06 keeps every 32 KiB block it reads in a disk cache on its heap,
+allocated from the top of RAM. A relocatable kernel is placed at 16 MiB and reserves its
+``init_size`` (38 MiB for Alpine's linux-virt), and the initramfs must go above that; at 64 MiB of
+RAM the space left there (~10 MiB) is where the cache of the kernel just read (12.6 MiB) sits, and
+the relocator that places the initramfs does not drop the cache (only a failing ``grub_malloc``
+does): "out of memory". GRUB drops the whole cache when a disk is opened more than 2 s after the
+last one was closed, so the entries written here pause 3 s between ``linux`` and ``initrd`` on BIOS
+(``GRUB_CACHE_PAUSE``): the cost of a 64 MiB machine booting, on every BIOS boot.
 """
 
 from __future__ import annotations
@@ -17,6 +26,10 @@ from .base import BootError, Bootloader, Change, write_atomic
 from .kargs import Edit
 
 MARK = "# pine-bls-grub: written from boot/loader/entries; rewritten by pineinstall after edits"
+# Between linux and initrd on BIOS: GRUB drops its disk cache (the kernel's blocks, on the heap where
+# the initramfs must go) when a disk is opened > 2 s after the last close (see the module's doc).
+GRUB_CACHE_PAUSE = 'if [ "$grub_platform" = pc ]; then sleep 3; fi'
+
 ENTRY_DIRS = ("boot/loader/entries", "loader/entries")
 
 
@@ -93,6 +106,7 @@ def render_grub_cfg(fs_root: Path, console: list[str] | None = None, timeout: in
         "set default=0",
         "insmod part_gpt",
         "insmod ext2",
+        "insmod sleep",
         *(console or []),
     ]
     for entry in read_entries(directory):
@@ -106,6 +120,7 @@ def render_grub_cfg(fs_root: Path, console: list[str] | None = None, timeout: in
         out.append(f"\tlinux {prefix}{linux} {entry.get('options') or ''}".rstrip())
         initrd = entry.get("initrd")
         if initrd:
+            out.append(f"\t{GRUB_CACHE_PAUSE}")
             out.append(f"\tinitrd {prefix}{initrd}")
         out.append("}")
     return "\n".join(out) + "\n"

@@ -17,7 +17,9 @@ fetched, then the stages run on the root; the kargs stage edits the running syst
 gets a ``firstboot`` entry (provider, time, what changed; never the config's contents), the marker
 ``/etc/.pine-firstboot-done`` is written (the systemd unit has ``ConditionPathExists=!`` on it, the
 OpenRC script checks it), the stash is removed. On the live system (``--root /``) the new hostname is
-set, systemd reloads and starts the units the config enabled (OpenRC: ``rc-service NAME start``),
+set, systemd reloads and starts the units the config enabled (OpenRC: ``rc-service NAME start``; run
+from OpenRC's boot runlevel, services linked into a later runlevel are left to OpenRC, which starts
+them on entering it, this same boot),
 and the machine reboots when the default entry's kernel arguments changed (not with ``--no-reboot``).
 
 A failure is printed on stderr (the unit sends it to the console too), exits 1, and leaves no
@@ -172,14 +174,45 @@ def _live_init() -> str | None:
     return None
 
 
-def _openrc_services(config: Any) -> list[str]:
-    """Services the config links into a runlevel (the pine variant's openrc.services)."""
-    names = []
+def _openrc_services(config: Any) -> list[tuple[str, str]]:
+    """(runlevel, service) of each link the config makes into a runlevel (the pine variant's
+    openrc.services)."""
+    found = []
     for link in config.storage.links:
         parts = link.path.strip("/").split("/")
         if len(parts) == 4 and parts[:2] == ["etc", "runlevels"]:
-            names.append(parts[3])
-    return names
+            found.append((parts[2], parts[3]))
+    return found
+
+
+# OpenRC's boot order: a runlevel later than the one being entered is read when OpenRC enters it.
+OPENRC_EARLY = ("sysinit", "boot")
+
+
+def _openrc_runlevel() -> str | None:
+    """The runlevel OpenRC is entering or in: RC_RUNLEVEL (set for the scripts it runs), else
+    /run/openrc/softlevel."""
+    level = os.environ.get("RC_RUNLEVEL")
+    if level:
+        return level
+    try:
+        return Path("/run/openrc/softlevel").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def openrc_split(services: list[tuple[str, str]], current: str | None) -> tuple[list[str], list[str]]:
+    """(to start now, left to OpenRC): during sysinit or boot (first boot runs in boot, before the
+    network), a service linked into a later runlevel (default) is started by OpenRC itself when it
+    enters that runlevel, after the network, as on every later boot; one in the current or an
+    earlier runlevel would be missed, so it is started now."""
+    now, later = [], []
+    for level, name in services:
+        if current in OPENRC_EARLY and level not in OPENRC_EARLY[: OPENRC_EARLY.index(current) + 1]:
+            later.append(name)
+        else:
+            now.append(name)
+    return now, later
 
 
 def live_actions(config: Any, hostname: tuple[str | None, str | None], log: Log) -> dict[str, Any]:
@@ -208,9 +241,13 @@ def live_actions(config: Any, hostname: tuple[str | None, str | None], log: Log)
                 run(["systemctl", "start", "--no-block", *units])
                 started = units
         elif init == "openrc":
-            for name in _openrc_services(config):
+            now, later = openrc_split(_openrc_services(config), _openrc_runlevel())
+            for name in now:
                 run(["rc-service", name, "start"], check=False)
                 started.append(name)
+            if later:
+                log.info(f"OpenRC starts {', '.join(later)} when it enters their runlevel")
+                done["left_to_openrc"] = later
     except CommandError as exc:
         log.warning(f"starting the configured services: {exc}")
     if started:

@@ -3,7 +3,8 @@ data in ``units/``), written and enabled offline. Used by ``pineinstall install 
 by the test images.
 
 systemd: ``/etc/systemd/system/pine-firstboot.service`` (0644) enabled into ``multi-user.target``;
-OpenRC: ``/etc/init.d/pine-firstboot`` (0755) linked into the ``default`` runlevel. The command they
+OpenRC: ``/etc/init.d/pine-firstboot`` (0755) linked into the ``boot`` runlevel (it runs before the
+network and the SSH server, which start with what it wrote). The command they
 run is the target's own ``pineinstall`` (looked for on the usual PATH); without one the service
 would fail at boot, which is a warning here.
 """
@@ -20,6 +21,7 @@ from pineinstall.stages import StageError
 UNIT = "pine-firstboot.service"
 OPENRC = "pine-firstboot"
 MARKER = "/etc/.pine-firstboot-done"
+OPENRC_RUNLEVEL = "boot"  # before networking (boot) and the SSH server (default)
 DEFAULT_EXEC = "/usr/bin/pineinstall"  # what the shipped files name; replaced by what the target has
 SEARCH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 UNITS_DIR = Path(__file__).resolve().parent / "units"
@@ -70,10 +72,10 @@ def install_unit(target: Any, log: Any) -> dict[str, Any]:
     try:
         if init == "openrc":
             path = f"{openrc.INIT_D}/{OPENRC}"
-            with log.op(f"installing the first-boot service {path!r} (OpenRC, runlevel default)"):
+            with log.op(f"installing the first-boot service {path!r} (OpenRC, runlevel {OPENRC_RUNLEVEL})"):
                 systemd.write_file(target, path, render("openrc", info["exec"]), 0o755)
-                openrc.enable(target, OPENRC, "default")
-            info.update(service=path, links=[f"{openrc.RUNLEVELS}/default/{OPENRC}"])
+                openrc.enable(target, OPENRC, OPENRC_RUNLEVEL)
+            info.update(service=path, links=[f"{openrc.RUNLEVELS}/{OPENRC_RUNLEVEL}/{OPENRC}"])
         else:
             path = f"{systemd.CONFIG_DIR}/{UNIT}"
             with log.op(f"installing the first-boot unit {path!r} (systemd)"):

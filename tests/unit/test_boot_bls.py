@@ -136,3 +136,18 @@ def test_entry_without_options_gets_one(tmp_path):
 def test_render_without_entries(tmp_path):
     with pytest.raises(BootError, match="no BLS entries"):
         blsmod.render_grub_cfg(tmp_path)
+
+
+def test_bios_pause_between_linux_and_initrd(tmp_path):
+    """GRUB 2.06 drops its disk cache (the kernel's blocks, where the initramfs must go on a 64 MiB
+    machine) only when a disk opens > 2 s after the last close: the pause, BIOS only."""
+    _sysroot(tmp_path)
+    text = blsmod.render_grub_cfg(tmp_path)
+    lines = text.split("\n")
+    assert "insmod sleep" in lines[: lines.index("insmod ext2") + 2]
+    entry = [
+        ln.strip() for ln in lines[lines.index(next(ln for ln in lines if ln.startswith("menuentry"))) :]
+    ]
+    linux = next(i for i, ln in enumerate(entry) if ln.startswith("linux "))
+    assert entry[linux + 1] == 'if [ "$grub_platform" = pc ]; then sleep 3; fi'
+    assert entry[linux + 2].startswith("initrd ")

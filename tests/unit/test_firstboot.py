@@ -289,7 +289,7 @@ def test_systemd_unit_installed_and_enabled_with_the_targets_pineinstall(tmp_pat
     assert again["links"] == [] and unit.read_text() == text
 
 
-def test_openrc_script_installed_into_the_default_runlevel(tmp_path: Path) -> None:
+def test_openrc_script_installed_into_the_boot_runlevel(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "sbin").mkdir(parents=True)
     (root / "sbin/openrc").write_text("")
@@ -300,7 +300,10 @@ def test_openrc_script_installed_into_the_default_runlevel(tmp_path: Path) -> No
     text = script.read_text()
     assert text.startswith("#!/sbin/openrc-run\n")
     assert "\t/usr/bin/pineinstall firstboot\n" in text and "marker=/etc/.pine-firstboot-done" in text
-    assert os.readlink(root / "etc/runlevels/default/pine-firstboot") == "/etc/init.d/pine-firstboot"
+    # boot, not default: it runs before the network (boot) and the SSH server (default) start
+    assert os.readlink(root / "etc/runlevels/boot/pine-firstboot") == "/etc/init.d/pine-firstboot"
+    assert not os.path.lexists(root / "etc/runlevels/default/pine-firstboot")
+    assert "before net networking hostname sshd dropbear" in text and "export TMPDIR=/var/tmp" in text
     assert info["init"] == "openrc"
     # no pineinstall in that target: said, not fatal
     assert len(log.warnings) == 1 and "the target has no pineinstall" in log.warnings[0]
@@ -310,3 +313,15 @@ def test_shipped_unit_files_are_the_rendered_defaults() -> None:
     assert service.render("systemd") == (service.UNITS_DIR / "pine-firstboot.service").read_text()
     assert "ExecStart=/usr/bin/pineinstall firstboot" in service.render("systemd")
     assert "ExecStart=/opt/p/pineinstall firstboot" in service.render("systemd", "/opt/p/pineinstall")
+
+
+def test_openrc_services_of_a_later_runlevel_are_left_to_openrc() -> None:
+    from pineinstall.firstboot import openrc_split
+
+    links = [("default", "hello"), ("boot", "early"), ("sysinit", "first")]
+    # first boot runs in the boot runlevel: default's services start when OpenRC enters default
+    assert openrc_split(links, "boot") == (["early", "first"], ["hello"])
+    assert openrc_split(links, "sysinit") == (["first"], ["hello", "early"])
+    # run by hand later (default runlevel, or no OpenRC state): everything is started now
+    assert openrc_split(links, "default") == (["hello", "early", "first"], [])
+    assert openrc_split(links, None) == (["hello", "early", "first"], [])

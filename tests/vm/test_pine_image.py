@@ -1,8 +1,7 @@
 """The real Pine image (iso/images/pine.py, scripts/pine-image): installed with a config, booted,
 logged into over SSH with the config's key and read back, in one boot; a second OSTree commit
 deployed and rolled back (host-side, ``ostree admin --sysroot`` on the image: the boot entries and
-the default follow). Not yet here: the 64 MiB boot (GRUB 2.06 runs out of memory loading the
-initramfs at -m 64M, and the kernel then panics without its root).
+the default follow). First boot on Pine and the 64 MiB boot: test_pine_firstboot.py.
 
 Measured figures (install, boot-to-SSH, memory in use) are printed (pytest -s shows them).
 """

@@ -505,9 +505,11 @@ def running_disk(
     net_forwards: Mapping[int, int] | None = None,
     snapshot: bool = False,
     smp: int = 1,
+    fw_cfg: Mapping[str, Path] | None = None,
 ):
     """Boot `image` as boot_disk does (virtio-blk, bootindex 0, user networking with net_forwards
-    bound to 127.0.0.1) and keep it running for the block (to talk to it over SSH); killed after.
+    bound to 127.0.0.1, fw_cfg: name -> file) and keep it running for the block (to talk to it over
+    SSH); killed after (power it off first when its disk must be clean for a second boot).
 
     One vCPU by default: Alpine's 6.18 kernel oopses (int3 in patched code) at ~3 s under
     multi-threaded TCG with two vCPUs (QEMU serves a stale translation of code the kernel just
@@ -515,7 +517,7 @@ def running_disk(
     with tempfile.TemporaryDirectory(prefix="pine-run-") as tmp:
         workdir = Path(tmp)
         serial_path = workdir / "serial.log"
-        argv = _common_args(memory, serial_path, {}, None, True, net_forwards or {}, smp=smp)
+        argv = _common_args(memory, serial_path, fw_cfg or {}, None, True, net_forwards or {}, smp=smp)
         if firmware == "uefi":
             shutil.copy(OVMF_VARS, workdir / "OVMF_VARS.fd")
             argv += [
