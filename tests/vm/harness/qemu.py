@@ -147,10 +147,11 @@ def _common_args(
     fw_cfg: Mapping[str, Path],
     iso: Path | None,
     net: bool,
-    net_forwards: Mapping[int, int],
+    net_forwards: Mapping[int, int | str],
     iso_bootindex: int | None = None,
     console_input: bool = False,
     smp: int = 2,
+    user_net: str = "",
 ) -> list[str]:
     binary = qemu_binary()
     if binary is None:
@@ -190,11 +191,27 @@ def _common_args(
         args += ["-drive", f"if=none,id=cd0,file={iso},media=cdrom,readonly=on", "-device", dev]
     if net or net_forwards:
         netdev = "user,id=n0"
-        for host_port, guest_port in net_forwards.items():
+        if user_net:
+            for option in user_net.split(","):
+                if not re.fullmatch(r"(net|host|dns|dhcpstart)=[0-9./]+", option):
+                    raise ValueError(
+                        f"user_net {option!r}: only net=, host=, dns=, dhcpstart= with addresses"
+                    )
+            netdev += "," + user_net
+        for host_port, guest in net_forwards.items():
             # Bound to 127.0.0.1 only: nothing outside this machine reaches a test guest.
-            netdev += f",hostfwd=tcp:127.0.0.1:{int(host_port)}-:{int(guest_port)}"
+            netdev += f",hostfwd=tcp:127.0.0.1:{int(host_port)}-{_guest_end(guest)}"
         args += ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"]
     return args
+
+
+def _guest_end(guest: int | str) -> str:
+    """A forward's guest end: a port (the guest's DHCP address) or "ADDR:PORT" (a static address)."""
+    if isinstance(guest, int):
+        return f":{guest}"
+    if not re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}", guest):
+        raise ValueError(f"net_forwards: guest end {guest!r} is not a port or ADDR:PORT")
+    return guest
 
 
 def _detach_but_die_with_parent() -> None:
@@ -502,12 +519,15 @@ def running_disk(
     *,
     firmware: str = "bios",
     memory: str = "512M",
-    net_forwards: Mapping[int, int] | None = None,
+    net_forwards: Mapping[int, int | str] | None = None,
+    user_net: str = "",
     snapshot: bool = False,
     smp: int = 1,
 ):
     """Boot `image` as boot_disk does (virtio-blk, bootindex 0, user networking with net_forwards
     bound to 127.0.0.1) and keep it running for the block (to talk to it over SSH); killed after.
+    user_net: QEMU user-network options ("net=192.0.2.0/24,host=192.0.2.1,dns=192.0.2.53") for a
+    guest with a static address, forwarded to as {HOST_PORT: "192.0.2.10:22"}.
 
     One vCPU by default: Alpine's 6.18 kernel oopses (int3 in patched code) at ~3 s under
     multi-threaded TCG with two vCPUs (QEMU serves a stale translation of code the kernel just
@@ -515,7 +535,9 @@ def running_disk(
     with tempfile.TemporaryDirectory(prefix="pine-run-") as tmp:
         workdir = Path(tmp)
         serial_path = workdir / "serial.log"
-        argv = _common_args(memory, serial_path, {}, None, True, net_forwards or {}, smp=smp)
+        argv = _common_args(
+            memory, serial_path, {}, None, True, net_forwards or {}, smp=smp, user_net=user_net
+        )
         if firmware == "uefi":
             shutil.copy(OVMF_VARS, workdir / "OVMF_VARS.fd")
             argv += [
