@@ -15,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -501,16 +501,21 @@ def _watch(
 
 @dataclass(frozen=True)
 class RunningGuest:
-    """A guest booted by running_disk: its serial console so far, and its age."""
+    """A guest booted by running_disk or running_command_line: its serial console so far, its age,
+    and whether QEMU still runs."""
 
     serial_path: Path
     started: float
+    proc: subprocess.Popen | None = None
 
     def serial(self) -> str:
         return _read(self.serial_path)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
 
 
 @contextmanager
@@ -548,6 +553,20 @@ def running_disk(
         with guest_lock():
             qemu = _Qemu(argv, workdir)
             try:
-                yield RunningGuest(serial_path, qemu.started)
+                yield RunningGuest(serial_path, qemu.started, qemu.proc)
+            finally:
+                qemu.kill()
+
+
+@contextmanager
+def running_command_line(argv: Sequence[str], *, cwd: Path) -> Iterator[RunningGuest]:
+    """Run a QEMU command line as a user types it (see run_command_line: the console is its stdout)
+    and keep it running for the block, under the guest lock; killed after."""
+    with tempfile.TemporaryDirectory(prefix="pine-cmdline-") as tmp:
+        console = Path(tmp) / "console.log"
+        with guest_lock():
+            qemu = _Qemu(list(argv), Path(tmp), stdout=console, cwd=cwd)
+            try:
+                yield RunningGuest(console, qemu.started, qemu.proc)
             finally:
                 qemu.kill()
