@@ -93,7 +93,7 @@ network:
   hostname: {HOSTNAME}
 """
     res = translate(bu.encode())
-    assert res.ok and not res.entries, res.format("iso config")
+    assert res.ok and not res.entries and res.output is not None, res.format("iso config")
     return json.loads(res.output)
 
 

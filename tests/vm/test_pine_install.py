@@ -145,14 +145,14 @@ def install(tmp: Path, key: str, onto: str) -> tuple[Path, dict]:
     disk = tmp / "disk.img"
     with open(disk, "wb") as fh:
         fh.truncate(DISK_BYTES)
-    args = [cfg, "--json", "--yes", "--image-file", image.path, "--append-karg", "pine.append=1"]
+    args = [str(cfg), "--json", "--yes", "--image-file", str(image.path), "--append-karg", "pine.append=1"]
     out, err = io.StringIO(), io.StringIO()
     t0 = time.monotonic()
     if onto == "file":
-        rc = main([os.fspath(a) for a in (disk, *args)], stdout=out, stderr=err)
+        rc = main([str(disk), *args], stdout=out, stderr=err)
     else:
         with detached_loop(disk) as dev:
-            rc = main([dev, *map(os.fspath, args)], stdout=out, stderr=err)
+            rc = main([dev, *args], stdout=out, stderr=err)
     assert rc == 0, err.getvalue()
     result = json.loads(out.getvalue().splitlines()[-1])
     print(f"install onto a {onto}: {time.monotonic() - t0:.1f} s")
