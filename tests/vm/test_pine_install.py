@@ -163,6 +163,7 @@ def install(tmp: Path, key: str, onto: str) -> tuple[Path, dict]:
 
 # One shell script, one NAME=VALUE line each: everything read back from the running system (as tester).
 PROBE = r"""
+PATH=/usr/sbin:/sbin:$PATH  # Dropbear gives a user /usr/bin:/bin; ip lives in /sbin
 dep=$(ls -d /sysroot/ostree/deploy/pine/deploy/*.0 | head -n1)
 stateroot=/sysroot/ostree/deploy/pine/var
 echo "hostname=$(hostname)"
