@@ -133,6 +133,7 @@ def _add_tree(
     dir_entries = tree.get("dir_mode") is not None or owned
     for sp, dp, st in order:
         mode = st.st_mode
+        node: dict | None
         if statmod.S_ISDIR(mode):
             if not dir_entries:
                 continue

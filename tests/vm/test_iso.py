@@ -9,10 +9,10 @@
 - The ISO as a USB stick (BIOS): GRUB from its MBR, its "Rescue shell" entry picked on the serial
   console: a root shell in systemd's rescue mode.
 
-Each install is then booted from the installed disk with its own bootloader, and the provisioned
-state (hostname, user and key, a file, an enabled unit that ran) is read from the test image's
-``PINE-REPORT`` line; ``kernelArguments.shouldExist: [pine.test.poweroff]`` in the config makes the
-installed system power off after reporting.
+Both installs write the real Pine image (iso/images/pine.py, zstd) with a ``pine`` config; each
+installed disk is then booted with its own bootloader (SeaBIOS) and read back over SSH with the
+config's key: hostname, user and key, a file with its mode, an OpenRC service the config added
+(running). The live system itself stays Debian (systemd).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import http.server
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -34,18 +35,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from iso.images import ensure_image, parse_report  # noqa: E402
+from iso.images.pine import ensure_pine_image  # noqa: E402
 from iso.lib.disk import overlay  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building the ISO needs root (mmdebstrap)")
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPineIsoInstallTest pine@iso"
 HOSTNAME = "iso-installed"
+USER = "pine"
 GUEST_HOST = "10.0.2.2"  # the host's 127.0.0.1 as QEMU's user network shows it to the guest
 CONSOLE = "console=ttyS0,115200n8"
 # TCG on 2 shared cores: the live boot ~1-2 min, the install a few more; generous on purpose.
 INSTALL_TIMEOUT = 1500
 BOOT_TIMEOUT = 900
+SSH_TIMEOUT = 600
 LIVE_MEMORY = "2G"  # fetch= keeps the squashfs in RAM
 TARGET_SIZE = 1536 * 2**20
 # The motd the live system shows after root's autologin (iso/installer/live/rootfs/etc/motd).
@@ -54,38 +56,45 @@ LIVE_BANNER = "Pine installer (live system, root shell)"
 FAILED = re.compile(r"pine-live-install: FAILED[^\n]*")
 
 
-def ignition_config() -> dict:
-    """Ignition 3.4.0: hostname, a user with a key, a file, an enabled unit, and the kernel argument
-    that makes the installed test image power off after its report."""
+HELLO = """#!/sbin/openrc-run
+description="proof that a service enabled by the install runs"
+command="/bin/sleep"
+command_args="86400"
+command_background=yes
+pidfile=/run/hello.pid
+"""
 
-    def data(text: str) -> str:
-        from urllib.parse import quote
 
-        return "data:," + quote(text)
+def ignition_config(key: str) -> dict:
+    """The ``pine`` config the installer gets, transpiled as a user would: hostname, a user with a key,
+    a file with a mode, an OpenRC service enabled."""
+    from butane_like import translate
 
-    return {
-        "ignition": {"version": "3.4.0"},
-        "passwd": {"users": [{"name": "pine", "sshAuthorizedKeys": [KEY]}]},
-        "storage": {
-            "files": [
-                {"path": "/etc/hostname", "overwrite": True, "mode": 0o644, "contents": {"source": data(HOSTNAME)}},
-                {"path": "/etc/provisioned.txt", "mode": 0o640, "contents": {"source": data("written by the ISO installer")}},
-                {"path": "/etc/pine-test/report-files", "contents": {"source": data("/etc/provisioned.txt\n/var/lib/hello/ran\n")}},
-            ]
-        },
-        "systemd": {
-            "units": [
-                {
-                    "name": "hello.service",
-                    "enabled": True,
-                    "contents": "[Unit]\nDescription=proof that an enabled unit runs\nBefore=pine-test-report.service\n"
-                    "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'mkdir -p /var/lib/hello && echo ran > /var/lib/hello/ran'\n"
-                    "[Install]\nWantedBy=multi-user.target\n",
-                }
-            ]
-        },
-        "kernelArguments": {"shouldExist": ["pine.test.poweroff"]},
-    }  # fmt: skip
+    service = "\n".join("          " + line for line in HELLO.splitlines())
+    bu = f"""variant: pine
+version: 1.0.0
+passwd:
+  users:
+    - name: {USER}
+      ssh_authorized_keys:
+        - {key}
+storage:
+  files:
+    - path: /etc/provisioned.txt
+      mode: 0444
+      contents:
+        inline: written by the ISO installer
+openrc:
+  services:
+    - name: hello
+      contents: |
+{service}
+network:
+  hostname: {HOSTNAME}
+"""
+    res = translate(bu.encode())
+    assert res.ok and not res.entries and res.output is not None, res.format("iso config")
+    return json.loads(res.output)
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -126,13 +135,22 @@ class FileServer:
 
 
 @pytest.fixture(scope="module")
-def server(built_iso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
-    """Serves the PXE files, the config and the test image (zstd: small over slirp)."""
+def key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    from harness import keypair
+
+    return keypair(tmp_path_factory.mktemp("key"))
+
+
+@pytest.fixture(scope="module")
+def server(
+    built_iso, key: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FileServer]:
+    """Serves the PXE files, the config and the Pine image (zstd: small over slirp)."""
     www = tmp_path_factory.mktemp("www")
     for name, path in built_iso.pxe.items():
         (www / name).symlink_to(path)  # served as they are: the cached build is never written
-    (www / "cfg.ign").write_text(json.dumps(ignition_config()))
-    raw = ensure_image("raw").path
+    (www / "cfg.ign").write_text(json.dumps(ignition_config(key[1])))
+    raw = ensure_pine_image().path
     subprocess.run(["zstd", "-q", "-T0", "-3", "-o", str(www / "pine.raw.zst"), str(raw)], check=True)
     srv = FileServer(www)
     # The installer refuses a remote image it cannot verify: its sha256 as stored (compressed).
@@ -168,27 +186,42 @@ def _live_install_available() -> None:
         pytest.fail("pineinstall/live.py (pineinstall live-install) is not in this checkout")
 
 
-def check_installed(boot_disk, disk: Path, label: str) -> dict:
-    """Boot the installed disk (BIOS) and check the provisioned state in its report."""
-    r = boot_disk(disk, until="PINE-REPORT-END", timeout=BOOT_TIMEOUT, snapshot=True)
-    print(f"{label}: installed disk reported after {r.seconds} s")
-    assert r.marker_seen, r.serial[-4000:]
-    report = parse_report(r.serial)
-    assert report["hostname"] == HOSTNAME
-    assert report["etc_hostname"] == HOSTNAME
-    pine = next(u for u in report["users"] if u["name"] == "pine")
-    assert pine["home"] == "/home/pine"
-    assert KEY in report["authorized_keys"]["pine"][".ssh/authorized_keys"]
-    f = report["files"]["/etc/provisioned.txt"]
-    assert f["text"] == "written by the ISO installer" and f["mode"] == "640"
-    assert report["files"]["/var/lib/hello/ran"]["text"] == "ran"  # the enabled unit ran
-    assert "hello.service" in json.dumps(report["enabled_services"])
-    assert "pine.test.poweroff" in report["cmdline"].split()
-    assert not report["failed_units"], report["failed_units"]
-    return report
+# Read back over SSH as the config's user, one NAME=VALUE a line.
+PROBE = r"""
+echo "hostname=$(hostname)"
+echo "id=$(id -un)"
+echo "key=$(grep -v '^#' ~/.ssh/authorized_keys)"
+echo "file=$(stat -c '%a' /etc/provisioned.txt) $(cat /etc/provisioned.txt)"
+echo "hello=$(test -e /run/openrc/started/hello && test -d /proc/$(cat /run/hello.pid) && echo started)"
+echo "ostree_booted=$(test -e /run/ostree-booted && echo yes)"
+echo "cmdline=$(cat /proc/cmdline)"
+"""
 
 
-def test_pxe_unattended_install(built_iso, server: FileServer, boot_disk, tmp_path: Path) -> None:
+def check_installed(disk: Path, key: tuple[Path, str], label: str) -> dict[str, str]:
+    """Boot the installed Pine disk (BIOS) and read the provisioned state back over SSH."""
+    from harness import free_port, running_disk, ssh, wait_for_ssh
+
+    private, public = key
+    port = free_port()
+    with running_disk(disk, snapshot=True, net_forwards={port: 22}) as guest:
+        seconds = wait_for_ssh(guest, port, private, USER, SSH_TIMEOUT)
+        r = ssh(port, private, USER, f"sh -c {shlex.quote(PROBE)}")
+    print(f"{label}: installed Pine answered SSH after {seconds} s")
+    assert r.returncode == 0, r.stderr
+    got = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    assert got["hostname"] == HOSTNAME
+    assert got["id"] == USER
+    assert got["key"] == public
+    assert got["file"] == "444 written by the ISO installer"
+    assert got["hello"] == "started", got
+    assert got["ostree_booted"] == "yes"
+    return got
+
+
+def test_pxe_unattended_install(
+    built_iso, server: FileServer, key: tuple[Path, str], boot_disk, tmp_path: Path
+) -> None:
     _live_install_available()
     disk = tmp_path / "target.img"
     with open(disk, "wb") as fh:
@@ -222,10 +255,13 @@ def test_pxe_unattended_install(built_iso, server: FileServer, boot_disk, tmp_pa
     assert "/cfg.ign" in server.requests and "/pine.raw.zst" in server.requests
     assert "pine-live-install: done" in r.serial
     assert LIVE_BANNER not in r.serial  # powered off by the installer, not left at a shell
-    check_installed(boot_disk, disk, "PXE")
+    got = check_installed(disk, key, "PXE")
+    assert CONSOLE in got["cmdline"].split()  # the live system's console= became --console
 
 
-def test_cd_embedded_config_bios(built_iso, server: FileServer, boot_disk, tmp_path: Path) -> None:
+def test_cd_embedded_config_bios(
+    built_iso, server: FileServer, key: tuple[Path, str], boot_disk, tmp_path: Path
+) -> None:
     """No kernel argument and no network needed: the config, the target and the image's place are
     embedded; the image is a file on the medium (an ISO remastered with ``--add``)."""
     _live_install_available()
@@ -235,7 +271,7 @@ def test_cd_embedded_config_bios(built_iso, server: FileServer, boot_disk, tmp_p
         built_iso, tmp_path / "offline.iso", {"/pine/pine.raw.zst": server.directory / "pine.raw.zst"}
     )
     cfg = tmp_path / "cfg.ign"
-    cfg.write_text(json.dumps(ignition_config()))
+    cfg.write_text(json.dumps(ignition_config(key[1])))
     copy = tmp_path / "embedded.iso"
     embed = [sys.executable, "-m", "pineinstall.cli", "iso", "embed", str(medium), "--config", str(cfg),
              "--dest", "/dev/vda", "--image", "/pine/pine.raw.zst", "--poweroff", "-o", str(copy)]  # fmt: skip
@@ -253,7 +289,7 @@ def test_cd_embedded_config_bios(built_iso, server: FileServer, boot_disk, tmp_p
     assert r.powered_off, r.serial[-4000:]
     assert "Install Pine" in r.serial and "Rescue shell" in r.serial  # GRUB's menu on the serial port
     assert "pine-live-install: done" in r.serial
-    check_installed(boot_disk, disk, "CD")
+    check_installed(disk, key, "CD")
 
 
 def test_uefi_cd_reaches_shell(built_iso, boot_disk, tmp_path: Path) -> None:

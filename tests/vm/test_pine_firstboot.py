@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from harness import free_port, keypair, running_disk, ssh, wait_for_ssh  # noqa: E402
-from test_pine_image import HELLO  # noqa: E402  (the OpenRC service both tests enable)
+from test_pine_install import HELLO  # noqa: E402  (the OpenRC service both tests enable)
 
 from iso.images.pine import ensure_pine_image  # noqa: E402
 from iso.lib.disk import copy_sparse  # noqa: E402

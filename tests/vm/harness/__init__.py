@@ -28,6 +28,7 @@ from .qemu import (  # noqa: E402
     qemu_binary,
     run_command_line,
     run_in_guest,
+    running_command_line,
     running_disk,
 )
 from .ssh import free_port, keypair, ssh, wait_for_ssh  # noqa: E402
@@ -48,6 +49,7 @@ __all__ = [
     "qemu_binary",
     "run_command_line",
     "run_in_guest",
+    "running_command_line",
     "running_disk",
     "ssh",
     "wait_for_ssh",

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,10 +147,11 @@ def _common_args(
     fw_cfg: Mapping[str, Path],
     iso: Path | None,
     net: bool,
-    net_forwards: Mapping[int, int],
+    net_forwards: Mapping[int, int | str],
     iso_bootindex: int | None = None,
     console_input: bool = False,
     smp: int = 2,
+    user_net: str = "",
 ) -> list[str]:
     binary = qemu_binary()
     if binary is None:
@@ -190,11 +191,27 @@ def _common_args(
         args += ["-drive", f"if=none,id=cd0,file={iso},media=cdrom,readonly=on", "-device", dev]
     if net or net_forwards:
         netdev = "user,id=n0"
-        for host_port, guest_port in net_forwards.items():
+        if user_net:
+            for option in user_net.split(","):
+                if not re.fullmatch(r"(net|host|dns|dhcpstart)=[0-9./]+", option):
+                    raise ValueError(
+                        f"user_net {option!r}: only net=, host=, dns=, dhcpstart= with addresses"
+                    )
+            netdev += "," + user_net
+        for host_port, guest in net_forwards.items():
             # Bound to 127.0.0.1 only: nothing outside this machine reaches a test guest.
-            netdev += f",hostfwd=tcp:127.0.0.1:{int(host_port)}-:{int(guest_port)}"
+            netdev += f",hostfwd=tcp:127.0.0.1:{int(host_port)}-{_guest_end(guest)}"
         args += ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"]
     return args
+
+
+def _guest_end(guest: int | str) -> str:
+    """A forward's guest end: a port (the guest's DHCP address) or "ADDR:PORT" (a static address)."""
+    if isinstance(guest, int):
+        return f":{guest}"
+    if not re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}", guest):
+        raise ValueError(f"net_forwards: guest end {guest!r} is not a port or ADDR:PORT")
+    return guest
 
 
 def _detach_but_die_with_parent() -> None:
@@ -484,16 +501,21 @@ def _watch(
 
 @dataclass(frozen=True)
 class RunningGuest:
-    """A guest booted by running_disk: its serial console so far, and its age."""
+    """A guest booted by running_disk or running_command_line: its serial console so far, its age,
+    and whether QEMU still runs."""
 
     serial_path: Path
     started: float
+    proc: subprocess.Popen | None = None
 
     def serial(self) -> str:
         return _read(self.serial_path)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
 
 
 @contextmanager
@@ -502,7 +524,8 @@ def running_disk(
     *,
     firmware: str = "bios",
     memory: str = "512M",
-    net_forwards: Mapping[int, int] | None = None,
+    net_forwards: Mapping[int, int | str] | None = None,
+    user_net: str = "",
     snapshot: bool = False,
     smp: int = 1,
     fw_cfg: Mapping[str, Path] | None = None,
@@ -510,6 +533,8 @@ def running_disk(
     """Boot `image` as boot_disk does (virtio-blk, bootindex 0, user networking with net_forwards
     bound to 127.0.0.1, fw_cfg: name -> file) and keep it running for the block (to talk to it over
     SSH); killed after (power it off first when its disk must be clean for a second boot).
+    user_net: QEMU user-network options ("net=192.0.2.0/24,host=192.0.2.1,dns=192.0.2.53") for a
+    guest with a static address, forwarded to as {HOST_PORT: "192.0.2.10:22"}.
 
     One vCPU by default: Alpine's 6.18 kernel oopses (int3 in patched code) at ~3 s under
     multi-threaded TCG with two vCPUs (QEMU serves a stale translation of code the kernel just
@@ -517,7 +542,9 @@ def running_disk(
     with tempfile.TemporaryDirectory(prefix="pine-run-") as tmp:
         workdir = Path(tmp)
         serial_path = workdir / "serial.log"
-        argv = _common_args(memory, serial_path, fw_cfg or {}, None, True, net_forwards or {}, smp=smp)
+        argv = _common_args(
+            memory, serial_path, fw_cfg or {}, None, True, net_forwards or {}, smp=smp, user_net=user_net
+        )
         if firmware == "uefi":
             shutil.copy(OVMF_VARS, workdir / "OVMF_VARS.fd")
             argv += [
@@ -528,6 +555,20 @@ def running_disk(
         with guest_lock():
             qemu = _Qemu(argv, workdir)
             try:
-                yield RunningGuest(serial_path, qemu.started)
+                yield RunningGuest(serial_path, qemu.started, qemu.proc)
+            finally:
+                qemu.kill()
+
+
+@contextmanager
+def running_command_line(argv: Sequence[str], *, cwd: Path) -> Iterator[RunningGuest]:
+    """Run a QEMU command line as a user types it (see run_command_line: the console is its stdout)
+    and keep it running for the block, under the guest lock; killed after."""
+    with tempfile.TemporaryDirectory(prefix="pine-cmdline-") as tmp:
+        console = Path(tmp) / "console.log"
+        with guest_lock():
+            qemu = _Qemu(list(argv), Path(tmp), stdout=console, cwd=cwd)
+            try:
+                yield RunningGuest(console, qemu.started, qemu.proc)
             finally:
                 qemu.kill()

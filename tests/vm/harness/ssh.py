@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .qemu import GuestTimeout, RunningGuest
+from .qemu import GuestError, GuestTimeout, RunningGuest
 
 OPTIONS = (
     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -39,8 +39,10 @@ def ssh(port: int, key: Path, user: str, command: str, timeout: float = 120) -> 
 
 def wait_for_ssh(guest: RunningGuest, port: int, key: Path, user: str, timeout: float) -> float:
     """Seconds from QEMU's start until a command runs over SSH; GuestTimeout (with the serial
-    console) after timeout seconds."""
+    console) after timeout seconds, or at once when QEMU has exited."""
     while guest.elapsed() < timeout:
+        if guest.exited():
+            raise GuestError(f"QEMU exited before SSH answered on 127.0.0.1:{port}", guest.serial())
         try:
             if ssh(port, key, user, "true", timeout=30).returncode == 0:
                 return round(guest.elapsed(), 1)
