@@ -168,15 +168,18 @@ def test_wrong_sha256_is_refused_before_any_connection(tmp_path: Path) -> None:
     assert r.stdout == ""
 
 
-def test_without_dry_run_it_stops_after_the_plan(sshd: tuple[int, Path], tmp_path: Path) -> None:
+def test_the_controller_itself_is_refused(sshd: tuple[int, Path], tmp_path: Path) -> None:
+    """The sshd runs on this machine: the same boot id, so the takeover refuses before touching anything
+    (run as root, so the controller check passes and only the refusal stops it)."""
     port, key = sshd
     image, config, _digest = inputs(tmp_path)
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     r = pine("root@127.0.0.1", config, "--image-file", image, "--port", port, "--identity", key, "--yes")
     assert "computed; pass --image-sha256 to pin it" in r.stdout
-    if "REFUSED" in r.stdout:
-        assert r.returncode == 1
-    else:
-        assert r.returncode == 2 and "not implemented yet" in r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "the host is this machine itself (the same boot id)" in r.stdout
+    assert not Path("/run/pine-hijack").exists()
+    assert Path("/proc/sys/kernel/random/boot_id").read_text().strip() == boot_id
 
 
 def test_an_image_url_is_streamed_and_checked_before_any_connection(tmp_path: Path) -> None:
