@@ -130,19 +130,19 @@ quiesce() { # size serial ptid-hex pttype
 write() { # sha256; the gzip'ed disk on stdin
 	set -o pipefail
 	say "POINT-OF-NO-RETURN $disk"
-	dd if=/dev/zero of="$disk" bs=1M count=1 oflag=direct conv=fsync 2>/dev/null || fail "cannot write $disk"
+	dd if=/dev/zero of="$disk" bs=1M count=1 oflag=direct conv=notrunc,fsync 2>/dev/null || fail "cannot write $disk"
 	rm -f /hash /sum /head
 	mkfifo /hash
 	sha256sum </hash >/sum &
 	gunzip -c | tee /hash | {
 		dd of=/head bs=1M count=1 iflag=fullblock 2>/dev/null &&
-			dd of="$disk" bs=1M seek=1 iflag=fullblock oflag=direct conv=fsync 2>/dev/null
+			dd of="$disk" bs=1M seek=1 iflag=fullblock oflag=direct conv=notrunc,fsync 2>/dev/null
 	} || stream=failed
 	wait
 	got=$(cut -d' ' -f1 /sum)
 	[ "${stream:-}" != failed ] && [ "$got" = "$1" ] ||
 		fail "the stream's sha256 is $got, expected $1: $disk was left without a partition table"
-	dd if=/head of="$disk" bs=1M count=1 oflag=direct conv=fsync 2>/dev/null || fail "cannot write the first MiB"
+	dd if=/head of="$disk" bs=1M count=1 oflag=direct conv=notrunc,fsync 2>/dev/null || fail "cannot write the first MiB"
 	sync
 	say "WRITTEN $got"
 	say "MEMLOW $(cat /memlow 2>/dev/null)"

@@ -82,9 +82,8 @@ def provision(config: dict[str, Any], image: str, sha256: str, size: int, run_di
     return Provisioned(disk, size, file_sha256(disk), round(time.monotonic() - t0, 1))
 
 
-def data_chunks(path: str) -> Any:
-    """The file's bytes in order, holes as zero chunks that are never read (SEEK_DATA/SEEK_HOLE)."""
-    zeros = bytes(HOLE_CHUNK)
+def extents(path: str) -> Any:
+    """(offset, length, is_data) runs of the file in order (SEEK_DATA/SEEK_HOLE)."""
     with open(path, "rb") as fh:
         end = os.fstat(fh.fileno()).st_size
         pos = 0
@@ -93,20 +92,58 @@ def data_chunks(path: str) -> Any:
                 data = os.lseek(fh.fileno(), pos, os.SEEK_DATA)
             except OSError:  # ENXIO: only a hole is left
                 data = end
-            while pos < data:
-                n = min(HOLE_CHUNK, data - pos)
-                yield zeros if n == HOLE_CHUNK else bytes(n)
-                pos += n
+            if data > pos:
+                yield pos, data - pos, False
+                pos = data
             if pos >= end:
                 break
             hole = os.lseek(fh.fileno(), pos, os.SEEK_HOLE)
-            fh.seek(pos)
-            while pos < hole:
-                chunk = fh.read(min(HOLE_CHUNK, hole - pos))
-                if not chunk:
+            yield pos, hole - pos, True
+            pos = hole
+
+
+def data_chunks(path: str) -> Any:
+    """The file's bytes in order, holes as zero chunks that are never read."""
+    zeros = bytes(HOLE_CHUNK)
+    with open(path, "rb") as fh:
+        for offset, length, is_data in extents(path):
+            fh.seek(offset)
+            while length > 0:
+                n = min(HOLE_CHUNK, length)
+                chunk = fh.read(n) if is_data else zeros if n == HOLE_CHUNK else bytes(n)
+                if len(chunk) != n:
                     raise ProvisionError(f"{path}: shorter than its size")
                 yield chunk
-                pos += len(chunk)
+                length -= n
+
+
+def gzip_members(path: str) -> Any:
+    """The file as concatenated gzip members (gunzip reads them as one stream): each data run one
+    member, each MiB of a hole the same precomputed ~1 KiB member, so holes cost no compression."""
+    import gzip
+    import zlib
+
+    zero_member = gzip.compress(bytes(HOLE_CHUNK), 1, mtime=0)
+    with open(path, "rb") as fh:
+        for offset, length, is_data in extents(path):
+            if not is_data:
+                whole, rest = divmod(length, HOLE_CHUNK)
+                for _ in range(whole):
+                    yield zero_member
+                if rest:
+                    yield gzip.compress(bytes(rest), 1, mtime=0)
+                continue
+            z = zlib.compressobj(1, zlib.DEFLATED, 31)
+            fh.seek(offset)
+            while length > 0:
+                chunk = fh.read(min(HOLE_CHUNK, length))
+                if not chunk:
+                    raise ProvisionError(f"{path}: shorter than its size")
+                length -= len(chunk)
+                out = z.compress(chunk)
+                if out:
+                    yield out
+            yield z.flush()
 
 
 def file_sha256(path: str) -> str:

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -212,16 +211,10 @@ class Takeover:
 
         def feed() -> None:
             assert proc.stdin is not None
-            z = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip; holes compress to almost nothing
             try:
-                for chunk in provision.data_chunks(disk.path):
-                    out = z.compress(chunk)
-                    if out:
-                        proc.stdin.write(out)
-                        sent[0] += len(out)
-                out = z.flush()
-                proc.stdin.write(out)
-                sent[0] += len(out)
+                for out in provision.gzip_members(disk.path):
+                    proc.stdin.write(out)
+                    sent[0] += len(out)
                 proc.stdin.close()
             except (BrokenPipeError, OSError):
                 pass
