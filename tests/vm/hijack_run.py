@@ -7,6 +7,7 @@ lock), and what SSH reads back from Pine with the config's key.
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import shutil
 import subprocess
@@ -20,6 +21,8 @@ from harness.qemu import guest_lock
 from iso.images.hijack_source import ensure_hijack_source
 from iso.images.pine import ensure_pine_image
 from iso.lib.disk import copy_sparse
+
+REPO = Path(__file__).resolve().parents[2]
 
 SSH_TIMEOUT = 600  # TCG on 2 shared cores
 HIJACK_TIMEOUT = 1500
@@ -86,7 +89,48 @@ echo "mem_avail_kib=$(awk '/^MemAvailable:/{print $2}' /proc/meminfo)"
 """
 
 
-def run_hijack(tmp: Path, memory: str = MEMORY) -> dict:
+def playbook(tmp: Path, port: int, key: Path, cfg: Path, image: Path, digest: str) -> tuple[list[str], dict]:
+    """ansible-playbook of ansible/playbooks/provision.yml with an inventory of this one guest (the
+    config as the template: it has no per-host variables), and its environment."""
+    import json
+
+    bin_dir = Path(sys.executable).parent
+    colls = tmp / "collections" / "ansible_collections" / "pine"
+    colls.mkdir(parents=True, exist_ok=True)
+    if not (colls / "provision").exists():
+        (colls / "provision").symlink_to(REPO / "ansible")
+    inventory = tmp / "inventory.json"
+    inventory.write_text(json.dumps({"pine_hosts": {
+        "hosts": {"debian-src": {"ansible_host": "127.0.0.1", "ansible_port": port}},
+        "vars": {
+            "ansible_user": "root", "ansible_ssh_private_key_file": str(key),
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            "pine_template": str(cfg), "pine_image_file": str(image), "pine_image_sha256": digest,
+            "pine_build_dir": str(tmp / "build"), "pine_health_timeout": 1200,
+            "pine_pineinstall": str(bin_dir / "pineinstall"),
+        },
+    }}))  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_COLLECTIONS_PATH": str(tmp / "collections"),
+        "ANSIBLE_HOME": str(tmp / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+    }
+    argv = [
+        str(bin_dir / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        str(REPO / "ansible" / "playbooks" / "provision.yml"),
+    ]
+    return argv, env
+
+
+def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> dict:
     """The whole run (two boots under one guest lock): what the test and bench/hijack check and print."""
     source = ensure_hijack_source()
     image = ensure_pine_image()
@@ -123,8 +167,12 @@ def run_hijack(tmp: Path, memory: str = MEMORY) -> dict:
             out["sshd_same"] = after.stdout.split() == [pid] and after.returncode == 0
             log = open(tmp / "hijack.log", "w")  # noqa: SIM115 (the command runs across both boots)
             t0 = time.monotonic()
-            run = subprocess.Popen(hijack(*common, "--image-sha256", digest, "--yes", "--reboot-timeout", 1200),
-                                   stdout=subprocess.PIPE, stderr=log, text=True)  # fmt: skip
+            if via_playbook:  # issue 17: the same takeover through the example playbook
+                argv, env = playbook(tmp, port, src_key, cfg, image.path, digest)
+                out["playbook"] = (argv, env)
+            else:
+                argv, env = hijack(*common, "--image-sha256", digest, "--yes", "--reboot-timeout", 1200), None
+            run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=tmp)
             while guest.running() and run.poll() is None and time.monotonic() - t0 < HIJACK_TIMEOUT:
                 time.sleep(1)
             out["to_reboot_s"] = round(time.monotonic() - t0, 1)
@@ -141,6 +189,10 @@ def run_hijack(tmp: Path, memory: str = MEMORY) -> dict:
                     got = ssh(port, key, "tester", f"sh -c {shlex.quote(PROBE)}")
                     out["probe"] = dict(ln.split("=", 1) for ln in got.stdout.splitlines() if "=" in ln)
                     out["probe"]["record"] = ssh(port, src_key, "root", "cat /etc/.pine-result.json").stdout
+                    if via_playbook:  # a second run: the host is Pine already, nothing changes
+                        argv, env = out["playbook"]
+                        out["second"] = subprocess.run(argv, env=env, cwd=tmp, capture_output=True, text=True,
+                                                       stdin=subprocess.DEVNULL, timeout=600)  # fmt: skip
         else:
             stdout, _ = run.communicate()
         out["total_s"] = round(time.monotonic() - t0, 1)
