@@ -89,10 +89,9 @@ say HANDOVER
 
 STAGE2 = r"""# pineinstall hijack, stage 2: busybox sh in the RAM SSH server (chrooted in the tmpfs).
 set -u
-export PATH=/bin:/sbin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin  # the tmpfs has /bin and /sbin; the host root (chroot /proc/1/root) /usr too
 say() { printf 'PINE-%s\n' "$*"; }
 fail() { say "FAILED $*"; exit 1; }
-host() { chroot /proc/1/root "$@"; }
 disk=$2 name=${2#/dev/}
 quiesce() { # size serial ptid-hex pttype
 	: >/connected
