@@ -174,6 +174,12 @@ def _dropbear() -> str:
     env = os.environ.get("PINE_HIJACK_DROPBEAR")
     if env:
         return env
+    import sys
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parents[2]  # a checkout (or editable install) has iso/ beside
+    if (checkout / "iso" / "lib" / "dropbear.py").exists() and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))
     try:
         from iso.lib.dropbear import dropbear_binary
     except ImportError as exc:
