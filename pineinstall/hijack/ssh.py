@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pineinstall.errors import PineError
 
-PROBE_TIMEOUT = 120.0  # seconds: a slow VPS over a slow link, still far from a hang
+PROBE_TIMEOUT = 300.0  # seconds: a slow VPS (a 128 MiB guest under TCG took 70 s), still far from a hang
 
 
 class SshError(PineError):

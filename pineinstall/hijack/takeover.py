@@ -95,7 +95,7 @@ class Takeover:
             self.ram, self.run_dir, [command], hosts="known_hosts.ram", alias=RAM_ALIAS, strict="yes"
         )
 
-    def _ram(self, command: str, timeout: float = 300) -> dict[str, str]:
+    def _ram(self, command: str, timeout: float = 900) -> dict[str, str]:
         """A command in the RAM server; its PINE- markers (word -> rest). TakeoverError on FAILED."""
         proc = subprocess.run(self._ram_argv(command), capture_output=True, timeout=timeout, env=ssh.env())
         marks = {}
