@@ -75,10 +75,10 @@ chroot $R /bin/setsid /bin/sh -c 'echo $$ >/memlow.pid; low=
 	</dev/null >/dev/null 2>&1 &
 systemctl stop ssh.socket 2>/dev/null
 systemctl stop ssh.service 2>/dev/null || service ssh stop 2>/dev/null
-chroot $R /sbin/dropbear -r /etc/dropbear/host_key -p "$port" -s -g -j -k -K 15 -P /dropbear.pid \
-	</dev/null >/dev/null 2>&1
+chroot $R /sbin/dropbear -r /etc/dropbear/host_key -p "$port" -j -k -K 15 -W 1048576 -P /dropbear.pid \
+	</dev/null >$R/dropbear.log 2>&1
 i=0
-while [ ! -s $R/dropbear.pid ]; do i=$((i + 1)); [ $i -gt 10 ] && back "the RAM SSH server did not start"; sleep 1; done
+while [ ! -s $R/dropbear.pid ]; do i=$((i + 1)); [ $i -gt 30 ] && back "the RAM SSH server did not start: $(tail -c 300 $R/dropbear.log 2>/dev/null | tr "\n" " ")"; sleep 1; done
 say READY
 i=0
 while [ ! -e $R/connected ]; do
