@@ -17,9 +17,10 @@ Dropbear is stopped, the host's sshd started again, and nothing else was changed
 size, serial and partition-table id, stops the host's services (the host's own ``systemctl``,
 through ``/proc/1/root``), turns swap off, syncs, remounts read-only (sysrq ``s``, ``u``) and sets
 every partition of the disk read-only (``blockdev --setro``); ``write`` is the point of no return:
-it zeroes the first MiB, streams the gzip'ed disk from stdin (the first MiB held in RAM, the rest
-written with O_DIRECT, sha256 taken of what arrives), writes the first MiB last only when the sha256
-matches, and reboots (sysrq ``b``).
+it zeroes the first MiB, then reads the framed stream (``stream.py``) from stdin: each data frame's
+gzip member through ``gunzip`` into the disk at its offset (1 MiB O_DIRECT blocks), each zero frame
+from /dev/zero, every frame's length and place checked; the first MiB comes last, is held in RAM and
+written only when the whole stream arrived for the expected sha256; then it reboots (sysrq ``b``).
 """
 
 from __future__ import annotations
@@ -127,24 +128,60 @@ quiesce() { # size serial ptid-hex pttype
 	done
 	say QUIESCED
 }
-write() { # sha256; the gzip'ed disk on stdin
+records() { # the "N+P" of "records out" in dd's message file $1
+	while read -r r _ w; do [ "$w" = out ] && echo "$r"; done <"$1"
+}
+write() { # size sha256; the framed stream on stdin (pineinstall/hijack/stream.py)
 	set -o pipefail
+	size=$1 sha=$2
 	say "POINT-OF-NO-RETURN $disk"
-	dd if=/dev/zero of="$disk" bs=1M count=1 oflag=direct conv=notrunc,fsync 2>/dev/null || fail "cannot write $disk"
-	rm -f /hash /sum /head
-	mkfifo /hash
-	sha256sum </hash >/sum &
-	gunzip -c | tee /hash | {
-		dd of=/head bs=1M count=1 iflag=fullblock 2>/dev/null &&
-			dd of="$disk" bs=1M seek=1 iflag=fullblock oflag=direct conv=notrunc,fsync 2>/dev/null
-	} || stream=failed
-	wait
-	got=$(cut -d' ' -f1 /sum)
-	[ "${stream:-}" != failed ] && [ "$got" = "$1" ] ||
-		fail "the stream's sha256 is $got, expected $1: $disk was left without a partition table"
-	dd if=/head of="$disk" bs=1M count=1 oflag=direct conv=notrunc,fsync 2>/dev/null || fail "cannot write the first MiB"
+	o=,direct  # O_DIRECT writes, or the page cache where the device refuses them
+	dd if=/dev/zero of="$disk" bs=1M count=1 oflag=direct conv=notrunc 2>/dev/null ||
+		{ o=; dd if=/dev/zero of="$disk" bs=1M count=1 conv=notrunc,fsync 2>/dev/null; } ||
+		fail "cannot write $disk"
+	rm -f /head
+	next=1048576 head= end=
+	while read -r kind off len clen; do
+		[ "$kind" = E ] && { end=$off; break; }
+		case "$kind:$off:$len:${clen:-0}" in
+		[DZ]:[0-9]*:[1-9]*:[0-9]*) ;;
+		*) fail "bad frame header after byte $next: $disk was left without a partition table" ;;
+		esac
+		case "$off$len$clen" in *[!0-9]*) fail "bad frame header after byte $next" ;; esac
+		if [ "$off" = 0 ] && [ "$kind" = D ]; then # the first MiB, into RAM until the end
+			[ "$next" = "$size" ] && [ "$len" = 1048576 ] || fail "the first MiB came at byte $next"
+			dd bs=64k count="$clen" iflag=count_bytes,fullblock 2>/dev/null | gunzip -c >/head ||
+				fail "the first MiB's gzip member is corrupt: $disk was left without a partition table"
+			[ "$(wc -c </head)" = 1048576 ] || fail "the first MiB is not 1 MiB"
+			head=1
+			continue
+		fi
+		[ "$off" = "$next" ] && [ $((off + len)) -le "$size" ] ||
+			fail "a frame at byte $off (+$len) where $next was next: $disk was left without a partition table"
+		bs=1048576
+		while [ $((len % bs)) -ne 0 ]; do bs=$((bs / 2)); done
+		f=$o
+		[ "$bs" -ge 512 ] || f=
+		if [ "$kind" = D ]; then
+			dd bs=64k count="$clen" iflag=count_bytes,fullblock 2>/dev/null | gunzip -c |
+				dd of="$disk" bs="$bs" seek="$off" iflag=fullblock oflag=seek_bytes$f conv=notrunc 2>/dd.log ||
+				fail "the data at byte $off did not arrive whole (gzip CRC or length): $disk was left without a partition table"
+		else
+			dd if=/dev/zero of="$disk" bs="$bs" count=$((len / bs)) seek="$off" oflag=seek_bytes$f conv=notrunc 2>/dd.log ||
+				fail "cannot write zeros at byte $off of $disk"
+		fi
+		[ "$(records /dd.log)" = "$((len / bs))+0" ] ||
+			fail "$(records /dd.log) blocks of $bs bytes at byte $off, not $len bytes: $disk was left without a partition table"
+		next=$((off + len))
+	done
+	[ -n "$end" ] || fail "the stream ended at byte $next of $size: $disk was left without a partition table"
+	[ "$end" = "$sha" ] || fail "the stream is of a disk with sha256 $end, not $sha: $disk was left without a partition table"
+	[ -n "$head" ] || fail "the stream had no first MiB: $disk was left without a partition table"
 	sync
-	say "WRITTEN $got"
+	dd if=/head of="$disk" bs=1M count=1 oflag=direct conv=notrunc,fsync 2>/dev/null ||
+		dd if=/head of="$disk" bs=1M count=1 conv=notrunc,fsync 2>/dev/null || fail "cannot write the first MiB"
+	sync
+	say "WRITTEN $sha"
 	say "MEMLOW $(cat /memlow 2>/dev/null)"
 	setsid sh -c 'sleep 2; echo b >/proc/sysrq-trigger' </dev/null >/dev/null 2>&1 &
 	say REBOOTING

@@ -117,35 +117,6 @@ def data_chunks(path: str) -> Any:
                 length -= n
 
 
-def gzip_members(path: str) -> Any:
-    """The file as concatenated gzip members (gunzip reads them as one stream): each data run one
-    member, each MiB of a hole the same precomputed ~1 KiB member, so holes cost no compression."""
-    import gzip
-    import zlib
-
-    zero_member = gzip.compress(bytes(HOLE_CHUNK), 1, mtime=0)
-    with open(path, "rb") as fh:
-        for offset, length, is_data in extents(path):
-            if not is_data:
-                whole, rest = divmod(length, HOLE_CHUNK)
-                for _ in range(whole):
-                    yield zero_member
-                if rest:
-                    yield gzip.compress(bytes(rest), 1, mtime=0)
-                continue
-            z = zlib.compressobj(1, zlib.DEFLATED, 31)
-            fh.seek(offset)
-            while length > 0:
-                chunk = fh.read(min(HOLE_CHUNK, length))
-                if not chunk:
-                    raise ProvisionError(f"{path}: shorter than its size")
-                length -= len(chunk)
-                out = z.compress(chunk)
-                if out:
-                    yield out
-            yield z.flush()
-
-
 def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     for chunk in data_chunks(path):

@@ -7,7 +7,7 @@ Sessions:
    stops sshd's listener and starts Dropbear in the tmpfs on the same port; its host key is printed
    and pinned for the next session;
 2. the RAM Dropbear, as root with the run's own key: ``quiesce`` (disk identity, services, swap,
-   read-only) then ``write`` (the point of no return): the provisioned disk gzip'ed on stdin;
+   read-only) then ``write`` (the point of no return): the provisioned disk as framed stream on stdin;
 3. after the reboot: the new Pine's SSH (root, the user's key: the carried keys and the config's),
    which prints ``/etc/.pine-result.json``.
 """
@@ -29,6 +29,7 @@ from typing import IO, Any
 from pineinstall.errors import PineError
 from pineinstall.hijack import payload, provision, ssh
 from pineinstall.hijack.facts import Facts
+from pineinstall.hijack.stream import frames
 
 HANDOVER_WAIT = 90  # s: stage 1 restores the host's sshd when the RAM server is not reached by then
 RAM_ALIAS = "pine-hijack-ram"
@@ -198,13 +199,14 @@ class Takeover:
         return "the disk was not written; the host was rebooted into its old system"
 
     def stream(self, disk: provision.Provisioned) -> None:
-        """Session 2b: the point of no return. The disk gzip'ed, checked by sha256 on the host."""
+        """Session 2b: the point of no return. The disk as framed stream (stream.py): data gzip'ed,
+        holes as zero frames written on the host."""
         d = self.facts.disk
         assert d is not None
         say(f"POINT OF NO RETURN: writing {d.path} on the host now")
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            self._ram_argv(shlex.join(["sh", "/stage2.sh", "write", d.path, disk.sha256])),
+            self._ram_argv(shlex.join(["sh", "/stage2.sh", "write", d.path, str(disk.size), disk.sha256])),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ssh.env(),
         )  # fmt: skip
         sent = [0]
@@ -212,7 +214,7 @@ class Takeover:
         def feed() -> None:
             assert proc.stdin is not None
             try:
-                for out in provision.gzip_members(disk.path):
+                for out in frames(disk.path, disk.size, disk.sha256):
                     proc.stdin.write(out)
                     sent[0] += len(out)
                 proc.stdin.close()

@@ -1,6 +1,7 @@
 """The takeover's pieces that run without a host: the payload (a real tar read back, its stage 2 run by
 busybox in a chroot on a file playing the disk), the partition-table ids as on disk (read back from
-real sgdisk/sfdisk tables), the gzip members of a sparse file, the refusal of the controller itself,
+real sgdisk/sfdisk tables), the framed stream of a sparse file (and stage 2 writing it onto a loop
+device), the refusal of the controller itself,
 and the first session's command line as the remote login shell parses it.
 
 The whole takeover runs against a real Debian guest in tests/vm/test_hijack.py.
@@ -8,19 +9,24 @@ The whole takeover runs against a real Debian guest in tests/vm/test_hijack.py.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
+import itertools
 import os
 import shutil
+import stat
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pineinstall.hijack import facts, payload, provision, refusals
 from pineinstall.hijack.facts import Facts
+from pineinstall.hijack.stream import FRAME_MAX, MiB, frames
 
 BUSYBOX = "/bin/busybox"
 needs_busybox = pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="needs busybox-static")
@@ -80,20 +86,63 @@ def test_partition_table_ids_as_on_disk(
     assert payload.ptid_hex(label, None) == ""
 
 
-def test_gzip_members_of_a_sparse_file_decompress_to_it(tmp_path: Path) -> None:
-    path = tmp_path / "sparse.img"
+def sparse_disk(path: Path, size: int) -> bytes:
+    """A GPT disk file with data runs (unaligned, one over a MiB boundary, one near the end) and holes;
+    its whole content."""
     with open(path, "wb") as fh:
-        fh.truncate(9 << 20)
-        fh.seek(3 << 20)
-        fh.write(os.urandom(300_000))
-        fh.seek((9 << 20) - 5000)
+        fh.truncate(size)
+    subprocess.run(["sfdisk", "-q", str(path)], input=b"label: gpt\n,\n", check=True)
+    assert has_partition_table(str(path))
+    with open(path, "r+b") as fh:
+        for offset, length in ((3 * MiB + 4096, 300_000), (9 * MiB - 8192, 20_000), (40 * MiB, 17 * MiB)):
+            fh.seek(offset)
+            fh.write(os.urandom(length))
+        fh.seek(size - 40_000)  # the backup GPT stays whole
         fh.write(b"end" * 1000)
-    whole = path.read_bytes()
-    stream = b"".join(provision.gzip_members(str(path)))
-    assert gzip.decompress(stream) == whole
-    assert provision.file_sha256(str(path)) == hashlib.sha256(whole).hexdigest()
+    return path.read_bytes()
+
+
+def parse_frames(data: bytes) -> list[tuple[str, int, int, bytes]]:
+    """The stream read back by the documented format (docs/hijack.md)."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        line_end = data.index(b"\n", pos)
+        head = data[pos:line_end].decode().split()
+        pos = line_end + 1
+        if head[0] == "E":
+            out.append(("E", 0, 0, head[1].encode()))
+            continue
+        if head[0] == "Z":
+            out.append(("Z", int(head[1]), int(head[2]), b""))
+            continue
+        clen = int(head[3])
+        out.append(("D", int(head[1]), int(head[2]), data[pos : pos + clen]))
+        pos += clen
+    return out
+
+
+def test_frames_carry_data_and_name_holes(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.img"
+    whole = sparse_disk(path, 64 * MiB)
+    sha = hashlib.sha256(whole).hexdigest()
+    stream = b"".join(frames(str(path), 64 * MiB, sha))
+    parsed = parse_frames(stream)
+    rebuilt = bytearray(64 * MiB)
+    for kind, offset, length, member in parsed[:-1]:
+        assert offset % MiB == 0 and length % MiB == 0
+        if kind == "D":
+            assert length <= FRAME_MAX
+            rebuilt[offset : offset + length] = gzip.decompress(member)
+    assert bytes(rebuilt) == whole
+    assert parsed[-1] == ("E", 0, 0, sha.encode()) and parsed[-2][:3] == ("D", 0, MiB)
+    places = [(offset, length) for _, offset, length, _ in parsed[:-2]]
+    assert places[0][0] == MiB and sum(length for _, length in places) == 63 * MiB
+    assert all(a + la == b for (a, la), (b, _) in itertools.pairwise(places))
+    assert sum(length for kind, _, length, _ in parsed if kind == "Z") >= 40 * MiB  # holes never travel
+    assert len(stream) < 17 * MiB + 400_000  # the random 17 MiB + 300 kB, the rest ~nothing
+    assert provision.file_sha256(str(path)) == sha
     assert b"".join(provision.data_chunks(str(path))) == whole
-    assert len(stream) < 400_000  # the holes cost ~1 KiB per MiB
 
 
 def test_the_controller_itself_is_refused() -> None:
@@ -115,32 +164,104 @@ def test_first_session_command_survives_the_login_shell(tmp_path: Path) -> None:
     assert out.rstrip().endswith("sh 2222 90")
 
 
-@needs_busybox
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("chroot") is None, reason="chroot needs root")
-def test_stage2_write_checks_the_stream_and_writes_the_first_mib_last(
-    tmp_path: Path, fake_dropbear: None
-) -> None:
-    """Stage 2 in a chroot of the unpacked payload, a file playing the disk (no /proc mounted: its
-    sysrq-trigger is a plain file that records the reboot)."""
+@pytest.fixture
+def stage2_root(tmp_path: Path, fake_dropbear: None) -> Path:
+    """The unpacked payload as a chroot (no /proc mounted: its sysrq-trigger is a plain file that records
+    the reboot; /dev/zero a real device node)."""
     root = tmp_path / "root"
     root.mkdir()
     with tarfile.open(fileobj=io.BytesIO(payload.build("ssh-ed25519 AAAA k")), mode="r:gz") as tar:
         tar.extractall(root, filter="tar")
     (root / "dev").mkdir(exist_ok=True)
-    (root / "dev" / "zero").symlink_to("/zero")  # /dev/zero without device nodes: a file of zeros
-    (root / "zero").write_bytes(bytes(1 << 20))
-    image = os.urandom(3 << 20)
-    stream = gzip.compress(image, 1)
+    os.mknod(root / "dev" / "zero", 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    return root
 
-    def write(sha: str) -> subprocess.CompletedProcess[bytes]:
-        (root / "disk").write_bytes(b"\xff" * (3 << 20))
-        return subprocess.run(["chroot", str(root), "/bin/sh", "/stage2.sh", "write", "/disk", sha],
-                              input=stream, capture_output=True, timeout=60)  # fmt: skip
 
-    bad = write("0" * 64)
-    assert bad.returncode == 1 and b"PINE-FAILED the stream's sha256" in bad.stdout
-    assert (root / "disk").read_bytes()[: 1 << 20] == bytes(1 << 20)  # no partition table left
-    good = write(hashlib.sha256(image).hexdigest())
-    assert good.returncode == 0, good.stdout + good.stderr
-    assert b"PINE-WRITTEN" in good.stdout and b"PINE-REBOOTING" in good.stdout
-    assert (root / "disk").read_bytes() == image
+@contextlib.contextmanager
+def loop_disk(root: Path, backing: Path, size: int) -> Iterator[str]:
+    """A loop device over a file of non-zero bytes, its node inside the chroot as /dev/disk."""
+    with open(backing, "wb") as fh:
+        for _ in range(size // MiB):
+            fh.write(b"\xa5" * MiB)
+    dev = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True,
+                         check=True).stdout.strip()  # fmt: skip
+    try:
+        node = root / "dev" / "disk"
+        with contextlib.suppress(FileNotFoundError):
+            node.unlink()
+        os.mknod(node, 0o600 | stat.S_IFBLK, os.stat(dev).st_rdev)
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=True)
+
+
+def stage2_write(root: Path, size: int, sha: str, stream: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["chroot", str(root), "/bin/sh", "/stage2.sh", "write", "/dev/disk", str(size), sha],
+                          input=stream, capture_output=True, timeout=300)  # fmt: skip
+
+
+def device_bytes(dev: str) -> bytes:
+    with open(dev, "rb") as fh:
+        return fh.read()
+
+
+def has_partition_table(dev: str) -> bool:
+    probe = subprocess.run(
+        ["blkid", "-p", "-s", "PTTYPE", "-o", "value", dev], capture_output=True, text=True
+    )
+    return probe.stdout.strip() != ""
+
+
+needs_root_loop = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("chroot") is None or shutil.which("losetup") is None,
+    reason="chroot and loop devices need root",
+)
+
+
+@needs_busybox
+@needs_root_loop
+def test_stage2_writes_the_stream_byte_for_byte_holes_included(tmp_path: Path, stage2_root: Path) -> None:
+    """The real busybox script on a loop device pre-filled with 0xa5: the device ends up identical to the
+    provisioned file, its holes zero, the reboot requested."""
+    size = 64 * MiB
+    whole = sparse_disk(tmp_path / "provisioned.img", size)
+    sha = hashlib.sha256(whole).hexdigest()
+    stream = b"".join(frames(str(tmp_path / "provisioned.img"), size, sha))
+    with loop_disk(stage2_root, tmp_path / "backing.img", size) as dev:
+        done = stage2_write(stage2_root, size, sha, stream)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert b"PINE-WRITTEN " + sha.encode() in done.stdout and b"PINE-REBOOTING" in done.stdout
+        assert device_bytes(dev) == whole
+        assert has_partition_table(dev)
+
+
+@needs_busybox
+@needs_root_loop
+def test_stage2_a_broken_stream_leaves_no_partition_table(tmp_path: Path, stage2_root: Path) -> None:
+    """Truncated inside a data frame, at a frame boundary, a flipped byte in a gzip member, a stream of
+    another disk: each fails, names what broke, and leaves the first MiB zero."""
+    size = 64 * MiB
+    whole = sparse_disk(tmp_path / "provisioned.img", size)
+    sha = hashlib.sha256(whole).hexdigest()
+    parts = list(frames(str(tmp_path / "provisioned.img"), size, sha))
+    stream = b"".join(parts)
+    big = max(range(len(parts)), key=lambda i: len(parts[i]))
+    at_big = len(b"".join(parts[:big]))
+    flipped = bytearray(stream)
+    flipped[at_big + len(parts[big]) // 2] ^= 0x40
+    cases = {
+        "inside a frame": (stream[: at_big + 1000], sha, b"did not arrive whole"),
+        "at a frame boundary": (b"".join(parts[:big]), sha, b"the stream ended at byte"),
+        "a flipped byte": (bytes(flipped), sha, b"did not arrive whole"),
+        "another disk": (stream, "0" * 64, b"not " + b"0" * 64),
+        "no end": (b"".join(parts[:-1]), sha, b"the stream ended at byte"),
+    }
+    with loop_disk(stage2_root, tmp_path / "backing.img", size) as dev:
+        for name, (data, expect_sha, message) in cases.items():
+            failed = stage2_write(stage2_root, size, expect_sha, data)
+            assert failed.returncode == 1, name
+            assert b"PINE-FAILED" in failed.stdout and message in failed.stdout, (name, failed.stdout)
+            assert b"PINE-REBOOTING" not in failed.stdout
+            with open(dev, "rb") as fh:
+                assert fh.read(MiB) == bytes(MiB), name
+            assert not has_partition_table(dev), name
