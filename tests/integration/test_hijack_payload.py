@@ -9,17 +9,14 @@ The whole takeover runs against a real Debian guest in tests/vm/test_hijack.py.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
 import itertools
 import os
 import shutil
-import stat
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +24,8 @@ import pytest
 from pineinstall.hijack import facts, payload, provision, refusals
 from pineinstall.hijack.facts import Facts
 from pineinstall.hijack.stream import FRAME_MAX, MiB, frames
+
+from .hijack_chroot import chroot_root, device_bytes, has_partition_table, loop_disk, stage2_write
 
 BUSYBOX = "/bin/busybox"
 needs_busybox = pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="needs busybox-static")
@@ -166,50 +165,7 @@ def test_first_session_command_survives_the_login_shell(tmp_path: Path) -> None:
 
 @pytest.fixture
 def stage2_root(tmp_path: Path, fake_dropbear: None) -> Path:
-    """The unpacked payload as a chroot (no /proc mounted: its sysrq-trigger is a plain file that records
-    the reboot; /dev/zero a real device node)."""
-    root = tmp_path / "root"
-    root.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(payload.build("ssh-ed25519 AAAA k")), mode="r:gz") as tar:
-        tar.extractall(root, filter="tar")
-    (root / "dev").mkdir(exist_ok=True)
-    os.mknod(root / "dev" / "zero", 0o666 | stat.S_IFCHR, os.makedev(1, 5))
-    return root
-
-
-@contextlib.contextmanager
-def loop_disk(root: Path, backing: Path, size: int) -> Iterator[str]:
-    """A loop device over a file of non-zero bytes, its node inside the chroot as /dev/disk."""
-    with open(backing, "wb") as fh:
-        for _ in range(size // MiB):
-            fh.write(b"\xa5" * MiB)
-    dev = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True,
-                         check=True).stdout.strip()  # fmt: skip
-    try:
-        node = root / "dev" / "disk"
-        with contextlib.suppress(FileNotFoundError):
-            node.unlink()
-        os.mknod(node, 0o600 | stat.S_IFBLK, os.stat(dev).st_rdev)
-        yield dev
-    finally:
-        subprocess.run(["losetup", "-d", dev], check=True)
-
-
-def stage2_write(root: Path, size: int, sha: str, stream: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["chroot", str(root), "/bin/sh", "/stage2.sh", "write", "/dev/disk", str(size), sha],
-                          input=stream, capture_output=True, timeout=300)  # fmt: skip
-
-
-def device_bytes(dev: str) -> bytes:
-    with open(dev, "rb") as fh:
-        return fh.read()
-
-
-def has_partition_table(dev: str) -> bool:
-    probe = subprocess.run(
-        ["blkid", "-p", "-s", "PTTYPE", "-o", "value", dev], capture_output=True, text=True
-    )
-    return probe.stdout.strip() != ""
+    return chroot_root(tmp_path / "root")
 
 
 needs_root_loop = pytest.mark.skipif(
