@@ -19,7 +19,8 @@ STEPS = (
     "remount read-only, blockdev --setro its partitions",
     "POINT OF NO RETURN: the first write to {disk}; before it a failure leaves the disk untouched and the "
     "host reachable (a reboot restores its services)",
-    "stream the provisioned disk gzip'ed over SSH, its sha256 checked as it arrives, the first MiB written last; "
+    "stream the provisioned disk's data gzip'ed over SSH, its holes written as zeros by the host, every frame "
+    "checked (place, CRC, length), the first MiB written last; "
     "reboot; wait for SSH as root with your key and read the result record",
 )
 
