@@ -69,3 +69,19 @@ def has_partition_table(dev: str) -> bool:
         ["blkid", "-p", "-s", "PTTYPE", "-o", "value", dev], capture_output=True, text=True
     )
     return probe.stdout.strip() != ""
+
+
+def sparse_disk(path: Path, size: int) -> bytes:
+    """A GPT disk file with data runs (unaligned, one over a MiB boundary, one near the end) and holes;
+    its whole content."""
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    subprocess.run(["sfdisk", "-q", str(path)], input=b"label: gpt\n,\n", check=True)
+    assert has_partition_table(str(path))
+    with open(path, "r+b") as fh:
+        for offset, length in ((3 * MiB + 4096, 300_000), (9 * MiB - 8192, 20_000), (40 * MiB, 17 * MiB)):
+            fh.seek(offset)
+            fh.write(os.urandom(length))
+        fh.seek(size - 40_000)  # the backup GPT stays whole
+        fh.write(b"end" * 1000)
+    return path.read_bytes()

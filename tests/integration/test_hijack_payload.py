@@ -25,7 +25,14 @@ from pineinstall.hijack import facts, payload, provision, refusals
 from pineinstall.hijack.facts import Facts
 from pineinstall.hijack.stream import FRAME_MAX, MiB, frames
 
-from .hijack_chroot import chroot_root, device_bytes, has_partition_table, loop_disk, stage2_write
+from .hijack_chroot import (
+    chroot_root,
+    device_bytes,
+    has_partition_table,
+    loop_disk,
+    sparse_disk,
+    stage2_write,
+)
 
 BUSYBOX = "/bin/busybox"
 needs_busybox = pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="needs busybox-static")
@@ -83,22 +90,6 @@ def test_partition_table_ids_as_on_disk(
         on_disk = fh.read(length).hex()
     assert payload.ptid_hex(label, ptuuid) == on_disk
     assert payload.ptid_hex(label, None) == ""
-
-
-def sparse_disk(path: Path, size: int) -> bytes:
-    """A GPT disk file with data runs (unaligned, one over a MiB boundary, one near the end) and holes;
-    its whole content."""
-    with open(path, "wb") as fh:
-        fh.truncate(size)
-    subprocess.run(["sfdisk", "-q", str(path)], input=b"label: gpt\n,\n", check=True)
-    assert has_partition_table(str(path))
-    with open(path, "r+b") as fh:
-        for offset, length in ((3 * MiB + 4096, 300_000), (9 * MiB - 8192, 20_000), (40 * MiB, 17 * MiB)):
-            fh.seek(offset)
-            fh.write(os.urandom(length))
-        fh.seek(size - 40_000)  # the backup GPT stays whole
-        fh.write(b"end" * 1000)
-    return path.read_bytes()
 
 
 def parse_frames(data: bytes) -> list[tuple[str, int, int, bytes]]:
