@@ -136,7 +136,7 @@ write() { # size sha256; the framed stream on stdin (pineinstall/hijack/stream.p
 	size=$1 sha=$2
 	say "POINT-OF-NO-RETURN $disk"
 	o=,direct  # O_DIRECT writes, or the page cache where the device refuses them
-	dd if=/dev/zero of="$disk" bs=1M count=1 oflag=direct conv=notrunc 2>/dev/null ||
+	dd if=/dev/zero of="$disk" bs=1M count=1 oflag=direct conv=notrunc,fsync 2>/dev/null ||
 		{ o=; dd if=/dev/zero of="$disk" bs=1M count=1 conv=notrunc,fsync 2>/dev/null; } ||
 		fail "cannot write $disk"
 	rm -f /head
@@ -148,6 +148,7 @@ write() { # size sha256; the framed stream on stdin (pineinstall/hijack/stream.p
 		*) fail "bad frame header after byte $next: $disk was left without a partition table" ;;
 		esac
 		case "$off$len$clen" in *[!0-9]*) fail "bad frame header after byte $next" ;; esac
+		[ "$kind" = Z ] || [ -n "$clen" ] || fail "bad frame header after byte $next"
 		if [ "$off" = 0 ] && [ "$kind" = D ]; then # the first MiB, into RAM until the end
 			[ "$next" = "$size" ] && [ "$len" = 1048576 ] || fail "the first MiB came at byte $next"
 			dd bs=64k count="$clen" iflag=count_bytes,fullblock 2>/dev/null | gunzip -c >/head ||

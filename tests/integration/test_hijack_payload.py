@@ -185,8 +185,9 @@ def test_stage2_writes_the_stream_byte_for_byte_holes_included(tmp_path: Path, s
 @needs_busybox
 @needs_root_loop
 def test_stage2_a_broken_stream_leaves_no_partition_table(tmp_path: Path, stage2_root: Path) -> None:
-    """Truncated inside a data frame, at a frame boundary, a flipped byte in a gzip member, a stream of
-    another disk: each fails, names what broke, and leaves the first MiB zero."""
+    """Truncated inside a data frame, at a frame boundary, before its end frame, a flipped byte in a gzip
+    member, a stream of another disk, a bad header, a missing frame: each fails, names what broke, and
+    leaves the first MiB zero."""
     size = 64 * MiB
     whole = sparse_disk(tmp_path / "provisioned.img", size)
     sha = hashlib.sha256(whole).hexdigest()
@@ -202,6 +203,8 @@ def test_stage2_a_broken_stream_leaves_no_partition_table(tmp_path: Path, stage2
         "a flipped byte": (bytes(flipped), sha, b"did not arrive whole"),
         "another disk": (stream, "0" * 64, b"not " + b"0" * 64),
         "no end": (b"".join(parts[:-1]), sha, b"the stream ended at byte"),
+        "a bad header": (b"D 1048576 1048576 12x\n" + stream, sha, b"bad frame header"),
+        "a frame out of place": (b"".join(parts[1:]), sha, b"where 1048576 was next"),
     }
     with loop_disk(stage2_root, tmp_path / "backing.img", size) as dev:
         for name, (data, expect_sha, message) in cases.items():
