@@ -2,8 +2,9 @@
 
 Everything that can be checked on the controller is checked before the first SSH connection: the
 config (fully, as ``install`` checks it) and the image's sha256 (the whole file, or the whole URL
-streamed). Then one SSH session runs the read-only probe; the plan is printed. The takeover itself
-is not implemented yet: without ``--dry-run`` the command stops after the plan (exit 2).
+streamed). Then one SSH session runs the read-only probe; the plan is printed. ``--dry-run`` stops
+there. Otherwise, after a confirmation (``--yes``, or a prompt on a terminal), :mod:`.takeover` runs:
+the new disk provisioned here, the RAM SSH server, quiesce, the stream, the reboot, the wait for Pine.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from typing import Any
 
 from pineinstall.errors import PineError
 from pineinstall.resources import scrub, shown_url
 
 EXIT_REFUSED = 1
-EXIT_NOT_IMPLEMENTED = 2
+EXIT_USAGE = 2
 
 
 class HijackError(PineError):
@@ -32,8 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Take over a running Debian or Ubuntu machine over SSH and write Pine over it, keeping its "
         "network and its login user's SSH keys (merged under CONFIG: the config wins). The config and the image "
         "are checked here first; then one SSH session reads the host's facts without changing anything and the "
-        "plan is printed. Exit status: 0 done (or --dry-run with no refusal), 1 refused or failed, 2 usage "
-        "error or the takeover is not implemented yet (this version stops after the plan).",
+        "plan is printed. Then (after --yes or a prompt) the new disk is provisioned here (needs root and loop "
+        "devices), the host's disk is overwritten from RAM and the host reboots into Pine. Exit status: 0 the new "
+        "Pine answers SSH with its result record (or --dry-run with no refusal), 1 refused or failed, 2 usage "
+        "error.",
     )
     p.add_argument("target", metavar="[USER@]HOST", help="the machine to take over (ssh's user and host)")
     p.add_argument("config", metavar="CONFIG", help="Ignition JSON or Butane-like YAML (variants pine, fcos)")
@@ -63,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("running")
     run.add_argument("--dry-run", action="store_true", help="check, probe and print the plan; change nothing")
     run.add_argument("-y", "--yes", action="store_true", help="do not ask before the point of no return")
+    run.add_argument(
+        "--reboot-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long to wait for the new Pine's SSH after the reboot (default 900)",
+    )
     return p
 
 
@@ -118,32 +129,60 @@ def check_merged(merged: dict[str, Any]) -> None:
         raise HijackError(f"the config with the carried facts is not valid:\n{report}")
 
 
+def confirm(ns: argparse.Namespace, disk: str) -> bool:
+    """--yes, or "yes" typed on a terminal; without a terminal and without --yes: refused."""
+    if ns.yes:
+        return True
+    if not sys.stdin.isatty():
+        sys.stderr.write(
+            "pineinstall hijack: not a terminal and no --yes: refusing to overwrite the host's disk\n"
+        )
+        return False
+    sys.stderr.write(f"Overwrite {disk} on {ns.target} with Pine? Type yes to go on: ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip() == "yes"
+
+
 def hijack(ns: argparse.Namespace) -> int:
     from pineinstall.hijack import carry, facts, plan, probe, refusals, ssh
 
     target = ssh.Target.parse(ns.target, ns.port, ns.identity)
     config = load_config(ns.config, ns.files_dir)
+    if not ns.dry_run:
+        from pineinstall.hijack.provision import check_controller
+
+        check_controller()  # before any connection: root and loop devices here
+    t0 = time.monotonic()
     image = check_image(ns.image_file or ns.image_url, ns.image_sha256)
-    run_dir = tempfile.mkdtemp(prefix="pineinstall-hijack.")  # 0700: the run's known_hosts
+    times = {"image check": time.monotonic() - t0}
+    run_dir = tempfile.mkdtemp(prefix="pineinstall-hijack.")  # 0700: the run's known_hosts, keys, disk
     try:
+        t0 = time.monotonic()
         doc = probe.parse_output(ssh.run_script(target, run_dir, probe.SCRIPT))
+        times["probe"] = time.monotonic() - t0
         host_keys = ssh.fingerprints(run_dir)
+        found = facts.parse(doc)
+        refused = refusals.refusals(found, refusals.local_boot_id())
+        carried = carry.carry(found, config, target.host)
+        check_merged(carried.merged)
+        sys.stdout.write(plan.render(str(target), host_keys, found, image, ns.config, carried, refused))
+        sys.stdout.flush()
+        if refused:
+            return EXIT_REFUSED
+        if ns.dry_run:
+            return 0
+        assert found.disk is not None  # refused otherwise
+        if not confirm(ns, found.disk.path):
+            return EXIT_REFUSED
+        from pineinstall.hijack import takeover
+
+        report = takeover.run(target, run_dir, found, carried.merged, image.source, image.sha256,
+                              ns.reboot_timeout, times)  # fmt: skip
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-    found = facts.parse(doc)
-    refused = refusals.refusals(found)
-    carried = carry.carry(found, config, target.host)
-    check_merged(carried.merged)
-    sys.stdout.write(plan.render(str(target), host_keys, found, image, ns.config, carried, refused))
+    sys.stdout.write("\n".join(report.lines()) + "\n")
     sys.stdout.flush()
-    if refused:
-        return EXIT_REFUSED
-    if ns.dry_run:
-        return 0
-    sys.stderr.write(
-        "pineinstall hijack: the takeover is not implemented yet; nothing was changed (see the plan)\n"
-    )
-    return EXIT_NOT_IMPLEMENTED
+    return 0
 
 
 def main(argv: list[str]) -> int:

@@ -76,6 +76,7 @@ class Facts:
     dns: tuple[str, ...]
     authorized_keys: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())  # what was seen and not carried
+    boot_id: str | None = None  # the running kernel's boot id: tells the controller itself apart
 
 
 def key_values(text: str) -> dict[str, str]:
@@ -276,4 +277,5 @@ def parse(doc: dict[str, Any]) -> Facts:
         dns=nameservers(doc, files),
         authorized_keys=authorized_keys(doc, files),
         notes=notes,
+        boot_id=(files.get("/proc/sys/kernel/random/boot_id") or "").strip() or None,
     )

@@ -10,12 +10,18 @@ from pineinstall.hijack.facts import MIB, Facts
 from pineinstall.resources import shown_url
 
 STEPS = (
-    "copy the payload (a static busybox and the takeover script, about 1 MiB) into a RAM filesystem",
-    "stop services, remount the old filesystems read-only, blockdev --setro their partitions",
+    "provision the new disk here: install writes the image and the merged config into a sparse file of "
+    "{disk}'s exact size (needs root and loop devices here)",
+    "copy the payload (static busybox and Dropbear, the scripts, about 1.2 MiB) into a tmpfs on the host; stop "
+    "the host's sshd listener (sessions stay) and start that Dropbear from RAM on the same port; if it does not "
+    "answer, the host's sshd is started again",
+    "in a session to the RAM server: check {disk} by size, serial and table id; stop services, swap off, "
+    "remount read-only, blockdev --setro its partitions",
     "POINT OF NO RETURN: the first write to {disk}; before it a failure leaves the disk untouched and the "
     "host reachable (a reboot restores its services)",
-    "stream the image over the same session, its sha256 checked as it arrives, the first MiB written last",
-    "stash the merged config for Pine's first boot, reboot, wait for SSH with the config's key",
+    "stream the provisioned disk's data gzip'ed over SSH, its holes written as zeros by the host, every frame "
+    "checked (place, CRC, length), the first MiB written last; "
+    "reboot; wait for SSH as root with your key and read the result record",
 )
 
 

@@ -51,7 +51,7 @@ printf '"ip_route":%s,\n"ip6_route":%s,\n' "$(cmd ip -j route)" "$(cmd ip -j -6 
 printf '"resolv_conf_link":%s,\n' "$(str "$(readlink /etc/resolv.conf)")"
 printf '"files":{'
 sep=
-for path in /etc/os-release /usr/lib/os-release /proc/meminfo /etc/hostname /etc/resolv.conf \
+for path in /etc/os-release /usr/lib/os-release /proc/meminfo /proc/sys/kernel/random/boot_id /etc/hostname /etc/resolv.conf \
 	/run/systemd/resolve/resolv.conf /etc/network/interfaces /etc/network/interfaces.d/* \
 	/etc/netplan/*.yaml /etc/systemd/network/*.network /run/systemd/network/*.network \
 	/var/lib/dhcp/*.leases /var/lib/dhclient/*.leases /var/lib/dhcpcd/*.lease /var/lib/dhcpcd5/*.lease \

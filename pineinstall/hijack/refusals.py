@@ -11,8 +11,18 @@ MIN_MEM_TOTAL = 64 * MIB
 MIN_AVAILABLE = 24 * MIB  # the RAM root the payload and the stream buffers need
 
 
-def refusals(facts: Facts) -> list[str]:
+def local_boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
+
+
+def refusals(facts: Facts, controller_boot_id: str | None = None) -> list[str]:
     out = []
+    if facts.boot_id is not None and facts.boot_id == controller_boot_id:
+        out.append("the host is this machine itself (the same boot id): it cannot overwrite its own disk")
     os = facts.os
     if os is None:
         out.append("no /etc/os-release: not a Debian or Ubuntu system")

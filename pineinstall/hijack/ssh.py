@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pineinstall.errors import PineError
 
-PROBE_TIMEOUT = 120.0  # seconds: a slow VPS over a slow link, still far from a hang
+PROBE_TIMEOUT = 300.0  # seconds: a slow VPS (a 128 MiB guest under TCG took 70 s), still far from a hang
 
 
 class SshError(PineError):
@@ -43,16 +43,28 @@ def known_hosts(run_dir: str) -> str:
     return os.path.join(run_dir, "known_hosts")
 
 
-def argv(target: Target, run_dir: str, command: list[str]) -> list[str]:
+def argv(
+    target: Target,
+    run_dir: str,
+    command: list[str],
+    *,
+    hosts: str = "known_hosts",
+    alias: str | None = None,
+    strict: str = "accept-new",
+) -> list[str]:
+    """ssh's argv for one session. hosts: the run directory's known_hosts file to use; alias: the
+    name the host key is stored under (the RAM server and the new Pine each get their own)."""
     out = [
         "ssh",
         "-o", "BatchMode=yes",
-        "-o", f"UserKnownHostsFile={known_hosts(run_dir)}",
+        "-o", f"UserKnownHostsFile={os.path.join(run_dir, hosts)}",
         "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", f"StrictHostKeyChecking={strict}",
         "-o", "ConnectTimeout=30",
         "-o", "ServerAliveInterval=15",
     ]  # fmt: skip
+    if alias:
+        out += ["-o", f"HostKeyAlias={alias}"]
     if target.port:
         out += ["-p", str(target.port)]
     if target.identity:
@@ -67,13 +79,13 @@ def run_script(target: Target, run_dir: str, script: str, timeout: float = PROBE
     from pineinstall.run import CommandError, run
 
     try:
-        proc = run(argv(target, run_dir, ["sh", "-s"]), input=script.encode(), timeout=timeout, env=_env())
+        proc = run(argv(target, run_dir, ["sh", "-s"]), input=script.encode(), timeout=timeout, env=env())
     except CommandError as exc:
         raise SshError(f"ssh {target}: {exc.stderr.strip() or exc}") from exc
     return proc.stdout.decode("utf-8", "replace")
 
 
-def _env() -> dict[str, str]:
+def env() -> dict[str, str]:
     """ssh needs HOME (its config and keys) and the agent's socket; run() passes nothing else."""
     return {k: v for k, v in os.environ.items() if k in ("HOME", "USER", "SSH_AUTH_SOCK")}
 

@@ -1,4 +1,5 @@
-"""``pineinstall hijack --dry-run`` against a real sshd on 127.0.0.1: this Debian 12 host is the target.
+"""``pineinstall hijack --dry-run`` against a real sshd on 127.0.0.1: this Debian 12 host is the target;
+and the takeover's stream through a real SSH session into stage 2 on a loop device.
 
 The sshd is Debian's (openssh-server), started by the test with its own host key, its own authorized
 key and its own config, killed after. The plan must show the host's real facts, and the files the
@@ -7,6 +8,7 @@ probe reads hash the same before and after. A wrong --image-sha256 stops before 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -40,31 +42,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
-    """(port, client key) of an sshd that lets root in with that key only."""
-    d = tmp_path_factory.mktemp("sshd")
+@contextlib.contextmanager
+def running_sshd(d: Path, extra: str = "") -> Iterator[tuple[int, Path]]:
+    """(port, client key) of an sshd that lets root in with that key only; extra: more sshd_config."""
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", d / "host"], check=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", d / "id"], check=True)
     (d / "authorized_keys").write_bytes((d / "id.pub").read_bytes())
     (d / "sshd_config").write_text(
         f"HostKey {d / 'host'}\nAuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
         f"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-        f"PidFile {d / 'sshd.pid'}\n"
+        f"PidFile {d / 'sshd.pid'}\n{extra}"
     )
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     port = free_port()
-    argv = [
-        "/usr/sbin/sshd",
-        "-D",
-        "-e",
-        "-f",
-        str(d / "sshd_config"),
-        "-p",
-        str(port),
-        "-o",
-        "ListenAddress=127.0.0.1",
-    ]
+    argv = ["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config"), "-p", str(port),
+            "-o", "ListenAddress=127.0.0.1"]  # fmt: skip
     with open(d / "sshd.log", "wb") as log:
         proc = subprocess.Popen(argv, stderr=log)
     try:
@@ -79,6 +71,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as found:
+        yield found
 
 
 def pine(*args: object) -> subprocess.CompletedProcess[str]:
@@ -144,11 +142,10 @@ def test_dry_run_prints_the_hosts_real_facts_and_changes_nothing(
     disks = [d["path"] for d in root["blockdevices"] if d["type"] == "disk" and "/" in json.dumps(d)]
     assert any(f"boot disk: {p}," in out for p in disks) or "boot disk: not found" in out
     if os.path.exists("/.dockerenv"):  # this machine is a container: the probe must say so and refuse
-        assert r.returncode == 1, r.stderr
-        assert "container: docker" in out and "REFUSED" in out
-    else:
-        assert r.returncode == 0, r.stderr
-        assert "POINT OF NO RETURN" in out
+        assert "container: docker" in out
+    # the sshd runs on this machine: refused as the controller itself (its boot id), whatever else
+    assert r.returncode == 1, r.stderr
+    assert "REFUSED" in out and "the host is this machine itself (the same boot id)" in out
     assert elapsed < 60
 
 
@@ -168,15 +165,18 @@ def test_wrong_sha256_is_refused_before_any_connection(tmp_path: Path) -> None:
     assert r.stdout == ""
 
 
-def test_without_dry_run_it_stops_after_the_plan(sshd: tuple[int, Path], tmp_path: Path) -> None:
+def test_the_controller_itself_is_refused(sshd: tuple[int, Path], tmp_path: Path) -> None:
+    """The sshd runs on this machine: the same boot id, so the takeover refuses before touching anything
+    (run as root, so the controller check passes and only the refusal stops it)."""
     port, key = sshd
     image, config, _digest = inputs(tmp_path)
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     r = pine("root@127.0.0.1", config, "--image-file", image, "--port", port, "--identity", key, "--yes")
     assert "computed; pass --image-sha256 to pin it" in r.stdout
-    if "REFUSED" in r.stdout:
-        assert r.returncode == 1
-    else:
-        assert r.returncode == 2 and "not implemented yet" in r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "the host is this machine itself (the same boot id)" in r.stdout
+    assert not Path("/run/pine-hijack").exists()
+    assert Path("/proc/sys/kernel/random/boot_id").read_text().strip() == boot_id
 
 
 def test_an_image_url_is_streamed_and_checked_before_any_connection(tmp_path: Path) -> None:
@@ -197,3 +197,41 @@ def test_an_image_url_is_streamed_and_checked_before_any_connection(tmp_path: Pa
     assert r.returncode == 1
     assert f"sha256 is {digest}, expected {wrong}; nothing was sent to the host" in r.stderr
     assert "s3cret-pw" not in r.stdout + r.stderr and "t0ken-xyz" not in r.stdout + r.stderr, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/bin/busybox"), reason="chroot, loop devices")
+def test_the_stream_goes_through_ssh_onto_a_loop_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Takeover.stream as the takeover runs it: the frames fed to a real ssh session while its markers are
+    read; the session lands (ForceCommand) in a chroot of the payload, as the RAM Dropbear runs chrooted in
+    its tmpfs, and stage 2 writes a loop device pre-filled with non-zero bytes."""
+    from pineinstall.hijack import provision, ssh, takeover
+    from pineinstall.hijack.facts import Disk, Facts
+
+    from .hijack_chroot import MiB, chroot_root, device_bytes, loop_disk, sparse_disk
+
+    monkeypatch.setenv("PINE_HIJACK_DROPBEAR", "/bin/busybox")  # stage 2 does not run Dropbear
+    root = chroot_root(tmp_path / "root")
+    size = 64 * MiB
+    whole = sparse_disk(tmp_path / "disk.img", size)
+    disk = provision.Provisioned(str(tmp_path / "disk.img"), size, hashlib.sha256(whole).hexdigest(), 0.0)
+    (tmp_path / "sshd").mkdir()
+    force = f'ForceCommand chroot {root} /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n'
+    with (
+        running_sshd(tmp_path / "sshd", force) as (port, key),
+        loop_disk(root, tmp_path / "backing", size) as dev,
+    ):
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        (run_dir / "run_key").write_bytes(key.read_bytes())
+        (run_dir / "run_key").chmod(0o600)
+        host_key = (tmp_path / "sshd" / "host.pub").read_text().split()
+        (run_dir / "known_hosts.ram").write_text(f"{takeover.RAM_ALIAS} {host_key[0]} {host_key[1]}\n")
+        facts = Facts(user="root", hostname="h", os=None, container=None, efi=False, secure_boot=None,
+                      disk=Disk("/dev/disk", size, None, "gpt", None, ()), mem_total=None, mem_available=None,
+                      interfaces=(), dns=(), authorized_keys=())  # fmt: skip
+        take = takeover.Takeover(ssh.Target("root", "127.0.0.1", port, str(key)), str(run_dir), facts, 60)
+        take.stream(disk)
+        assert device_bytes(dev) == whole
+        assert 17 * MiB < take.report.bytes_sent < 18 * MiB  # the data only; 40 MiB of holes named

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -506,10 +506,14 @@ class RunningGuest:
 
     serial_path: Path
     started: float
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
 
     def serial(self) -> str:
         return _read(self.serial_path)
+
+    def running(self) -> bool:
+        """QEMU still runs (a reboot ends it: -no-reboot)."""
+        return self.proc is None or self.proc.poll() is None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -529,6 +533,7 @@ def running_disk(
     snapshot: bool = False,
     smp: int = 1,
     fw_cfg: Mapping[str, Path] | None = None,
+    locked: bool = True,
 ):
     """Boot `image` as boot_disk does (virtio-blk, bootindex 0, user networking with net_forwards
     bound to 127.0.0.1, fw_cfg: name -> file) and keep it running for the block (to talk to it over
@@ -538,7 +543,8 @@ def running_disk(
 
     One vCPU by default: Alpine's 6.18 kernel oopses (int3 in patched code) at ~3 s under
     multi-threaded TCG with two vCPUs (QEMU serves a stale translation of code the kernel just
-    patched with text_poke); a small VPS has one vCPU anyway."""
+    patched with text_poke); a small VPS has one vCPU anyway. locked=False: the caller already holds
+    guest_lock() (several boots in a row, e.g. a guest that reboots into another system)."""
     with tempfile.TemporaryDirectory(prefix="pine-run-") as tmp:
         workdir = Path(tmp)
         serial_path = workdir / "serial.log"
@@ -552,7 +558,7 @@ def running_disk(
                 "-drive", f"if=pflash,format=raw,unit=1,file={workdir / 'OVMF_VARS.fd'}",
             ]  # fmt: skip
         argv += _disk_args([DiskSpec("boot", path=image, bootindex=0, snapshot=snapshot)], workdir, 0)
-        with guest_lock():
+        with guest_lock() if locked else nullcontext():
             qemu = _Qemu(argv, workdir)
             try:
                 yield RunningGuest(serial_path, qemu.started, qemu.proc)

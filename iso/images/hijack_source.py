@@ -1,0 +1,115 @@
+"""The hijack source: a small Debian 12 guest that ``pineinstall hijack`` takes over in the VM tests.
+
+Debian bookworm minbase with systemd, OpenSSH's server, ifupdown and iproute2, the pinned kernel with
+the test images' pruned module tree and busybox initramfs (``build.KEEP_MODULE_DIRS``,
+``guest/init.sh``), GRUB for BIOS on Pine's GPT layout (``disk.build_raw``). Trimmed to live in
+128 MiB (VM-NOTES "Small guests"): the pruned modules keep udev from loading drivers the VM does
+not use, and udev runs 2 workers at most.
+
+The network is what a VPS provider sets up by hand: ifupdown, static ``10.0.2.15/24`` via
+``10.0.2.2`` (QEMU's user networking), DNS ``10.0.2.3``. The NIC keeps the kernel's name ``eth0``
+(the predictable-name policy is masked, as many VPS images do): Pine's kernel names it ``eth0`` too,
+and renaming by MAC on Pine (``/etc/mactab``) is not applied at boot yet.
+
+root logs in with the build's own key (``id_ed25519`` beside ``disk.img``, a test key made for the
+build); the host keys are made once per build.
+
+    from iso.images.hijack_source import ensure_hijack_source
+    guest = ensure_hijack_source()   # guest.path: disk.img, guest.directory / "id_ed25519"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+from iso.lib import cache, debian, initramfs
+from iso.lib.debian import SUITE, kernel_abi, run
+
+from .build import HERE, INITRAMFS_MODULES, KEEP_MODULE_DIRS, LIB, PACKAGES, BuiltImage, cache_dir, load
+
+HOSTNAME = "debian-src"
+EXTRA_PACKAGES = ("openssh-server", "ifupdown", "iproute2")
+ADDRESS, GATEWAY, DNS = "10.0.2.15/24", "10.0.2.2", "10.0.2.3"
+INTERFACES = f"""\
+auto lo
+iface lo inet loopback
+
+auto eth0
+iface eth0 inet static
+\taddress {ADDRESS}
+\tgateway {GATEWAY}
+"""
+KEY = "id_ed25519"
+
+
+def _sources() -> list[Path]:
+    return [HERE / "hijack_source.py", HERE / "build.py", HERE / "disk.py", HERE / "guest" / "init.sh",
+            LIB / "debian.py", LIB / "initramfs.py", LIB / "disk.py"]  # fmt: skip
+
+
+def image_key() -> str:
+    h = hashlib.sha256(
+        json.dumps({"suite": SUITE, "kernel": kernel_abi(), "packages": PACKAGES + EXTRA_PACKAGES}).encode()
+    )
+    for path in _sources():
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _customize(root: Path, tmp: Path) -> None:
+    etc = root / "etc"
+    (etc / "hostname").write_text(HOSTNAME + "\n")
+    (etc / "hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{HOSTNAME}\n")
+    (etc / "network" / "interfaces").write_text(INTERFACES)
+    (etc / "resolv.conf").unlink(missing_ok=True)
+    (etc / "resolv.conf").write_text(f"nameserver {DNS}\n")
+    # eth0, not ens3: the kernel's names (the predictable-name policy masked)
+    (etc / "systemd" / "network").mkdir(parents=True, exist_ok=True)
+    (etc / "systemd" / "network" / "99-default.link").symlink_to("/dev/null")
+    # 128 MiB: udev with ~10 workers thrashes and the OOM killer takes sshd (VM-NOTES)
+    (etc / "udev" / "udev.conf").write_text("children_max=2\n")
+    for unit in ("systemd-firstboot.service", "getty-static.service", "e2scrub_reap.service",
+                 "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer"):  # fmt: skip
+        link = etc / "systemd" / "system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hijack-source-test", "-f", tmp / KEY])
+    ssh_dir = root / "root" / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    (ssh_dir / "authorized_keys").write_text((tmp / f"{KEY}.pub").read_text())
+    (ssh_dir / "authorized_keys").chmod(0o600)
+    run(["chroot", root, "passwd", "-l", "root"])
+
+
+def _build(tmp: Path) -> dict:
+    from .disk import build_raw
+
+    root = tmp / "root"
+    debian.mmdebstrap(PACKAGES + EXTRA_PACKAGES, root)
+    kernel = debian.install_kernel(root, keep=KEEP_MODULE_DIRS)
+    version = kernel["kernel_version"]
+    init = (HERE / "guest" / "init.sh").read_text()
+    mods = initramfs.build(root, version, init, root / "boot" / f"initrd.img-{version}", INITRAMFS_MODULES,
+                           required=False)  # fmt: skip
+    _customize(root, tmp)
+    packages = debian.installed_packages(root)
+    debian.drop_apt_state(root)
+    info = build_raw(root, tmp / "disk.img", version, str(uuid.uuid4()))
+    shutil.rmtree(root, ignore_errors=True)
+    return {**kernel, **info, "initramfs_modules": mods, "packages": packages, "file": "disk.img",
+            "kind": "hijack-source", "address": ADDRESS, "gateway": GATEWAY, "hostname": HOSTNAME}  # fmt: skip
+
+
+def ensure_hijack_source() -> BuiltImage:
+    """The cached hijack source disk for the current inputs, built first if needed (needs root)."""
+    final = cache_dir() / f"hijack-source-{image_key()}"
+    manifest = cache.cached_build(final, _build, keep=["disk.img", KEY, f"{KEY}.pub"])
+    return load("hijack-source", final, manifest)
+
+
+if __name__ == "__main__":
+    print(ensure_hijack_source().path)

@@ -1,0 +1,124 @@
+"""The host's new disk, provisioned here on the controller before anything touches the host.
+
+``pineinstall install`` (the library: :class:`pineinstall.install.Installer`) writes the verified
+image and the merged config into a sparse local file of the host disk's exact size: every config or
+provisioning error shows up here, before the point of no return, and the host needs no RAM for it.
+It mounts the file's partitions through loop devices, so this needs root and ``losetup`` here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pineinstall.errors import PineError
+
+HOLE_CHUNK = 1 << 20
+
+
+class ProvisionError(PineError):
+    """The local provisioning cannot run or failed; the host was not touched."""
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    path: str
+    size: int
+    sha256: str
+    seconds: float
+
+
+def check_controller() -> None:
+    """Root and loop devices: what ``install`` needs to provision a disk-image file."""
+    if os.geteuid() != 0:
+        raise ProvisionError(
+            "the takeover provisions the host's disk here first (loop devices, mounts): run it as root on "
+            "the controller (--dry-run does not need root)"
+        )
+    if shutil.which("losetup") is None or not os.path.exists("/dev/loop-control"):
+        raise ProvisionError(
+            "no loop devices here (losetup, /dev/loop-control): the disk cannot be provisioned"
+        )
+
+
+def provision(config: dict[str, Any], image: str, sha256: str, size: int, run_dir: str) -> Provisioned:
+    """``install`` of image + config into run_dir/disk.img (size bytes, sparse)."""
+    from pineinstall.image import make_progress
+    from pineinstall.install import Installer, options
+    from pineinstall.stages import Log
+
+    t0 = time.monotonic()
+    cfg = os.path.join(run_dir, "config.ign")
+    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(config, fh)
+    disk = os.path.join(run_dir, "disk.img")
+    is_url = image.lower().startswith(("http://", "https://"))
+    opts = options.Options(
+        dest=disk,
+        config=cfg,
+        image_file=None if is_url else image,
+        image_url=image if is_url else None,
+        image_sha256=sha256,
+        size=size,
+        yes=True,
+        no_root_password=True,
+        quiet=True,
+    )
+    log = Log(sys.stderr, quiet=True)
+    rc = Installer(opts, log, make_progress("none"), None, io.StringIO()).run()
+    if rc != 0:
+        raise ProvisionError("provisioning the new disk here failed (above); the host was not touched")
+    real = os.path.getsize(disk)
+    if real != size:
+        raise ProvisionError(f"the provisioned disk is {real} bytes, not the host disk's {size}")
+    return Provisioned(disk, size, file_sha256(disk), round(time.monotonic() - t0, 1))
+
+
+def extents(path: str) -> Any:
+    """(offset, length, is_data) runs of the file in order (SEEK_DATA/SEEK_HOLE)."""
+    with open(path, "rb") as fh:
+        end = os.fstat(fh.fileno()).st_size
+        pos = 0
+        while pos < end:
+            try:
+                data = os.lseek(fh.fileno(), pos, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                data = end
+            if data > pos:
+                yield pos, data - pos, False
+                pos = data
+            if pos >= end:
+                break
+            hole = os.lseek(fh.fileno(), pos, os.SEEK_HOLE)
+            yield pos, hole - pos, True
+            pos = hole
+
+
+def data_chunks(path: str) -> Any:
+    """The file's bytes in order, holes as zero chunks that are never read."""
+    zeros = bytes(HOLE_CHUNK)
+    with open(path, "rb") as fh:
+        for offset, length, is_data in extents(path):
+            fh.seek(offset)
+            while length > 0:
+                n = min(HOLE_CHUNK, length)
+                chunk = fh.read(n) if is_data else zeros if n == HOLE_CHUNK else bytes(n)
+                if len(chunk) != n:
+                    raise ProvisionError(f"{path}: shorter than its size")
+                yield chunk
+                length -= n
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    for chunk in data_chunks(path):
+        h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,203 @@
+"""One run of ``pineinstall hijack`` against the small Debian guest (iso/images/hijack_source.py), shared
+by tests/vm/test_hijack.py and bench/hijack: the guest booted with SSH forwarded to 127.0.0.1, a dry run,
+a wrong sha256, the takeover, the reboot into Pine on the same disk and port (both boots under one guest
+lock), and what SSH reads back from Pine with the config's key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness import free_port, keypair, running_disk, ssh, wait_for_ssh
+from harness.qemu import guest_lock
+
+from iso.images.hijack_source import ensure_hijack_source
+from iso.images.pine import ensure_pine_image
+from iso.lib.disk import copy_sparse
+
+REPO = Path(__file__).resolve().parents[2]
+
+SSH_TIMEOUT = 600  # TCG on 2 shared cores
+HIJACK_TIMEOUT = 1500
+MEMORY = "128M"
+HELLO = """#!/sbin/openrc-run
+description="proof that an enabled service runs"
+command="/bin/sleep"
+command_args="86400"
+command_background=yes
+pidfile=/run/hello.pid
+"""
+# the disk areas a takeover would write first and the running Debian never writes: the protective
+# MBR, the GPT, GRUB's core.img (BIOS boot partition), the ESP; and the backup GPT at the end
+AREAS = ((0, 65 << 20), (-(1 << 20), 1 << 20))
+
+
+def config(key: str) -> str:
+    service = "\n".join("          " + line for line in HELLO.splitlines())
+    return f"""variant: pine
+version: 1.0.0
+passwd:
+  users:
+    - name: tester
+      ssh_authorized_keys:
+        - {key}
+storage:
+  files:
+    - path: /etc/pine-test.txt
+      mode: 0440
+      contents:
+        inline: written by pineinstall hijack
+openrc:
+  services:
+    - name: hello
+      contents: |
+{service}
+"""
+
+
+def areas_sha256(disk: Path) -> str:
+    h = hashlib.sha256()
+    size = disk.stat().st_size
+    with open(disk, "rb") as fh:
+        for offset, length in AREAS:
+            fh.seek(offset % size)
+            h.update(fh.read(length))
+    return h.hexdigest()
+
+
+def hijack(*args: object) -> list[str]:
+    return [sys.executable, "-m", "pineinstall", "hijack", *map(str, args)]
+
+
+PROBE = r"""
+echo "hostname=$(hostname)"
+echo "tester=$(id tester)"
+echo "mode=$(stat -c %a /etc/pine-test.txt)"
+echo "file=$(cat /etc/pine-test.txt)"
+echo "hello=$(test -e /run/openrc/started/hello && test -d /proc/$(cat /run/hello.pid) && echo started)"
+echo "addr=$(ip -4 -o addr show dev eth0 | awk '{print $4}')"
+echo "route=$(ip -4 route show default)"
+echo "os=$(. /etc/os-release; echo $ID)"
+echo "mem_avail_kib=$(awk '/^MemAvailable:/{print $2}' /proc/meminfo)"
+"""
+
+
+def playbook(tmp: Path, port: int, key: Path, cfg: Path, image: Path, digest: str) -> tuple[list[str], dict]:
+    """ansible-playbook of ansible/playbooks/provision.yml with an inventory of this one guest (the
+    config as the template: it has no per-host variables), and its environment."""
+    import json
+
+    bin_dir = Path(sys.executable).parent
+    colls = tmp / "collections" / "ansible_collections" / "pine"
+    colls.mkdir(parents=True, exist_ok=True)
+    if not (colls / "provision").exists():
+        (colls / "provision").symlink_to(REPO / "ansible")
+    inventory = tmp / "inventory.json"
+    inventory.write_text(json.dumps({"pine_hosts": {
+        "hosts": {"debian-src": {"ansible_host": "127.0.0.1", "ansible_port": port}},
+        "vars": {
+            "ansible_user": "root", "ansible_ssh_private_key_file": str(key),
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            "pine_template": str(cfg), "pine_image_file": str(image), "pine_image_sha256": digest,
+            "pine_build_dir": str(tmp / "build"), "pine_health_timeout": 1200,
+            "pine_pineinstall": str(bin_dir / "pineinstall"),
+        },
+    }}))  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_COLLECTIONS_PATH": str(tmp / "collections"),
+        "ANSIBLE_HOME": str(tmp / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+    }
+    argv = [
+        str(bin_dir / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        str(REPO / "ansible" / "playbooks" / "provision.yml"),
+    ]
+    return argv, env
+
+
+def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> dict:
+    """The whole run (two boots under one guest lock): what the test and bench/hijack check and print."""
+    source = ensure_hijack_source()
+    image = ensure_pine_image()
+    disk = copy_sparse(source.path, tmp / "debian.img")
+    src_key = tmp / "source_key"
+    shutil.copy(source.directory / "id_ed25519", src_key)
+    src_key.chmod(0o600)
+    key, public = keypair(tmp)
+    cfg = tmp / "node.bu"
+    cfg.write_text(config(public))
+    digest = hashlib.sha256(image.path.read_bytes()).hexdigest()
+    wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
+    port = free_port()
+    common = ("root@127.0.0.1", cfg, "--port", port, "--identity", src_key, "--image-file", image.path)
+    out: dict = {"disk": disk, "key": key, "port": port}
+    with guest_lock():
+        with running_disk(disk, memory=memory, net_forwards={port: 22}, locked=False) as guest:
+            out["debian_boot_s"] = wait_for_ssh(guest, port, src_key, "root", SSH_TIMEOUT)
+            before = areas_sha256(disk)
+            pid = ssh(port, src_key, "root", "systemctl show -p MainPID --value ssh").stdout.strip()
+            t0 = time.monotonic()
+            dry = subprocess.run(hijack(*common, "--image-sha256", digest, "--dry-run"), capture_output=True,
+                                 text=True, timeout=600)  # fmt: skip
+            out["dry_run_s"] = round(time.monotonic() - t0, 1)
+            out["dry"] = dry
+            out["dry_unchanged"] = areas_sha256(disk) == before
+            bad = subprocess.run(hijack(*common, "--image-sha256", wrong, "--yes"), capture_output=True,
+                                 text=True, timeout=600)  # fmt: skip
+            out["bad"] = bad
+            out["bad_unchanged"] = areas_sha256(disk) == before
+            after = ssh(
+                port, src_key, "root", "systemctl show -p MainPID --value ssh; ls -d /run/pine-hijack || true"
+            )
+            out["sshd_same"] = after.stdout.split() == [pid] and after.returncode == 0
+            log = open(tmp / "hijack.log", "w")  # noqa: SIM115 (the command runs across both boots)
+            t0 = time.monotonic()
+            if via_playbook:  # issue 17: the same takeover through the example playbook
+                argv, env = playbook(tmp, port, src_key, cfg, image.path, digest)
+                out["playbook"] = (argv, env)
+            else:
+                argv, env = hijack(*common, "--image-sha256", digest, "--yes", "--reboot-timeout", 1200), None
+            run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=tmp)
+            while guest.running() and run.poll() is None and time.monotonic() - t0 < HIJACK_TIMEOUT:
+                time.sleep(1)
+            out["to_reboot_s"] = round(time.monotonic() - t0, 1)
+            out["debian_serial"] = guest.serial()[-3000:]
+        if run.poll() is None:
+            with running_disk(disk, memory=memory, net_forwards={port: 22}, locked=False) as pine:
+                try:
+                    stdout, _ = run.communicate(timeout=HIJACK_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    run.kill()
+                    stdout, _ = run.communicate()
+                out["pine_serial"] = pine.serial()[-3000:]
+                if run.returncode == 0:
+                    got = ssh(port, key, "tester", f"sh -c {shlex.quote(PROBE)}")
+                    out["probe"] = dict(ln.split("=", 1) for ln in got.stdout.splitlines() if "=" in ln)
+                    out["probe"]["record"] = ssh(port, src_key, "root", "cat /etc/.pine-result.json").stdout
+                    if via_playbook:  # a second run: the host is Pine already, nothing changes
+                        argv, env = out["playbook"]
+                        out["second"] = subprocess.run(argv, env=env, cwd=tmp, capture_output=True, text=True,
+                                                       stdin=subprocess.DEVNULL, timeout=600)  # fmt: skip
+        else:
+            stdout, _ = run.communicate()
+        out["total_s"] = round(time.monotonic() - t0, 1)
+    log.close()
+    out["rc"], out["stdout"], out["stderr"] = run.returncode, stdout, (tmp / "hijack.log").read_text()
+    print(f"\nhijack at {memory}: Debian boot to SSH {out['debian_boot_s']} s, dry run {out['dry_run_s']} s, "
+          f"command to reboot {out['to_reboot_s']} s, command to Pine SSH {out['total_s']} s\n{stdout}")  # fmt: skip
+    return out

@@ -1,0 +1,95 @@
+"""``pineinstall hijack`` against a running Debian 12 guest at 128 MiB (iso/images/hijack_source.py:
+sshd, ifupdown static 10.0.2.15/24 via 10.0.2.2 on QEMU's user networking), SSH forwarded to 127.0.0.1.
+
+One Debian boot: ``--dry-run`` and a wrong ``--image-sha256`` leave its disk's tables and boot areas as
+they were and its sshd answering; then the real takeover, which ends in a reboot (QEMU exits: it runs
+with -no-reboot). One Pine boot on the same disk and port, still at 128 MiB: the command (still
+waiting) gets its result record and exits 0; SSH with the config's key reads the hostname (carried),
+the users, a file with its mode, an OpenRC service started, the carried static network and the result
+record. Both boots hold the guest lock together. CI cost: one Debian boot (~60-120 s to SSH under TCG),
+the stream (~1-3 min), one Pine boot (~50 s): about 5 min, plus the images' first builds (cached).
+
+A later test boots the hijacked disk at -m 64 (the pineboot helper's 64 MiB fix); it skips, saying
+so, only when GRUB runs out of memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from harness import free_port, running_disk, ssh  # noqa: E402
+from hijack_run import MEMORY, SSH_TIMEOUT, run_hijack  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building, provisioning and QEMU need root")
+
+
+@pytest.fixture(scope="module")
+def hijacked(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run_hijack(tmp_path_factory.mktemp("hijack"))
+
+
+def test_dry_run_changes_nothing(hijacked: dict) -> None:
+    dry = hijacked["dry"]
+    assert dry.returncode == 0, dry.stderr
+    assert "takeover steps" in dry.stdout and "POINT OF NO RETURN" in dry.stdout
+    assert "10.0.2.15/24" in dry.stdout or "10.0.2.15" in dry.stdout, dry.stdout
+    assert hijacked["dry_unchanged"]
+
+
+def test_wrong_sha256_changes_nothing_and_the_host_answers(hijacked: dict) -> None:
+    bad = hijacked["bad"]
+    assert bad.returncode == 1
+    assert "nothing was sent to the host" in bad.stderr
+    assert hijacked["bad_unchanged"]
+    assert hijacked["sshd_same"]
+
+
+def test_hijack_reboots_into_the_provisioned_pine(hijacked: dict) -> None:
+    assert hijacked["rc"] == 0, (
+        f"{hijacked['stderr']}\n--- Debian console\n{hijacked['debian_serial']}\n"
+        f"--- Pine console\n{hijacked.get('pine_serial', '')}"
+    )
+    assert "takeover done" in hijacked["stdout"]
+    got = hijacked["probe"]
+    assert got["hostname"] == "debian-src"  # carried: the config sets none
+    assert "(tester)" in got["tester"]
+    assert (got["mode"], got["file"]) == ("440", "written by pineinstall hijack")
+    assert "started" in got["hello"]
+    assert got["addr"] == "10.0.2.15/24"  # the carried static network, not DHCP's
+    assert got["route"].startswith("default via 10.0.2.2")
+    assert got["os"] == "alpine"
+    record = json.loads(got["record"])
+    assert record["configHash"] and record["userConfigProvided"] is True
+    print(f"Pine at {MEMORY}: MemAvailable {int(got['mem_avail_kib']) // 1024} MiB")
+
+
+def test_hijacked_disk_boots_at_64_mib(hijacked: dict) -> None:
+    """The Pine left behind, booted again at -m 64 (the pineboot helper's fix makes GRUB fit); skipped
+    as soon as GRUB says it ran out of memory, failed on any other way of not answering SSH."""
+    if hijacked["rc"] != 0:
+        pytest.skip("the takeover failed (see test_hijack_reboots_into_the_provisioned_pine)")
+    port = free_port()
+    with running_disk(hijacked["disk"], memory="64M", net_forwards={port: 22}) as guest:
+        while guest.elapsed() < SSH_TIMEOUT:
+            serial = guest.serial()
+            if "out of memory" in serial.lower() and "linux version" not in serial.lower():
+                pytest.skip("GRUB ran out of memory loading the kernel at 64 MiB (the pineboot helper's fix)")
+            try:
+                if ssh(port, hijacked["key"], "tester", "true", timeout=30).returncode == 0:
+                    break
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(2)
+        else:
+            pytest.fail(f"no SSH at 64 MiB within {SSH_TIMEOUT} s:\n{guest.serial()[-3000:]}")
+        print(f"hijacked Pine at 64 MiB: SSH after {guest.elapsed():.0f} s")
