@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from harness import free_port, keypair, running_disk, ssh, wait_for_ssh
+from harness.pineconfig import pine_config
 from harness.qemu import guest_lock
 
 from iso.images.hijack_source import ensure_hijack_source
@@ -27,39 +28,22 @@ REPO = Path(__file__).resolve().parents[2]
 SSH_TIMEOUT = 600  # TCG on 2 shared cores
 HIJACK_TIMEOUT = 1500
 MEMORY = "128M"
-HELLO = """#!/sbin/openrc-run
-description="proof that an enabled service runs"
-command="/bin/sleep"
-command_args="86400"
-command_background=yes
-pidfile=/run/hello.pid
-"""
 # the disk areas a takeover would write first and the running Debian never writes: the protective
 # MBR, the GPT, GRUB's core.img (BIOS boot partition), the ESP; and the backup GPT at the end
 AREAS = ((0, 65 << 20), (-(1 << 20), 1 << 20))
 
 
 def config(key: str) -> str:
-    service = "\n".join("          " + line for line in HELLO.splitlines())
-    return f"""variant: pine
-version: 1.0.0
-passwd:
-  users:
-    - name: tester
-      ssh_authorized_keys:
-        - {key}
-storage:
+    return pine_config(
+        key,
+        """storage:
   files:
     - path: /etc/pine-test.txt
       mode: 0440
       contents:
         inline: written by pineinstall hijack
-openrc:
-  services:
-    - name: hello
-      contents: |
-{service}
-"""
+""",
+    )
 
 
 def areas_sha256(disk: Path) -> str:

@@ -35,6 +35,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from harness.pineconfig import pine_config  # noqa: E402
+
 from iso.images.pine import ensure_pine_image  # noqa: E402
 from iso.lib.disk import overlay  # noqa: E402
 
@@ -56,43 +58,21 @@ LIVE_BANNER = "Pine installer (live system, root shell)"
 FAILED = re.compile(r"pine-live-install: FAILED[^\n]*")
 
 
-HELLO = """#!/sbin/openrc-run
-description="proof that a service enabled by the install runs"
-command="/bin/sleep"
-command_args="86400"
-command_background=yes
-pidfile=/run/hello.pid
-"""
-
-
 def ignition_config(key: str) -> dict:
     """The ``pine`` config the installer gets, transpiled as a user would: hostname, a user with a key,
     a file with a mode, an OpenRC service enabled."""
     from butane_like import translate
 
-    service = "\n".join("          " + line for line in HELLO.splitlines())
-    bu = f"""variant: pine
-version: 1.0.0
-passwd:
-  users:
-    - name: {USER}
-      ssh_authorized_keys:
-        - {key}
-storage:
+    sections = f"""storage:
   files:
     - path: /etc/provisioned.txt
       mode: 0444
       contents:
         inline: written by the ISO installer
-openrc:
-  services:
-    - name: hello
-      contents: |
-{service}
 network:
   hostname: {HOSTNAME}
 """
-    res = translate(bu.encode())
+    res = translate(pine_config(key, sections, user=USER).encode())
     assert res.ok and not res.entries and res.output is not None, res.format("iso config")
     return json.loads(res.output)
 

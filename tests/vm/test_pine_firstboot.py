@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from harness import free_port, keypair, running_disk, ssh, wait_for_ssh  # noqa: E402
-from test_pine_install import HELLO  # noqa: E402  (the OpenRC service both tests enable)
+from harness.pineconfig import pine_config  # noqa: E402
 
 from iso.images.pine import ensure_pine_image  # noqa: E402
 from iso.lib.disk import copy_sparse  # noqa: E402
@@ -62,26 +62,15 @@ def transpile(butane: str, tmp: Path) -> bytes:
 
 
 def fw_cfg_config(key: str) -> str:
-    service = "\n".join("          " + line for line in HELLO.splitlines())
-    return f"""variant: pine
-version: 1.0.0
-passwd:
-  users:
-    - name: tester
+    passwd = f"""    - name: root
       ssh_authorized_keys: [{key}]
-    - name: root
-      ssh_authorized_keys: [{key}]
-storage:
+"""
+    sections = """storage:
   files:
     - path: /etc/pine-firstboot.txt
       mode: 0640
       contents:
         inline: written on the first boot
-openrc:
-  services:
-    - name: hello
-      contents: |
-{service}
 network:
   hostname: pine-fwcfg
   interfaces:
@@ -90,6 +79,7 @@ network:
       gateway: 10.0.2.2
   dns: [10.0.2.3]
 """
+    return pine_config(key, sections, passwd=passwd)
 
 
 # Everything read back, one NAME=VALUE line each (run as root).

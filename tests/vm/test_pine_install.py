@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from harness import free_port, keypair, qemu_binary, running_disk, ssh, wait_for_ssh  # noqa: E402
+from harness.pineconfig import pine_config  # noqa: E402
 
 from iso.images.pine import ensure_pine_image  # noqa: E402
 from iso.lib.disk import loop_device, mounted  # noqa: E402
@@ -47,33 +48,22 @@ DISK_BYTES = 1024 * 2**20
 ADDRESS, GATEWAY, DNS = "192.0.2.10", "192.0.2.1", "192.0.2.53"
 USER_NET = f"net=192.0.2.0/24,host={GATEWAY},dns={DNS}"
 EDITED = "pine.test.edited=1"  # added by apply_kargs after the install (a BLS edit)
-HELLO = """#!/sbin/openrc-run
-description="proof that an enabled service runs"
-command="/bin/sleep"
-command_args="86400"
-command_background=yes
-pidfile=/run/hello.pid
-"""
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installing needs root (loop devices)")
 
 
 def config(key: str) -> str:
-    service = "\n".join("          " + line for line in HELLO.splitlines())
-    return f"""variant: pine
-version: 1.0.0
-passwd:
-  groups:
-    - name: ops
-  users:
-    - name: tester
-      groups: [wheel, ops]
-      ssh_authorized_keys:
-        - {key}
+    passwd = """      groups: [wheel, ops]
     - name: deploy
       uid: 1500
       shell: /bin/sh
-storage:
+  groups:
+    - name: ops
+"""
+    return pine_config(key, SECTIONS, passwd=passwd)
+
+
+SECTIONS = f"""storage:
   directories:
     - path: /var/lib/pine-test
       mode: 0750
@@ -99,11 +89,6 @@ storage:
   links:
     - path: /etc/pine-test/link
       target: /etc/pine-test.txt
-openrc:
-  services:
-    - name: hello
-      contents: |
-{service}
 network:
   hostname: pine-tier
   interfaces:
