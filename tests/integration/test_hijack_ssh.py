@@ -149,17 +149,23 @@ def test_dry_run_prints_the_hosts_real_facts_and_changes_nothing(
     assert elapsed < 60
 
 
-def test_wrong_sha256_is_refused_before_any_connection(tmp_path: Path) -> None:
-    image, config, digest = inputs(tmp_path)
-    with socket.socket() as listener:  # a port that records any connection attempt
+def run_against_silent_port(config: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    """``hijack --dry-run`` aimed at a port that records any connection attempt: the test fails if the
+    command connected."""
+    with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         listener.settimeout(0.5)
-        wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
-        r = pine("root@127.0.0.1", config, "--image-file", image, "--image-sha256", wrong,
-                 "--port", listener.getsockname()[1], "--dry-run")  # fmt: skip
+        r = pine("root@127.0.0.1", config, *args, "--port", listener.getsockname()[1], "--dry-run")
         with pytest.raises(socket.timeout):
             listener.accept()
+    return r
+
+
+def test_wrong_sha256_is_refused_before_any_connection(tmp_path: Path) -> None:
+    image, config, digest = inputs(tmp_path)
+    wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
+    r = run_against_silent_port(config, "--image-file", image, "--image-sha256", wrong)
     assert r.returncode == 1
     assert f"sha256 is {digest}, expected {wrong}; nothing was sent to the host" in r.stderr
     assert r.stdout == ""
@@ -181,18 +187,12 @@ def test_the_controller_itself_is_refused(sshd: tuple[int, Path], tmp_path: Path
 
 def test_an_image_url_is_streamed_and_checked_before_any_connection(tmp_path: Path) -> None:
     image, config, digest = inputs(tmp_path)
-    with serve() as http, socket.socket() as listener:
+    with serve() as http:
         # credentials and a token in the URL: never printed
         url = http.route("/pine.img?token=t0ken-xyz", Answer(body=image.read_bytes()))
         url = url.replace("http://", "http://user:s3cret-pw@")
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        listener.settimeout(0.5)
         wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
-        r = pine("root@127.0.0.1", config, "--image-url", url, "--image-sha256", wrong,
-                 "--port", listener.getsockname()[1], "--dry-run")  # fmt: skip
-        with pytest.raises(socket.timeout):
-            listener.accept()
+        r = run_against_silent_port(config, "--image-url", url, "--image-sha256", wrong)
         assert len(http.hits("/pine.img?token=t0ken-xyz")) >= 1
     assert r.returncode == 1
     assert f"sha256 is {digest}, expected {wrong}; nothing was sent to the host" in r.stderr
