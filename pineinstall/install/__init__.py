@@ -423,16 +423,24 @@ class Installer:
             return
         with dest.attached(d) as dev:
             rootfs.partition(dev, self.layout, log)
+            checkpoint("partitioned")
             uuids = rootfs.make_filesystems(dev, self.layout, log)
+            checkpoint("filesystems-made")
             root = grow.RootPart(
                 self.layout.root.number, dest.node(dev, self.layout.root.number), "ext4", 0, 0, 0, True
             )
             self.summary["filesystems"] = uuids
             with self._mounted(root.node, root.fstype) as mnt:
+                checkpoint("root-mounted")
                 rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log)
+                checkpoint("unpacked")
                 rootfs.write_fstab(mnt, self.layout, uuids, log)
                 rootfs.install_grub(dev, mnt, self.layout, uuids, tuple(opts.console), log)
+                checkpoint("grub-installed")
                 self.provision(mnt)
+                checkpoint("provisioned")
+            checkpoint("unmounted")
+        checkpoint("committed")
 
     @contextlib.contextmanager
     def _mounted(self, node: str, fstype: str | None) -> Iterator[str]:
