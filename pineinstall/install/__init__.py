@@ -354,62 +354,76 @@ class Installer:
         os.sync()
         checkpoint("synced")
 
+    @contextlib.contextmanager
+    def _holding(self, head: bytes, image_size: int) -> Iterator[Any]:
+        """DEST's tables held back in a scratch file (:class:`.tables.HeldTables`) while the body
+        runs, committed after it: the first MiB (boot code, primary GPT), then the backup GPT. A
+        failure leaves DEST without tables (``--preserve-on-error``: committed anyway, for a look)."""
+        from pineinstall.install import tables
+
+        assert self.rundir is not None
+        opts = self.opts
+        with tables.HeldTables(opts.dest, head, image_size, self.rundir.path) as held:
+            try:
+                yield held
+            except BaseException:
+                if opts.preserve_on_error:  # kept for a look: the tables too
+                    with contextlib.suppress(Exception):
+                        held.commit()
+                raise
+            with self.log.op(f"writing the partition tables and boot code of {opts.dest}"):
+                held.commit()
+        checkpoint("committed")
+
     def _install_image(self) -> None:
         """The image without its first MiB, so DEST cannot boot until the end (docs/safety.md); the
         tables grown in a scratch copy, the root grown, mounted and provisioned through loop devices
         at the partitions' offsets; the tables and boot code written last, once all of it is synced."""
         from pineinstall import image
-        from pineinstall.install import grow, tables
+        from pineinstall.install import grow
 
         opts, log = self.opts, self.log
-        assert self.rundir is not None
         result = image.execute(
             self.image_plan, preserve_on_error=opts.preserve_on_error, progress=self.progress, hold_head=True
         )
         self.image_plan = None  # executed (its temporary files are gone)
         self.summary["image"] = result.to_dict()
         checkpoint("image-written")
-        with tables.HeldTables(opts.dest, result.head or b"", result.image_size, self.rundir.path) as held:
-            try:
-                dev = held.dev
-                with log.stage("grow"):
-                    if not opts.no_grow:
-                        grow.move_backup_header(dev, log)
-                        checkpoint("backup-gpt-moved")
-                    root = grow.find_root(dev, fstype_of=held.fstype)
-                    if not opts.no_grow:
-                        grow.grow_partition(dev, root, log)
-                        checkpoint("partition-grown")
-                    root.node = held.partition(root.number)
-                    if not opts.no_grow:
-                        grow.grow_filesystem_offline(root, log)
-                        checkpoint("filesystem-grown")
-                self.summary["root"] = {"partition": root.number, "fstype": root.fstype,
-                                        "sectors_before": root.size_before, "sectors": root.size}  # fmt: skip
-                boot = self._boot_partition(dev, root.number)
-                with self._mounted(root.node, root.fstype or None) as mnt:
-                    checkpoint("root-mounted")
-                    if not opts.no_grow:
-                        grow.grow_filesystem_online(root, mnt, log)
-                    if boot is not None:
-                        self._mount(held.partition(boot), os.path.join(mnt, "boot"), None)
-                    self.provision(mnt)
-                    checkpoint("provisioned")
-                checkpoint("unmounted")
-            except BaseException:
-                if opts.preserve_on_error:  # kept for a look: the tables too
-                    with contextlib.suppress(Exception):
-                        held.commit()
-                raise
-            with log.op(f"writing the partition tables and boot code of {opts.dest}"):
-                held.commit()
-        checkpoint("committed")
+        with self._holding(result.head or b"", result.image_size) as held:
+            dev = held.dev
+            with log.stage("grow"):
+                if not opts.no_grow:
+                    grow.move_backup_header(dev, log)
+                    checkpoint("backup-gpt-moved")
+                root = grow.find_root(dev, fstype_of=held.fstype)
+                if not opts.no_grow:
+                    grow.grow_partition(dev, root, log)
+                    checkpoint("partition-grown")
+                root.node = held.partition(root.number)
+                if not opts.no_grow:
+                    grow.grow_filesystem_offline(root, log)
+                    checkpoint("filesystem-grown")
+            self.summary["root"] = {"partition": root.number, "fstype": root.fstype,
+                                    "sectors_before": root.size_before, "sectors": root.size}  # fmt: skip
+            boot = self._boot_partition(dev, root.number)
+            with self._mounted(root.node, root.fstype or None) as mnt:
+                checkpoint("root-mounted")
+                if not opts.no_grow:
+                    grow.grow_filesystem_online(root, mnt, log)
+                if boot is not None:
+                    self._mount(held.partition(boot), os.path.join(mnt, "boot"), None)
+                self.provision(mnt)
+                checkpoint("provisioned")
+            checkpoint("unmounted")
 
     def _install_rootfs(self) -> None:
-        from pineinstall.install import grow, rootfs
+        """Pine's layout made in a scratch table, the filesystems made and the root unpacked,
+        GRUB installed and the root provisioned through loop devices at the partitions' offsets;
+        the tables and boot code written last, as for an image (docs/safety.md)."""
+        from pineinstall.install import rootfs
 
         opts, log, d = self.opts, self.log, self.dest
-        assert d is not None
+        assert d is not None and self.rundir is not None
         if not d.is_block:
             # A disk-image file: created or grown (sparse) to its size.
             with open(d.path, "ab") as f:
@@ -421,26 +435,29 @@ class Installer:
         if self.config_layout:
             self._install_config_layout(d)
             return
-        with dest.attached(d) as dev:
-            rootfs.partition(dev, self.layout, log)
+        layout = self.layout
+        with log.op(f"wiping the partition tables of {d.path}"):
+            dest.wipe_tables(d.path, rootfs.MIB)  # the old system cannot boot from here on
+        with self._holding(b"", 0) as held:
+            rootfs.partition(held.dev, layout, log)
             checkpoint("partitioned")
-            uuids = rootfs.make_filesystems(dev, self.layout, log)
-            checkpoint("filesystems-made")
-            root = grow.RootPart(
-                self.layout.root.number, dest.node(dev, self.layout.root.number), "ext4", 0, 0, 0, True
-            )
+            uuids = rootfs.make_filesystems(held.partition, layout, log)
             self.summary["filesystems"] = uuids
-            with self._mounted(root.node, root.fstype) as mnt:
+            checkpoint("filesystems-made")
+            esp, bios = layout.by_name("EFI-SYSTEM"), layout.by_name("BIOS-BOOT")
+            with self._mounted(held.partition(layout.root.number), "ext4") as mnt:
                 checkpoint("root-mounted")
-                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log)
+                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log, self.rundir.path)
                 checkpoint("unpacked")
-                rootfs.write_fstab(mnt, self.layout, uuids, log)
-                rootfs.install_grub(dev, mnt, self.layout, uuids, tuple(opts.console), log)
+                rootfs.write_fstab(mnt, layout, uuids, log)
+                esp_node = held.partition(esp.number) if esp is not None else None
+                rootfs.install_grub(held.dev, mnt, layout, uuids, esp_node, tuple(opts.console), log)
+                if bios is not None:
+                    held.carry(bios.number)  # GRUB's core image, written into the held table
                 checkpoint("grub-installed")
                 self.provision(mnt)
                 checkpoint("provisioned")
             checkpoint("unmounted")
-        checkpoint("committed")
 
     @contextlib.contextmanager
     def _mounted(self, node: str, fstype: str | None) -> Iterator[str]:
@@ -471,7 +488,7 @@ class Installer:
         try:
             self.engine.mount(mnt)
             try:
-                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log)
+                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log, self.rundir.path)
                 rootfs.fstab_from_plan(mnt, plan, log)
                 root_uuid = blkid.probe(rootfs.config_root(plan).node).get("UUID") or ""
                 bios, esp = rootfs.esp_and_bios(plan, d.path)

@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 
 from .image_helpers import loop, make_rootfs_tarball
-from .test_kill_safety import BASE_SEED, KEY, PINEINSTALL, kill_then_rerun, moments, old_disk, report, timed_run
+from .test_kill_safety import (
+    BASE_SEED,
+    KEY,
+    PINEINSTALL,
+    kill_then_rerun,
+    moments,
+    old_disk,
+    report,
+    timed_run,
+)
 
 pytestmark = pytest.mark.needs(
     "sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "mkfs.vfat", "wipefs", "grub-install",
