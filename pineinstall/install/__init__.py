@@ -348,7 +348,9 @@ class Installer:
         """Everything after preflight; raises on failure (the caller wipes DEST)."""
         assert self.rundir is not None
         if self.opts.rootfs:
-            self._install_rootfs()
+            from pineinstall.install import rootfsflow
+
+            rootfsflow.install(self)
         else:
             self._install_image()
         os.sync()
@@ -416,49 +418,6 @@ class Installer:
                 checkpoint("provisioned")
             checkpoint("unmounted")
 
-    def _install_rootfs(self) -> None:
-        """Pine's layout made in a scratch table, the filesystems made and the root unpacked,
-        GRUB installed and the root provisioned through loop devices at the partitions' offsets;
-        the tables and boot code written last, as for an image (docs/safety.md)."""
-        from pineinstall.install import rootfs
-
-        opts, log, d = self.opts, self.log, self.dest
-        assert d is not None and self.rundir is not None
-        if not d.is_block:
-            # A disk-image file: created or grown (sparse) to its size.
-            with open(d.path, "ab") as f:
-                if f.tell() < self.capacity:
-                    f.truncate(self.capacity)
-        d = self.dest = dest.Dest(
-            d.path, d.is_block, True, os.path.getsize(d.path) if not d.is_block else d.size
-        )
-        if self.config_layout:
-            self._install_config_layout(d)
-            return
-        layout = self.layout
-        with log.op(f"wiping the partition tables of {d.path}"):
-            dest.wipe_tables(d.path, rootfs.MIB)  # the old system cannot boot from here on
-        with self._holding(b"", 0) as held:
-            rootfs.partition(held.dev, layout, log)
-            checkpoint("partitioned")
-            uuids = rootfs.make_filesystems(held.partition, layout, log)
-            self.summary["filesystems"] = uuids
-            checkpoint("filesystems-made")
-            esp, bios = layout.by_name("EFI-SYSTEM"), layout.by_name("BIOS-BOOT")
-            with self._mounted(held.partition(layout.root.number), "ext4") as mnt:
-                checkpoint("root-mounted")
-                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log, self.rundir.path)
-                checkpoint("unpacked")
-                rootfs.write_fstab(mnt, layout, uuids, log)
-                esp_node = held.partition(esp.number) if esp is not None else None
-                rootfs.install_grub(held.dev, mnt, layout, uuids, esp_node, tuple(opts.console), log)
-                if bios is not None:
-                    held.carry(bios.number)  # GRUB's core image, written into the held table
-                checkpoint("grub-installed")
-                self.provision(mnt)
-                checkpoint("provisioned")
-            checkpoint("unmounted")
-
     @contextlib.contextmanager
     def _mounted(self, node: str, fstype: str | None) -> Iterator[str]:
         """``node`` mounted at the run directory's ``root``; everything under it unmounted after."""
@@ -474,34 +433,6 @@ class Installer:
 
             for point in rundir.mounts_under(mnt):
                 run(["umount", point], check=False)
-
-    def _install_config_layout(self, d: dest.Dest) -> None:
-        """Rootfs mode with the config's layout: its disks stage makes DEST's partitions and every
-        filesystem, they are mounted as the config says (/ first), the root is unpacked into them."""
-        from pineinstall.block import blkid
-        from pineinstall.install import rootfs
-
-        opts, log, plan = self.opts, self.log, self.storage_plan
-        assert self.rundir is not None
-        self.engine.disks()
-        mnt = self.rundir.subdir("root")
-        try:
-            self.engine.mount(mnt)
-            try:
-                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log, self.rundir.path)
-                rootfs.fstab_from_plan(mnt, plan, log)
-                root_uuid = blkid.probe(rootfs.config_root(plan).node).get("UUID") or ""
-                bios, esp = rootfs.esp_and_bios(plan, d.path)
-                rootfs.install_grub_on(
-                    d.path, mnt, root_uuid, bios=bios, esp_node=esp, consoles=tuple(opts.console), log=log
-                )
-                self.summary["layout"] = "config"
-                self.provision(mnt)
-            finally:
-                self.engine.umount(mnt)
-        finally:
-            with contextlib.suppress(OSError):
-                os.rmdir(mnt)
 
     def _mount(self, node: str, where: str, fstype: str | None) -> None:
         from pineinstall.run import run
