@@ -504,13 +504,15 @@ class Installer:
     # --- the whole run -----------------------------------------------------------------------------
 
     def run(self) -> int:
+        from pineinstall import staging
         from pineinstall.image import ImageError
         from pineinstall.install import rundir
 
         opts, log = self.opts, self.log
         try:
-            if not opts.dry_run:
-                rundir.release_dead(log)  # what a killed run left: mounts, loop devices
+            if not opts.dry_run:  # what killed runs left: mounts, loop devices, staged files
+                rundir.release_dead(log)
+                staging.sweep(opts.tmpdir, log=log)
             checkpoint("start")
             try:
                 self.preflight()
