@@ -286,3 +286,47 @@ def test_signals_remove_staging_files(sig: signal.Signals, work: Path, tmp_path:
     assert not list(stage.iterdir()), err.decode()
     assert digest(os.fspath(dest)) == before, "DEST changed while staging"
     assert not leftovers(os.fspath(dest), [proc.pid])
+
+
+def test_a_rerun_removes_a_killed_runs_staged_download(work: Path, tmp_path: Path) -> None:
+    """kill -9 while an --image-url download is staged in --tmpdir: the rerun removes the dead run's
+    staged file (named with its pid, pineinstall.staging) and not a live run's, and succeeds."""
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    dest = tmp_path / "disk.img"
+    old_disk(dest)
+    before = digest(os.fspath(dest))
+    gz = work / "pine.raw.gz"
+    sha = hashlib.sha256(gz.read_bytes()).hexdigest()
+    live = subprocess.Popen(["sleep", "600"])
+    theirs = stage / f"pine-image.{live.pid}.abcdefgh"  # another install, alive, staging here
+    theirs.write_bytes(b"a live run's download")
+    try:
+        with ImageServer(work) as server:
+            server.faults.delay = 0.02  # a slow download: the kill lands while staging
+            argv = [PINEINSTALL, "install", os.fspath(dest), os.fspath(work / "cfg.ign"), "--image-url",
+                    server.url("pine.raw.gz"), "--image-sha256", sha, "--tmpdir", os.fspath(stage), "--yes",
+                    "--stash-config"]  # fmt: skip
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            mine = f"pine-image.{proc.pid}."
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                staged = [p for p in stage.iterdir() if p.name.startswith(mine)]
+                if staged and staged[0].stat().st_size > 0:
+                    break
+                time.sleep(0.02)
+            proc.kill()
+            proc.wait()
+            left = [p.name for p in stage.iterdir() if p.name.startswith(mine)]
+            assert left, f"nothing staged before the kill: {sorted(os.listdir(stage))}"
+            assert digest(os.fspath(dest)) == before, "DEST changed while staging"
+            server.faults.delay = 0
+            again = subprocess.run(argv, capture_output=True, text=True)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "staged by an earlier run" in again.stderr, again.stderr[-3000:]
+        assert sorted(os.listdir(stage)) == [theirs.name], f"killed run's {left}: {sorted(os.listdir(stage))}"
+        assert classify(os.fspath(dest), before, tmp_path)[0] == "complete"
+        assert not leftovers(os.fspath(dest), [proc.pid])
+    finally:
+        live.kill()
+        live.wait()
