@@ -1,12 +1,11 @@
-"""DEST: a block device or a disk-image file. Checks that touch nothing, and access to its partitions
-(a file is attached to a loop device for as long as the installer works on it)."""
+"""DEST: a block device or a disk-image file. Checks that touch nothing, loop devices and partitions,
+the wipe of its tables."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pineinstall.block import busy, discover, partx, sysfs
@@ -77,19 +76,6 @@ def _refuse_mounted_file(path: str) -> None:
                 raise DestRefusedError(
                     f"{path} is attached to /dev/{name}, which is in use: {'; '.join(why)}"
                 )
-
-
-@contextlib.contextmanager
-def attached(d: Dest) -> Iterator[str]:
-    """The block device to work on: DEST itself, or a loop device over the file (detached after)."""
-    if d.is_block:
-        yield d.path
-        return
-    dev = run(["losetup", "--find", "--show", d.path]).stdout.decode().strip()
-    try:
-        yield dev
-    finally:
-        detach_loop(dev)
 
 
 def detach_loop(dev: str) -> None:
