@@ -51,6 +51,12 @@ CHECKPOINTS = (
 BASE_SEED = int(os.environ.get("PINE_KILL_SEED", "1207"))
 PINEINSTALL = os.fspath(Path(sys.executable).parent / "pineinstall")
 STATES = ("untouched", "wiped", "complete")
+# What "complete" looks for (classify): the file, the user's key, and the stashed config.
+CONFIG = {
+    "ignition": {"version": "3.4.0"},
+    "passwd": {"users": [{"name": "pine", "sshAuthorizedKeys": [KEY]}]},
+    "storage": {"files": [{"path": "/etc/provisioned", "contents": {"source": "data:,yes"}}]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +67,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f.seek(20 * MiB)
         f.write(hashlib.shake_256(b"kill").digest(12 * MiB))
     compress(image, "gzip")
-    cfg = {
-        "ignition": {"version": "3.4.0"},
-        "passwd": {"users": [{"name": "pine", "sshAuthorizedKeys": [KEY]}]},
-        "storage": {"files": [{"path": "/etc/provisioned", "contents": {"source": "data:,yes"}}]},
-    }
-    (d / "cfg.ign").write_text(json.dumps(cfg))
+    (d / "cfg.ign").write_text(json.dumps(CONFIG))
     return d
 
 

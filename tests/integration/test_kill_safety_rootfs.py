@@ -19,7 +19,7 @@ import pytest
 from .image_helpers import loop, make_rootfs_tarball
 from .test_kill_safety import (
     BASE_SEED,
-    KEY,
+    CONFIG,
     PINEINSTALL,
     kill_then_rerun,
     moments,
@@ -58,12 +58,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("needs GRUB for i386-pc and x86_64-efi (grub-pc-bin, grub-efi-amd64-bin)")
     d = tmp_path_factory.mktemp("kill-rootfs")
     make_rootfs_tarball(d)
-    cfg = {
-        "ignition": {"version": "3.4.0"},
-        "passwd": {"users": [{"name": "pine", "sshAuthorizedKeys": [KEY]}]},
-        "storage": {"files": [{"path": "/etc/provisioned", "contents": {"source": "data:,yes"}}]},
-    }
-    (d / "cfg.ign").write_text(json.dumps(cfg))
+    (d / "cfg.ign").write_text(json.dumps(CONFIG))
     return d
 
 
