@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import mmap
@@ -13,12 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from pineinstall import staging
 from pineinstall.image import formats, qcow2, writer
 from pineinstall.image.errors import DestinationError, FormatError, ImageError, SourceError, VerificationError
 from pineinstall.image.formats import Format
 from pineinstall.image.progress import Progress, sized
 from pineinstall.image.source import FileSource, HttpSource, ImageSource, open_source
 from pineinstall.image.verify import Outcome, Signature, SigStatus, Verifier, check_policy
+from pineinstall.staging import Staged
 
 STAGING_MARGIN = 64 << 20  # free space left in the temporary directory after staging an image
 
@@ -67,13 +68,12 @@ class WritePlan:
     verified_before_write: bool = False
     raw_path: str | None = None  # a local raw file to copy extent by extent (holes skipped)
     outcome: Outcome | None = None  # of the pass before writing, when there was one
-    temp_paths: list[str] = field(default_factory=list)
+    staged: list[Staged] = field(default_factory=list)  # temporary files (pineinstall.staging)
 
     def cleanup(self) -> None:
-        for path in self.temp_paths:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        self.temp_paths.clear()
+        for item in self.staged:
+            item.remove()
+        self.staged.clear()
 
     @property
     def has_checks(self) -> bool:
@@ -323,8 +323,9 @@ def _stage(plan: WritePlan, verify_first: str, tmpdir: str | None, progress: Pro
                 )
             progress.message(f"{src}: no room to download it first: verifying while writing")
         else:
-            fd, path = tempfile.mkstemp(prefix="pine-image-", dir=stage_dir)
-            plan.temp_paths.append(path)
+            fd, item = staging.new_file(stage_dir, "image")
+            plan.staged.append(item)
+            path = item.path
             with os.fdopen(fd, "wb") as out:
                 plan.outcome = _verify_pass(plan, src, progress, out)
             staged = FileSource(path)
@@ -339,8 +340,8 @@ def _stage(plan: WritePlan, verify_first: str, tmpdir: str | None, progress: Pro
         assert plan.data.local_path is not None
         progress.phase("converting qcow2 with qemu-img")
         raw = qcow2.to_raw(plan.data.local_path, tmpdir)
-        plan.temp_paths.append(raw)
-        plan.raw_path = raw
+        plan.staged.append(raw)
+        plan.raw_path = raw.path
     elif plan.fmt is Format.RAW and plan.data.local_path is not None:
         plan.raw_path = plan.data.local_path
 

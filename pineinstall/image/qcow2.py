@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 from pineinstall.image.errors import FormatError
+from pineinstall.staging import Staged
 
 
 def available() -> bool:
@@ -19,19 +19,19 @@ def available() -> bool:
     return shutil.which("qemu-img", path=clean_env()["PATH"]) is not None
 
 
-def to_raw(path: str, tmpdir: str | None) -> str:
-    """Convert ``path`` to a sparse raw temporary file; the caller removes it."""
-    from pineinstall import run
+def to_raw(path: str, tmpdir: str | None) -> Staged:
+    """Convert ``path`` to a sparse raw staged file; the caller removes it."""
+    from pineinstall import run, staging
 
     if not available():
         raise FormatError(
             f"{path}: qcow2 images need qemu-img (Debian package qemu-utils), which is not installed"
         )
-    fd, out = tempfile.mkstemp(prefix="pine-qcow2-", suffix=".raw", dir=tmpdir)
+    fd, out = staging.new_file(tmpdir, "qcow2", suffix=".raw")
     os.close(fd)
     try:
-        run.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", "-S", "4k", path, out])
+        run.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", "-S", "4k", path, out.path])
     except run.CommandError as exc:
-        os.unlink(out)
+        out.remove()
         raise FormatError(f"{path}: qemu-img could not convert it: {exc.stderr.strip() or exc}") from exc
     return out

@@ -14,8 +14,6 @@ from __future__ import annotations
 import enum
 import errno
 import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -55,8 +53,10 @@ class GpgCheck:
 
     def __init__(self, sig: Signature) -> None:
         self.sig = sig
-        self.workdir = tempfile.mkdtemp(prefix="pine-gpg-")
-        os.chmod(self.workdir, 0o700)
+        from pineinstall import staging
+
+        self.staged = staging.new_dir(None, "gpg")  # 0700; left by a kill -9: swept by the next run
+        self.workdir = self.staged.path
         self.home = os.path.join(self.workdir, "home")
         os.mkdir(self.home, 0o700)
         if sig.data is not None:
@@ -144,7 +144,7 @@ class GpgCheck:
             os.close(self.fd)
             self.fd = None
         self.thread.join()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.staged.remove()
         assert self.status is not None
         return self.status, self.detail
 
@@ -160,7 +160,7 @@ class GpgCheck:
             except OSError:
                 pass
         self.thread.join(timeout=30)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.staged.remove()
 
 
 @dataclass(slots=True)

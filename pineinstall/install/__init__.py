@@ -348,91 +348,75 @@ class Installer:
         """Everything after preflight; raises on failure (the caller wipes DEST)."""
         assert self.rundir is not None
         if self.opts.rootfs:
-            self._install_rootfs()
+            from pineinstall.install import rootfsflow
+
+            rootfsflow.install(self)
         else:
             self._install_image()
         os.sync()
         checkpoint("synced")
+
+    @contextlib.contextmanager
+    def _holding(self, head: bytes, image_size: int) -> Iterator[Any]:
+        """DEST's tables held back in a scratch file (:class:`.tables.HeldTables`) while the body
+        runs, committed after it: the first MiB (boot code, primary GPT), then the backup GPT. A
+        failure leaves DEST without tables (``--preserve-on-error``: committed anyway, for a look)."""
+        from pineinstall.install import tables
+
+        assert self.rundir is not None
+        opts = self.opts
+        with tables.HeldTables(opts.dest, head, image_size, self.rundir.path) as held:
+            try:
+                yield held
+            except BaseException:
+                if opts.preserve_on_error:  # kept for a look: the tables too
+                    with contextlib.suppress(Exception):
+                        held.commit()
+                raise
+            with self.log.op(f"writing the partition tables and boot code of {opts.dest}"):
+                held.commit()
+        checkpoint("committed")
 
     def _install_image(self) -> None:
         """The image without its first MiB, so DEST cannot boot until the end (docs/safety.md); the
         tables grown in a scratch copy, the root grown, mounted and provisioned through loop devices
         at the partitions' offsets; the tables and boot code written last, once all of it is synced."""
         from pineinstall import image
-        from pineinstall.install import grow, tables
+        from pineinstall.install import grow
 
         opts, log = self.opts, self.log
-        assert self.rundir is not None
         result = image.execute(
             self.image_plan, preserve_on_error=opts.preserve_on_error, progress=self.progress, hold_head=True
         )
         self.image_plan = None  # executed (its temporary files are gone)
         self.summary["image"] = result.to_dict()
         checkpoint("image-written")
-        with tables.HeldTables(opts.dest, result.head or b"", result.image_size, self.rundir.path) as held:
-            try:
-                dev = held.dev
-                with log.stage("grow"):
-                    if not opts.no_grow:
-                        grow.move_backup_header(dev, log)
-                        checkpoint("backup-gpt-moved")
-                    root = grow.find_root(dev, fstype_of=held.fstype)
-                    if not opts.no_grow:
-                        grow.grow_partition(dev, root, log)
-                        checkpoint("partition-grown")
-                    root.node = held.partition(root.number)
-                    if not opts.no_grow:
-                        grow.grow_filesystem_offline(root, log)
-                        checkpoint("filesystem-grown")
-                self.summary["root"] = {"partition": root.number, "fstype": root.fstype,
-                                        "sectors_before": root.size_before, "sectors": root.size}  # fmt: skip
-                boot = self._boot_partition(dev, root.number)
-                with self._mounted(root.node, root.fstype or None) as mnt:
-                    checkpoint("root-mounted")
-                    if not opts.no_grow:
-                        grow.grow_filesystem_online(root, mnt, log)
-                    if boot is not None:
-                        self._mount(held.partition(boot), os.path.join(mnt, "boot"), None)
-                    self.provision(mnt)
-                    checkpoint("provisioned")
-                checkpoint("unmounted")
-            except BaseException:
-                if opts.preserve_on_error:  # kept for a look: the tables too
-                    with contextlib.suppress(Exception):
-                        held.commit()
-                raise
-            with log.op(f"writing the partition tables and boot code of {opts.dest}"):
-                held.commit()
-        checkpoint("committed")
-
-    def _install_rootfs(self) -> None:
-        from pineinstall.install import grow, rootfs
-
-        opts, log, d = self.opts, self.log, self.dest
-        assert d is not None
-        if not d.is_block:
-            # A disk-image file: created or grown (sparse) to its size.
-            with open(d.path, "ab") as f:
-                if f.tell() < self.capacity:
-                    f.truncate(self.capacity)
-        d = self.dest = dest.Dest(
-            d.path, d.is_block, True, os.path.getsize(d.path) if not d.is_block else d.size
-        )
-        if self.config_layout:
-            self._install_config_layout(d)
-            return
-        with dest.attached(d) as dev:
-            rootfs.partition(dev, self.layout, log)
-            uuids = rootfs.make_filesystems(dev, self.layout, log)
-            root = grow.RootPart(
-                self.layout.root.number, dest.node(dev, self.layout.root.number), "ext4", 0, 0, 0, True
-            )
-            self.summary["filesystems"] = uuids
-            with self._mounted(root.node, root.fstype) as mnt:
-                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log)
-                rootfs.write_fstab(mnt, self.layout, uuids, log)
-                rootfs.install_grub(dev, mnt, self.layout, uuids, tuple(opts.console), log)
+        with self._holding(result.head or b"", result.image_size) as held:
+            dev = held.dev
+            with log.stage("grow"):
+                if not opts.no_grow:
+                    grow.move_backup_header(dev, log)
+                    checkpoint("backup-gpt-moved")
+                root = grow.find_root(dev, fstype_of=held.fstype)
+                if not opts.no_grow:
+                    grow.grow_partition(dev, root, log)
+                    checkpoint("partition-grown")
+                root.node = held.partition(root.number)
+                if not opts.no_grow:
+                    grow.grow_filesystem_offline(root, log)
+                    checkpoint("filesystem-grown")
+            self.summary["root"] = {"partition": root.number, "fstype": root.fstype,
+                                    "sectors_before": root.size_before, "sectors": root.size}  # fmt: skip
+            boot = self._boot_partition(dev, root.number)
+            with self._mounted(root.node, root.fstype or None) as mnt:
+                checkpoint("root-mounted")
+                if not opts.no_grow:
+                    grow.grow_filesystem_online(root, mnt, log)
+                if boot is not None:
+                    self._mount(held.partition(boot), os.path.join(mnt, "boot"), None)
                 self.provision(mnt)
+                checkpoint("provisioned")
+            checkpoint("unmounted")
 
     @contextlib.contextmanager
     def _mounted(self, node: str, fstype: str | None) -> Iterator[str]:
@@ -449,34 +433,6 @@ class Installer:
 
             for point in rundir.mounts_under(mnt):
                 run(["umount", point], check=False)
-
-    def _install_config_layout(self, d: dest.Dest) -> None:
-        """Rootfs mode with the config's layout: its disks stage makes DEST's partitions and every
-        filesystem, they are mounted as the config says (/ first), the root is unpacked into them."""
-        from pineinstall.block import blkid
-        from pineinstall.install import rootfs
-
-        opts, log, plan = self.opts, self.log, self.storage_plan
-        assert self.rundir is not None
-        self.engine.disks()
-        mnt = self.rundir.subdir("root")
-        try:
-            self.engine.mount(mnt)
-            try:
-                rootfs.unpack(opts.rootfs or "", self.rootfs_kind or "tar", mnt, log)
-                rootfs.fstab_from_plan(mnt, plan, log)
-                root_uuid = blkid.probe(rootfs.config_root(plan).node).get("UUID") or ""
-                bios, esp = rootfs.esp_and_bios(plan, d.path)
-                rootfs.install_grub_on(
-                    d.path, mnt, root_uuid, bios=bios, esp_node=esp, consoles=tuple(opts.console), log=log
-                )
-                self.summary["layout"] = "config"
-                self.provision(mnt)
-            finally:
-                self.engine.umount(mnt)
-        finally:
-            with contextlib.suppress(OSError):
-                os.rmdir(mnt)
 
     def _mount(self, node: str, where: str, fstype: str | None) -> None:
         from pineinstall.run import run
@@ -548,13 +504,15 @@ class Installer:
     # --- the whole run -----------------------------------------------------------------------------
 
     def run(self) -> int:
+        from pineinstall import staging
         from pineinstall.image import ImageError
         from pineinstall.install import rundir
 
         opts, log = self.opts, self.log
         try:
-            if not opts.dry_run:
-                rundir.release_dead(log)  # what a killed run left: mounts, loop devices
+            if not opts.dry_run:  # what killed runs left: mounts, loop devices, staged files
+                rundir.release_dead(log)
+                staging.sweep(opts.tmpdir, log=log)
             checkpoint("start")
             try:
                 self.preflight()

@@ -1,12 +1,11 @@
-"""DEST: a block device or a disk-image file. Checks that touch nothing, and access to its partitions
-(a file is attached to a loop device for as long as the installer works on it)."""
+"""DEST: a block device or a disk-image file. Checks that touch nothing, loop devices and partitions,
+the wipe of its tables."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pineinstall.block import busy, discover, partx, sysfs
@@ -79,19 +78,6 @@ def _refuse_mounted_file(path: str) -> None:
                 )
 
 
-@contextlib.contextmanager
-def attached(d: Dest) -> Iterator[str]:
-    """The block device to work on: DEST itself, or a loop device over the file (detached after)."""
-    if d.is_block:
-        yield d.path
-        return
-    dev = run(["losetup", "--find", "--show", d.path]).stdout.decode().strip()
-    try:
-        yield dev
-    finally:
-        detach_loop(dev)
-
-
 def detach_loop(dev: str) -> None:
     """Detach a loop device, its partitions first: partitions added with ``partx`` outlive a plain
     detach and would reappear on the next user of the device."""
@@ -110,13 +96,14 @@ def node(dev: str, number: int) -> str:
     return sysfs.partition_node(dev, number)
 
 
-def wipe_tables(path: str) -> None:
-    """Zero the MBR/primary GPT and the backup GPT so a half-installed disk cannot boot."""
+def wipe_tables(path: str, length: int = GPT_SECTORS * SECTOR) -> None:
+    """Zero the MBR/primary GPT and the backup GPT (``length`` bytes at each end), synced, so a
+    half-installed disk cannot boot."""
     flags = os.O_WRONLY | os.O_CLOEXEC
     fd = os.open(path, flags)
     try:
         size = os.lseek(fd, 0, os.SEEK_END)
-        zeros = bytes(GPT_SECTORS * SECTOR)
+        zeros = bytes(length)
         os.pwrite(fd, zeros, 0)
         if size > len(zeros):
             os.pwrite(fd, zeros[: min(len(zeros), size - len(zeros))], max(size - len(zeros), len(zeros)))

@@ -23,9 +23,11 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from pineinstall import staging
 from pineinstall.errors import PineError
 from pineinstall.run import CommandError
 from pineinstall.stages import Log
+from pineinstall.staging import Staged
 
 CHUNK = 1 << 20
 MOUNT_OPTIONS = {
@@ -64,7 +66,8 @@ def image_root(plan: Any, tmpdir: str | None, log: Log) -> Iterator[str]:
     raw, temp = plan.raw_path, None
     try:
         if raw is None:
-            raw = temp = _raw_copy(plan, tmpdir, log)
+            temp = _raw_copy(plan, tmpdir, log)
+            raw = temp.path
         try:
             offset, size, fstype = root_partition(raw)
         except CommandError as exc:  # sfdisk or blkid could not read it: the image layer will say more
@@ -88,15 +91,14 @@ def image_root(plan: Any, tmpdir: str | None, log: Log) -> Iterator[str]:
                 os.rmdir(mnt)
     finally:
         if temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+            temp.remove()
 
 
-def _raw_copy(plan: Any, tmpdir: str | None, log: Log) -> str:
-    """The decompressed image as a sparse temporary file (zero blocks left as holes)."""
+def _raw_copy(plan: Any, tmpdir: str | None, log: Log) -> Staged:
+    """The decompressed image as a sparse staged file (zero blocks left as holes)."""
     from pineinstall.image import formats
 
-    fd, path = tempfile.mkstemp(prefix="pineinstall-image-raw-", dir=tmpdir)
+    fd, staged = staging.new_file(tmpdir, "image-raw")
     try:
         with log.op(f"decompressing the image ({plan.fmt}) to read its accounts"), os.fdopen(fd, "wb") as out:
             raw = plan.data.open()
@@ -113,7 +115,7 @@ def _raw_copy(plan: Any, tmpdir: str | None, log: Log) -> str:
                 stream.close()
                 raw.close()
     except BaseException as exc:
-        os.unlink(path)
+        staged.remove()
         if isinstance(exc, OSError):
             raise Unreadable(
                 f"no copy of it in {tmpdir or tempfile.gettempdir()}: {exc.strerror or exc}"
@@ -121,7 +123,7 @@ def _raw_copy(plan: Any, tmpdir: str | None, log: Log) -> str:
         if isinstance(exc, formats.corrupt_errors()):
             raise Unreadable(f"corrupt {plan.fmt} stream: {exc}") from exc
         raise
-    return path
+    return staged
 
 
 def root_partition(raw: str) -> tuple[int, int, str]:

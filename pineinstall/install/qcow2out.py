@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -61,8 +59,16 @@ def install(opts: options.Options, log: Log, stdin: Any, run: Callable[[options.
     if not _may_replace(opts, stdin):
         log.error(f"{opts.dest} exists; not replaced (pass --yes to replace it)")
         return 1
+    from pineinstall import staging
+    from pineinstall.install import rundir
+
     folder = os.path.dirname(os.path.abspath(opts.dest))
-    work = tempfile.mkdtemp(prefix=f".{os.path.basename(opts.dest)}.", suffix=".pineinstall", dir=folder)
+    prefix = f".{os.path.basename(opts.dest)}."
+    if not opts.dry_run:  # what a killed run left: its loop devices over the raw file, then the file
+        rundir.release_dead(log)
+        staging.sweep(folder, prefix, log)
+    staged = staging.new_dir(folder, "qcow2out", prefix=prefix)
+    work = staged.path
     try:
         raw, out = os.path.join(work, "disk.raw"), os.path.join(work, "disk.qcow2")
         log.info(f"DEST {opts.dest}: qcow2, installed into the raw file {raw} first")
@@ -84,4 +90,4 @@ def install(opts: options.Options, log: Log, stdin: Any, run: Callable[[options.
         log.info(f"wrote {opts.dest} (qcow2, {sized(os.path.getsize(opts.dest))})")
         return 0
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        staged.remove()

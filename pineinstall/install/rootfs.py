@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,9 @@ def preflight(path: str, kind: str, capacity: int | None, layout: Layout | None)
 
 
 def partition(dev: str, layout: Layout, log: Log) -> None:
-    from pineinstall.install.dest import sync_partitions
-
-    argv = ["sgdisk", "--zap-all"]
+    """The layout's GPT on ``dev``: the scratch table's loop device (:mod:`.tables`), not DEST. It
+    is all zeros (no ``--zap-all``: each sgdisk write sleeps a second for the kernel)."""
+    argv = ["sgdisk"]
     for p in layout.parts:
         start = f"{FIRST_MIB}M" if p.number == 1 else "0"
         size = f"+{p.mib}M" if p.mib else "0"
@@ -141,19 +142,17 @@ def partition(dev: str, layout: Layout, log: Log) -> None:
             "-c",
             f"{p.number}:{p.name}",
         ]
-    with log.op(f"partitioning {dev} ({', '.join(p.name for p in layout.parts)})"):
-        run(["wipefs", "-a", dev])
+    with log.op(f"partitioning ({', '.join(p.name for p in layout.parts)}) in the held table {dev}"):
         run([*argv, dev])
-        sync_partitions(dev)
 
 
-def make_filesystems(dev: str, layout: Layout, log: Log) -> dict[str, str]:
-    """mkfs on every partition with a filesystem; returns name -> UUID."""
-    from pineinstall.install.dest import node
-
+def make_filesystems(node_of: Callable[[int], str], layout: Layout, log: Log) -> dict[str, str]:
+    """mkfs on every partition with a filesystem (``node_of(number)``: its device); name -> UUID."""
     uuids = {}
     for p in layout.parts:
-        n = node(dev, p.number)
+        if p.fstype is None:
+            continue
+        n = node_of(p.number)
         if p.fstype == "ext4":
             argv = ["mkfs.ext4", "-q", "-F", "-L", p.name, n]
         elif p.fstype == "vfat":
@@ -168,7 +167,9 @@ def make_filesystems(dev: str, layout: Layout, log: Log) -> dict[str, str]:
     return uuids
 
 
-def unpack(path: str, kind: str, mnt: str, log: Log) -> None:
+def unpack(path: str, kind: str, mnt: str, log: Log, workdir: str | None = None) -> None:
+    """The root filesystem unpacked into ``mnt``. A squashfs without ``unsquashfs`` is mounted in
+    ``workdir`` (the run directory: a killed run's mount is released by the next run)."""
     with log.op(f"unpacking {path} ({kind})"):
         if kind != "squashfs":
             run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xp", *TAR_FILTERS[kind],
@@ -176,7 +177,7 @@ def unpack(path: str, kind: str, mnt: str, log: Log) -> None:
         elif shutil.which("unsquashfs"):
             run(["unsquashfs", "-f", "-n", "-d", mnt, path])
         else:
-            src = tempfile.mkdtemp(prefix="pineinstall-squashfs-")
+            src = tempfile.mkdtemp(prefix="pineinstall-squashfs-", dir=workdir)
             try:
                 run(["mount", "-t", "squashfs", "-o", "loop,ro", path, src])
                 try:
@@ -241,15 +242,13 @@ ESP_GUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 
 
 def install_grub(
-    dev: str, mnt: str, layout: Layout, uuids: dict[str, str], consoles: tuple[str, ...], log: Log
-) -> None:
-    """GRUB for Pine's default layout."""
-    from pineinstall.install.dest import node
-
-    esp = layout.by_name("EFI-SYSTEM")
+    dev: str, mnt: str, layout: Layout, uuids: dict[str, str], esp_node: str | None,
+    consoles: tuple[str, ...], log: Log,
+) -> None:  # fmt: skip
+    """GRUB for Pine's default layout: BIOS boot code on ``dev`` (the held table), UEFI on the ESP."""
     install_grub_on(
         dev, mnt, uuids["root"], bios=layout.by_name("BIOS-BOOT") is not None,
-        esp_node=node(dev, esp.number) if esp is not None else None, consoles=consoles, log=log,
+        esp_node=esp_node, consoles=consoles, log=log,
     )  # fmt: skip
 
 

@@ -8,6 +8,9 @@ boot, whatever else was written. Meanwhile:
   image's backup GPT where the image put it), attached to a loop device with DEST's sector size so
   that the usual tools (``sgdisk -e``, ``sfdisk -N``) grow it;
 - the partitions are reached through loop devices at their offsets in DEST;
+- rootfs mode starts from an empty scratch file: the layout is made there, and GRUB's BIOS boot
+  code goes there too (``grub-install`` on the scratch loop device); the BIOS boot partition it
+  fills (outside the first MiB) is copied to DEST with :meth:`carry`;
 - :meth:`commit` runs last, after everything was unmounted and DEST synced: the new first MiB, a
   sync, then the new backup GPT at DEST's end, a sync. In that order every state is wiped (no
   protective MBR, no primary GPT; a backup GPT alone is ignored by firmware and libblkid, but it
@@ -73,6 +76,7 @@ class HeldTables:
         self.sector = sector_size(dest)
         self.scratch = os.path.join(workdir, "tables.img")
         self.loops: list[str] = []
+        self.parts: dict[int, str] = {}  # partition number -> its loop device over DEST
         self.dev = ""  # the loop device over the scratch file
         # The image's last MiB holds its backup GPT (the primary header points there).
         tail_at = max(HEAD, image_size - HEAD)
@@ -106,6 +110,7 @@ class HeldTables:
         detach_loop(dev)
         if dev in self.loops:
             self.loops.remove(dev)
+        self.parts = {n: d for n, d in self.parts.items() if d != dev}
 
     def detach_all(self) -> None:
         for dev in reversed(list(self.loops)):
@@ -121,15 +126,39 @@ class HeldTables:
         sig = blkid.probe(self.dest, offset=part.start * self.sector, size=part.size * self.sector)
         return sig.type
 
-    def partition(self, number: int) -> str:
-        """A loop device over partition ``number`` of DEST, at its offset (detached on exit)."""
+    def _extent(self, number: int) -> tuple[int, int]:
+        """(byte offset, byte size) of partition ``number`` in the scratch table."""
         part = self.table().get(number)
         if part is None:
             raise StageError(f"{self.dest}: no partition {number}")
         offset = part.start * self.sector
         if offset < HEAD:
             raise StageError(f"{self.dest}: partition {number} starts within the first MiB")
-        return self._attach(["--offset", str(offset), "--sizelimit", str(part.size * self.sector), self.dest])
+        return offset, part.size * self.sector
+
+    def partition(self, number: int) -> str:
+        """A loop device over partition ``number`` of DEST, at its offset (one per partition,
+        detached on exit)."""
+        if number not in self.parts:
+            offset, size = self._extent(number)
+            self.parts[number] = self._attach(["--offset", str(offset), "--sizelimit", str(size), self.dest])
+        return self.parts[number]
+
+    def carry(self, number: int) -> None:
+        """Partition ``number`` as the scratch file holds it (written there through :attr:`dev`,
+        e.g. GRUB's core image in the BIOS boot partition) copied to DEST. Not synced: the commit
+        syncs everything before its first byte of table."""
+        offset, size = self._extent(number)
+        fd = os.open(self.dest, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            with open(self.scratch, "rb") as src:
+                src.seek(offset)
+                done = 0
+                while done < size and (chunk := src.read(min(HEAD, size - done))):
+                    os.pwrite(fd, chunk, offset + done)
+                    done += len(chunk)
+        finally:
+            os.close(fd)
 
     def commit(self) -> None:
         """Make DEST bootable: the first MiB, then the new backup GPT at its end, each synced. Called

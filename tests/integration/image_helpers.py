@@ -253,6 +253,17 @@ def seed_tree(root: Path, grub_cfg: str = GRUB_CFG) -> Path:
     return root
 
 
+def make_rootfs_tarball(d: Path) -> Path:
+    """A zstd root filesystem tarball for ``--rootfs``: the seed tree with a (fake) kernel and initrd."""
+    tree = seed_tree(d / "tree")
+    (tree / "boot" / "vmlinuz-6.1.0-test").write_bytes(b"not really a kernel")
+    (tree / "boot" / "initrd.img-6.1.0-test").write_bytes(b"not really an initrd")
+    os.unlink(tree / "boot" / "grub" / "grub.cfg")
+    out = d / "rootfs.tar.zst"
+    sh("tar", "--numeric-owner", "-C", tree, "-I", "zstd", "-cf", out, ".")
+    return out
+
+
 def twin_roots(tmp: Path, prepare: Callable[[Path], object]) -> tuple[Path, Path]:
     """The two roots of a differential test, the reference's and ours, prepared alike."""
     ref, ours = tmp / "ref", tmp / "ours"

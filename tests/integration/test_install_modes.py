@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from .image_helpers import MiB, installed_root, loop, loop_device, seed_tree, sh, tools_missing
+from .image_helpers import (
+    MiB,
+    installed_root,
+    loop,
+    loop_device,
+    make_rootfs_tarball,
+    seed_tree,
+    sh,
+    tools_missing,
+)
 from .test_install_image import KEY, config, install_tree, run, write_cfg
 
 NEEDED = ("sgdisk", "sfdisk", "partx", "losetup", "mkfs.ext4", "resize2fs", "e2fsck", "blkid", "zstd", "tar")
@@ -63,14 +72,7 @@ def test_ostree_sysroot_image(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def rootfs_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("rootfs")
-    tree = seed_tree(d / "tree")
-    (tree / "boot" / "vmlinuz-6.1.0-test").write_bytes(b"not really a kernel")
-    (tree / "boot" / "initrd.img-6.1.0-test").write_bytes(b"not really an initrd")
-    os.unlink(tree / "boot" / "grub" / "grub.cfg")
-    out = d / "rootfs.tar.zst"
-    sh("tar", "--numeric-owner", "-C", tree, "-I", "zstd", "-cf", out, ".")
-    return out
+    return make_rootfs_tarball(tmp_path_factory.mktemp("rootfs"))
 
 
 def test_rootfs_mode(rootfs_tarball: Path, tmp_path: Path) -> None:

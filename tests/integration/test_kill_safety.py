@@ -51,6 +51,12 @@ CHECKPOINTS = (
 BASE_SEED = int(os.environ.get("PINE_KILL_SEED", "1207"))
 PINEINSTALL = os.fspath(Path(sys.executable).parent / "pineinstall")
 STATES = ("untouched", "wiped", "complete")
+# What "complete" looks for (classify): the file, the user's key, and the stashed config.
+CONFIG = {
+    "ignition": {"version": "3.4.0"},
+    "passwd": {"users": [{"name": "pine", "sshAuthorizedKeys": [KEY]}]},
+    "storage": {"files": [{"path": "/etc/provisioned", "contents": {"source": "data:,yes"}}]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +67,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f.seek(20 * MiB)
         f.write(hashlib.shake_256(b"kill").digest(12 * MiB))
     compress(image, "gzip")
-    cfg = {
-        "ignition": {"version": "3.4.0"},
-        "passwd": {"users": [{"name": "pine", "sshAuthorizedKeys": [KEY]}]},
-        "storage": {"files": [{"path": "/etc/provisioned", "contents": {"source": "data:,yes"}}]},
-    }
-    (d / "cfg.ign").write_text(json.dumps(cfg))
+    (d / "cfg.ign").write_text(json.dumps(CONFIG))
     return d
 
 
@@ -85,9 +86,10 @@ def digest(path: str) -> str:
     return h.hexdigest()
 
 
-def classify(dest: str, before: str, tmp: Path) -> tuple[str, str]:
+def classify(dest: str, before: str, tmp: Path, root_number: int = 2) -> tuple[str, str]:
     """(state, why): untouched (same bytes), wiped (no boot code, no partition table at either end,
-    nothing wipefs finds), complete (a table, and the root holds the provisioning), or half."""
+    nothing wipefs finds), complete (a table, and the root -- partition ``root_number`` -- holds
+    the provisioning), or half."""
     if digest(dest) == before:
         return "untouched", ""
     with open(dest, "rb") as f:
@@ -109,7 +111,7 @@ def classify(dest: str, before: str, tmp: Path) -> tuple[str, str]:
         return "wiped", ""
     why = f"head zero: {head == bytes(len(head))}, wipefs: {found.stdout.split()}, PTTYPE {pttype.stdout.strip()!r}"
     try:
-        with installed_root(dest, tmp) as root:
+        with installed_root(dest, tmp, number=root_number) as root:
             done = (root / "etc" / "provisioned").read_text() == "yes" and KEY in (
                 root / "home" / "pine" / ".ssh" / "authorized_keys"
             ).read_text()
@@ -138,19 +140,29 @@ def _watch(proc: subprocess.Popen[bytes], writing: threading.Event) -> None:
     writing.set()  # ended (or killed) before writing
 
 
-def start(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], threading.Event]:
+def start(
+    argv: list[str], env: dict[str, str], from_start: bool = False
+) -> tuple[subprocess.Popen[bytes], threading.Event]:
+    """The run, and an event set when its image write begins (``from_start``: at once)."""
     proc = subprocess.Popen([*argv, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     writing = threading.Event()
+    if from_start:
+        writing.set()
     threading.Thread(target=_watch, args=(proc, writing), daemon=True).start()
     return proc, writing
 
 
-def kill_then_rerun(argv: list[str], dest: str, moment: str | float, what: str, tmp: Path) -> str:
+def kill_then_rerun(
+    argv: list[str], dest: str, moment: str | float, what: str, tmp: Path, *, root_number: int = 2,
+    from_start: bool = False,
+) -> str:
     """One killed run and its rerun; the killed run's state. A str moment is a checkpoint, a float
-    the seconds after the image write began."""
+    the seconds after the image write began (``from_start``: after the process started)."""
     before = digest(dest)
     env = {k: v for k, v in os.environ.items() if k != "PINE_TEST_KILL_AT"}
-    proc, writing = start(argv, {**env, "PINE_TEST_KILL_AT": moment} if isinstance(moment, str) else env)
+    proc, writing = start(
+        argv, {**env, "PINE_TEST_KILL_AT": moment} if isinstance(moment, str) else env, from_start
+    )
     if isinstance(moment, float):
         writing.wait(timeout=120)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -159,13 +171,13 @@ def kill_then_rerun(argv: list[str], dest: str, moment: str | float, what: str, 
     proc.wait()
     assert proc.stderr is not None
     err = proc.stderr.read().decode("utf-8", "replace")
-    state, why = classify(dest, before, tmp)
+    state, why = classify(dest, before, tmp, root_number)
     assert state in STATES, (
         f"{what}: after the kill (rc {proc.returncode}) DEST is {state}: {why}\n{err[-2000:]}"
     )
     again = subprocess.run(argv, env=env, capture_output=True, text=True)
     assert again.returncode == 0, f"{what} (killed run: {state}): the rerun failed:\n{again.stderr[-3000:]}"
-    final, why = classify(dest, before, tmp)
+    final, why = classify(dest, before, tmp, root_number)
     assert final == "complete", f"{what}: after the rerun DEST is {final}: {why}"
     left = leftovers(dest, [proc.pid])
     assert not left, f"{what}: left after the rerun: {left}"
@@ -177,9 +189,10 @@ def moments(seed: int, checkpoints: tuple[str, ...], randoms: int, span: float) 
     return [*checkpoints, *(round(rng.uniform(0.0, span), 3) for _ in range(randoms))]
 
 
-def timed_run(argv: list[str]) -> float:
-    """Seconds from the start of the image write to the end of a whole install."""
-    proc, writing = start(argv, dict(os.environ))
+def timed_run(argv: list[str], from_start: bool = False) -> float:
+    """Seconds from the start of the image write (``from_start``: of the process) to the end of a
+    whole install."""
+    proc, writing = start(argv, dict(os.environ), from_start)
     writing.wait(timeout=120)
     t0 = time.monotonic()
     proc.wait()
@@ -274,3 +287,47 @@ def test_signals_remove_staging_files(sig: signal.Signals, work: Path, tmp_path:
     assert not list(stage.iterdir()), err.decode()
     assert digest(os.fspath(dest)) == before, "DEST changed while staging"
     assert not leftovers(os.fspath(dest), [proc.pid])
+
+
+def test_a_rerun_removes_a_killed_runs_staged_download(work: Path, tmp_path: Path) -> None:
+    """kill -9 while an --image-url download is staged in --tmpdir: the rerun removes the dead run's
+    staged file (named with its pid, pineinstall.staging) and not a live run's, and succeeds."""
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    dest = tmp_path / "disk.img"
+    old_disk(dest)
+    before = digest(os.fspath(dest))
+    gz = work / "pine.raw.gz"
+    sha = hashlib.sha256(gz.read_bytes()).hexdigest()
+    live = subprocess.Popen(["sleep", "600"])
+    theirs = stage / f"pine-image.{live.pid}.abcdefgh"  # another install, alive, staging here
+    theirs.write_bytes(b"a live run's download")
+    try:
+        with ImageServer(work) as server:
+            server.faults.delay = 0.02  # a slow download: the kill lands while staging
+            argv = [PINEINSTALL, "install", os.fspath(dest), os.fspath(work / "cfg.ign"), "--image-url",
+                    server.url("pine.raw.gz"), "--image-sha256", sha, "--tmpdir", os.fspath(stage), "--yes",
+                    "--stash-config"]  # fmt: skip
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            mine = f"pine-image.{proc.pid}."
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                staged = [p for p in stage.iterdir() if p.name.startswith(mine)]
+                if staged and staged[0].stat().st_size > 0:
+                    break
+                time.sleep(0.02)
+            proc.kill()
+            proc.wait()
+            left = [p.name for p in stage.iterdir() if p.name.startswith(mine)]
+            assert left, f"nothing staged before the kill: {sorted(os.listdir(stage))}"
+            assert digest(os.fspath(dest)) == before, "DEST changed while staging"
+            server.faults.delay = 0
+            again = subprocess.run(argv, capture_output=True, text=True)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "staged by an earlier run" in again.stderr, again.stderr[-3000:]
+        assert sorted(os.listdir(stage)) == [theirs.name], f"killed run's {left}: {sorted(os.listdir(stage))}"
+        assert classify(os.fspath(dest), before, tmp_path)[0] == "complete"
+        assert not leftovers(os.fspath(dest), [proc.pid])
+    finally:
+        live.kill()
+        live.wait()
