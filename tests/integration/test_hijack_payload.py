@@ -4,7 +4,7 @@ real sgdisk/sfdisk tables), the framed stream of a sparse file (and stage 2 writ
 device), the refusal of the controller itself,
 and the first session's command line as the remote login shell parses it.
 
-The whole takeover runs against a real Debian guest in tests/vm/test_hijack.py.
+The whole takeover runs against a real Debian guest in tests/vm/test_hijack_takeover.py.
 """
 
 from __future__ import annotations

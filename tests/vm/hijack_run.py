@@ -1,5 +1,5 @@
 """One run of ``pineinstall hijack`` against the small Debian guest (iso/images/hijack_source.py), shared
-by tests/vm/test_hijack.py and bench/hijack: the guest booted with SSH forwarded to 127.0.0.1, a dry run,
+by tests/vm/test_hijack_takeover.py and bench/hijack: the guest booted with SSH forwarded to 127.0.0.1, a dry run,
 a wrong sha256, the takeover, the reboot into Pine on the same disk and port (both boots under one guest
 lock), and what SSH reads back from Pine with the config's key.
 """

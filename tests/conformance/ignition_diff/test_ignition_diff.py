@@ -1,9 +1,9 @@
 """Replay of the recorded differential cases: the answers of ignition-validate v2.26.0 (built from
-its sources, see generate.py) for seeded configs of spec 3.0.0-3.6.0 and 3.7.0-experimental,
+its sources, see ignition_generate.py) for seeded configs of spec 3.0.0-3.6.0 and 3.7.0-experimental,
 against ``pineinstall validate``'s check run in this process.
 
 Each case under ``cases/`` holds the config and the reference's rc, stdout and stderr. The rule of
-"the same answer" is compare.py's; the seed names the case in every failure.
+"the same answer" is ignition_compare.py's; the seed names the case in every failure.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from compare import ours, same_answer  # noqa: E402
-from generate import VERSIONS, draw  # noqa: E402
+from ignition_compare import ours, same_answer  # noqa: E402
+from ignition_generate import VERSIONS, draw  # noqa: E402
 
 pytestmark = pytest.mark.conformance
 CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
@@ -42,7 +42,7 @@ def test_cases_are_recorded_over_every_version() -> None:
 
 
 def test_the_generator_still_draws_the_recorded_configs() -> None:
-    # a change to generate.py that moves the draws must record the cases again
+    # a change to ignition_generate.py that moves the draws must record the cases again
     for case in CASES[:: max(1, len(CASES) // 25)]:
         assert draw(int(case.name)) == (case / "config.ign").read_text(encoding="utf-8"), case.name
 

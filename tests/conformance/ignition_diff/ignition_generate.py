@@ -1,8 +1,8 @@
 """Seeded Ignition configs for differential runs against ignition-validate built from its sources.
 
-    python tests/conformance/ignition_diff/generate.py campaign --oracle IGNITION_VALIDATE --seeds 0:3000
+    python tests/conformance/ignition_diff/ignition_generate.py campaign --oracle IGNITION_VALIDATE --seeds 0:3000
         run every seed through the oracle and through ``pineinstall validate``, print the disagreements
-    python tests/conformance/ignition_diff/generate.py record --oracle IGNITION_VALIDATE --seeds 0:800
+    python tests/conformance/ignition_diff/ignition_generate.py record --oracle IGNITION_VALIDATE --seeds 0:800
         write each seed's config and the oracle's answer under cases/ (what CI replays)
 
 A case is one JSON document of spec 3.0.0-3.6.0 or 3.7.0-experimental (now and then a version
@@ -495,7 +495,7 @@ def main() -> int:
     start, end = (int(x) for x in o.seeds.split(":"))
     sys.path.insert(0, str(HERE.parents[2]))
     sys.path.insert(0, str(HERE))
-    from compare import ours, same_answer
+    from ignition_compare import ours, same_answer
 
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
