@@ -39,7 +39,7 @@ def config(key: str) -> str:
         """storage:
   files:
     - path: /etc/pine-test.txt
-      mode: 0440
+      mode: 0444
       contents:
         inline: written by pineinstall hijack
 """,
