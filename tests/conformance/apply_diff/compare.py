@@ -34,7 +34,9 @@ SKIP = {
 # the seed root: accounts for owners by name, units to enable, files and a directory to overwrite
 PASSWD = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\ncore:x:1000:1000::/home/core:/bin/sh\nweb:x:1001:1002::/srv:/usr/sbin/nologin\n"
 GROUP = "root:x:0:\ndaemon:x:1:\nwheel:x:10:core\ncore:x:1000:\nwww:x:1002:web\n"
-INSTALLED = "[Unit]\nDescription=seed\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+INSTALLED = (
+    "[Unit]\nDescription=seed\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+)
 NO_INSTALL = "[Unit]\nDescription=seed\n[Service]\nExecStart=/bin/true\n"
 SEED: dict[str, str | None] = {  # path: contents (None: a directory)
     "etc/passwd": PASSWD,
