@@ -12,7 +12,8 @@ the ``[Install]`` links at once. So the preset file (and ``etc/systemd/system-pr
 Ignition's tree, the links under ``etc/systemd/system/*.wants|*.requires`` (and those directories) out
 of ours, and each side says instead which units end up enabled: Ignition's are the units its last
 preset line enables, that are not masked and that have an ``[Install]`` section with ``WantedBy=`` in
-its resulting tree (what systemd's preset then links); ours are the names of those links.
+its resulting tree, and their ``Also=`` units that do (what systemd's preset then links); ours are the
+names of those links.
 ``etc/systemd`` and ``etc/systemd/system`` are described only when they hold something else than
 this enablement material (so an empty one left behind shows).
 """
@@ -46,8 +47,10 @@ SEED: dict[str, str | None] = {  # path: contents (None: a directory)
     "srv/old": None,
     "usr/lib/systemd/system/seeded.service": INSTALLED,
     "usr/lib/systemd/system/plain.service": NO_INSTALL,
-    "usr/lib/systemd/system/tpl@.service": INSTALLED,
+    "usr/lib/systemd/system/pair.service": INSTALLED + "Also=seeded.service absent.service\n",
+    "srv/shared": None,  # setgid, group www (below)
 }
+SHARED = ("srv/shared", 0o2775, 1002)
 
 
 def make_seed(root: Path) -> None:
@@ -64,6 +67,8 @@ def make_seed(root: Path) -> None:
             os.chmod(os.path.join(dirpath, d), 0o755)
         for f in filenames:
             os.chmod(os.path.join(dirpath, f), 0o644)
+    os.chown(root / SHARED[0], 0, SHARED[2])
+    os.chmod(root / SHARED[0], SHARED[1])
 
 
 def _seeded(rel: str) -> bool:
@@ -127,9 +132,11 @@ def preset_enabled(root: Path) -> list[str]:
     for line in p.read_text().splitlines():
         verb, _, name = line.partition(" ")
         last[name.strip()] = verb
-    out = []
-    for name, verb in last.items():
-        if verb != "enable":
+    out: list[str] = []
+    pending = [name for name, verb in last.items() if verb == "enable"]
+    while pending:
+        name = pending.pop()
+        if name in out:
             continue
         local = root / "etc/systemd/system" / name
         if local.is_symlink() and os.readlink(local) == "/dev/null":
@@ -143,4 +150,6 @@ def preset_enabled(root: Path) -> list[str]:
                     text = f.read_text("utf-8", "replace")
         if text and re.search(r"^\[Install\]", text, re.M) and re.search(r"^WantedBy=", text, re.M):
             out.append(name)
+            for also in re.findall(r"^Also=(.*)$", text, re.M):  # systemd's preset enables them too
+                pending.extend(also.split())
     return sorted(out)

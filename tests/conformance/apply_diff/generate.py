@@ -50,6 +50,8 @@ PATHS = [
     "/var/x/y",
     "/etc/l",
     "/opt/h",
+    "/srv/shared/n",
+    "/srv/shared/s/t",
 ]
 TEXTS = [b"", b"hi", b"hello\n", b"line one\nline two\n", bytes(range(256)), b"x" * 300]
 MODES = [None, 0o644, 0o600, 0o755, 0o700, 0o444, 0o4755, 0o2755, 0o1777, 0o6711, 0o7777, 0o1755]
@@ -75,7 +77,7 @@ GROUPS = [
 ]
 TARGETS = ["/etc/a", "/etc/motd", "/etc/motd", "a", "../srv/d", "/srv/d/f", "/nowhere", "/srv/old", "/etc/b"]
 # no template instances: Ignition enables those through the running systemd (D-Bus), absent here
-UNITS = ["seeded.service", "plain.service", "new.service", "absent.service", "new.timer"]
+UNITS = ["seeded.service", "plain.service", "new.service", "absent.service", "new.timer", "pair.service"]
 UNIT_TEXTS = [
     "[Unit]\nDescription=new\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
     "[Unit]\nDescription=bare\n[Service]\nExecStart=/bin/true\n",
