@@ -365,7 +365,14 @@ def enable(
             continue
         _link(target, f"{CONFIG_DIR}/{alias}", path, changes)
     for also in info.also:
-        enable(target, expand(also, link_name), changes, seen)
+        also = expand(also, link_name)
+        if find_unit(target, also) is None:  # as for the unit itself (services.py): a warning, Ignition's
+            changes.warnings.append(f"unit {name}: Also={also} does not exist in the target; not enabling it")
+            continue  # preset line for it would be ignored at boot, its files stage succeeds
+        if is_masked(target, also):  # systemd's preset skips a masked unit
+            changes.warnings.append(f"unit {name}: Also={also} is masked; not enabling it")
+            continue
+        enable(target, also, changes, seen)
     return changes
 
 

@@ -11,7 +11,8 @@ Order, so that the result does not depend on the order of units in the config:
    ``systemctl --root enable/disable`` would — Ignition writes a preset line instead, which
    systemd turns into the same links on first boot; Pine also boots without presets. A masked unit
    is not enabled (systemd's preset skips it too); a unit with no ``[Install]`` or that exists
-   nowhere in the target is a warning, not an error (Ignition's preset would be silently ignored).
+   nowhere in the target (nor an ``Also=`` unit that is masked or exists nowhere) is a warning, not an error
+   (Ignition's preset would be silently ignored; its files stage succeeds).
 
 On an OpenRC target (no systemd, ``/sbin/openrc``), any ``systemd.units`` entry is an error that
 says so. Pine's OpenRC services come as plain files and links (``/etc/init.d/NAME`` 0755,

@@ -43,7 +43,10 @@ def _nodes(config: model.Config) -> tuple[tuple[str, tuple[Node, ...]], ...]:
 
 
 def owner_names(node: Node) -> tuple[str | None, str | None]:
-    """(user name, group name) of a node, each None when given by id or not at all."""
+    """(user name, group name) of a node, each None when given by id or not at all; none for a hard
+    link, whose owner Ignition neither looks up nor applies (it is its target's inode)."""
+    if isinstance(node, model.Link) and node.hard:
+        return None, None
     user = node.user.name if node.user.id is None and node.user.name else None
     group = node.group.name if node.group.id is None and node.group.name else None
     return user, group

@@ -20,6 +20,7 @@ from pineinstall.stages.files.nodes import (
     Entry,
     FilesPlan,
     OwnerIds,
+    hard_target,
     in_creation_order,
     lstat,
     refusal,
@@ -99,9 +100,16 @@ def _check_owners(plan: FilesPlan, target: Target) -> None:
     groups: set[str] | None = set(names.groups) | declared_groups
     for e in in_creation_order(plan.entries):
         n = e.node
-        if users is not None and n.user.id is None and n.user.name and n.user.name not in users:
+        hard = e.kind == "hardlink"  # its owner is its target's: Ignition does not look it up
+        if not hard and users is not None and n.user.id is None and n.user.name and n.user.name not in users:
             raise StageError(f"{n.path}: no such user {n.user.name!r} in the target's /etc/passwd")
-        if groups is not None and n.group.id is None and n.group.name and n.group.name not in groups:
+        if (
+            not hard
+            and groups is not None
+            and n.group.id is None
+            and n.group.name
+            and n.group.name not in groups
+        ):
             raise StageError(f"{n.path}: no such group {n.group.name!r} in the target's /etc/group")
         which = ACCOUNT_FILES.get(tuple(e.comps))
         if which is None:
@@ -192,13 +200,17 @@ def _precheck_conflicts(plan: FilesPlan, target: Target) -> None:
         link = e.node
         assert isinstance(link, model.Link)
         try:
-            tkey, emptied = _hard_target_key(link.target or "", by_key, target)
+            tkey, emptied = _hard_target_key(hard_target(link), by_key, target)
         except TargetError as exc:
             raise StageError(f"error creating hard link {e.path}: {exc}") from exc
         made = by_key.get(tkey)
         if made is None and emptied:
             raise StageError(f"error creating hard link {e.path}: target {link.target} will not exist")
         if made is e:
+            if link.overwrite:  # Ignition removes what is at the path first: the target goes with it
+                raise StageError(
+                    f"error creating hard link {e.path}: its target is the link itself, removed first (overwrite)"
+                )
             made = None  # a link to itself: the node that is there
         st = lstat(target.host(tkey))  # for a target the config makes: what is there now
         here = lstat(target.host(tuple(e.comps)))

@@ -28,6 +28,13 @@ DEFAULT_DIR_MODE = 0o755
 MAX_HOPS_IN_CONFIG = 40  # symlinks this config makes, followed when placing a hard link
 
 
+def hard_target(link: model.Link) -> str:
+    """Where a hard link points, as Ignition takes it: a relative target from the root's ``/``
+    (``a`` is ``/a``; ``..`` cannot leave the root), checked against Ignition v2.26.0."""
+    t = link.target or ""
+    return t if t.startswith("/") else os.path.normpath("/" + t).replace("//", "/")
+
+
 @dataclass
 class Entry:
     """One node to create: its config object, resolved components, and fetched data."""
@@ -194,7 +201,7 @@ def refusal(e: Entry, p: Path, target: Target, *, dry_run: bool = False) -> str 
         if dry_run:
             return None
         try:
-            tst = os.lstat(target.resolve(link.target or ""))
+            tst = os.lstat(target.resolve(hard_target(link)))
         except (OSError, TargetError) as exc:
             raise StageError(
                 f"error creating hard link {path}: target does not exist or stat() returned an err: {exc}"

@@ -25,6 +25,7 @@ from pineinstall.stages.files.nodes import (
     OwnerIds,
     Result,
     file_sha256,
+    hard_target,
     in_creation_order,
     lstat,
     refusal,
@@ -35,7 +36,8 @@ from pineinstall.target.hardlinks import unshare
 
 
 class Parents:
-    """Creates missing parents 0755 root:root, never through a link. Directories already checked
+    """Creates missing parents 0755 root:root (in a setgid directory: its group, and 2755, as
+    Ignition leaves them), never through a link. Directories already checked
     are remembered until an entry that may replace one (overwrite, links) runs."""
 
     def __init__(self, target: Target) -> None:
@@ -53,9 +55,10 @@ class Parents:
             p = self.target.host_str(key)
             st = lstat(Path(p))
             if st is None:
+                gid, mode = _new_dir_defaults(Path(p).parent)
                 os.mkdir(p, DEFAULT_DIR_MODE)
-                os.chown(p, 0, 0)
-                os.chmod(p, DEFAULT_DIR_MODE)  # the umask must not decide
+                os.chown(p, 0, gid)
+                os.chmod(p, mode)  # the umask must not decide
             elif stat.S_ISLNK(st.st_mode):
                 # resolution guarantees this cannot happen; refuse rather than follow out of the root
                 raise StageError(f"{self.target.config_path(Path(p))} is a symlink in the way")
@@ -79,7 +82,7 @@ def _already_there(e: Entry, p: Path, target: Target) -> bool:
         return stat.S_ISLNK(st.st_mode) and os.readlink(p) == link.target  # type: ignore[union-attr]
     if e.kind == "hardlink":
         try:
-            tst = os.lstat(target.resolve(e.node.target or ""))  # type: ignore[union-attr]
+            tst = os.lstat(target.resolve(hard_target(e.node)))  # type: ignore[arg-type]
         except (OSError, TargetError):
             return False
         return (tst.st_dev, tst.st_ino) == (st.st_dev, st.st_ino)
@@ -129,7 +132,7 @@ def _write_file(
         return "created"
     # a new file (or an overwritten one): temp file beside it, owner, mode, rename
     parents.ensure(e.comps)
-    uid, gid = names.ids(f, 0, 0)
+    uid, gid = names.ids(f, 0, _new_gid(p.parent))
     mode = f.mode if f.mode is not None else DEFAULT_FILE_MODE
     fd, tmp = tempfile.mkstemp(prefix=".pine-", dir=p.parent)
     try:
@@ -146,6 +149,22 @@ def _write_file(
             os.unlink(tmp)
         raise
     return "created"
+
+
+def _new_gid(parent: Path) -> int:
+    """The group of a new node given none: root's, or its directory's when that one is setgid (the
+    kernel's rule; Ignition leaves it so, checked against Ignition v2.26.0)."""
+    st = os.stat(parent)
+    return st.st_gid if st.st_mode & stat.S_ISGID else 0
+
+
+def _new_dir_defaults(parent: Path) -> tuple[int, int]:
+    """(group, mode) of a new directory given neither: in a setgid directory it inherits the group
+    and the setgid bit (the kernel's rule, which Ignition keeps when no mode is given), else 0, 0755."""
+    st = os.stat(parent)
+    if st.st_mode & stat.S_ISGID:
+        return st.st_gid, DEFAULT_DIR_MODE | stat.S_ISGID
+    return 0, DEFAULT_DIR_MODE
 
 
 def _set_permissions(p: Path, mode: int | None, node: Any, names: OwnerIds, st: os.stat_result) -> None:
@@ -169,9 +188,10 @@ def _write_dir(e: Entry, p: Path, target: Target, names: OwnerIds, parents: Pare
         return "unchanged"
     parents.ensure(e.comps)
     os.mkdir(p, DEFAULT_DIR_MODE)
-    uid, gid = names.ids(d, 0, 0)
+    default_gid, default_mode = _new_dir_defaults(p.parent)
+    uid, gid = names.ids(d, 0, default_gid)
     os.chown(p, uid, gid)
-    os.chmod(p, d.mode if d.mode is not None else DEFAULT_DIR_MODE)
+    os.chmod(p, d.mode if d.mode is not None else default_mode)
     return "created"
 
 
@@ -185,7 +205,7 @@ def _write_link(e: Entry, p: Path, target: Target, names: OwnerIds, parents: Par
         return "unchanged"
     parents.ensure(e.comps)
     if e.kind == "hardlink":
-        src = target.resolve(link.target or "")
+        src = target.resolve(hard_target(link))
         try:
             os.link(src, p, follow_symlinks=False)
         except FileNotFoundError as exc:
