@@ -1,10 +1,10 @@
 """Replay of the recorded files-stage cases: the trees Ignition v2.26.0's files stage (built from its
-sources, see generate.py) left on compare.py's seed root for seeded configs of spec 3.4.0-3.6.0 and
+sources, see apply_generate.py) left on apply_compare.py's seed root for seeded configs of spec 3.4.0-3.6.0 and
 3.7.0-experimental, against ``pineinstall apply --root`` run in this process on a fresh seed root.
 
 Each case under ``cases/`` holds the config, Ignition's verdict (``expected.rc``: 0 the files were
-written, 1 it failed) and, when written, its tree (``expected.tree``, compare.py's description). We
-must give the same verdict and, when done, the same tree; enablement is compared as compare.py says.
+written, 1 it failed) and, when written, its tree (``expected.tree``, apply_compare.py's description). We
+must give the same verdict and, when done, the same tree; enablement is compared as apply_compare.py says.
 Owners by id and name need root (CI runs as root).
 """
 
@@ -18,7 +18,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from generate import VERSIONS, draw, ours  # noqa: E402
+from apply_generate import VERSIONS, draw, ours  # noqa: E402
 
 pytestmark = [
     pytest.mark.conformance,

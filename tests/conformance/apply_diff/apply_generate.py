@@ -1,19 +1,19 @@
 """Seeded configs for the files stage, differential against Ignition's files stage built from its sources.
 
-    python tests/conformance/apply_diff/generate.py campaign --oracle IGNITION --seeds 0:3000
+    python tests/conformance/apply_diff/apply_generate.py campaign --oracle IGNITION --seeds 0:3000
         apply every seed with the oracle and with ``pineinstall apply --root``, print the disagreements
-    python tests/conformance/apply_diff/generate.py record --oracle IGNITION --seeds 0:400
+    python tests/conformance/apply_diff/apply_generate.py record --oracle IGNITION --seeds 0:400
         write each seed's config and the oracle's resulting tree under cases/ (what CI replays)
 
 A case is one config of spec 3.4.0-3.6.0 or 3.7.0-experimental applied onto the seed root of
-compare.py (accounts, files and a directory to overwrite, units with and without ``[Install]``):
+apply_compare.py (accounts, files and a directory to overwrite, units with and without ``[Install]``):
 files with contents, append and compression (gzip data URLs), modes with setuid/setgid/sticky,
 owners by id and name (unknown ones too), overwrite on files and links, directories, hard and soft
 links, systemd units and drop-ins with and without contents, enabled/disabled/masked. Paths are
 drawn from a small pool so that nodes meet (a file under a link, a file where a directory is, …).
 The oracle runs as Ignition does with ``-platform file``: ``-stage fetch-offline`` then ``-stage
 files -root R``; it stops at its SELinux relabel step after the files are written, which counts as
-done. Recorded: ``expected.rc`` (0 done, 1 failed) and, when done, ``expected.tree`` (compare.py's
+done. Recorded: ``expected.rc`` (0 done, 1 failed) and, when done, ``expected.tree`` (apply_compare.py's
 description, then ``enabled NAME`` lines).
 """
 
@@ -34,7 +34,7 @@ from urllib.parse import quote
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
-from compare import describe, make_seed, preset_enabled  # noqa: E402
+from apply_compare import describe, make_seed, preset_enabled  # noqa: E402
 from diffgen import Draws  # noqa: E402
 
 CASES = HERE / "cases"
