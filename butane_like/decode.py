@@ -115,12 +115,6 @@ def _short_explicit(tag: str) -> str | None:
     return None
 
 
-def _at(mark: Any) -> tuple[int, int]:
-    """A libyaml mark as a comparable place (0-based line, column; lines true to the text even
-    when large bodies were cut out, see yamlload)."""
-    return mark.line, mark.column
-
-
 class Decoder:
     """One decoding pass over a document for one Spec."""
 
@@ -213,11 +207,19 @@ class Decoder:
                 return None
             items: list[Any] = []
             elem = typ[1]
-            # An item that starts before the text read so far is an alias (its node is the anchor's).
-            cursor = _at(node.start_mark)
+            # An item that starts before the end of the text read so far is an alias (its node is
+            # the anchor's, earlier in the text). Indexes compare (even in the text libyaml saw when
+            # large bodies were cut out); the alias is then found in the text from ``after``.
+            cursor = node.start_mark.index
+            after: Any = node.start_mark  # where the next item's text starts: a mark or (line, col)
             for item in node.value:
-                alias = None if self.blind or _at(item.start_mark) >= cursor else self._alias_at(cursor)
-                cursor = alias[1] if alias else _at(item.end_mark)
+                alias = None
+                if item.start_mark.index < cursor and not self.blind:
+                    alias = self._alias_at(after if type(after) is tuple else (after.line, after.column))
+                end = item.end_mark
+                if end.index > cursor:
+                    cursor = end.index
+                after = alias[1] if alias else end
                 if item.id == "scalar" and self.is_null(item):
                     # Go drops it: the struct slice cannot hold a nil.
                     if not self.blind:
@@ -249,10 +251,11 @@ class Decoder:
             merged = len(pairs) - own
         fields = self.spec.fields(typ)
         out: dict[str, Any] = {}
+        blind = self.blind  # unchanged by the calls below (they restore it)
         for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
             km = knode.start_mark
-            if (key is None or key not in fields) and (n < merged or self.blind):
+            if (key is None or key not in fields) and (n < merged or blind):
                 continue
             if key is None or key not in fields:
                 kp = (*path, key if key is not None else "?")
@@ -260,17 +263,19 @@ class Decoder:
                 self.unused.append((path, key if key is not None else "?"))
                 continue
             kpath = (*path, key)
-            if n < merged:  # not in Butane's context tree: placed at the mapping holding "<<"
+            if blind:
+                v = self.decode(vnode, fields[key], kpath)
+            elif n < merged:  # not in Butane's context tree: placed at the mapping holding "<<"
                 self.blind += 1
                 v = self.decode(vnode, fields[key], kpath)
                 self.blind -= 1
-            elif not self.blind and _at(vnode.start_mark) < _at(knode.end_mark):  # an alias
+            elif vnode.start_mark.index < knode.end_mark.index:  # an alias: the anchor's node
                 self.keypos[kpath] = (km.line + 1, km.column + 1)
-                alias = self._alias_at(_at(knode.end_mark))
+                ke = knode.end_mark
+                alias = self._alias_at((ke.line, ke.column))
                 v = self._aliased(vnode, fields[key], kpath, alias[0] if alias else None)
             else:
-                if not self.blind:
-                    self.keypos[kpath] = (km.line + 1, km.column + 1)
+                self.keypos[kpath] = (km.line + 1, km.column + 1)
                 v = self.decode(vnode, fields[key], kpath)
             if v is NULL or v is None:
                 continue
