@@ -8,7 +8,10 @@ What this reproduces, because users see it:
   document, and its duplicate-key error, which stops the decoding of that mapping;
 - null items of a sequence are dropped (Go cannot store nil in a struct slice), with Butane's
   "context tree does not match" warning;
-- keys the variant/version does not know are *unused keys*: a warning at the key, value ignored.
+- keys the variant/version does not know are *unused keys*: a warning at the key, value ignored;
+- an alias (``*a``) is a leaf of Butane's context tree: a struct given by an alias gets the "context
+  tree does not match" warning at the alias, and nothing inside an alias (or taken in by a merge key
+  ``<<``) is checked for unused keys or placed anywhere but at the alias (see ``_aliased``).
 
 Positions (1-based line/column) are recorded for every value (``pos``) and every key (``keypos``),
 indexed by the YAML path, for the report.
@@ -115,8 +118,13 @@ def _short_explicit(tag: str) -> str | None:
 class Decoder:
     """One decoding pass over a document for one Spec."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, text: bytes | str | None = None) -> None:
         self.spec = spec
+        self.text = text  # the YAML text, to find aliases in (their nodes are the anchors')
+        self._lines: list[str] | None = None
+        # > 0 while decoding what Butane's context tree does not have (aliased or merged values):
+        # no unused keys, no mismatch warnings, no positions there.
+        self.blind = 0
         self.errors: list[str] = []  # yaml.v3 type errors, "line N: ..."
         self.unused: list[tuple[tuple, str]] = []  # (path, key)
         self.mismatch: list[tuple[tuple, tuple[int, int]]] = []  # dropped null items: path, position
@@ -160,15 +168,16 @@ class Decoder:
     # -- values --------------------------------------------------------------
     def decode(self, node: Any, typ: Any, path: tuple) -> Any:
         """The value of ``node`` as type ``typ``; NULL for a null; None after a type error."""
-        m = node.start_mark
-        self.pos[path] = (m.line + 1, m.column + 1)
+        if not self.blind:
+            m = node.start_mark
+            self.pos[path] = (m.line + 1, m.column + 1)
         kind = node.id
         if kind == "scalar":
             if typ == S and not self.is_null(node):
                 return node.value  # a string takes any other scalar as it is written
             tag, val = self.scalar(node)
             if tag == "!!null":
-                if isinstance(typ, str) and typ[:1].isupper():
+                if isinstance(typ, str) and typ[:1].isupper() and not self.blind:
                     self.null_structs.append(path)
                 return NULL
             if typ == S:
@@ -198,13 +207,28 @@ class Decoder:
                 return None
             items: list[Any] = []
             elem = typ[1]
+            # An item that starts before the end of the text read so far is an alias (its node is
+            # the anchor's, earlier in the text). Indexes compare (even in the text libyaml saw when
+            # large bodies were cut out); the alias is then found in the text from ``after``.
+            cursor = node.start_mark.index
+            after: Any = node.start_mark  # where the next item's text starts: a mark or (line, col)
             for item in node.value:
+                alias = None
+                if item.start_mark.index < cursor and not self.blind:
+                    alias = self._alias_at(after if type(after) is tuple else (after.line, after.column))
+                end = item.end_mark
+                if end.index > cursor:
+                    cursor = end.index
+                after = alias[1] if alias else end
                 if item.id == "scalar" and self.is_null(item):
                     # Go drops it: the struct slice cannot hold a nil.
-                    mk = item.start_mark
-                    self.mismatch.append(((*path, len(items)), (mk.line + 1, mk.column + 1)))
+                    if not self.blind:
+                        mk = item.start_mark
+                        where = alias[0] if alias else (mk.line + 1, mk.column + 1)
+                        self.mismatch.append(((*path, len(items)), where))
                     continue
-                v = self.decode(item, elem, (*path, len(items)))
+                ipath = (*path, len(items))
+                v = self._aliased(item, elem, ipath, alias[0]) if alias else self.decode(item, elem, ipath)
                 if v is not None and v is not NULL:
                     items.append(v)
                 elif v is NULL:
@@ -227,10 +251,11 @@ class Decoder:
             merged = len(pairs) - own
         fields = self.spec.fields(typ)
         out: dict[str, Any] = {}
+        blind = self.blind  # unchanged by the calls below (they restore it)
         for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
             km = knode.start_mark
-            if (key is None or key not in fields) and n < merged:
+            if (key is None or key not in fields) and (n < merged or blind):
                 continue
             if key is None or key not in fields:
                 kp = (*path, key if key is not None else "?")
@@ -238,20 +263,67 @@ class Decoder:
                 self.unused.append((path, key if key is not None else "?"))
                 continue
             kpath = (*path, key)
-            self.keypos[kpath] = (km.line + 1, km.column + 1)
-            v = self.decode(vnode, fields[key], kpath)
-            if n < merged:  # not in Butane's context tree: placed at the mapping holding "<<"
-                self._forget_positions(kpath)
+            if blind:
+                v = self.decode(vnode, fields[key], kpath)
+            elif n < merged:  # not in Butane's context tree: placed at the mapping holding "<<"
+                self.blind += 1
+                v = self.decode(vnode, fields[key], kpath)
+                self.blind -= 1
+            elif vnode.start_mark.index < knode.end_mark.index:  # an alias: the anchor's node
+                self.keypos[kpath] = (km.line + 1, km.column + 1)
+                ke = knode.end_mark
+                alias = self._alias_at((ke.line, ke.column))
+                v = self._aliased(vnode, fields[key], kpath, alias[0] if alias else None)
+            else:
+                self.keypos[kpath] = (km.line + 1, km.column + 1)
+                v = self.decode(vnode, fields[key], kpath)
             if v is NULL or v is None:
                 continue
             out[key] = v
         return out
 
-    def _forget_positions(self, prefix: tuple) -> None:
-        n = len(prefix)
-        for table in (self.pos, self.keypos):
-            for p in [p for p in table if p[:n] == prefix]:
-                del table[p]
+    def _aliased(self, node: Any, typ: Any, path: tuple, where: tuple[int, int] | None) -> Any:
+        """``decode`` of a value given by an alias at ``where`` (1-based line, column; None when
+        the text does not show it). Butane's context tree has a leaf there: a struct gets the
+        mismatch warning, and every finding inside is placed at the alias."""
+        self.blind += 1
+        v = self.decode(node, typ, path)
+        self.blind -= 1
+        if where is None:
+            m = node.start_mark
+            where = (m.line + 1, m.column + 1)
+        self.pos[path] = where
+        if v is not None and isinstance(typ, str) and typ[:1].isupper():
+            self.null_structs.append(path)
+        return v
+
+    def _alias_at(self, start: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """(1-based place of the first alias ``*name`` at or after ``start`` (0-based line,
+        column) with only indicators, blanks and comments before it, 0-based place just after its
+        name); None when the text shows none."""
+        if self.text is None:
+            return None
+        if self._lines is None:
+            text = self.text.decode("utf-8", "replace") if isinstance(self.text, bytes) else self.text
+            self._lines = text.split("\n")
+        lines = self._lines
+        line, col = start
+        while line < len(lines):
+            src = lines[line]
+            while col < len(src):
+                c = src[col]
+                if c == "*":
+                    end = col + 1
+                    while end < len(src) and not src[end].isspace() and src[end] not in ",[]{}":
+                        end += 1
+                    return (line + 1, col + 1), (line, end)
+                if c == "#" and (col == 0 or src[col - 1] in " \t"):
+                    break  # a comment, to the end of its line
+                if c not in " \t\r-:?,[{":
+                    return None
+                col += 1
+            line, col = line + 1, 0
+        return None
 
     @staticmethod
     def _merge_keys(pairs: list) -> list:

@@ -156,7 +156,7 @@ def run(
     spec = Spec(variant, norm)
     res.variant, res.version, res.ignition_version = variant, norm, spec.ign_version
 
-    dec = Decoder(spec)
+    dec = Decoder(spec, data)
     cfg = dec.decode(root, "Config", ()) if root is not None else {}
     # The places are in dec.pos and dec.keypos now: the node tree (half of a large run's peak
     # memory) goes before the translation builds its output.

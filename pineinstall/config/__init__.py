@@ -12,7 +12,7 @@ import json
 import sys
 
 from . import schema
-from .jsonpos import finder, line_col
+from .jsonpos import finder, line_col, locator
 from .report import Path, Report
 from .versions import SUPPORTED, describe_supported
 
@@ -102,11 +102,27 @@ def _check_text(data: bytes | str) -> Checked:
         report.locate(finder(text))
         return Checked(report)
     checked = _check_object(obj, report)
-    report.locate(finder(text))
+    _locate(report, text)
     for entry in report:
         if entry.line is None:  # entries about the whole document
             entry.line, entry.col = line_col(text, len(text) - len(text.lstrip()))
     return checked
+
+
+_TYPED = "cannot unmarshal "
+
+
+def _locate(report: Report, text: str) -> None:
+    """Positions for the entries: a type error where Go's decoder read the value (a key given
+    twice: at the occurrence holding a value of that kind), the others by ``jsonpos.locate``."""
+    places = locator(text)
+    for entry in report:
+        if entry.line is None and entry.path and entry.message.startswith(_TYPED):
+            kind = entry.message[len(_TYPED) :].split(" ", 1)[0]
+            pos = places.locate_typed(entry.path, kind, schema.json_kind)
+            if pos is not None:
+                entry.line, entry.col = pos
+    report.locate(places.locate)
 
 
 def check_dict(obj: Any, safety: bool = True) -> Report:

@@ -7,8 +7,10 @@ values we do not descend into with the C scanner (``raw_decode``).
 Conventions (those of ignition-validate): a value's position is its first character; with
 ``at_key`` the position is the opening quote of the last key of the path (unused keys). A path that
 does not exist in the text (a field the config did not give) resolves to its deepest existing
-ancestor. When a key occurs twice, the last occurrence counts, as it does for the decoded value.
-Columns count bytes of UTF-8, as Go does.
+ancestor. When a key occurs twice, the last occurrence counts, as it does for the decoded value;
+but a type error is Go's decoder's, found where it reads the value: ``locate_typed`` places it at the
+first occurrence along the path that holds a value of the reported kind. Columns count bytes of
+UTF-8, as Go does.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class _Locator:
     def __init__(self, text: str) -> None:
         self.text = text
         self.objects: dict[int, dict[str, tuple[int, int]]] = {}
+        # keys given more than once in an object: key -> every (key index, value index), in order
+        self.repeated: dict[int, dict[str, list[tuple[int, int]]]] = {}
         self.arrays: dict[int, list[int]] = {}
         self.newlines: list[int] | None = None
         self.ascii = text.isascii()
@@ -85,6 +89,7 @@ class _Locator:
             return found
         text, n = self.text, len(self.text)
         found = self.objects[i] = {}
+        at = i
         i = _skip_ws(text, i + 1)
         while i < n and text[i] == '"':
             key_at = i
@@ -96,6 +101,8 @@ class _Locator:
             if i >= n or text[i] != ":":
                 break
             value_at = _skip_ws(text, i + 1)
+            if name in found:
+                self.repeated.setdefault(at, {}).setdefault(name, [found[name]]).append((key_at, value_at))
             found[name] = (key_at, value_at)
             i = _skip_ws(text, _skip_value(text, value_at))
             if i < n and text[i] == ",":
@@ -142,16 +149,55 @@ class _Locator:
                     break
                 i = starts[part]
             depth_reached = depth + 1
+        return self._place(i, at_key and depth_reached == len(path))
+
+    def _place(self, i: int, key: bool = False) -> tuple[int, int]:
         line, col = self.line_col(i)
         # ignition-validate places an object or array just inside its opening bracket.
-        if text[i] in "{[" and not (at_key and depth_reached == len(path)):
+        if self.text[i] in "{[" and not key:
             col += 1
         return line, col
+
+    def locate_typed(self, path: Path, kind: str, kind_of: Callable[[object], str]) -> tuple[int, int] | None:
+        """The place of the first value at ``path``, in text order over every occurrence of a
+        key given twice, whose kind (``kind_of`` of its decoded value) is ``kind``; None when
+        there is none (``locate`` then places the error)."""
+        text = self.text
+        todo = [(_skip_ws(text, 0), 0)]
+        while todo:
+            i, depth = todo.pop()
+            if i >= len(text):
+                continue
+            if depth == len(path):
+                try:
+                    value = _decoder.raw_decode(text, i)[0]
+                except ValueError:
+                    continue
+                if kind_of(value) == kind:
+                    return self._place(i)
+                continue
+            part = path[depth]
+            nxt: list[int] = []
+            if isinstance(part, str):
+                if text[i] == "{":
+                    last = self.keys(i).get(part)  # scans the object: fills self.repeated
+                    hits = self.repeated.get(i, {}).get(part) or ([last] if last is not None else [])
+                    nxt = [value_at for _, value_at in hits]
+            elif text[i] == "[":
+                starts = self.elements(i)
+                nxt = [starts[part]] if 0 <= part < len(starts) else []
+            todo.extend((j, depth + 1) for j in reversed(nxt))
+        return None
 
 
 def locate(text: str, path: Path, at_key: bool = False) -> tuple[int, int] | None:
     """Line and column of ``path`` in ``text`` (see the module docstring), or None for an empty text."""
     return _Locator(text).locate(path, at_key)
+
+
+def locator(text: str) -> _Locator:
+    """The positions of one text, for ``locate`` (as ``finder``) and ``locate_typed``."""
+    return _Locator(text)
 
 
 def finder(text: str) -> Callable[[Path, bool], tuple[int, int] | None]:

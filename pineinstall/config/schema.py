@@ -118,6 +118,7 @@ def check(config: Any, version: str, report: Report) -> None:
     finally:
         _shadowed.clear()
         _latest.clear()
+        _replaced.clear()
 
 
 def _walk(value: Any, node: Node, path: Path, report: Report) -> None:
@@ -163,6 +164,11 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
             report.extend(e for e in below if e.is_error)
         else:
             _walk_key(key, child, node, path, report, inexact)
+    for key, old in _replaced.get(id(value), ()):
+        # replaced by a later key: only the type errors Go's decoder found in it count
+        below = Report()
+        _walk_key(key, old, node, path, below, [])
+        report.extend(e for e in below if e.is_error)
     for field in inexact:
         fold_fields(value, (field,), path)
 
@@ -219,6 +225,7 @@ def go_loads(text: str, **kwargs: Any) -> Any:
     ``check`` reads what it noted."""
     _shadowed.clear()
     _latest.clear()
+    _replaced.clear()
     return json.loads(text, object_pairs_hook=go_object, **kwargs)
 
 
@@ -232,7 +239,7 @@ def go_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         return value
     value = {}
     for key, child in pairs:
-        value[key] = _decoded_again(value[key], child, key) if key in value else child
+        value[key] = _decoded_again(value[key], child, key, value) if key in value else child
     return value
 
 
@@ -240,9 +247,13 @@ def go_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # (what Ignition's position tree holds), by id, while one config is decoded and checked.
 _shadowed: set[int] = set()
 _latest: dict[int, set[str]] = {}
+# Values a later key replaced, by the id of the object holding them: (key, value).
+_replaced: dict[int, list[tuple[str, Any]]] = {}
 
 
-def _decoded_again(old: Any, new: Any, key: str) -> Any:
+def _decoded_again(old: Any, new: Any, key: str, holder: dict[str, Any] | None = None) -> Any:
+    """What Go leaves in the field ``key`` of ``holder`` decoding ``new`` over ``old``. A value
+    replaced by another is kept aside: Go's decoder checked its type when it read it."""
     if new is None and isinstance(old, dict):
         _shadowed.add(id(old))
         return old
@@ -251,11 +262,15 @@ def _decoded_again(old: Any, new: Any, key: str) -> Any:
     if isinstance(old, dict) and isinstance(new, dict):
         merged = dict(old)
         for k, v in new.items():
-            merged[k] = _decoded_again(merged[k], v, k) if k in merged else v
+            merged[k] = _decoded_again(merged[k], v, k, merged) if k in merged else v
         _latest[id(merged)] = set(new)
+        if id(old) in _replaced:
+            _replaced[id(merged)] = _replaced[id(old)]
         return merged
     if isinstance(old, list) and isinstance(new, list):
         return [_decoded_again(old[i], v, "") if i < len(old) else v for i, v in enumerate(new)]
+    if holder is not None and old is not None and new is not old:
+        _replaced.setdefault(id(holder), []).append((key, old))
     return new
 
 

@@ -120,6 +120,29 @@ def test_a_key_given_twice_decodes_as_in_go():
     assert [e.message for e in twice.report] == ["unused key y"]
 
 
+def _typed(text: str) -> list[tuple[tuple, int]]:
+    return [(e.path, e.line) for e in check(text).report if "cannot unmarshal" in e.message]
+
+
+def test_a_type_error_under_a_key_given_twice_is_where_go_read_it():
+    # ignition-validate v2.26.0 places each of these on the first object's line (line 2)
+    first = '{"ignition": {"version": "3.5.0"},\n"storage": {"files": [{"path": "/a", "mode": "x"}]},\n'
+    assert _typed(first + '"storage": {"directories": [{"path": "/d"}]}}') == [
+        (("storage", "files", 0, "mode"), 2)
+    ]
+    # a right-typed value given later does not hide the error Go's decoder found first
+    assert _typed(first + '"storage": {"files": [{"path": "/a", "mode": 420}]}}') == [
+        (("storage", "files", 0, "mode"), 2)
+    ]
+    replaced = '{"ignition": {"version": "3.4.0"},\n"storage": {"files": 5},\n"storage": {"files": []}}'
+    assert _typed(replaced) == [(("storage", "files"), 2)]
+    # the later occurrence holds the wrong kind: placed there (line 3)
+    later = '{"ignition": {"version": "3.3.0"},\n"storage": {"files": [{"path": "/a"}]},\n'
+    assert _typed(later + '"storage": {"files": [{"path": "/a", "mode": true}]}}') == [
+        (("storage", "files", 0, "mode"), 3)
+    ]
+
+
 def test_special_mode_bits_are_masked_before_3_6_and_kept_in_3_6():
     text = '{"ignition": {"version": "%s"}, "storage": {"directories": [{"path": "/srv", "mode": 1533}]}}'
     old, new = check(text % "3.5.0"), check(text % "3.6.0")

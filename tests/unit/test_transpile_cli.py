@@ -237,6 +237,43 @@ def test_anchors_and_merge_keys() -> None:
     ]
 
 
+def _findings(text: bytes) -> list[tuple[str, int | None, int | None, str]]:
+    res = translate(b"variant: fcos\nversion: 1.5.0\nx: &a\n  name: core\n  bogus: 1\n" + text)
+    return [(e.kind, e.line, e.col, e.message.split(" at ")[0]) for e in res.entries if e.line != 3]
+
+
+MISMATCH = "context tree does not match content tree"
+
+
+@pytest.mark.parametrize(
+    ("text", "findings"),
+    [
+        # Butane's context tree has a leaf at an alias: a struct there warns at the alias, and the
+        # unused key inside the anchored mapping ("bogus", line 5) is not reported.
+        (b"passwd:\n  users:\n    - name: u\n    - *a\n", [("warning", 9, 7, MISMATCH)]),
+        (b"passwd:\n  users: [{name: u}, *a]\n", [("warning", 7, 22, MISMATCH)]),
+        (b"passwd:\n  users:\n    -   # here\n      *a\n", [("warning", 9, 7, MISMATCH)]),
+        (b"passwd: *a\n", [("warning", 6, 9, MISMATCH)]),
+        # A merge key takes the anchor's keys in without a context: only "<<" is unused.
+        (b"passwd:\n  users:\n    - <<: *a\n", [("warning", 8, 7, "unused key <<")]),
+    ],
+)
+def test_aliases_are_leaves_of_the_context_tree(text: bytes, findings: list) -> None:
+    assert _findings(text) == findings
+
+
+def test_findings_inside_an_alias_are_placed_at_the_alias() -> None:
+    res = translate(
+        b"variant: fcos\nversion: 1.5.0\nf: &f\n  path: etc/rel\n  junk: 1\n"
+        b"storage:\n  files:\n    - path: /etc/ok\n    - *f\n"
+    )
+    assert [(e.kind, e.line, e.col, e.message.split(" at ")[0]) for e in res.entries] == [
+        ("warning", 3, 1, "unused key f"),
+        ("warning", 9, 7, MISMATCH),
+        ("error", 9, 7, "path not absolute"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [

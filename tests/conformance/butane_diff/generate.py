@@ -4,6 +4,9 @@
         run every seed through the oracle and through pine-transpile, print the disagreements
     python tests/conformance/butane_diff/generate.py record --oracle BUTANE --seeds 0:400
         write each seed's input and the oracle's answer under cases/ (what CI replays)
+    python tests/conformance/butane_diff/generate.py record-named --oracle BUTANE
+        (re)write the oracle's answer for each hand-written case (cases/NAME, NAME not a number:
+        its input.bu and args written by hand, for a class of difference the draws do not reach)
 
 A case is one YAML document drawn from pools of valid and invalid values over every variant and
 version we translate: users and groups, files (inline, local, remote, compressed, appended, octal
@@ -432,9 +435,15 @@ def run(cmd: list[str], args: list[str], cwd: Path) -> tuple[int, str, str]:
     return p.returncode, p.stdout, p.stderr
 
 
+def record(case: Path, ref: tuple[int, str, str]) -> None:
+    (case / "expected.rc").write_text(f"{ref[0]}\n")
+    (case / "expected.ign").write_text(ref[1])
+    (case / "expected.stderr").write_text(ref[2])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("campaign", "record"))
+    ap.add_argument("mode", choices=("campaign", "record", "record-named"))
     ap.add_argument("--oracle", required=True, help="a Butane binary built from its sources")
     ap.add_argument("--seeds", default="0:200", help="START:END")
     o = ap.parse_args()
@@ -445,6 +454,12 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     from compare import order_differs, same_answer
 
+    if o.mode == "record-named":
+        for case in sorted(p for p in CASES.iterdir() if p.is_dir() and not p.name.isdigit()):
+            with tempfile.TemporaryDirectory() as tmp:
+                materialize(Path(tmp), (case / "input.bu").read_text())
+                record(case, run([o.oracle], (case / "args").read_text().split(), Path(tmp)))
+        return 0
     bad = order_only = 0
     for seed in range(start, end):
         text, args = draw(seed)
@@ -456,9 +471,7 @@ def main() -> int:
                 case.mkdir(parents=True, exist_ok=True)
                 (case / "input.bu").write_text(text)
                 (case / "args").write_text("\n".join(args) + "\n")
-                (case / "expected.rc").write_text(f"{ref[0]}\n")
-                (case / "expected.ign").write_text(ref[1])
-                (case / "expected.stderr").write_text(ref[2])
+                record(case, ref)
                 continue
             got = run(ours, args, Path(tmp))
             why = same_answer(ref, got)

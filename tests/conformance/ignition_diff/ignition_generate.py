@@ -4,6 +4,9 @@
         run every seed through the oracle and through ``pineinstall validate``, print the disagreements
     python tests/conformance/ignition_diff/ignition_generate.py record --oracle IGNITION_VALIDATE --seeds 0:800
         write each seed's config and the oracle's answer under cases/ (what CI replays)
+    python tests/conformance/ignition_diff/generate.py record-named --oracle IGNITION_VALIDATE
+        (re)write the oracle's answer for each hand-written case (cases/NAME, NAME not a number:
+        its config.ign written by hand, for a class of difference the draws reach only rarely)
 
 A case is one JSON document of spec 3.0.0-3.6.0 or 3.7.0-experimental (now and then a version
 Ignition does not know, or none), drawn over every field of the union of those specs, so a field a
@@ -485,9 +488,15 @@ def run(cmd: list[str], path: Path) -> tuple[int, str, str]:
     return p.returncode, p.stdout, p.stderr
 
 
+def record(case: Path, ref: tuple[int, str, str]) -> None:
+    (case / "expected.rc").write_text(f"{ref[0]}\n")
+    (case / "expected.stdout").write_text(ref[1])
+    (case / "expected.stderr").write_text(ref[2])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("mode", choices=("campaign", "record"))
+    ap.add_argument("mode", choices=("campaign", "record", "record-named"))
     ap.add_argument("--oracle", required=True, help="an ignition-validate built from Ignition's sources")
     ap.add_argument("--seeds", default="0:200", help="START:END")
     ap.add_argument("--quiet", action="store_true", help="campaign: only the summary")
@@ -497,6 +506,10 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     from ignition_compare import ours, same_answer
 
+    if o.mode == "record-named":
+        for case in sorted(p for p in CASES.iterdir() if p.is_dir() and not p.name.isdigit()):
+            record(case, run([o.oracle], case / "config.ign"))
+        return 0
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(start, end):
@@ -508,9 +521,7 @@ def main() -> int:
                 case = CASES / f"{seed:05d}"
                 case.mkdir(parents=True, exist_ok=True)
                 (case / "config.ign").write_text(text, encoding="utf-8")
-                (case / "expected.rc").write_text(f"{ref[0]}\n")
-                (case / "expected.stdout").write_text(ref[1])
-                (case / "expected.stderr").write_text(ref[2])
+                record(case, ref)
                 continue
             why = same_answer(ref, ours(text))
             if why:

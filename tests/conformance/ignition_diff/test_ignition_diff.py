@@ -20,10 +20,11 @@ from ignition_generate import VERSIONS, draw  # noqa: E402
 
 pytestmark = pytest.mark.conformance
 CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
+SEEDED = [c for c in CASES if c.name.isdigit()]  # the others are written by hand (generate.py)
 
 # Seeds that still disagree, by class (issue #15: open work). A seed that starts to agree fails
 # its test, so this list stays true.
-OPEN: dict[int, str] = {}
+OPEN: dict[int | str, str] = {}
 
 
 def _recorded(case: Path) -> tuple[int, str, str]:
@@ -35,22 +36,22 @@ def _recorded(case: Path) -> tuple[int, str, str]:
 
 
 def test_cases_are_recorded_over_every_version() -> None:
-    assert len(CASES) >= 500
-    texts = [(c / "config.ign").read_text(encoding="utf-8") for c in CASES]
+    assert len(SEEDED) >= 500
+    texts = [(c / "config.ign").read_text(encoding="utf-8") for c in SEEDED]
     for version in VERSIONS:
         assert sum(f'"version": "{version}"' in t for t in texts) >= 20, version
 
 
 def test_the_generator_still_draws_the_recorded_configs() -> None:
     # a change to ignition_generate.py that moves the draws must record the cases again
-    for case in CASES[:: max(1, len(CASES) // 25)]:
+    for case in SEEDED[:: max(1, len(SEEDED) // 25)]:
         assert draw(int(case.name)) == (case / "config.ign").read_text(encoding="utf-8"), case.name
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_same_answer_as_ignition_validate(case: Path) -> None:
     why = same_answer(_recorded(case), ours((case / "config.ign").read_text(encoding="utf-8")))
-    seed = int(case.name)
+    seed = int(case.name) if case.name.isdigit() else case.name
     if seed in OPEN:
         assert why, f"seed {seed} agrees now: drop it from OPEN ({OPEN[seed]})"
     else:
