@@ -4,7 +4,7 @@
         run every seed through the oracle and through ``pineinstall validate``, print the disagreements
     python tests/conformance/ignition_diff/ignition_generate.py record --oracle IGNITION_VALIDATE --seeds 0:800
         write each seed's config and the oracle's answer under cases/ (what CI replays)
-    python tests/conformance/ignition_diff/generate.py record-named --oracle IGNITION_VALIDATE
+    python tests/conformance/ignition_diff/ignition_generate.py record-named --oracle IGNITION_VALIDATE
         (re)write the oracle's answer for each hand-written case (cases/NAME, NAME not a number:
         its config.ign written by hand, for a class of difference the draws reach only rarely)
 
