@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from pineinstall.install import rundir
+from pineinstall.run import pid_alive
 
 from .image_helpers import ImageServer, MiB, compress, installed_root, loop, make_pine_image, sh
 
@@ -122,9 +123,15 @@ def classify(dest: str, before: str, tmp: Path, root_number: int = 2) -> tuple[s
 
 
 def leftovers(dest: str, pids: list[int]) -> list[str]:
-    """Loop devices over DEST or our run directories, mounts under them, run directories of pids."""
-    out = [f"loop {d}" for d in rundir.loops_over({os.path.realpath(dest)}, under=rundir.RUNS)]
-    out += [f"mount {m}" for m in rundir.mounts_under(rundir.RUNS)]
+    """Loop devices over DEST or under the run directories of dead runs, mounts under those, run
+    directories of pids. A live run's directory is not a leftover: other installs (a concurrent test
+    session, the hijack's provisioning) may be running on this machine."""
+    runs = os.listdir(rundir.RUNS) if os.path.isdir(rundir.RUNS) else []
+    dead = [f"{rundir.RUNS}/{n}" for n in runs if n.isdigit() and not pid_alive(int(n))]
+    out = [f"loop {d}" for d in rundir.loops_over({os.path.realpath(dest)})]
+    for run_dir in dead:
+        out += [f"loop {d}" for d in rundir.loops_over(set(), under=run_dir)]
+        out += [f"mount {m}" for m in rundir.mounts_under(run_dir)]
     out += [f"dir {rundir.RUNS}/{p}" for p in pids if os.path.exists(f"{rundir.RUNS}/{p}")]
     return out
 
