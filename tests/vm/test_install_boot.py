@@ -98,9 +98,13 @@ def install(tmp: Path, *args: str | os.PathLike[str]) -> tuple[Path, dict]:
 EDITED = "pine.test.edited=1"
 
 
+# --rootfs's default layout: BIOS boot, ESP, swap, then root (pineinstall/install/rootfs.py).
+ROOT_PARTITION = 4
+
+
 def edit_kargs(disk: Path, edit: Callable[[Path], Change]) -> Change:
-    """Apply edit to the installed disk's root filesystem (partition 3), as a later karg change would."""
-    with loop_device(disk) as dev, mounted(f"{dev}p3", disk.parent / "root") as root:
+    """Apply edit to the installed disk's root filesystem, as a later karg change would."""
+    with loop_device(disk) as dev, mounted(f"{dev}p{ROOT_PARTITION}", disk.parent / "root") as root:
         return edit(root)
 
 
