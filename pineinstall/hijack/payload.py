@@ -208,11 +208,14 @@ def ptid_hex(pttype: str | None, ptuuid: str | None) -> str:
     return ""
 
 
-def _dropbear() -> str:
-    """The static Dropbear multi-call binary (built once, cached; see iso/lib/dropbear.py)."""
+def _dropbear(own: str | None) -> str:
+    """The static Dropbear multi-call binary: PINE_HIJACK_DROPBEAR, else the new disk's own (own), else
+    one built from a checkout (once, cached; see iso/lib/dropbear.py)."""
     env = os.environ.get("PINE_HIJACK_DROPBEAR")
     if env:
         return env
+    if own:
+        return own
     import sys
     from pathlib import Path
 
@@ -223,8 +226,8 @@ def _dropbear() -> str:
         from iso.lib.dropbear import dropbear_binary
     except ImportError as exc:
         raise PayloadError(
-            "no static Dropbear: set PINE_HIJACK_DROPBEAR to a static dropbearmulti, or run from the "
-            "repository (iso/lib/dropbear.py builds one)"
+            "no static Dropbear: the image has none (usr/sbin/dropbearmulti); set PINE_HIJACK_DROPBEAR to "
+            "a static dropbearmulti, or run from the repository (iso/lib/dropbear.py builds one)"
         ) from exc
     try:
         return str(dropbear_binary()[0])
@@ -244,12 +247,12 @@ def _applets(busybox: str) -> list[str]:
     return run([busybox, "--list"]).stdout.decode().split()
 
 
-def build(run_key_pub: str) -> bytes:
-    """The mini-root as a gzip'ed tar (all owned by root)."""
+def build(run_key_pub: str, own_dropbear: str | None = None) -> bytes:
+    """The mini-root as a gzip'ed tar (all owned by root); own_dropbear: the new disk's Dropbear."""
     busybox = os.environ.get("PINE_HIJACK_BUSYBOX", BUSYBOX)
     if not os.path.exists(busybox) or not _is_static(busybox):
         raise PayloadError(f"{busybox}: no static busybox here (apt-get install busybox-static)")
-    dropbear = _dropbear()
+    dropbear = _dropbear(own_dropbear)
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz", compresslevel=9) as tar:
 

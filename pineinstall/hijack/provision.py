@@ -82,6 +82,45 @@ def provision(config: dict[str, Any], image: str, sha256: str, size: int, run_di
     return Provisioned(disk, size, file_sha256(disk), round(time.monotonic() - t0, 1))
 
 
+# Where a Pine root keeps its static Dropbear (iso/lib/dropbear.py BINARY): in each OSTree deployment,
+# or at the top of a plain root.
+DROPBEAR_GLOBS = ("ostree/deploy/*/deploy/*/usr/sbin/dropbearmulti", "usr/sbin/dropbearmulti")
+
+
+def own_dropbear(disk: str, run_dir: str) -> str | None:
+    """The new disk's own static Dropbear, copied to run_dir: the RAM server then runs the very SSH
+    server the image ships, and an installed pineinstall needs no build tools. None when no partition
+    of the disk has one (an image without Dropbear: the caller falls back to a built one)."""
+    import glob
+    import tempfile
+
+    from pineinstall.run import CommandError, run
+
+    table = json.loads(run(["sfdisk", "--json", disk]).stdout or b"{}").get("partitiontable", {})
+    sector = int(table.get("sectorsize", 512))
+    for part in table.get("partitions", []):
+        loop = run(["losetup", "-f", "--show", "-r", "-o", str(part["start"] * sector),
+                    "--sizelimit", str(part["size"] * sector), disk]).stdout.decode().strip()  # fmt: skip
+        try:
+            with tempfile.TemporaryDirectory(dir=run_dir) as mnt:
+                try:
+                    run(["mount", "-o", "ro", loop, mnt])
+                except CommandError:
+                    continue  # swap, the BIOS boot partition, an ESP this kernel cannot read
+                try:
+                    found = [p for g in DROPBEAR_GLOBS for p in sorted(glob.glob(os.path.join(mnt, g)))]
+                    if found:
+                        copy = os.path.join(run_dir, "dropbearmulti")
+                        shutil.copyfile(found[0], copy)
+                        os.chmod(copy, 0o755)
+                        return copy
+                finally:
+                    run(["umount", mnt], check=False)
+        finally:
+            run(["losetup", "-d", loop], check=False)
+    return None
+
+
 def extents(path: str) -> Any:
     """(offset, length, is_data) runs of the file in order (SEEK_DATA/SEEK_HOLE)."""
     with open(path, "rb") as fh:

@@ -112,7 +112,7 @@ class Takeover:
 
     # --- steps ------------------------------------------------------------------------------------
 
-    def handover(self) -> None:
+    def handover(self, own_dropbear: str | None) -> None:
         """Session 1: the payload, stage 1, the RAM server's key pinned. Any failure: nothing changed."""
         from pineinstall.run import run
 
@@ -132,7 +132,7 @@ class Takeover:
             ]
         )
         with open(self.run_key + ".pub") as fh:
-            tarball = payload.build(fh.read())
+            tarball = payload.build(fh.read(), own_dropbear)
         self.report.bytes_sent += len(tarball)
         command = payload.remote_command(self.facts.user != "root", HANDOVER_WAIT)
         self.first = subprocess.Popen(
@@ -294,7 +294,8 @@ def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], 
     times["provision"] = time.monotonic() - t0
     take = Takeover(target, run_dir, facts, reboot_timeout)
     take.report.times.update(times)
-    take.handover()  # the probe's known_hosts (same run_dir): the host key is checked, not learnt again
+    # the probe's known_hosts (same run_dir): the host key is checked, not learnt again
+    take.handover(provision.own_dropbear(disk.path, run_dir))
     take.quiesce()
     take.stream(disk)
     take.wait_for_pine()

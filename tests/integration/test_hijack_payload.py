@@ -215,3 +215,49 @@ def test_stage2_a_broken_stream_leaves_no_partition_table(tmp_path: Path, stage2
             with open(dev, "rb") as fh:
                 assert fh.read(MiB) == bytes(MiB), name
             assert not has_partition_table(dev), name
+
+
+def _disk_with_roots(tmp: Path, roots: list[Path]) -> Path:
+    """A GPT disk file: a swap partition (no filesystem to mount), then one ext4 partition per root,
+    filled by mkfs.ext4 -d (no mount needed to make it)."""
+    disk = tmp / "disk.img"
+    with open(disk, "wb") as fh:
+        fh.truncate((2 + 8 * len(roots)) * MiB + MiB)
+    script = "label: gpt\n,1MiB,S\n" + "".join(",8MiB,L\n" for _ in roots)
+    subprocess.run(["sfdisk", "-q", str(disk)], input=script.encode(), check=True)
+    for number, root in enumerate(roots, start=2):
+        part = tmp / f"p{number}.img"
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(root), str(part), "8M"], check=True)
+        with open(disk, "r+b") as out, open(part, "rb") as src:
+            out.seek((2 + 8 * (number - 2)) * MiB)
+            shutil.copyfileobj(src, out)
+    return disk
+
+
+@needs_root_loop
+def test_own_dropbear_is_read_from_the_new_disks_deployment(tmp_path: Path) -> None:
+    """The RAM server's Dropbear comes from the provisioned disk itself: found in the OSTree deployment
+    on its second filesystem, copied byte for byte, executable; nothing stays mounted or attached."""
+    empty, pine = tmp_path / "empty", tmp_path / "pine"
+    empty.mkdir()
+    binary = pine / "ostree/deploy/pine/deploy/0123abcd.0/usr/sbin/dropbearmulti"
+    binary.parent.mkdir(parents=True)
+    binary.write_bytes(b"\x7fELF" + os.urandom(5000))
+    disk = _disk_with_roots(tmp_path, [empty, pine])
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    copy = provision.own_dropbear(str(disk), str(run_dir))
+    assert copy is not None and Path(copy).read_bytes() == binary.read_bytes()
+    assert os.access(copy, os.X_OK)
+    assert os.fspath(run_dir) not in Path("/proc/mounts").read_text()
+    attached = subprocess.run(["losetup", "-j", str(disk)], capture_output=True, text=True).stdout
+    assert attached == ""
+
+
+@needs_root_loop
+def test_a_disk_without_dropbear_gives_none(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr/sbin").mkdir(parents=True)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert provision.own_dropbear(str(_disk_with_roots(tmp_path, [root])), str(run_dir)) is None
