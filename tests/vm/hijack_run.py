@@ -61,6 +61,7 @@ def hijack(*args: object) -> list[str]:
 
 
 PROBE = r"""
+PATH=/usr/sbin:/sbin:$PATH  # Dropbear gives a user /usr/bin:/bin; ip lives in /sbin
 echo "hostname=$(hostname)"
 echo "tester=$(id tester)"
 echo "mode=$(stat -c %a /etc/pine-test.txt)"
@@ -68,6 +69,8 @@ echo "file=$(cat /etc/pine-test.txt)"
 echo "hello=$(test -e /run/openrc/started/hello && test -d /proc/$(cat /run/hello.pid) && echo started)"
 echo "addr=$(ip addr show dev eth0 | awk '$1=="inet"{print $2}')"
 echo "route=$(ip route | grep '^default')"
+echo "static=$(grep -c '^iface eth0 inet static' /etc/network/interfaces)"
+echo "dhcp_clients=$(pgrep -x udhcpc; pgrep -x dhcpcd)"
 echo "os=$(. /etc/os-release; echo $ID)"
 echo "mem_avail_kib=$(awk '/^MemAvailable:/{print $2}' /proc/meminfo)"
 """
