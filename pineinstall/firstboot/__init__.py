@@ -71,7 +71,7 @@ def find_config(args: argparse.Namespace, log: Log) -> Any:
     return providers.first(
         [
             ("cmdline", lambda: cmdline.fetch(args.cmdline, log=log.info)),
-            ("fwcfg", lambda: fwcfg.fetch(args.fw_cfg)),
+            ("fwcfg", lambda: fwcfg.fetch(args.fw_cfg, log=log.info)),
             ("stash", lambda: stash.fetch(args.root)),
         ]
     )

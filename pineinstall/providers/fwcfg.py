@@ -10,6 +10,7 @@ read until end of file.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from pineinstall.providers import ProviderError
 
@@ -19,15 +20,15 @@ MODULE = "qemu_fw_cfg"
 CHUNK = 1 << 16
 
 
-def load_module() -> bool:
-    """``modprobe qemu_fw_cfg``; False when it failed (no such module, not a QEMU machine)."""
+def load_module() -> str:
+    """``modprobe qemu_fw_cfg``: "" when it loaded, else why not (no such module, no modprobe)."""
     from pineinstall.run import CommandError, run
 
     try:
         run(["modprobe", MODULE])
-    except CommandError:
-        return False
-    return True
+    except CommandError as exc:
+        return str(exc)
+    return ""
 
 
 def read_raw(path: str) -> bytes:
@@ -49,19 +50,31 @@ def entry_path(sysfs: str = SYSFS, name: str = NAME) -> str:
     return os.path.join(sysfs, "by_name", *name.split("/"), "raw")
 
 
-def fetch(sysfs: str = SYSFS, name: str = NAME, *, modprobe: bool | None = None) -> tuple[str, bytes] | None:
-    """(where, config bytes) when QEMU passed the entry; None otherwise. ``modprobe`` (default: only
-    for the real sysfs path) loads the module when the directory is missing."""
+def fetch(
+    sysfs: str = SYSFS,
+    name: str = NAME,
+    *,
+    modprobe: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[str, bytes] | None:
+    """(where, config bytes) when QEMU passed the entry; None otherwise, and ``log`` says why.
+    ``modprobe`` (default: only for the real sysfs path) loads the module when the directory is
+    missing."""
     if modprobe is None:
         modprobe = sysfs == SYSFS
+    failed = ""
     if not os.path.isdir(sysfs) and modprobe:
-        load_module()
+        failed = load_module()
     if not os.path.isdir(sysfs):
+        if log:
+            log(f"fw_cfg: no {sysfs}" + (f" ({failed})" if failed else " (not a QEMU machine)"))
         return None
     path = entry_path(sysfs, name)
     try:
         return f"fw_cfg {name}", read_raw(path)
     except FileNotFoundError:
+        if log:
+            log(f"fw_cfg: no entry {name}")
         return None
     except OSError as exc:
         raise ProviderError(f"cannot read fw_cfg entry {name} ({path}): {exc.strerror or exc}") from exc

@@ -113,7 +113,9 @@ def test_fwcfg_raw_is_read_to_eof_whatever_its_size_says(tmp_path: Path) -> None
 
 def test_fwcfg_without_the_entry_is_no_config(tmp_path: Path) -> None:
     sysfs = fake_fwcfg(tmp_path, None)  # other entries exist, not ours
-    assert fwcfg.fetch(str(sysfs)) is None
+    said: list[str] = []
+    assert fwcfg.fetch(str(sysfs), log=said.append) is None
+    assert said == ["fw_cfg: no entry opt/com.coreos/config"]
 
 
 def test_fwcfg_missing_directory_elsewhere_is_no_config_without_modprobe(tmp_path: Path) -> None:
@@ -139,7 +141,11 @@ def test_fwcfg_module_that_fails_to_load_means_no_config(monkeypatch, tmp_path: 
         raise run_module.CommandError(argv, 1, "modprobe: FATAL: Module qemu_fw_cfg not found")
 
     monkeypatch.setattr(run_module, "run", modprobe)
-    assert fwcfg.fetch(str(tmp_path / "qemu_fw_cfg"), modprobe=True) is None
+    said: list[str] = []
+    assert fwcfg.fetch(str(tmp_path / "qemu_fw_cfg"), modprobe=True, log=said.append) is None
+    # the console says why: the module's error, the machine's missing directory
+    assert len(said) == 1 and said[0].startswith(f"fw_cfg: no {tmp_path / 'qemu_fw_cfg'} (modprobe ")
+    assert said[0].endswith("Module qemu_fw_cfg not found)")
 
 
 def test_fwcfg_unreadable_entry_is_an_error(tmp_path: Path) -> None:
