@@ -76,9 +76,11 @@ echo "mem_avail_kib=$(awk '/^MemAvailable:/{print $2}' /proc/meminfo)"
 """
 
 
-def playbook(tmp: Path, port: int, key: Path, cfg: Path, image: Path, digest: str) -> tuple[list[str], dict]:
-    """ansible-playbook of ansible/playbooks/provision.yml with an inventory of this one guest (the
-    config as the template: it has no per-host variables), and its environment."""
+def playbook(
+    tmp: Path, port: int, key: Path, cfg: Path, image: Path, digest: str, hosts: tuple[str, ...] = ("debian-src",)
+) -> tuple[list[str], dict]:
+    """ansible-playbook of ansible/playbooks/provision.yml with an inventory of this guest under each
+    name in hosts (the config as the template: it has no per-host variables), and its environment."""
     import json
 
     bin_dir = Path(sys.executable).parent
@@ -86,9 +88,9 @@ def playbook(tmp: Path, port: int, key: Path, cfg: Path, image: Path, digest: st
     colls.mkdir(parents=True, exist_ok=True)
     if not (colls / "provision").exists():
         (colls / "provision").symlink_to(REPO / "ansible")
-    inventory = tmp / "inventory.json"
+    inventory = tmp / f"inventory-{len(hosts)}.json"
     inventory.write_text(json.dumps({"pine_hosts": {
-        "hosts": {"debian-src": {"ansible_host": "127.0.0.1", "ansible_port": port}},
+        "hosts": {name: {"ansible_host": "127.0.0.1", "ansible_port": port} for name in hosts},
         "vars": {
             "ansible_user": "root", "ansible_ssh_private_key_file": str(key),
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
@@ -152,6 +154,11 @@ def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> d
                 port, src_key, "root", "systemctl show -p MainPID --value ssh; ls -d /run/pine-hijack || true"
             )
             out["sshd_same"] = after.stdout.split() == [pid] and after.returncode == 0
+            if via_playbook:  # check mode: one plan per inventory host (two names for this guest)
+                argv, env = playbook(tmp, port, src_key, cfg, image.path, digest, hosts=("plan-a", "plan-b"))
+                out["check"] = subprocess.run([*argv, "--check"], env=env, cwd=tmp, capture_output=True,
+                                              text=True, stdin=subprocess.DEVNULL, timeout=900)  # fmt: skip
+                out["check_unchanged"] = areas_sha256(disk) == before
             log = open(tmp / "hijack.log", "w")  # noqa: SIM115 (the command runs across both boots)
             t0 = time.monotonic()
             if via_playbook:  # issue 17: the same takeover through the example playbook

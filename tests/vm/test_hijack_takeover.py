@@ -1,16 +1,19 @@
 """``pineinstall hijack`` against a running Debian 12 guest at 128 MiB (iso/images/hijack_source.py:
 sshd, ifupdown static 10.0.2.15/24 via 10.0.2.2 on QEMU's user networking), SSH forwarded to 127.0.0.1.
 
-One Debian boot: ``--dry-run`` and a wrong ``--image-sha256`` leave its disk's tables and boot areas as
-they were and its sshd answering; then the real takeover, which ends in a reboot (QEMU exits: it runs
-with -no-reboot). One Pine boot on the same disk and port, still at 128 MiB: the command (still
-waiting) gets its result record and exits 0; SSH with the config's key reads the hostname (carried),
-the users, a file with its mode, an OpenRC service started, the carried static network and the result
-record. Both boots hold the guest lock together. CI cost: one Debian boot (~60-120 s to SSH under TCG),
-the stream (~1-3 min), one Pine boot (~50 s): about 5 min, plus the images' first builds (cached).
+One Debian boot: ``--dry-run``, a wrong ``--image-sha256`` and the example playbook in check mode
+(ansible/playbooks/provision.yml, two inventory names for the guest: two plans) leave its disk's tables
+and boot areas as they were and its sshd answering; then the real takeover, through the example
+playbook (issue 17: the same guest, not a second one), which ends in a reboot (QEMU exits: it runs
+with -no-reboot). One Pine boot on the same disk and port, still at 128 MiB: the playbook (its
+hijack task still waiting) sees the result record and its health check passes; SSH with the config's
+key reads the hostname (carried), the users, a file with its mode, an OpenRC service started, the
+carried static network and the result record; a second playbook run changes nothing. Both boots hold
+the guest lock together. CI cost: one Debian boot (~60-120 s to SSH under TCG), the stream (~1-3
+min), one Pine boot (~50 s), the playbook's three runs (~1 min): about 6 min, plus the images' first
+builds (cached).
 
-A later test boots the hijacked disk at -m 64 (the pineboot helper's 64 MiB fix); it skips, saying
-so, only when GRUB runs out of memory.
+A later test boots the hijacked disk at -m 64; it is skipped (the kernel's reserved memory, below).
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building, provisionin
 
 @pytest.fixture(scope="module")
 def hijacked(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return run_hijack(tmp_path_factory.mktemp("hijack"))
+    # the takeover through the example playbook (issue 17): the same guest, one takeover for both
+    return run_hijack(tmp_path_factory.mktemp("hijack"), via_playbook=True)
+
+
+def recap(stdout: str) -> dict[str, str]:
+    """PLAY RECAP lines: host -> its counters ("ok=4 changed=1 ...")."""
+    tail = stdout.split("PLAY RECAP", 1)[-1]
+    return {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1] for ln in tail.splitlines() if ":" in ln}
 
 
 def test_dry_run_changes_nothing(hijacked: dict) -> None:
@@ -59,7 +69,8 @@ def test_hijack_reboots_into_the_provisioned_pine(hijacked: dict) -> None:
         f"{hijacked['stderr']}\n--- Debian console\n{hijacked['debian_serial']}\n"
         f"--- Pine console\n{hijacked.get('pine_serial', '')}"
     )
-    assert "takeover done" in hijacked["stdout"]
+    assert "takeover done" in hijacked["stdout"]  # pineinstall hijack's own report, shown by the playbook
+    assert " changed=1 " in recap(hijacked["stdout"])["debian-src"], hijacked["stdout"]
     got = hijacked["probe"]
     assert got["hostname"] == "debian-src"  # carried: the config sets none
     assert "(tester)" in got["tester"]
@@ -69,6 +80,26 @@ def test_hijack_reboots_into_the_provisioned_pine(hijacked: dict) -> None:
     record = json.loads(got["record"])
     assert record["configHash"] and record["userConfigProvided"] is True
     print(f"Pine at {MEMORY}: MemAvailable {int(got['mem_avail_kib']) // 1024} MiB")
+
+
+def test_check_mode_prints_one_plan_per_host_and_changes_nothing(hijacked: dict) -> None:
+    check = hijacked["check"]
+    assert check.returncode == 0, check.stdout + check.stderr
+    plans = check.stdout.split("TASK [Say per host")[1].split("TASK [")[0]
+    for host in ("plan-a", "plan-b"):
+        assert f"ok: [{host}]" in plans
+        assert " failed=0 " in recap(check.stdout)[host]
+    assert plans.count("POINT OF NO RETURN") == 2 and plans.count("10.0.2.15") >= 2, plans
+    assert hijacked["check_unchanged"]
+
+
+def test_a_second_playbook_run_changes_nothing(hijacked: dict) -> None:
+    if hijacked["rc"] != 0:
+        pytest.skip("the takeover failed (see test_hijack_reboots_into_the_provisioned_pine)")
+    second = hijacked["second"]
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "already Pine: its result record says provisioned" in second.stdout
+    assert " changed=0 " in recap(second.stdout)["debian-src"]
 
 
 def test_hijacked_pine_has_the_carried_static_network(hijacked: dict) -> None:
