@@ -10,6 +10,10 @@ By directory, for every test here (files do not repeat it):
 
 Tests of the VM tier that live here (marked ``vm``: ``test_disks_vm.py``) are left as they are.
 
+SIGINT is given back its default action when this session started with it ignored (a background
+job of a shell without job control, as scripts/test runs this tier): the programs the tests start
+inherit the disposition, and an ignored SIGINT would make the tests that interrupt them wrong.
+
 Shared fixtures: ``sh`` (run a command, fail on a non-zero exit, return its stdout), ``loops``
 (scratch loop devices, detached at the end with whatever was mounted or swapped on them),
 ``mount`` (mount a device, unmounted at the end) and ``gpg_key`` (two signing keys, one trusted).
@@ -21,6 +25,7 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +33,9 @@ import pytest
 
 from .image_helpers import mounted, tools_missing
 from .image_helpers import sh as run_tool
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # exec gives the children SIG_DFL
 from .test_disks_support import Loops
 from .test_disks_support import sh as run_checked
 
