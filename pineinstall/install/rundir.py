@@ -7,6 +7,8 @@ alive and, for each: unmounts what is mounted under it (deepest first), detaches
 over its DEST or over one of its files (partition loops, the scratch table) that nothing else holds,
 and removes it. A live run's directory is never touched, so installs to other disks may run at the
 same time. ``kill -9`` cannot be caught: this is how a rerun needs no manual cleanup.
+``PINE_RUN_DIR`` moves ``RUNS`` (a test's killed runs are then released by its own reruns only, not
+by other installs going on on the machine).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pineinstall.install.dest import detach_loop
 from pineinstall.run import pid_alive, run
 from pineinstall.stages import Log
 
-RUNS = "/run/pineinstall"
+RUNS = os.environ.get("PINE_RUN_DIR") or "/run/pineinstall"
 DEST_FILE = "dest"  # the realpath of the run's DEST
 USERS_TIMEOUT = 120.0  # seconds a killed run's tools get to finish
 

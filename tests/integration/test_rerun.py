@@ -32,22 +32,26 @@ def test_a_rerun_releases_what_a_killed_run_left(tmp_path: Path) -> None:
     dest = tmp_path / "disk.img"
     argv = [PINEINSTALL, "install", os.fspath(dest), os.fspath(cfg), "--image-file", os.fspath(image),
             "--size", "64M", "--yes"]  # fmt: skip
-    killed = subprocess.run(argv, env={**os.environ, "PINE_TEST_KILL_AT": "files-done"}, capture_output=True)
+    # Runs kept in a directory of this test's own: other installs on the machine (a concurrent test
+    # session) would otherwise release the killed run's leftovers before the rerun gets to them.
+    runs = os.fspath(tmp_path / "runs")
+    env = {**os.environ, "PINE_RUN_DIR": runs}
+    killed = subprocess.run(argv, env={**env, "PINE_TEST_KILL_AT": "files-done"}, capture_output=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     # What it left: a run directory, its root mounted there, loop devices over DEST and the scratch table.
-    dirs = [d for d in os.listdir(rundir.RUNS) if not os.path.exists(f"/proc/{d}")]
-    assert dirs, "the killed run left no run directory"
-    left_dir = os.path.join(rundir.RUNS, dirs[0])
+    dirs = os.listdir(runs)
+    assert len(dirs) == 1, f"the killed run left {dirs} in {runs}, not one run directory"
+    left_dir = os.path.join(runs, dirs[0])
     assert rundir.mounts_under(left_dir), "the killed run's root is not mounted"
     assert rundir.loops_over({os.path.realpath(dest)}, under=left_dir)
 
     # A live process's run directory (another install at work) with a mount in it.
     live = subprocess.Popen(["sleep", "600"])
-    live_dir = os.path.join(rundir.RUNS, str(live.pid))
+    live_dir = os.path.join(runs, str(live.pid))
     os.makedirs(os.path.join(live_dir, "root"))
     subprocess.run(["mount", "-t", "tmpfs", "none", os.path.join(live_dir, "root")], check=True)
     try:
-        again = subprocess.run(argv, capture_output=True, text=True)
+        again = subprocess.run(argv, capture_output=True, text=True, env=env)
         assert again.returncode == 0, again.stderr
         assert "left by an earlier run" in again.stderr
         assert not os.path.exists(left_dir)
