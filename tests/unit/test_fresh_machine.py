@@ -211,7 +211,7 @@ _QUOTED = "\0"  # stands for quoted text inside a word: never part of a program 
 def shell_commands(text: str) -> set[str]:
     """Words in command position of a bash script: after a separator or a leading keyword, outside
     quotes, comments and array literals, inside ``$( )`` even within double quotes; not the script's
-    own functions, builtins or ``NAME=value`` prefixes."""
+    own functions, builtins, ``NAME=value`` prefixes or ``$(( ))`` arithmetic."""
     functions = set(re.findall(r"^\s*([A-Za-z_][\w-]*)\s*\(\)", text, re.M))
     found: set[str] = set()
     word, at_start, i = "", True, 0
@@ -227,7 +227,9 @@ def shell_commands(text: str) -> set[str]:
 
     while i < len(text):
         c = text[i]
-        if stack and stack[-1] == '"':
+        if text.startswith("$((", i):  # arithmetic: names in it are variables
+            word, i = word + _QUOTED, text.find("))", i) % len(text) + 2
+        elif stack and stack[-1] == '"':
             if text.startswith("$(", i):
                 stack.append(word)
                 word, at_start, i = "", True, i + 2
@@ -366,6 +368,7 @@ LANG=C sort -u list | head -1 > "$out/first"
 if ! grep -q x file; then exec env A=1 python3 -m venv .venv; fi
 [ -x .venv/bin/python ] || ./local-tool
 echo "hostname: $(cat "$out/etc/hostname")"
+exit $(( rc != 0 ? rc : other ))
 """
     assert shell_commands(script) == {"umount", "uname", "mktemp", "sort", "head", "grep", "env", "cat"}
 
