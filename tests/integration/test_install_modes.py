@@ -185,7 +185,8 @@ def test_rootfs_mode_with_the_configs_layout(rootfs_tarball: Path, tmp_path: Pat
         ]
         rc, out, err = run(dev, write_cfg(tmp_path, cfg), "--rootfs", rootfs_tarball, "--yes", "--json")
         assert rc == 0, err
-        assert json.loads(out.splitlines()[-1])["layout"] == "config"
+        summary = json.loads(out.splitlines()[-1])
+        assert summary["layout"] == "config" and summary["tables_held"] is True, summary
         names = [
             p.get("name")
             for p in json.loads(sh("sfdisk", "--json", dev).stdout)["partitiontable"]["partitions"]
