@@ -85,6 +85,8 @@ def test_config_layout_kills_on_a_loop_device(work: Path, tmp_path: Path) -> Non
         cfg = tmp_path / "cfg.ign"
         cfg.write_text(json.dumps(layout_config(dev)))
         argv = argv_for(dev, cfg, work)
+        plan = subprocess.run([*argv, "--dry-run"], capture_output=True, text=True)
+        assert "tables held until provisioned" in plan.stdout, (seed, plan.stdout, plan.stderr)
         states = kills(
             argv, dev, seed, CHECKPOINTS, 4, f"config layout, loop DEST {dev}", tmp_path, root=ROOT
         )
