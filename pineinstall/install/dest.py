@@ -96,17 +96,18 @@ def node(dev: str, number: int) -> str:
     return sysfs.partition_node(dev, number)
 
 
-def wipe_tables(path: str, length: int = GPT_SECTORS * SECTOR) -> None:
-    """Zero the MBR/primary GPT and the backup GPT (``length`` bytes at each end), synced, so a
-    half-installed disk cannot boot."""
+def wipe_tables(path: str, length: int = GPT_SECTORS * SECTOR, tail: int | None = None) -> None:
+    """Zero the MBR/primary GPT and the backup GPT (``length`` bytes at the start, ``tail`` bytes
+    at the end: ``length`` unless given), synced, so a half-installed disk cannot boot."""
     flags = os.O_WRONLY | os.O_CLOEXEC
     fd = os.open(path, flags)
     try:
         size = os.lseek(fd, 0, os.SEEK_END)
         zeros = bytes(length)
         os.pwrite(fd, zeros, 0)
+        tail = length if tail is None else tail
         if size > len(zeros):
-            os.pwrite(fd, zeros[: min(len(zeros), size - len(zeros))], max(size - len(zeros), len(zeros)))
+            os.pwrite(fd, bytes(min(tail, size - len(zeros))), max(size - tail, len(zeros)))
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -45,7 +45,13 @@ def describe(inst: Any) -> dict[str, Any]:
         layout = inst.layout
         out["rootfs"] = {"file": opts.rootfs, "format": inst.rootfs_kind}
         if layout is None:
+            from pineinstall.install.rootfsflow import why_not_held
+
             out["layout"] = "the config's storage (DEST in storage.disks)"
+            why = why_not_held(inst.storage_plan, d.path)
+            out["kill_safety"] = (
+                "tables held until provisioned" if why is None else f"not kill-safe: {why} (docs/safety.md)"
+            )
         else:
             out["partitions"] = [
                 {"number": p.number, "label": p.name, "type": p.type_code,
@@ -110,6 +116,8 @@ def render(plan: dict[str, Any]) -> str:
         r = plan["rootfs"]
         lines.append(f"rootfs: {r['file']} ({r['format']}) onto {sized(plan['size'])}")
         lines.append("bootloader install: " + "; ".join(plan["bootloader_install"]))
+        if "kill_safety" in plan:
+            lines.append(f"layout: {plan['layout']}; {plan['kill_safety']}")
     parts = plan.get("partitions")
     if parts:
         lines.append("partitions:")

@@ -307,21 +307,26 @@ def config_root(storage_plan: Any) -> Any:
     return roots[0]
 
 
-def esp_and_bios(storage_plan: Any, dest_node: str) -> tuple[bool, str | None]:
-    """(DEST has a BIOS boot partition, the node of its EFI system partition formatted vfat)."""
+def esp_and_bios(
+    storage_plan: Any, dest_node: str, node_of: Callable[[int], str] | None = None
+) -> tuple[int | None, str | None]:
+    """(the number of DEST's BIOS boot partition, the node of its EFI system partition formatted
+    vfat). ``node_of(number)``: a partition's node as the plan's filesystems name it (default: the
+    kernel's node)."""
     from pineinstall.install.dest import node
 
-    bios, esp = False, None
+    bios, esp = None, None
     vfat = {f.node for f in storage_plan.filesystems if f.format == "vfat"}
     for d in storage_plan.disks:
         if d.path != dest_node:
             continue
         for row in d.after:
             guid = row.type_guid.upper()
+            at = node_of(row.number) if node_of is not None else node(d.path, row.number)
             if guid == BIOS_BOOT_GUID:
-                bios = True
-            elif guid == ESP_GUID and node(d.path, row.number) in vfat:
-                esp = node(d.path, row.number)
+                bios = row.number
+            elif guid == ESP_GUID and at in vfat:
+                esp = at
     return bios, esp
 
 

@@ -8,7 +8,8 @@ boot, whatever else was written. Meanwhile:
   image's backup GPT where the image put it), attached to a loop device with DEST's sector size so
   that the usual tools (``sgdisk -e``, ``sfdisk -N``) grow it;
 - the partitions are reached through loop devices at their offsets in DEST;
-- rootfs mode starts from an empty scratch file: the layout is made there, and GRUB's BIOS boot
+- rootfs mode starts from an empty scratch file (Pine's layout) or from DEST's own tables (the
+  config's layout: its disks stage edits them there); the layout is made there, and GRUB's BIOS boot
   code goes there too (``grub-install`` on the scratch loop device); the BIOS boot partition it
   fills (outside the first MiB) is copied to DEST with :meth:`carry`;
 - :meth:`commit` runs last, after everything was unmounted and DEST synced: the new first MiB, a
@@ -43,6 +44,17 @@ def sector_size(path: str) -> int:
         return int(struct.unpack("i", fcntl.ioctl(fd, BLKSSZGET, bytes(4)))[0])
     finally:
         os.close(fd)
+
+
+def backup_gpt_bytes(sector: int) -> int:
+    """What a backup GPT takes at a disk's end: 128 entries of 128 bytes, then its header sector."""
+    return max(16384, sector) + sector
+
+
+def head_of(path: str) -> bytes:
+    """The first MiB of ``path`` as it is now (rootfs mode with the config's layout: the table its
+    plan was computed from, held like an image's)."""
+    return _pread(path, 0, HEAD)
 
 
 def _pread(path: str, offset: int, length: int) -> bytes:

@@ -185,7 +185,8 @@ def test_rootfs_mode_with_the_configs_layout(rootfs_tarball: Path, tmp_path: Pat
         ]
         rc, out, err = run(dev, write_cfg(tmp_path, cfg), "--rootfs", rootfs_tarball, "--yes", "--json")
         assert rc == 0, err
-        assert json.loads(out.splitlines()[-1])["layout"] == "config"
+        summary = json.loads(out.splitlines()[-1])
+        assert summary["layout"] == "config" and summary["tables_held"] is True, summary
         names = [
             p.get("name")
             for p in json.loads(sh("sfdisk", "--json", dev).stdout)["partitiontable"]["partitions"]
@@ -208,6 +209,35 @@ def test_rootfs_mode_with_the_configs_layout(rootfs_tarball: Path, tmp_path: Pat
             assert f"root=UUID={uuid[3]}" in (root / "boot" / "grub" / "grub.cfg").read_text()
             assert (root / "etc" / "hostname").read_text() == "node-1"
             assert not (root / "var" / "lib" / "pine" / "hello").exists()
+
+
+def test_rootfs_mode_with_the_configs_layout_on_two_disks(rootfs_tarball: Path, tmp_path: Path) -> None:
+    """The config's layout with a filesystem on another disk cannot be made in held tables: the disks
+    stage partitions both disks itself (not kill-safe: docs/safety.md), says so, and installs."""
+    missing = tools_missing("grub-install", "grub-mkimage", "mkfs.vfat", "mmd", "mcopy")
+    if missing or not Path("/usr/lib/grub/i386-pc").is_dir() or not Path("/usr/lib/grub/x86_64-efi").is_dir():
+        pytest.skip(f"needs GRUB for i386-pc and x86_64-efi, dosfstools, mtools ({missing})")
+    with loop_device(tmp_path / "dev.img", 384) as dev, loop_device(tmp_path / "other.img", 32) as other:
+        cfg = config()
+        cfg["storage"]["disks"] = [
+            {"device": dev, "wipeTable": True, "partitions": [
+                {"number": 1, "label": "bios", "sizeMiB": 1, "typeGuid": "21686148-6449-6E6F-744E-656564454649"},
+                {"number": 2, "label": "root", "sizeMiB": 0}]},
+            {"device": other, "wipeTable": True, "partitions": [{"number": 1, "label": "srv"}]},
+        ]  # fmt: skip
+        cfg["storage"]["filesystems"] = [
+            {"device": f"{dev}p2", "format": "ext4", "path": "/", "wipeFilesystem": True},
+            {"device": f"{other}p1", "format": "ext4", "path": "/srv", "label": "srv", "wipeFilesystem": True},
+        ]  # fmt: skip
+        rc, out, err = run(dev, write_cfg(tmp_path, cfg), "--rootfs", rootfs_tarball, "--yes", "--json")
+        assert rc == 0, err
+        summary = json.loads(out.splitlines()[-1])
+        assert summary["layout"] == "config" and summary["tables_held"] is False, summary
+        assert f"the config partitions other disks too ({other})" in err
+        sh("partx", "-u", dev)
+        with installed_root(dev, tmp_path, number=2) as root:
+            assert "\t/srv\text4" in (root / "etc" / "fstab").read_text()
+            assert (root / "etc" / "hostname").read_text() == "node-1"
 
 
 def test_rootfs_mode_from_squashfs(rootfs_tarball: Path, tmp_path: Path) -> None:

@@ -63,14 +63,15 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def kills(argv: list[str], dest: str, seed: int, picked: tuple[str, ...], randoms: int, name: str,
-          tmp: Path) -> dict[str, str]:  # fmt: skip
-    """Every moment killed and rerun; fails at the end with every moment that went wrong."""
+          tmp: Path, root: int = ROOT) -> dict[str, str]:  # fmt: skip
+    """Every moment killed and rerun (``root``: the root's partition number); fails at the end with
+    every moment that went wrong."""
     span = timed_run(argv, from_start=True)
     states, problems = {}, []
     for moment in moments(seed, picked, randoms, span):
         what = f"{name}, seed {seed}, kill at {moment!r} (install took {span:.2f} s)"
         try:
-            states[str(moment)] = kill_then_rerun(argv, dest, moment, what, tmp, root_number=ROOT,
+            states[str(moment)] = kill_then_rerun(argv, dest, moment, what, tmp, root_number=root,
                                                   from_start=True)  # fmt: skip
         except AssertionError as exc:
             states[str(moment)] = "FAILED"

@@ -197,10 +197,10 @@ def test_config_layout_root_and_boot_partitions() -> None:
     ]
     plan = _plan([_fs("/dev/vdb2", "vfat", None), _fs("/dev/vdb3", "xfs", "/")], rows)
     assert rootfs.config_root(plan).node == "/dev/vdb3"
-    assert rootfs.esp_and_bios(plan, "/dev/vdb") == (True, "/dev/vdb2")
-    assert rootfs.esp_and_bios(plan, "/dev/vdc") == (False, None)  # another disk's partitions do not count
+    assert rootfs.esp_and_bios(plan, "/dev/vdb") == (1, "/dev/vdb2")
+    assert rootfs.esp_and_bios(plan, "/dev/vdc") == (None, None)  # another disk's partitions do not count
     # An ESP-typed partition without a vfat filesystem is not used.
-    assert rootfs.esp_and_bios(_plan([_fs("/dev/vdb3", "ext4", "/")], rows), "/dev/vdb") == (True, None)
+    assert rootfs.esp_and_bios(_plan([_fs("/dev/vdb3", "ext4", "/")], rows), "/dev/vdb") == (1, None)
 
 
 @pytest.mark.parametrize(
@@ -233,3 +233,54 @@ def test_root_password_fragment_is_merged_under_the_config() -> None:
     user["passwd"]["users"][0]["passwordHash"] = "$6$own"
     merged = json_.loads(rootpw.merged_under(json_.dumps(user).encode(), "$y$j9T$salt$hash"))
     assert merged["passwd"]["users"][0]["passwordHash"] == "$6$own"
+
+
+def _carried_rows() -> list[PartRow]:
+    return [
+        PartRow(1, 2048, 2048, type_guid=rootfs.BIOS_BOOT_GUID),
+        PartRow(2, 4096, 131072, type_guid=rootfs.ESP_GUID),
+        PartRow(3, 135168, 1000000),
+    ]
+
+
+def test_config_layout_in_held_tables() -> None:
+    """Partitions of DEST and filesystems on them: carried in held tables; the filesystems, their
+    mkfs commands and mounts move to the loop devices at the partitions' offsets."""
+    from pineinstall.install import rootfsflow
+
+    plan = _plan([_fs("/dev/vdb2", "vfat", None), _fs("/dev/vdb3", "ext4", "/")], _carried_rows())
+    assert rootfsflow.why_not_held(plan, "/dev/vdb") is None
+    held = rootfsflow.held_storage(plan, lambda n: f"/dev/loop7{n}")
+    assert [f.node for f in held.filesystems] == ["/dev/loop72", "/dev/loop73"]
+    for f in held.filesystems:  # wipefs, mkfs: on the loop device only
+        assert [c.argv[0] for c in f.commands] == ["wipefs", f"mkfs.{f.format}"], f.commands
+        assert all(f.node in c.argv and "/dev/vdb" not in " ".join(c.argv) for c in f.commands), f.commands
+    assert [(m.node, m.path) for m in held.mounts] == [("/dev/loop73", "/")]
+    assert [f.node for f in plan.filesystems] == ["/dev/vdb2", "/dev/vdb3"]  # the plan itself unchanged
+    assert rootfs.esp_and_bios(held, "/dev/vdb", lambda n: f"/dev/loop7{n}") == (1, "/dev/loop72")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("raid", "the config makes RAID arrays"),
+        ("other disk", "the config partitions other disks too (/dev/vdc)"),
+        ("fs elsewhere", "the config has filesystems outside DEST's partitions (/dev/vdc1)"),
+        ("early", "partition 1 of /dev/vdb starts within the first MiB"),
+    ],
+)
+def test_config_layout_not_in_held_tables(change: str, message: str) -> None:
+    from pineinstall.install import rootfsflow
+    from pineinstall.stages.plan import RaidPlan
+
+    rows = _carried_rows()
+    if change == "early":
+        rows[0] = PartRow(1, 34, 2014)
+    plan = _plan([_fs("/dev/vdb3", "ext4", "/")], rows)
+    if change == "raid":
+        plan.raids.append(RaidPlan("md0", "/dev/md/md0", "raid1", ["/dev/vdb3"], ["/dev/vdb3"], 0, [], []))
+    elif change == "other disk":
+        plan.disks.append(DiskPlan("/dev/vdc", "/dev/vdc", 1 << 30, 512, "", True, [], [], [], []))
+    elif change == "fs elsewhere":
+        plan.filesystems.append(_fs("/dev/vdc1", "ext4", "/srv"))
+    assert rootfsflow.why_not_held(plan, "/dev/vdb") == message
