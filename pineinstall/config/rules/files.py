@@ -140,16 +140,6 @@ def _check_systemd_conflicts(report: Report, cfg: dict) -> None:
                 report.error(ERR_PATH_CONFLICTS_SYSTEMD, ("storage", field, i, "path"))
 
 
-def _check_file_contents(report: Report, f: dict, base: Path, version: tuple[int, int]) -> None:
-    contents = obj(f.get("contents"))
-    if is_true(f.get("overwrite")) and contents.get("source") is None:
-        report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
-    if f.get("contents") is not None:
-        check_resource(contents, (*base, "contents"), version, report)
-    for j, res in enumerate(arr(f.get("append"))):
-        check_resource(res, (*base, "append", j), version, report)
-
-
 def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
     if version >= POST_2_14_CHECKS_FROM:
         _check_systemd_conflicts(report, cfg)
@@ -159,7 +149,8 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
         # The common cases are tested inline (an absolute clean path, no owner, a plain mode):
         # half a million nodes cost a function call less each.
         for i, node in enumerate(arr(storage.get(field))):
-            node = obj(node)
+            if type(node) is not dict:
+                node = {}
             base = ("storage", field, i)
             p = node.get("path")
             if not (type(p) is str and p[:1] == "/" and "//" not in p and "/." not in p and p[-1] != "/"):
@@ -170,7 +161,14 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
             if field != "links" and not (type(mode) is int and 0 <= mode <= 0o777):  # a link has no mode
                 _check_mode(report, node, base, version)
             if field == "files":
-                _check_file_contents(report, node, base, version)
+                contents = node.get("contents")
+                if node.get("overwrite") is True and obj(contents).get("source") is None:
+                    report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
+                if contents is not None:
+                    check_resource(contents, (*base, "contents"), version, report)
+                if "append" in node:
+                    for j, res in enumerate(arr(node["append"])):
+                        check_resource(res, (*base, "append", j), version, report)
     # one key space for the three lists, in Ignition's struct field order
     seen: set = set()
     for field in ("directories", "files", "links"):
