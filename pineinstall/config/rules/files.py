@@ -64,14 +64,26 @@ def _check_mode(report: Report, node: dict, base: Path, version: tuple[int, int]
         report.warning(WARN_SPECIAL_BITS, (*base, "mode"))
 
 
-def _links_above(p: str, link_paths: Counter[str]) -> int:
-    """How many of the links' paths ``lp`` have ``p.startswith(lp + "/")``."""
+def _links_above(p: str, link_paths: Counter[str], depths: list[int]) -> int:
+    """How many of the links' paths ``lp`` have ``p.startswith(lp + "/")``. ``depths``: the
+    numbers of "/" in the links' paths, ascending: a link path with j slashes can only be the
+    part of ``p`` before its j-th slash (counting from 0), so only those prefixes are looked up."""
     count = 0
-    slash = p.find("/")
-    while slash >= 0:
-        count += link_paths.get(p[:slash], 0)
-        slash = p.find("/", slash + 1)
+    last = p.count("/") - 1
+    if last < 0:
+        return 0
+    parts = p.split("/")
+    for j in depths:
+        if j > last:
+            break
+        count += link_paths.get("/".join(parts[: j + 1]), 0)
     return count
+
+
+def _node_path(node: object) -> str:
+    """A node's path ("" when absent or null, as Go's zero string)."""
+    p = node.get("path") if type(node) is dict else None
+    return p if type(p) is str else ""
 
 
 def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int]) -> None:
@@ -83,19 +95,20 @@ def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int
         return
     # Ignition compares every node with every link; a count per link path gives its findings
     # (one per link whose path + "/" starts the node's path) without the quadratic loop.
-    link_paths = Counter(text(obj(link).get("path")) for link in links)
+    link_paths = Counter([_node_path(link) for link in links])
+    depths = sorted({lp.count("/") for lp in link_paths})
     for field, items, msg in (
         ("directories", dirs, ERR_DIRECTORY_USED_SYMLINK),
         ("files", files, ERR_FILE_USED_SYMLINK),
     ):
         for i, node in enumerate(items):
-            for _ in range(_links_above(text(obj(node).get("path")), link_paths)):
+            for _ in range(_links_above(_node_path(node), link_paths, depths)):
                 report.error(msg, ("storage", field, i))
-    dir_paths = Counter(text(obj(d).get("path")) for d in dirs)
+    dir_paths = Counter([_node_path(d) for d in dirs])
     for i, link in enumerate(links):
         link = obj(link)
         p = text(link.get("path"))
-        for _ in range(_links_above(p, link_paths)):
+        for _ in range(_links_above(p, link_paths, depths)):
             report.error(ERR_LINK_USED_SYMLINK, ("storage", "links", i))
         target = link.get("target")
         if version >= (3, 3) and nil_or_empty(target):
