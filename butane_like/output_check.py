@@ -140,8 +140,8 @@ def _for_check(v: Any, generated: set[int], surrogates: bool) -> Any:
     from local files becomes U+FFFD, as in Go's JSON.
     """
     if not generated and not surrogates:
-        # nothing to stand in for: the config itself (the check changes nothing in a clean
-        # config, which the transpiler's pruned output is), not a copy of a huge one
+        # nothing to stand in for: the config itself, not a copy of a huge one (check_dict
+        # changes nothing in a clean config, which the transpiler's pruned output is)
         return v
     return _shown(v, generated, surrogates, {})
 
