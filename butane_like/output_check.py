@@ -139,6 +139,10 @@ def _for_check(v: Any, generated: set[int], surrogates: bool) -> Any:
     its duplicate checks (merge, certificate authorities) still tell them apart. Invalid UTF-8
     from local files becomes U+FFFD, as in Go's JSON.
     """
+    if not generated and not surrogates:
+        # nothing to stand in for: the config itself, not a copy of a huge one (check_dict
+        # changes nothing in a clean config, which the transpiler's pruned output is)
+        return v
     return _shown(v, generated, surrogates, {})
 
 

@@ -33,6 +33,6 @@ def name_problem(name: str) -> str | None:
 
 def field_problem(value: str) -> str | None:
     """Why ``value`` cannot be a field of an account file (gecos, home, shell, hash), or None."""
-    if not _FIELD_BREAKERS.isdisjoint(value):
+    if ":" in value or "\n" in value or "\r" in value:  # three memchr: faster than a set per character
         return "contains ':' or a newline (it would be read as several passwd fields or lines)"
     return None

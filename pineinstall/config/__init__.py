@@ -129,11 +129,11 @@ def check_dict(obj: Any, safety: bool = True) -> Report:
     """Check an in-memory config (the transpiler's output): entries carry paths, no positions.
     ``safety=False`` leaves out our rules beyond Ignition's (see ``rules.validate``)."""
     report = Report()
-    _check_object(obj, report, safety)
+    _check_object(obj, report, safety, upgrade=False)  # the report only: ``obj`` stays as it is
     return report
 
 
-def _check_object(obj: Any, report: Report, safety: bool = True) -> Checked:
+def _check_object(obj: Any, report: Report, safety: bool = True, upgrade: bool = True) -> Checked:
     version = _version(obj, report)
     if version is None:
         return Checked(report)
@@ -144,11 +144,11 @@ def _check_object(obj: Any, report: Report, safety: bool = True) -> Checked:
     from . import rules
 
     rules.validate(obj, minor, report, safety)
-    if report.has_errors:
+    if report.has_errors or not upgrade:
         return Checked(report, version)
-    from .translate import upgrade
+    from .translate import upgrade as to_newest
 
-    return Checked(report, version, upgrade(obj, minor))
+    return Checked(report, version, to_newest(obj, minor))
 
 
 _NO_VERSION = "ignition.version is required: the config declares no spec version"

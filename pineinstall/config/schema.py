@@ -130,14 +130,33 @@ def _walk(value: Any, node: Node, path: Path, report: Report) -> None:
     if kind is dict:
         _walk_object(value, node, path, report)
     elif kind is list and node.items is not None:
-        items = node.items
-        for i, item in enumerate(value):
+        _walk_list(value, node, path, report)
+
+
+_SCALARS = frozenset((str, int, bool, float))
+
+
+def _walk_list(value: list[Any], node: Node, path: Path, report: Report) -> None:
+    items = node.items
+    assert items is not None
+    types = items.types
+    objects = types is None or dict in types  # the common case (lists of objects) goes straight in
+    for i, item in enumerate(value):
+        kind = type(item)
+        if kind is dict and objects:
+            _walk_object(item, items, (*path, i), report)
+        elif kind in _SCALARS and types is not None:
+            if kind not in types:
+                report.error(
+                    f"cannot unmarshal {json_kind(item)} into a field of type {items.wanted}", (*path, i)
+                )
+        else:
             if item is None and node.object_items:
                 # Go decodes a null element into a zero struct; Ignition warns that positions
                 # may be off from here on, and then validates the empty object.
                 value[i] = item = {}
-                _mismatch(report, path + (i,))
-            _walk(item, items, path + (i,), report)
+                _mismatch(report, (*path, i))
+            _walk(item, items, (*path, i), report)
 
 
 def _mismatch(report: Report, path: Path) -> None:
@@ -153,6 +172,33 @@ _POINTER_FIELDS = {("3.2.0", "clevis"), ("3.2.0", "custom")}
 
 
 def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) -> None:
+    if _latest or _replaced or _shadowed:  # a key was given twice somewhere: the careful walk
+        _walk_merged_object(value, node, path, report)
+        return
+    # The common case inline, one call per object rather than one per key: a known key holding a
+    # scalar, an object or a list; anything else (an unknown key, null) goes through _walk_key.
+    props = node.props
+    inexact: list[str] = []
+    for key, child in value.items():
+        sub = props.get(key)
+        kind = type(child)
+        if sub is None or child is None:
+            _walk_key(key, child, node, path, report, inexact)
+            continue
+        types = sub.types
+        if types is not None and kind not in types:
+            report.error(
+                f"cannot unmarshal {json_kind(child)} into a field of type {sub.wanted}", (*path, key)
+            )
+        elif kind is dict:
+            _walk_object(child, sub, (*path, key), report)
+        elif kind is list and sub.items is not None:
+            _walk_list(child, sub, (*path, key), report)
+    for field in inexact:
+        fold_fields(value, (field,), path)
+
+
+def _walk_merged_object(value: dict[str, Any], node: Node, path: Path, report: Report) -> None:
     inexact: list[str] = []
     latest = _latest.get(id(value))
     for key, child in value.items():

@@ -64,14 +64,26 @@ def _check_mode(report: Report, node: dict, base: Path, version: tuple[int, int]
         report.warning(WARN_SPECIAL_BITS, (*base, "mode"))
 
 
-def _links_above(p: str, link_paths: Counter[str]) -> int:
-    """How many of the links' paths ``lp`` have ``p.startswith(lp + "/")``."""
+def _links_above(p: str, link_paths: Counter[str], depths: list[int]) -> int:
+    """How many of the links' paths ``lp`` have ``p.startswith(lp + "/")``. ``depths``: the
+    numbers of "/" in the links' paths, ascending: a link path with j slashes can only be the
+    part of ``p`` before its j-th slash (counting from 0), so only those prefixes are looked up."""
     count = 0
-    slash = p.find("/")
-    while slash >= 0:
-        count += link_paths.get(p[:slash], 0)
-        slash = p.find("/", slash + 1)
+    last = p.count("/") - 1
+    if last < 0:
+        return 0
+    parts = p.split("/")
+    for j in depths:
+        if j > last:
+            break
+        count += link_paths.get("/".join(parts[: j + 1]), 0)
     return count
+
+
+def _node_path(node: object) -> str:
+    """A node's path ("" when absent or null, as Go's zero string)."""
+    p = node.get("path") if type(node) is dict else None
+    return p if type(p) is str else ""
 
 
 def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int]) -> None:
@@ -83,19 +95,20 @@ def _check_links_in_paths(report: Report, storage: dict, version: tuple[int, int
         return
     # Ignition compares every node with every link; a count per link path gives its findings
     # (one per link whose path + "/" starts the node's path) without the quadratic loop.
-    link_paths = Counter(text(obj(link).get("path")) for link in links)
+    link_paths = Counter([_node_path(link) for link in links])
+    depths = sorted({lp.count("/") for lp in link_paths})
     for field, items, msg in (
         ("directories", dirs, ERR_DIRECTORY_USED_SYMLINK),
         ("files", files, ERR_FILE_USED_SYMLINK),
     ):
         for i, node in enumerate(items):
-            for _ in range(_links_above(text(obj(node).get("path")), link_paths)):
+            for _ in range(_links_above(_node_path(node), link_paths, depths)):
                 report.error(msg, ("storage", field, i))
-    dir_paths = Counter(text(obj(d).get("path")) for d in dirs)
+    dir_paths = Counter([_node_path(d) for d in dirs])
     for i, link in enumerate(links):
         link = obj(link)
         p = text(link.get("path"))
-        for _ in range(_links_above(p, link_paths)):
+        for _ in range(_links_above(p, link_paths, depths)):
             report.error(ERR_LINK_USED_SYMLINK, ("storage", "links", i))
         target = link.get("target")
         if version >= (3, 3) and nil_or_empty(target):
@@ -140,16 +153,6 @@ def _check_systemd_conflicts(report: Report, cfg: dict) -> None:
                 report.error(ERR_PATH_CONFLICTS_SYSTEMD, ("storage", field, i, "path"))
 
 
-def _check_file_contents(report: Report, f: dict, base: Path, version: tuple[int, int]) -> None:
-    contents = obj(f.get("contents"))
-    if is_true(f.get("overwrite")) and contents.get("source") is None:
-        report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
-    if f.get("contents") is not None:
-        check_resource(contents, (*base, "contents"), version, report)
-    for j, res in enumerate(arr(f.get("append"))):
-        check_resource(res, (*base, "append", j), version, report)
-
-
 def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
     if version >= POST_2_14_CHECKS_FROM:
         _check_systemd_conflicts(report, cfg)
@@ -159,7 +162,8 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
         # The common cases are tested inline (an absolute clean path, no owner, a plain mode):
         # half a million nodes cost a function call less each.
         for i, node in enumerate(arr(storage.get(field))):
-            node = obj(node)
+            if type(node) is not dict:
+                node = {}
             base = ("storage", field, i)
             p = node.get("path")
             if not (type(p) is str and p[:1] == "/" and "//" not in p and "/." not in p and p[-1] != "/"):
@@ -170,7 +174,14 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
             if field != "links" and not (type(mode) is int and 0 <= mode <= 0o777):  # a link has no mode
                 _check_mode(report, node, base, version)
             if field == "files":
-                _check_file_contents(report, node, base, version)
+                contents = node.get("contents")
+                if node.get("overwrite") is True and obj(contents).get("source") is None:
+                    report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
+                if contents is not None:
+                    check_resource(contents, (*base, "contents"), version, report)
+                if "append" in node:
+                    for j, res in enumerate(arr(node["append"])):
+                        check_resource(res, (*base, "append", j), version, report)
     # one key space for the three lists, in Ignition's struct field order
     seen: set = set()
     for field in ("directories", "files", "links"):

@@ -11,7 +11,7 @@ from .. import fields
 from ..gocompat import go_quote
 from ..report import Report
 from ._common import POST_2_14_CHECKS_FROM, arr, duplicates, field_key, is_true, nil_or_empty, obj, text
-from .unitfile import UnitError, parse_unit
+from .unitfile import UnitError, has_install_option, parse_unit
 
 ERR_INVALID_SYSTEMD_EXT = "invalid systemd unit extension"
 ERR_INVALID_SYSTEMD_DROPIN_EXT = "invalid systemd drop-in extension"
@@ -37,7 +37,7 @@ def _check_templates(report: Report, units: list) -> None:
 
     instance = re.compile(r"^(.+?)@(.+?)\.service\Z")
     # Only names with "@" can be instances: most configs have none, and then no name table.
-    candidates = [(i, u) for i, u in enumerate(units) if "@" in text(obj(u).get("name"))]
+    candidates = [(i, u) for i, u in enumerate(units) if type(u) is dict and "@" in text(u.get("name"))]
     if not candidates:
         return
     by_name = {text(obj(u).get("name")): obj(u) for u in units}
@@ -76,24 +76,31 @@ def validate(cfg: dict, version: tuple[int, int], report: Report, safety: bool =
     if version >= POST_2_14_CHECKS_FROM:
         _check_templates(report, units)
     for i, unit in enumerate(units):
-        unit = obj(unit)
+        if type(unit) is not dict:
+            unit = {}
         base = ("systemd", "units", i)
-        name = text(unit.get("name"))
+        name = unit.get("name")
+        if type(name) is not str:
+            name = ""
         if _ext(name) not in UNIT_EXTENSIONS:
             report.error(ERR_INVALID_SYSTEMD_EXT, (*base, "name"))
         elif safety and not is_file_name(name):
             report.error(ERR_NOT_A_FILE_NAME, (*base, "name"))
         contents = unit.get("contents")
-        options, err = _parse(contents)
-        if err:
-            report.error(err, (*base, "contents"))
-        elif (
-            is_true(unit.get("enabled"))
-            and not nil_or_empty(contents)
-            and not any(section == "Install" for section, _, _ in options or [])
-        ):
+        # plainly valid text (most units) is read by one regular expression; the rest is parsed
+        install = has_install_option(contents) if type(contents) is str else None
+        if install is None:
+            options, err = _parse(contents)
+            if err:
+                report.error(err, (*base, "contents"))
+            elif not nil_or_empty(contents):
+                install = any(section == "Install" for section, _, _ in options or [])
+        if install is False and is_true(unit.get("enabled")):
             report.warning(no_install_section(name), (*base, "contents"))
-        dropins = arr(unit.get("dropins"))
+        dropins = unit.get("dropins")
+        if not dropins:
+            continue
+        dropins = arr(dropins)
         for j, dropin in enumerate(dropins):
             dropin = obj(dropin)
             _, err = _parse(dropin.get("contents"))

@@ -23,6 +23,33 @@ def parse_unit(content: str) -> list[tuple[str, str, str]]:
     return parse_unit_exact(content) if options is None else options
 
 
+# A plain unit (see _parse_plain) in one match: comment or empty lines, a clean [section] line,
+# then empty, comment, section and name=value lines (name not starting with white space, "[", "#",
+# ";" or "="). Used with _parse_plain's checks for "\r", "\\" and long lines.
+_PLAIN_UNIT = None
+_INSTALL_OPTION = None
+
+
+def has_install_option(content: str) -> bool | None:
+    """Whether a unit has an option in an [Install] section; None when the text is not plainly
+    valid (then ``parse_unit`` decides). One regular expression for the half a million units of
+    a huge config, rather than a Python step per line."""
+    global _PLAIN_UNIT, _INSTALL_OPTION
+    if _PLAIN_UNIT is None:
+        import re  # loaded by json already
+
+        _PLAIN_UNIT = re.compile(
+            r"(?:(?:[#;][^\n]*)?\n)*\[[^\]\n]*\](?:\n(?:[#;][^\n]*|\[[^\]\n]*\]|[^\s\[#;=][^=\n]*=[^\n]*)?)*"
+        )
+        _INSTALL_OPTION = re.compile(r"^\[Install\]\n(?:(?:[#;][^\n]*)?\n)*[^\s\[#;=]", re.M)
+    if "\r" in content or "\\" in content or _PLAIN_UNIT.fullmatch(content) is None:
+        return None
+    if len(content) >= LINE_MAX // 4 and max(map(len, content.split("\n"))) >= LINE_MAX // 4:
+        return None
+    assert _INSTALL_OPTION is not None
+    return "[Install]" in content and _INSTALL_OPTION.search(content) is not None
+
+
 def _parse_plain(content: str) -> list[tuple[str, str, str]] | None:
     """The options of a plain unit, line by line; None when the text may need the exact lexer.
 

@@ -36,7 +36,8 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _PLAIN_WEB = re.compile(
     r"(https?|tftp|gs)://[A-Za-z0-9._~-]*(?::[0-9]*)?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?"
 )
-_PLAIN_DATA = re.compile("data:,(?:[" + re.escape(_URL_CHARS.replace("%", "")) + "]|%[0-9A-Fa-f]{2})*")
+# possessive runs (no "%" in the class, so nothing to give back): half the time of one char per step
+_PLAIN_DATA = re.compile("data:,(?:[" + re.escape(_URL_CHARS.replace("%", "")) + "]++|%[0-9A-Fa-f]{2})*+")
 _BASE64_DATA = re.compile(r"data:;base64,([A-Za-z0-9+/=]*)")
 
 
@@ -207,11 +208,11 @@ def url_error(raw: object, version: tuple[int, int]) -> str | None:
     """Ignition's validateURL for a config of ``version``: the message, or None when valid."""
     if not isinstance(raw, str):
         return None  # a type error, reported by the schema walk
+    if raw[:5] == "data:" and _PLAIN_DATA.fullmatch(raw):
+        return None
     plain = _PLAIN_WEB.fullmatch(raw)
     if plain:
         return ERR_INVALID_SCHEME if URL_SCHEMES[plain.group(1)] > version[1] else None
-    if _PLAIN_DATA.fullmatch(raw):
-        return None
     plain = _BASE64_DATA.fullmatch(raw)
     if plain:
         return _base64_error(plain.group(1)) if plain.group(1) else None
