@@ -40,6 +40,7 @@ HOSTNAME = "pine"
 INITRAMFS_MODULES = ("virtio_blk", "virtio_scsi", "ahci", "sd_mod", "crc32c_cryptoapi", "ext4")
 # Loaded by OpenRC's modules service at boot (the image runs no mdev/udev coldplug).
 BOOT_MODULES = ("virtio_net", "af_packet", "ipv6")
+SYSINIT_ADDED = ("sysfs",)  # OpenRC services the wheel's container root leaves out of sysinit
 INITTAB_GETTYS = "tty1::respawn:/sbin/getty 38400 tty1\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n"
 INTERFACES = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"
 
@@ -126,6 +127,10 @@ def _customize(root: Path, version: str, tmp: Path) -> dict:
     # skip hostname, modules and hwclock; empty: OpenRC detects the (virtual) machine.
     rc_conf = root / "etc" / "rc.conf"
     rc_conf.write_text(re.sub(r"(?m)^rc_sys=.*$", 'rc_sys=""', rc_conf.read_text()))
+    # Its sysinit runlevel (devfs, dmesg) mounts no /sys either: without it the first boot finds no
+    # fw_cfg entries (/sys/firmware) and no interface for a DHCP lease (/sys/class/net).
+    for name in SYSINIT_ADDED:
+        (root / "etc" / "runlevels" / "sysinit" / name).symlink_to(f"/etc/init.d/{name}")
     script = root / "etc" / "init.d" / service.OPENRC
     script.write_text(service.render("openrc"))
     script.chmod(0o755)
