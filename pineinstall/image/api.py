@@ -81,6 +81,13 @@ class WritePlan:
         sig = self.signature
         return bool(self.sha256) or (sig is not None and (sig.path is not None or sig.data is not None))
 
+    def verifier(self) -> Verifier:
+        """A fresh verifier of the image by this plan's checks."""
+        return Verifier(
+            str(self.source), sha256=self.sha256, signature=self.signature, insecure=self.insecure,
+            require=self.require,
+        )  # fmt: skip
+
     def describe(self) -> str:
         size = (
             sized(self.image_size) if self.image_size is not None else f"at least {sized(self.min_size)}"
@@ -218,13 +225,7 @@ class _Tap(io.RawIOBase):
 
 def _verify_pass(plan: WritePlan, src: ImageSource, progress: Progress, copy_to: BinaryIO | None) -> Outcome:
     """Read the whole stored image once (copying it to ``copy_to``) and verify it."""
-    verifier = Verifier(
-        str(plan.source),
-        sha256=plan.sha256,
-        signature=plan.signature,
-        insecure=plan.insecure,
-        require=plan.require,
-    )
+    verifier = plan.verifier()
     progress.phase("downloading and verifying" if copy_to else "verifying", src.size)
     buf = bytearray(writer.CHUNK)
     try:
@@ -490,13 +491,7 @@ def execute(
     # qemu-img reads it) or else while writing. Hashing is slow on small machines: never twice.
     verifier = None
     if plan.has_checks and not plan.verified_before_write:
-        verifier = Verifier(
-            str(plan.source),
-            sha256=plan.sha256,
-            signature=plan.signature,
-            insecure=plan.insecure,
-            require=plan.require,
-        )
+        verifier = plan.verifier()
     try:
         w.open()
         w.begin()
@@ -558,25 +553,16 @@ def write_image(
     source: str | ImageSource,
     dest: str,
     *,
-    sha256: str | None = None,
-    signature: Signature | None = None,
-    insecure: bool = False,
-    require_verification: bool | None = None,
-    size: int | None = None,
     preserve_on_error: bool = False,
-    verify_first: str = "auto",
-    tmpdir: str | None = None,
     progress: Progress | None = None,
+    **checks: Any,
 ) -> WriteResult:
-    """:func:`preflight` then :func:`execute`."""
+    """:func:`preflight` then :func:`execute`; ``checks`` are preflight's keywords (sha256, signature,
+    insecure, require_verification, size, verify_first, tmpdir)."""
     progress = progress or Progress()
     src = open_source(source) if isinstance(source, str) else source
     progress.start(None, f"image {src}")
-    plan = preflight(
-        src, dest, sha256=sha256, signature=signature, insecure=insecure,
-        require_verification=require_verification, size=size, verify_first=verify_first,
-        tmpdir=tmpdir, progress=progress,
-    )  # fmt: skip
+    plan = preflight(src, dest, progress=progress, **checks)
     progress.message(plan.describe())
     return execute(plan, preserve_on_error=preserve_on_error, progress=progress)
 
