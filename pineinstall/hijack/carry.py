@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from pineinstall.hijack.facts import Address, Facts, Gateway, Interface
+from pineinstall.hijack.facts import Address, Facts, Gateway, Interface, Route
 
 KEYS_USER = "root"
 HEADER = "# Carried over from {host} by pineinstall hijack"
@@ -34,7 +34,10 @@ class Carried:
     overridden: tuple[str, ...]  # carried facts the config replaces
 
 
-def _static(lines: list[str], name: str, family: str, addrs: tuple[Address, ...], gw: Gateway | None) -> None:
+def _static(
+    lines: list[str], name: str, family: str, addrs: tuple[Address, ...], gw: Gateway | None,
+    routes: tuple[Route, ...],
+) -> None:
     first = ipaddress.ip_interface(addrs[0].cidr)
     netmask = first.network.netmask if first.version == 4 else first.network.prefixlen
     lines += [f"iface {name} {family} static", f"\taddress {first.ip}", f"\tnetmask {netmask}"]
@@ -47,6 +50,8 @@ def _static(lines: list[str], name: str, family: str, addrs: tuple[Address, ...]
         ]
     elif gw is not None:
         lines.append(f"\tgateway {gw.address}")
+    for r in routes:
+        lines.append(f"\tpost-up {ip} route add {r.dst}" + (f" via {r.via}" if r.via else "") + f" dev {name}")
 
 
 def interfaces_file(ifaces: tuple[Interface, ...], host: str) -> str:
@@ -58,11 +63,11 @@ def interfaces_file(ifaces: tuple[Interface, ...], host: str) -> str:
         if iface.method4 == "dhcp":
             lines.append(f"iface {iface.name} inet dhcp")
         elif iface.method4 == "static" and iface.v4:
-            _static(lines, iface.name, "inet", iface.v4, iface.gateway4)
+            _static(lines, iface.name, "inet", iface.v4, iface.gateway4, iface.routes4)
         if iface.method6 in ("dhcp", "auto"):
             lines.append(f"iface {iface.name} inet6 {iface.method6}")
         elif iface.method6 == "static" and iface.v6:
-            _static(lines, iface.name, "inet6", iface.v6, iface.gateway6)
+            _static(lines, iface.name, "inet6", iface.v6, iface.gateway6, iface.routes6)
     return "\n".join(lines) + "\n"
 
 
@@ -102,9 +107,9 @@ def fragment(facts: Facts, version: str, host: str) -> tuple[dict[str, Any], lis
 
 def describe(iface: Interface) -> str:
     parts = []
-    for method, addrs, gw in (
-        (iface.method4, iface.v4, iface.gateway4),
-        (iface.method6, iface.v6, iface.gateway6),
+    for method, addrs, gw, routes in (
+        (iface.method4, iface.v4, iface.gateway4, iface.routes4),
+        (iface.method6, iface.v6, iface.gateway6, iface.routes6),
     ):
         if method is None:
             continue
@@ -114,6 +119,7 @@ def describe(iface: Interface) -> str:
         text = "static " + " ".join(a.cidr for a in addrs)
         if gw is not None:
             text += f" via {gw.address}" + (" (on-link)" if gw.onlink else "")
+        text += "".join(f", route {r.dst}" + (f" via {r.via}" if r.via else "") for r in routes)
         parts.append(text)
     return "; ".join(parts) or "no address"
 

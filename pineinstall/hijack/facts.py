@@ -49,6 +49,12 @@ class Gateway:
 
 
 @dataclass(frozen=True)
+class Route:
+    dst: str  # "10.9.0.0/16"
+    via: str | None  # the next hop; None for a route straight onto the link
+
+
+@dataclass(frozen=True)
 class Interface:
     name: str
     mac: str
@@ -59,6 +65,8 @@ class Interface:
     gateway6: Gateway | None
     method4: str | None  # "dhcp" | "static" | None (no IPv4)
     method6: str | None  # "dhcp" | "auto" | "static" | None (no IPv6)
+    routes4: tuple[Route, ...] = ()  # static routes other than the default and the gateway's host route
+    routes6: tuple[Route, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,22 @@ def _default_gateway(routes: list[dict[str, Any]], dev: str, own: list[str]) -> 
     return Gateway(str(gw), "onlink" in (best.get("flags") or []) or not inside)
 
 
+def _static_routes(routes: list[dict[str, Any]], dev: str, gateway: Gateway | None) -> tuple[Route, ...]:
+    """The routes the host's configuration added to ``dev`` (protocol boot, which ``ip -j`` leaves out,
+    or static): not the kernel's subnet routes, not a lease's or a router advertisement's, not the
+    default route and not the host route to an on-link gateway (carried with the gateway)."""
+    out = []
+    for r in _flat(routes):
+        if r.get("dev") != dev or r.get("dst") in (None, "default") or r.get("type", "unicast") != "unicast":
+            continue
+        if r.get("protocol", "boot") not in ("boot", "static"):
+            continue
+        if gateway is not None and not r.get("gateway") and r["dst"].split("/")[0] == gateway.address:
+            continue
+        out.append(Route(r["dst"], r.get("gateway")))
+    return tuple(out)
+
+
 def interfaces(doc: dict[str, Any], files: dict[str, str]) -> tuple[tuple[Interface, ...], tuple[str, ...]]:
     """The interfaces worth carrying, and notes on those that are not carried."""
     configured = netconf.configured(
@@ -254,6 +278,8 @@ def interfaces(doc: dict[str, Any], files: dict[str, str]) -> tuple[tuple[Interf
                 gw6,
                 netconf.method(methods.get("inet"), [a.dynamic for a in v4], family=4),
                 netconf.method(methods.get("inet6"), [a.dynamic for a in v6], family=6),
+                _static_routes(doc.get("ip_route") or [], name, gw4),
+                _static_routes(doc.get("ip6_route") or [], name, gw6),
             )
         )
     return tuple(out), tuple(notes)

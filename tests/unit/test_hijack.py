@@ -304,6 +304,29 @@ def test_static_stays_static_dhcp_stays_dhcp_on_link_gateways_get_a_host_route()
     assert not check(json.dumps(got.merged)).report.has_errors
 
 
+def test_static_routes_beside_the_default_are_carried_on_static_interfaces_only() -> None:
+    # netns: "10.9.0.0/16 via 198.51.100.1 dev ens4" (proto boot: ip -j leaves it out), the kernel's
+    # subnet routes, and ens3's host route to its on-link gateway (carried with that gateway already)
+    static4 = IFUPDOWN + "auto ens4\niface ens4 inet static\n    address 198.51.100.20/24\n"
+    found = facts.parse(document(files={"/etc/network/interfaces": static4}))
+    ens3, ens4 = found.interfaces
+    assert ens3.routes4 == () and ens3.routes6 == ()
+    assert ens4.routes4 == (facts.Route("10.9.0.0/16", "198.51.100.1"),)
+    text = carry.interfaces_file(found.interfaces, "h")
+    assert text.count("route add 172.31.1.1 ") == 1
+    assert "\tpost-up ip route add 10.9.0.0/16 via 198.51.100.1 dev ens4\n" in text
+    assert "route 10.9.0.0/16 via 198.51.100.1" in carry.describe(ens4)
+    # the same route on a DHCP interface comes back from its lease (dhclient adds it): not carried
+    leased = facts.parse(document(files={"/etc/network/interfaces": IFUPDOWN, "/var/lib/dhcp/dhclient.ens4.leases": DHCLIENT_LEASE}))
+    assert "10.9.0.0" not in carry.interfaces_file(leased.interfaces, "h")
+    # a lease's, a router advertisement's or the kernel's routes are never taken for static ones
+    routes = [{"dst": "10.8.0.0/16", "gateway": "198.51.100.1", "dev": "ens4", "protocol": p, "flags": []}
+              for p in ("dhcp", "ra", "kernel")] + [{"dst": "10.7.0.0/16", "dev": "ens4", "protocol": "static", "flags": []}]  # fmt: skip
+    found = facts.parse(document(files={"/etc/network/interfaces": static4}, ip_route=routes))
+    assert found.interfaces[1].routes4 == (facts.Route("10.7.0.0/16", None),)
+    assert "\tpost-up ip route add 10.7.0.0/16 dev ens4\n" in carry.interfaces_file(found.interfaces, "h")
+
+
 def test_several_static_addresses_of_a_family_stay() -> None:
     iface = facts.Interface("ens4", "52:54:00:ab:cd:ef", None, (Address("192.0.2.7/24", False), Address("192.0.2.8/24", False)),
                             (), Gateway("192.0.2.1", False), None, "static", None)  # fmt: skip
