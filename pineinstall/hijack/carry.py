@@ -6,7 +6,8 @@ The fragment states the network in the files the ``pine`` variant's ``network:``
 with its own ``network:`` replaces the carried file as a whole, never half of it. It goes beyond that
 section where a VPS needs it: both families on one interface, several addresses, on-link gateways
 (a host route to the gateway first, then the default route through it). ``/etc/mactab`` binds each
-carried name to its MAC (``nameif`` reads it): Pine's kernel may name the NICs otherwise.
+carried name to its MAC, and each interface's first stanza renames the NIC with that MAC to the carried
+name (``pre-up nameif``): Pine's kernel names NICs eth0, eth1... where the host's udev said ens3.
 
 The login user's authorized keys go to ``root``: whoever could log in to the old system, as root or as
 a sudo user, could already do anything there, and root is the one account every Pine has. Ignition
@@ -60,6 +61,7 @@ def interfaces_file(ifaces: tuple[Interface, ...], host: str) -> str:
     lines = [HEADER.format(host=host), "auto lo", "iface lo inet loopback"]
     for iface in ifaces:
         lines += ["", f"auto {iface.name}"]
+        first = len(lines) + 1  # after the interface's first stanza line, whichever family it is
         if iface.method4 == "dhcp":
             lines.append(f"iface {iface.name} inet dhcp")
         elif iface.method4 == "static" and iface.v4:
@@ -68,6 +70,10 @@ def interfaces_file(ifaces: tuple[Interface, ...], host: str) -> str:
             lines.append(f"iface {iface.name} inet6 {iface.method6}")
         elif iface.method6 == "static" and iface.v6:
             _static(lines, iface.name, "inet6", iface.v6, iface.gateway6, iface.routes6)
+        if iface.mac and len(lines) >= first:  # a stanza was written
+            # Pine's kernel names NICs in probe order (eth0...), not as the host's udev did (ens3...):
+            # the NIC with this MAC gets the carried name before it is configured (a no-op when it has it)
+            lines.insert(first, f"\tpre-up nameif {iface.name} {iface.mac}")
     return "\n".join(lines) + "\n"
 
 

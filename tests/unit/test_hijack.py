@@ -288,10 +288,11 @@ def test_static_stays_static_dhcp_stays_dhcp_on_link_gateways_get_a_host_route()
         "# Carried over from vps1.example by pineinstall hijack\n"
         "auto lo\niface lo inet loopback\n\n"
         "auto ens3\n"
-        "iface ens3 inet static\n\taddress 203.0.113.5\n\tnetmask 255.255.255.255\n"
+        "iface ens3 inet static\n\tpre-up nameif ens3 52:54:00:12:34:56\n"
+        "\taddress 203.0.113.5\n\tnetmask 255.255.255.255\n"
         "\tpost-up ip route add 172.31.1.1 dev ens3\n\tpost-up ip route add default via 172.31.1.1 dev ens3\n"
         "iface ens3 inet6 static\n\taddress 2001:db8:1::5\n\tnetmask 64\n\tgateway fe80::1\n\n"
-        "auto ens4\niface ens4 inet dhcp\n"
+        "auto ens4\niface ens4 inet dhcp\n\tpre-up nameif ens4 52:54:00:ab:cd:ef\n"
     )
     assert contents(got.merged, "/etc/mactab") == "ens3 52:54:00:12:34:56\nens4 52:54:00:ab:cd:ef\n"
     assert contents(got.merged, "/etc/resolv.conf") == "nameserver 192.0.2.53\nnameserver 2001:db8::53\n"
