@@ -155,7 +155,7 @@ clean() {{ # the host as it was: the files, the entry, the one-shot variable
 }}
 """
 
-HOST_SCRIPT = _COMMON + r"""undo() { clean; say "RESTORED $*"; exit 3; }
+SETUP = _COMMON + r"""undo() { clean; say "RESTORED $*"; exit 3; }
 [ -e $D ] && clean  # an earlier run that stopped half-way: its leftovers first
 mkdir -p $D || undo "cannot make $D"
 tar -xzf - -C $D || undo "cannot unpack the installer into $D (space on /boot?)"
@@ -171,8 +171,8 @@ if command -v grub-reboot >/dev/null; then grub-reboot $ID; else grub-editenv $G
 sync
 say "BOOT-ID $(cat /proc/sys/kernel/random/boot_id)"
 say READY
-setsid sh -c 'sleep 2; systemctl reboot || reboot' </dev/null >/dev/null 2>&1 &
 """
+HOST_SCRIPT = SETUP + "setsid sh -c 'sleep 2; systemctl reboot || reboot' </dev/null >/dev/null 2>&1 &\n"
 
 CLEANUP = _COMMON + r"""clean
 [ -e $D ] && { say "FAILED $D is still there"; exit 1; }
