@@ -148,8 +148,11 @@ clean() {{ # the host as it was: the files, the entry, the one-shot variable
 		sed -i '/^### BEGIN pineinstall hijack/,/^### END pineinstall hijack/d' $G/custom.cfg
 		[ -s $G/custom.cfg ] || rm -f $G/custom.cfg
 	fi
-	[ "$(grub-editenv $G/grubenv list 2>/dev/null | sed -n 's/^next_entry=//p')" = $ID ] &&
+	# ours, or the empty one GRUB leaves when it spent ours (when the host had none before)
+	next=$(grub-editenv $G/grubenv list 2>/dev/null | sed -n 's/^next_entry=//p')
+	if [ "$next" = $ID ] || {{ [ -z "$next" ] && [ -e $D/next_entry.none ]; }}; then
 		grub-editenv $G/grubenv unset next_entry
+	fi
 	rm -rf $D $G/custom.cfg.pine-new
 	sync
 }}
@@ -164,6 +167,7 @@ if [ -f $G/custom.cfg ]; then cp -p $G/custom.cfg $D/custom.cfg.orig || undo "ca
 else : >$D/custom.cfg.none; fi
 { [ -f $G/custom.cfg ] && cat $G/custom.cfg; cat $D/entry.cfg; } >$G/custom.cfg.pine-new &&
 	mv $G/custom.cfg.pine-new $G/custom.cfg || undo "cannot write $G/custom.cfg"
+grub-editenv $G/grubenv list | grep -q '^next_entry=' || : >$D/next_entry.none
 if command -v grub-reboot >/dev/null; then grub-reboot $ID; else grub-editenv $G/grubenv set next_entry=$ID; fi ||
 	undo "grub-reboot $ID failed"
 [ "$(grub-editenv $G/grubenv list | sed -n 's/^next_entry=//p')" = $ID ] ||

@@ -122,7 +122,7 @@ def test_failed_installer_boot_falls_back_to_the_old_system(runs: dict) -> None:
     assert runs["after_areas"] == runs["before_areas"]  # tables, GRUB's core, the ESP, the backup GPT
     before, after = runs["before"].splitlines(), runs["after"].splitlines()
     assert "No such file" in after[0] and "No such file" in after[1], after  # no /boot/pine-hijack, no custom.cfg
-    assert not any(ln.startswith("next_entry=pine") for ln in after), after
+    assert not any(ln.startswith("next_entry") for ln in after), after  # GRUB's empty one unset too
     assert before[:-1] == after[:-1] and before[-1] != after[-1]  # the same state, a new boot
 
 
