@@ -3,7 +3,7 @@ modules read through loop mounts; the cpio listed by the real ``cpio``), the ins
 by the real Dropbear, and the host's side (``bootonce.SETUP`` and ``CLEANUP``) run by the real ``sh``
 and ``grub-editenv`` against a /boot of a private mount namespace.
 
-The whole path runs against a real Debian guest in tests/vm/test_hijack_bootonce.py.
+The whole path runs against a real Debian guest in tests/vm/test_hijack_oneshot.py.
 """
 
 from __future__ import annotations
