@@ -113,11 +113,11 @@ class Cpio:
 
 
 def find_kernel(root: str) -> str | None:
-    """The module directory (holding vmlinuz and modules.dep) of a mounted root, or None."""
+    """The module directory (holding vmlinuz, and modules.dep unless every driver is built in) of a
+    mounted root, or None."""
     for pattern in KERNEL_GLOBS:
         for path in sorted(glob.glob(os.path.join(root, pattern))):
-            if os.path.exists(os.path.join(os.path.dirname(path), "modules.dep")):
-                return os.path.dirname(path)
+            return os.path.dirname(path)
     return None
 
 
@@ -144,8 +144,8 @@ def _copy_kernel(disk: str, run_dir: str) -> tuple[str, str, list[tuple[str, byt
                         continue
                     kernel = os.path.join(run_dir, "installer-vmlinuz")
                     shutil.copyfile(os.path.join(moddir, "vmlinuz"), kernel)
-                    with open(os.path.join(moddir, "modules.dep")) as fh:
-                        order = module_order(fh.read(), MODULES)
+                    dep = os.path.join(moddir, "modules.dep")
+                    order = module_order(Path(dep).read_text() if os.path.exists(dep) else "", MODULES)
                     mods = []
                     for rel in order:
                         name = os.path.basename(rel)

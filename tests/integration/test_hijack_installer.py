@@ -87,6 +87,23 @@ def test_installer_is_built_from_the_disks_kernel(tmp_path: Path) -> None:
     assert built.host_key_pub in pub
 
 
+@needs_root
+@pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="needs busybox-static")
+def test_a_kernel_with_its_drivers_built_in_needs_no_modules(tmp_path: Path) -> None:
+    root = pine_root(tmp_path)
+    moddir = root / "ostree/deploy/pine/deploy/0123abcd.0/usr/lib/modules" / VERSION
+    shutil.rmtree(moddir / "kernel")
+    (moddir / "modules.dep").unlink()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    built = installer.build(str(_disk_with_roots(tmp_path, [root])), str(run_dir), "ssh-ed25519 AAAA run",
+                            dropbear(), NET, 22)  # fmt: skip
+    assert built.modules == ()
+    cpio = gzip.decompress(Path(built.initramfs).read_bytes())
+    listing = subprocess.run(["cpio", "-t"], input=cpio, capture_output=True, check=True).stdout.decode().split()
+    assert "modules.list" in listing and "init" in listing
+
+
 def host_run(boot: Path, script: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     """script as the host's sh runs it, with boot as /boot (a private mount namespace)."""
     wrapper = 'mount --bind "$1" /boot && exec sh -c "$2"'
