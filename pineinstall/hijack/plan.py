@@ -36,7 +36,8 @@ BOOT_ONCE_STEPS = (
     "and says the host is back and unchanged",
     "in a session to the installer (its host key pinned): find {disk} by size, serial and table id; nothing "
     "of it is mounted there",
-    STEPS[3],
+    "POINT OF NO RETURN: the first write to {disk}; before it a failure leaves the disk untouched, and the "
+    "installer reboots into the old system",
     STEPS[4],
 )
 
