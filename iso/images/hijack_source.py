@@ -11,6 +11,11 @@ The network is what a VPS provider sets up by hand: ifupdown, static ``10.0.2.15
 (the predictable-name policy is masked, as many VPS images do): Pine's kernel names it ``eth0`` too,
 and renaming by MAC on Pine (``/etc/mactab``) is not applied at boot yet.
 
+GRUB is set up as Debian's ``grub-mkconfig`` leaves it for the one-shot boot path of ``pineinstall
+hijack`` (``--takeover boot-once``): ``grub2-common`` gives ``grub-reboot``/``grub-editenv``, the
+grub.cfg loads ``grubenv`` and boots ``next_entry`` once (00_header's block) and sources
+``custom.cfg`` (41_custom's block); ``grub-install`` made the ``grubenv``.
+
 root logs in with the build's own key (``id_ed25519`` beside ``disk.img``, a test key made for the
 build); the host keys are made once per build.
 
@@ -32,7 +37,7 @@ from iso.lib.debian import SUITE, kernel_abi, run
 from .build import HERE, INITRAMFS_MODULES, KEEP_MODULE_DIRS, LIB, PACKAGES, BuiltImage, cache_dir, load
 
 HOSTNAME = "debian-src"
-EXTRA_PACKAGES = ("openssh-server", "ifupdown", "iproute2")
+EXTRA_PACKAGES = ("openssh-server", "ifupdown", "iproute2", "grub2-common")
 ADDRESS, GATEWAY, DNS = "10.0.2.15/24", "10.0.2.2", "10.0.2.3"
 INTERFACES = f"""\
 auto lo
@@ -44,6 +49,31 @@ iface eth0 inet static
 \tgateway {GATEWAY}
 """
 KEY = "id_ed25519"
+# What Debian 12's grub-mkconfig writes for the one-shot entry (/etc/grub.d/00_header) and the
+# user's entries (/etc/grub.d/41_custom): the two blocks the boot-once takeover relies on.
+NEXT_ENTRY_BLOCK = """\
+if [ -s $prefix/grubenv ]; then
+  set have_grubenv=true
+  load_env
+fi
+if [ "${next_entry}" ] ; then
+   set default="${next_entry}"
+   set next_entry=
+   save_env next_entry
+   set boot_once=true
+else
+   set default="0"
+fi
+"""
+CUSTOM_BLOCK = """
+### BEGIN /etc/grub.d/41_custom ###
+if [ -f  ${config_directory}/custom.cfg ]; then
+  source ${config_directory}/custom.cfg
+elif [ -z "${config_directory}" -a -f  $prefix/custom.cfg ]; then
+  source $prefix/custom.cfg
+fi
+### END /etc/grub.d/41_custom ###
+"""
 
 
 def _sources() -> list[Path]:
@@ -85,6 +115,22 @@ def _customize(root: Path, tmp: Path) -> None:
     run(["chroot", root, "passwd", "-l", "root"])
 
 
+def _debian_grub_cfg(img: Path, tmp: Path) -> None:
+    """The built disk's grub.cfg with Debian's next_entry and custom.cfg blocks; checks the grubenv
+    that grub-install made (GRUB's save_env rewrites it in place and cannot create it)."""
+    from iso.lib.disk import loop_device, mounted
+
+    with loop_device(img) as dev, mounted(f"{dev}p3", tmp / "grub-mnt") as mnt:
+        cfg = mnt / "boot" / "grub" / "grub.cfg"
+        text = cfg.read_text()
+        if "set default=0\n" not in text:
+            raise RuntimeError(f"{cfg}: no 'set default=0' line to replace")
+        cfg.write_text(text.replace("set default=0\n", NEXT_ENTRY_BLOCK, 1) + CUSTOM_BLOCK)
+        env = mnt / "boot" / "grub" / "grubenv"
+        if not env.is_file() or env.stat().st_size != 1024:
+            raise RuntimeError(f"{env}: grub-install made no 1024-byte grubenv")
+
+
 def _build(tmp: Path) -> dict:
     from .disk import build_raw
 
@@ -99,6 +145,7 @@ def _build(tmp: Path) -> dict:
     packages = debian.installed_packages(root)
     debian.drop_apt_state(root)
     info = build_raw(root, tmp / "disk.img", version, str(uuid.uuid4()))
+    _debian_grub_cfg(tmp / "disk.img", tmp)
     shutil.rmtree(root, ignore_errors=True)
     return {**kernel, **info, "initramfs_modules": mods, "packages": packages, "file": "disk.img",
             "kind": "hijack-source", "address": ADDRESS, "gateway": GATEWAY, "hostname": HOSTNAME}  # fmt: skip

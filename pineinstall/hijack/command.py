@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="check, probe and print the plan; change nothing")
     run.add_argument("-y", "--yes", action="store_true", help="do not ask before the point of no return")
     run.add_argument(
+        "--takeover",
+        choices=("auto", "ram", "boot-once"),
+        default="auto",
+        help="how the disk is written: boot-once boots the host once into a Pine installer through a one-shot "
+        "GRUB entry (a failed installer boot falls back to the old system); ram pivots into RAM on the running "
+        "host (the path for the smallest RAM); auto (default) takes boot-once where GRUB and the RAM allow it",
+    )
+    run.add_argument(
         "--reboot-timeout",
         type=float,
         default=900.0,
@@ -144,7 +152,7 @@ def confirm(ns: argparse.Namespace, disk: str) -> bool:
 
 
 def hijack(ns: argparse.Namespace) -> int:
-    from pineinstall.hijack import carry, facts, plan, probe, refusals, ssh
+    from pineinstall.hijack import bootonce, carry, facts, plan, probe, refusals, ssh
 
     target = ssh.Target.parse(ns.target, ns.port, ns.identity)
     config = load_config(ns.config, ns.files_dir)
@@ -163,9 +171,12 @@ def hijack(ns: argparse.Namespace) -> int:
         host_keys = ssh.fingerprints(run_dir)
         found = facts.parse(doc)
         refused = refusals.refusals(found, refusals.local_boot_id())
+        choice = bootonce.choose(ns.takeover, doc, found)
+        if choice.refused:
+            refused.append(choice.refused)
         carried = carry.carry(found, config, target.host)
         check_merged(carried.merged)
-        sys.stdout.write(plan.render(str(target), host_keys, found, image, ns.config, carried, refused))
+        sys.stdout.write(plan.render(str(target), host_keys, found, image, ns.config, carried, refused, choice))
         sys.stdout.flush()
         if refused:
             return EXIT_REFUSED
@@ -177,7 +188,7 @@ def hijack(ns: argparse.Namespace) -> int:
         from pineinstall.hijack import takeover
 
         report = takeover.run(target, run_dir, found, carried.merged, image.source, image.sha256,
-                              ns.reboot_timeout, times)  # fmt: skip
+                              ns.reboot_timeout, times, doc if choice.method == bootonce.BOOT_ONCE else None)  # fmt: skip
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     sys.stdout.write("\n".join(report.lines()) + "\n")

@@ -29,6 +29,7 @@ import io
 import os
 import tarfile
 import uuid
+from dataclasses import dataclass
 
 from pineinstall.errors import PineError
 
@@ -95,6 +96,27 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin  # the tmpfs has /bin and /sbin; the h
 say() { printf 'PINE-%s\n' "$*"; }
 fail() { say "FAILED $*"; exit 1; }
 disk=$2 name=${2#/dev/}
+ptid() { # disk pttype: the partition-table id as its bytes on disk, in hex
+	case "$2" in
+	gpt) dd if="$1" bs=512 skip=1 count=1 2>/dev/null | od -An -tx1 -j56 -N16 | tr -d ' \n' ;;
+	dos) dd if="$1" bs=512 count=1 2>/dev/null | od -An -tx1 -j440 -N4 | tr -d ' \n' ;;
+	esac
+}
+finddisk() { # size serial ptid-hex pttype: the one disk that is the probe's (the one-shot installer, whose
+	# kernel may name it otherwise); nothing of it is mounted there
+	: >/connected
+	found=
+	for b in /sys/block/*; do
+		n=${b##*/}
+		case $n in loop* | ram* | zram* | sr* | fd* | dm-* | md* | nbd*) continue ;; esac
+		[ "$(($(cat "$b/size") * 512))" = "$1" ] || continue
+		if [ -n "$2" ]; then [ "$(cat "$b/serial" 2>/dev/null)" = "$2" ] || continue; fi
+		[ "$(ptid "/dev/$n" "$4")" = "$3" ] && found="$found /dev/$n"
+	done
+	set -- $found
+	[ $# = 1 ] && [ -b "$1" ] || fail "no single disk of the probe's size, serial and table id here (found:${found:- none})"
+	say "DISK-FOUND $1"
+}
 quiesce() { # size serial ptid-hex pttype
 	: >/connected
 	[ -b "$disk" ] || fail "$disk is not a block device"
@@ -102,11 +124,7 @@ quiesce() { # size serial ptid-hex pttype
 	if [ -n "$2" ]; then
 		[ "$(cat /sys/block/$name/serial 2>/dev/null)" = "$2" ] || fail "$disk: its serial is not the probe's"
 	fi
-	case "$4" in
-	gpt) id=$(dd if="$disk" bs=512 skip=1 count=1 2>/dev/null | od -An -tx1 -j56 -N16 | tr -d ' \n') ;;
-	dos) id=$(dd if="$disk" bs=512 count=1 2>/dev/null | od -An -tx1 -j440 -N4 | tr -d ' \n') ;;
-	*) id= ;;
-	esac
+	id=$(ptid "$disk" "$4")
 	[ "$id" = "$3" ] || fail "$disk: its partition-table id is not the probe's (is $id)"
 	say "DISK-CHECKED $disk"
 	for unit in $SERVICES; do timeout 30 chroot /proc/1/root systemctl stop "$unit" >/dev/null 2>&1; done
@@ -135,6 +153,7 @@ write() { # size sha256; the framed stream on stdin (pineinstall/hijack/stream.p
 	set -o pipefail
 	size=$1 sha=$2
 	say "POINT-OF-NO-RETURN $disk"
+	: >/writing
 	o=,direct  # O_DIRECT writes, or the page cache where the device refuses them
 	dd if=/dev/zero of="$disk" bs=1M count=1 oflag=direct conv=notrunc,fsync 2>/dev/null ||
 		{ o=; dd if=/dev/zero of="$disk" bs=1M count=1 conv=notrunc,fsync 2>/dev/null; } ||
@@ -189,6 +208,7 @@ write() { # size sha256; the framed stream on stdin (pineinstall/hijack/stream.p
 }
 case "$1" in
 quiesce) shift 2; quiesce "$@" ;;
+find) shift 2; finddisk "$@" ;;
 write) shift 2; write "$@" ;;
 reboot) echo b >/proc/sysrq-trigger ;;
 *) fail "unknown step $1" ;;
@@ -247,50 +267,60 @@ def _applets(busybox: str) -> list[str]:
     return run([busybox, "--list"]).stdout.decode().split()
 
 
-def build(run_key_pub: str, own_dropbear: str | None = None) -> bytes:
-    """The mini-root as a gzip'ed tar (all owned by root); own_dropbear: the new disk's Dropbear."""
+@dataclass(frozen=True)
+class Entry:
+    """One file of the mini-root: a directory (data None), a file, or a symlink (link)."""
+
+    name: str
+    data: bytes | None = None
+    mode: int = 0o644
+    link: str | None = None
+
+
+def entries(run_key_pub: str, dropbear: str) -> list[Entry]:
+    """The mini-root (the RAM payload's, and the one-shot installer's): directories first."""
     busybox = os.environ.get("PINE_HIJACK_BUSYBOX", BUSYBOX)
     if not os.path.exists(busybox) or not _is_static(busybox):
         raise PayloadError(f"{busybox}: no static busybox here (apt-get install busybox-static)")
-    dropbear = _dropbear(own_dropbear)
+    out = [Entry(d, mode=0o755) for d in ("bin", "sbin", "etc", "etc/dropbear", "tmp", "dev", "proc", "sys")]
+    out += [Entry("root", mode=0o700), Entry("root/.ssh", mode=0o700)]
+    with open(busybox, "rb") as fh:
+        out.append(Entry("bin/busybox", fh.read(), 0o755))
+    out += [Entry(f"bin/{a}", link="busybox") for a in _applets(busybox) if a != "busybox" and "/" not in a]
+    with open(dropbear, "rb") as fh:
+        out.append(Entry("bin/dropbearmulti", fh.read(), 0o755))
+    out += [Entry("sbin/dropbear", link="../bin/dropbearmulti"), Entry("bin/dropbearkey", link="dropbearmulti")]
+    out += [
+        Entry("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"),
+        Entry("etc/shadow", b"root:*:19000:0:99999:7:::\n", 0o600),
+        Entry("etc/group", b"root:x:0:\n"),
+        Entry("etc/shells", b"/bin/sh\n"),
+        Entry("root/.ssh/authorized_keys", (run_key_pub.strip() + "\n").encode(), 0o600),
+        Entry("stage1.sh", STAGE1.encode(), 0o755),
+    ]
+    services = f"SERVICES='{' '.join(SERVICES)}'\n"
+    out.append(Entry("stage2.sh", STAGE2.replace("set -u\n", "set -u\n" + services, 1).encode(), 0o755))
+    return out
+
+
+def build(run_key_pub: str, own_dropbear: str | None = None) -> bytes:
+    """The mini-root as a gzip'ed tar (all owned by root); own_dropbear: the new disk's Dropbear."""
+    files = entries(run_key_pub, _dropbear(own_dropbear))
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz", compresslevel=9) as tar:
-
-        def add(name: str, data: bytes | None = None, mode: int = 0o644, link: str | None = None) -> None:
-            info = tarfile.TarInfo(name)
+        for e in files:
+            info = tarfile.TarInfo(e.name)
             info.uid = info.gid = 0
             info.mtime = 0
-            if link is not None:
-                info.type, info.linkname = tarfile.SYMTYPE, link
+            if e.link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, e.link
                 tar.addfile(info)
-            elif data is None:
-                info.type, info.mode = tarfile.DIRTYPE, mode
+            elif e.data is None:
+                info.type, info.mode = tarfile.DIRTYPE, e.mode
                 tar.addfile(info)
             else:
-                info.size, info.mode = len(data), mode
-                tar.addfile(info, io.BytesIO(data))
-
-        for d in ("bin", "sbin", "etc", "etc/dropbear", "tmp", "dev", "proc", "sys"):
-            add(d, mode=0o755)
-        add("root", mode=0o700)
-        add("root/.ssh", mode=0o700)
-        with open(busybox, "rb") as fh:
-            add("bin/busybox", fh.read(), 0o755)
-        for applet in _applets(busybox):
-            if applet != "busybox" and "/" not in applet:
-                add(f"bin/{applet}", link="busybox")
-        with open(dropbear, "rb") as fh:
-            add("bin/dropbearmulti", fh.read(), 0o755)
-        add("sbin/dropbear", link="../bin/dropbearmulti")
-        add("bin/dropbearkey", link="dropbearmulti")
-        add("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
-        add("etc/shadow", b"root:*:19000:0:99999:7:::\n", 0o600)
-        add("etc/group", b"root:x:0:\n")
-        add("etc/shells", b"/bin/sh\n")
-        add("root/.ssh/authorized_keys", (run_key_pub.strip() + "\n").encode(), 0o600)
-        add("stage1.sh", STAGE1.encode(), 0o755)
-        services = f"SERVICES='{' '.join(SERVICES)}'\n"
-        add("stage2.sh", STAGE2.replace("set -u\n", "set -u\n" + services, 1).encode(), 0o755)
+                info.size, info.mode = len(e.data), e.mode
+                tar.addfile(info, io.BytesIO(e.data))
     return out.getvalue()
 
 

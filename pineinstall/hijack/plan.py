@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pineinstall.hijack.bootonce import BOOT_ONCE, Choice
 from pineinstall.hijack.carry import Carried
 from pineinstall.hijack.facts import MIB, Facts
 from pineinstall.resources import shown_url
@@ -25,6 +26,22 @@ STEPS = (
 )
 
 
+BOOT_ONCE_STEPS = (
+    STEPS[0],
+    "build the installer here: the new disk's kernel and an initramfs with busybox, Dropbear (a host key made "
+    "here), the run's key and the carried network; copy both into /boot/pine-hijack on the host, add a one-shot "
+    "entry to /boot/grub/custom.cfg, grub-reboot it and reboot; if any of it fails, all of it is undone",
+    "the installer boots once (GRUB spends the entry): no session within its watchdog, or a panic, and it reboots "
+    "into the old system; the command then waits for the old system, removes /boot/pine-hijack and the entry, "
+    "and says the host is back and unchanged",
+    "in a session to the installer (its host key pinned): find {disk} by size, serial and table id; nothing "
+    "of it is mounted there",
+    "POINT OF NO RETURN: the first write to {disk}; before it a failure leaves the disk untouched, and the "
+    "installer reboots into the old system",
+    STEPS[4],
+)
+
+
 @dataclass(frozen=True)
 class Image:
     source: str
@@ -37,7 +54,7 @@ def size(n: int) -> str:
 
 
 def render(target: str, host_keys: list[str], facts: Facts, image: Image, config: str, carried: Carried,
-           refused: list[str]) -> str:  # fmt: skip
+           refused: list[str], choice: Choice | None = None) -> str:  # fmt: skip
     lines = [f"host {target}"]
     lines += [f"  host key: {k}" for k in host_keys]
     os = facts.os
@@ -75,7 +92,10 @@ def render(target: str, host_keys: list[str], facts: Facts, image: Image, config
         lines.append("REFUSED: the takeover cannot go on")
         lines += [f"  {r}" for r in refused]
     else:
+        once = choice is not None and choice.method == BOOT_ONCE
+        if choice is not None:
+            lines.append(f"takeover: {choice.method} ({choice.reason})")
         lines.append("takeover steps")
         disk = d.path if d else "the disk"
-        lines += [f"  {n}. {s.format(disk=disk)}" for n, s in enumerate(STEPS, 1)]
+        lines += [f"  {n}. {s.format(disk=disk)}" for n, s in enumerate(BOOT_ONCE_STEPS if once else STEPS, 1)]
     return "\n".join(lines) + "\n"

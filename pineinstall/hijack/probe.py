@@ -31,6 +31,7 @@ cmd() { # a command's JSON output, or null when it is missing or fails
 has() { [ -e "$1" ] && printf true || printf false; }
 printf '{"probe":1,\n"user":%s,\n"home":%s,\n"hostname":%s,\n' "$(str "$(id -un)")" "$(str "$HOME")" \
 	"$(str "$(cat /proc/sys/kernel/hostname 2>/dev/null)")"
+printf '"ssh_port":%s,\n' "$(str "${SSH_CONNECTION##* }")"
 printf '"virt":%s,\n' "$(str "$(systemd-detect-virt -c 2>/dev/null)")"
 printf '"markers":{"proc_vz":%s,"user_beancounters":%s,"dockerenv":%s,"containerenv":%s,' \
 	"$(has /proc/vz)" "$(has /proc/user_beancounters)" "$(has /.dockerenv)" "$(has /run/.containerenv)"
@@ -49,9 +50,13 @@ done
 printf '],\n"ip_addr":%s,\n' "$(cmd ip -d -j addr)"
 printf '"ip_route":%s,\n"ip6_route":%s,\n' "$(cmd ip -j route)" "$(cmd ip -j -6 route)"
 printf '"resolv_conf_link":%s,\n' "$(str "$(readlink /etc/resolv.conf)")"
+printf '"boot_fs":%s,\n' "$(cmd findmnt -J -b -o TARGET,SOURCE,FSTYPE,UUID,AVAIL -T /boot)"
+printf '"grub_tools":{"editenv":%s,"reboot":%s},\n' "$(str "$(command -v grub-editenv)")" \
+	"$(str "$(command -v grub-reboot)")"
 printf '"files":{'
 sep=
-for path in /etc/os-release /usr/lib/os-release /proc/meminfo /proc/sys/kernel/random/boot_id /etc/hostname /etc/resolv.conf \
+for path in /etc/os-release /usr/lib/os-release /proc/meminfo /proc/sys/kernel/random/boot_id /proc/cmdline \
+	/boot/grub/grub.cfg /boot/grub/grubenv /etc/hostname /etc/resolv.conf \
 	/run/systemd/resolve/resolv.conf /etc/network/interfaces /etc/network/interfaces.d/* \
 	/etc/netplan/*.yaml /etc/systemd/network/*.network /run/systemd/network/*.network \
 	/var/lib/dhcp/*.leases /var/lib/dhclient/*.leases /var/lib/dhcpcd/*.lease /var/lib/dhcpcd5/*.lease \

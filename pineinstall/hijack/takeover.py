@@ -80,6 +80,9 @@ def _marker(line: str) -> tuple[str, str] | None:
 
 
 class Takeover:
+    server_alias = RAM_ALIAS  # the name the server's pinned key is stored under, and its file
+    server_hosts = "known_hosts.ram"
+
     def __init__(self, target: ssh.Target, run_dir: str, facts: Facts, reboot_timeout: float) -> None:
         self.target = target
         self.run_dir = run_dir
@@ -93,7 +96,7 @@ class Takeover:
 
     def _ram_argv(self, command: str) -> list[str]:
         return ssh.argv(
-            self.ram, self.run_dir, [command], hosts="known_hosts.ram", alias=RAM_ALIAS, strict="yes"
+            self.ram, self.run_dir, [command], hosts=self.server_hosts, alias=self.server_alias, strict="yes"
         )
 
     def _ram(self, command: str, timeout: float = 900) -> dict[str, str]:
@@ -112,11 +115,10 @@ class Takeover:
 
     # --- steps ------------------------------------------------------------------------------------
 
-    def handover(self, own_dropbear: str | None) -> None:
-        """Session 1: the payload, stage 1, the RAM server's key pinned. Any failure: nothing changed."""
+    def make_run_key(self) -> str:
+        """The run's own key pair (root's key in the RAM server and the installer); its public line."""
         from pineinstall.run import run
 
-        t0 = time.monotonic()
         run(
             [
                 "ssh-keygen",
@@ -132,7 +134,12 @@ class Takeover:
             ]
         )
         with open(self.run_key + ".pub") as fh:
-            tarball = payload.build(fh.read(), own_dropbear)
+            return fh.read()
+
+    def handover(self, own_dropbear: str | None) -> None:
+        """Session 1: the payload, stage 1, the RAM server's key pinned. Any failure: nothing changed."""
+        t0 = time.monotonic()
+        tarball = payload.build(self.make_run_key(), own_dropbear)
         self.report.bytes_sent += len(tarball)
         command = payload.remote_command(self.facts.user != "root", HANDOVER_WAIT)
         self.first = subprocess.Popen(
@@ -198,15 +205,17 @@ class Takeover:
             self._ram("sh /stage2.sh reboot /dev/null", timeout=30)
         return "the disk was not written; the host was rebooted into its old system"
 
-    def stream(self, disk: provision.Provisioned) -> None:
+    def stream(self, disk: provision.Provisioned, path: str | None = None) -> None:
         """Session 2b: the point of no return. The disk as framed stream (stream.py): data gzip'ed,
-        holes as zero frames written on the host."""
+        holes as zero frames written on the host. path: the disk's name where the writer runs (the
+        one-shot installer's kernel may name it otherwise)."""
         d = self.facts.disk
         assert d is not None
-        say(f"POINT OF NO RETURN: writing {d.path} on the host now")
+        path = path or d.path
+        say(f"POINT OF NO RETURN: writing {path} on the host now")
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            self._ram_argv(shlex.join(["sh", "/stage2.sh", "write", d.path, str(disk.size), disk.sha256])),
+            self._ram_argv(shlex.join(["sh", "/stage2.sh", "write", path, str(disk.size), disk.sha256])),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ssh.env(),
         )  # fmt: skip
         sent = [0]
@@ -283,8 +292,9 @@ class Takeover:
 
 
 def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], image: str, sha256: str,
-        reboot_timeout: float, times: dict[str, float]) -> Report:  # fmt: skip
-    """Everything after the confirmation. TakeoverError says in what state the host is."""
+        reboot_timeout: float, times: dict[str, float], boot_once: dict[str, Any] | None = None) -> Report:  # fmt: skip
+    """Everything after the confirmation. TakeoverError says in what state the host is. boot_once: the
+    probe's document, for the one-shot installer boot (:mod:`.oneshot`) instead of the RAM pivot."""
     d = facts.disk
     if d is None:
         raise TakeoverError("no boot disk in the probe")
@@ -292,6 +302,13 @@ def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], 
     say(f"provisioning the new {d.path} here ({d.size} bytes, sparse)")
     disk = provision.provision(merged, image, sha256, d.size, run_dir)
     times["provision"] = time.monotonic() - t0
+    if boot_once is not None:
+        from pineinstall.hijack.oneshot import OneShot
+
+        once = OneShot(target, run_dir, facts, reboot_timeout, boot_once)
+        once.report.times.update(times)
+        once.run(disk)
+        return once.report
     take = Takeover(target, run_dir, facts, reboot_timeout)
     take.report.times.update(times)
     # the probe's known_hosts (same run_dir): the host key is checked, not learnt again

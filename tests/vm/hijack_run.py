@@ -97,6 +97,7 @@ def playbook(
             "pine_template": str(cfg), "pine_image_file": str(image), "pine_image_sha256": digest,
             "pine_build_dir": str(tmp / "build"), "pine_health_timeout": 1200,
             "pine_pineinstall": str(bin_dir / "pineinstall"),
+            "pine_takeover": "ram",  # the RAM pivot's test: auto takes the one-shot boot at 128 MiB
         },
     }}))  # fmt: skip
     env = {
@@ -165,7 +166,8 @@ def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> d
                 argv, env = playbook(tmp, port, src_key, cfg, image.path, digest)
                 out["playbook"] = (argv, env)
             else:
-                argv, env = hijack(*common, "--image-sha256", digest, "--yes", "--reboot-timeout", 1200), None
+                argv, env = hijack(*common, "--image-sha256", digest, "--yes", "--reboot-timeout", 1200,
+                                   "--takeover", "ram"), None
             run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=tmp)
             while guest.running() and run.poll() is None and time.monotonic() - t0 < HIJACK_TIMEOUT:
                 time.sleep(1)

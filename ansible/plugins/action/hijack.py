@@ -27,7 +27,7 @@ from ansible_collections.pine.provision.plugins.module_utils.fleet import (
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("config", "config_content", "image_file", "image_url", "image_sha256", "root", "pineinstall"))
+    _VALID_ARGS = frozenset(("config", "config_content", "image_file", "image_url", "image_sha256", "root", "pineinstall", "takeover"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -68,6 +68,7 @@ class ActionModule(ActionBase):
                 identity=self._option("private_key_file", task_vars, "ansible_ssh_private_key_file"),
                 dry_run=self._task.check_mode,
                 executable=args.get("pineinstall"),
+                takeover=args.get("takeover"),
             )
         except FleetError as exc:
             raise AnsibleActionFail(str(exc)) from exc

@@ -69,6 +69,7 @@ def hijack_argv(
     identity: str | None = None,
     dry_run: bool = False,
     executable: str | None = None,
+    takeover: str | None = None,
 ) -> list[str]:
     """``pineinstall hijack [USER@]HOST CONFIG ...``: --dry-run prints the plan, else --yes (no prompt)."""
     if bool(image_file) == bool(image_url):
@@ -81,6 +82,8 @@ def hijack_argv(
         argv += ["--port", str(port)]
     if identity:
         argv += ["--identity", identity]
+    if takeover and takeover != "auto":
+        argv += ["--takeover", takeover]
     argv.append("--dry-run" if dry_run else "--yes")
     return argv
 

@@ -44,6 +44,14 @@ options:
     description:
       - The image's sha256, checked before the host's disk is written.
     type: str
+  takeover:
+    description:
+      - How the host's disk is written (C(pineinstall hijack --takeover)). C(boot-once) boots the host once into
+        a Pine installer through a one-shot GRUB entry (a failed installer boot falls back to the old system);
+        C(ram) pivots into RAM on the running host; C(auto) takes C(boot-once) where GRUB and the RAM allow it.
+    type: str
+    choices: [auto, ram, boot-once]
+    default: auto
   root:
     description:
       - The directory on the host whose C(etc/.pine-result.json) is read. Only tests change it.
