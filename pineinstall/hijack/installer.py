@@ -20,7 +20,6 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,41 +122,28 @@ def find_kernel(root: str) -> str | None:
 
 def _copy_kernel(disk: str, run_dir: str) -> tuple[str, str, list[tuple[str, bytes]]]:
     """(kernel copy, version, [(module file name, plain bytes)]) from the first partition that has one."""
-    import json
+    from pineinstall.hijack.provision import on_partitions
 
-    from pineinstall.run import CommandError, run
+    def copy(mnt: str) -> tuple[str, str, list[tuple[str, bytes]]] | None:
+        moddir = find_kernel(mnt)
+        if moddir is None:
+            return None
+        kernel = os.path.join(run_dir, "installer-vmlinuz")
+        shutil.copyfile(os.path.join(moddir, "vmlinuz"), kernel)
+        dep = os.path.join(moddir, "modules.dep")
+        order = module_order(Path(dep).read_text() if os.path.exists(dep) else "", MODULES)
+        mods = []
+        for rel in order:
+            name = os.path.basename(rel)
+            for ext in (".gz", ".xz", ".zst"):
+                name = name.removesuffix(ext)
+            mods.append((name, plain_module(os.path.join(moddir, rel))))
+        return kernel, os.path.basename(moddir), mods
 
-    table = json.loads(run(["sfdisk", "--json", disk]).stdout or b"{}").get("partitiontable", {})
-    sector = int(table.get("sectorsize", 512))
-    for part in table.get("partitions", []):
-        loop = run(["losetup", "-f", "--show", "-r", "-o", str(part["start"] * sector),
-                    "--sizelimit", str(part["size"] * sector), disk]).stdout.decode().strip()  # fmt: skip
-        try:
-            with tempfile.TemporaryDirectory(dir=run_dir) as mnt:
-                try:
-                    run(["mount", "-o", "ro", loop, mnt])
-                except CommandError:
-                    continue  # swap, the BIOS boot partition, an ESP this kernel cannot read
-                try:
-                    moddir = find_kernel(mnt)
-                    if moddir is None:
-                        continue
-                    kernel = os.path.join(run_dir, "installer-vmlinuz")
-                    shutil.copyfile(os.path.join(moddir, "vmlinuz"), kernel)
-                    dep = os.path.join(moddir, "modules.dep")
-                    order = module_order(Path(dep).read_text() if os.path.exists(dep) else "", MODULES)
-                    mods = []
-                    for rel in order:
-                        name = os.path.basename(rel)
-                        for ext in (".gz", ".xz", ".zst"):
-                            name = name.removesuffix(ext)
-                        mods.append((name, plain_module(os.path.join(moddir, rel))))
-                    return kernel, os.path.basename(moddir), mods
-                finally:
-                    run(["umount", mnt], check=False)
-        finally:
-            run(["losetup", "-d", loop], check=False)
-    raise InstallerError(f"no kernel (usr/lib/modules/VERSION/vmlinuz) on any partition of {disk}")
+    found = on_partitions(disk, run_dir, copy)
+    if found is None:
+        raise InstallerError(f"no kernel (usr/lib/modules/VERSION/vmlinuz) on any partition of {disk}")
+    return found
 
 
 def host_key(dropbear: str, run_dir: str) -> tuple[bytes, str]:
@@ -182,7 +168,7 @@ def build(disk: str, run_dir: str, run_key_pub: str, own_dropbear: str | None, n
           watchdog: int = bootonce.WATCHDOG) -> Installer:  # fmt: skip
     """The installer for the provisioned disk (kernel and modules from it), into run_dir."""
     kernel, version, mods = _copy_kernel(disk, run_dir)
-    dropbear = payload._dropbear(own_dropbear)
+    dropbear = payload.ram_dropbear(own_dropbear)
     key, key_pub = host_key(dropbear, run_dir)
     cpio = Cpio()
     names = set()

@@ -228,7 +228,7 @@ def ptid_hex(pttype: str | None, ptuuid: str | None) -> str:
     return ""
 
 
-def _dropbear(own: str | None) -> str:
+def ram_dropbear(own: str | None) -> str:
     """The static Dropbear multi-call binary: PINE_HIJACK_DROPBEAR, else the new disk's own (own), else
     one built from a checkout (once, cached; see iso/lib/dropbear.py)."""
     env = os.environ.get("PINE_HIJACK_DROPBEAR")
@@ -305,7 +305,7 @@ def entries(run_key_pub: str, dropbear: str) -> list[Entry]:
 
 def build(run_key_pub: str, own_dropbear: str | None = None) -> bytes:
     """The mini-root as a gzip'ed tar (all owned by root); own_dropbear: the new disk's Dropbear."""
-    files = entries(run_key_pub, _dropbear(own_dropbear))
+    files = entries(run_key_pub, ram_dropbear(own_dropbear))
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz", compresslevel=9) as tar:
         for e in files:

@@ -15,12 +15,14 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pineinstall.errors import PineError
 
 HOLE_CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 class ProvisionError(PineError):
@@ -87,11 +89,10 @@ def provision(config: dict[str, Any], image: str, sha256: str, size: int, run_di
 DROPBEAR_GLOBS = ("ostree/deploy/*/deploy/*/usr/sbin/dropbearmulti", "usr/sbin/dropbearmulti")
 
 
-def own_dropbear(disk: str, run_dir: str) -> str | None:
-    """The new disk's own static Dropbear, copied to run_dir: the RAM server then runs the very SSH
-    server the image ships, and an installed pineinstall needs no build tools. None when no partition
-    of the disk has one (an image without Dropbear: the caller falls back to a built one)."""
-    import glob
+def on_partitions(disk: str, run_dir: str, probe: Callable[[str], T | None]) -> T | None:
+    """``probe`` on each partition of ``disk`` that this kernel mounts, mounted read-only in turn
+    through an offset loop device (unmounted and detached after each); the first answer that is not
+    None, or None."""
     import tempfile
 
     from pineinstall.run import CommandError, run
@@ -108,17 +109,32 @@ def own_dropbear(disk: str, run_dir: str) -> str | None:
                 except CommandError:
                     continue  # swap, the BIOS boot partition, an ESP this kernel cannot read
                 try:
-                    found = [p for g in DROPBEAR_GLOBS for p in sorted(glob.glob(os.path.join(mnt, g)))]
-                    if found:
-                        copy = os.path.join(run_dir, "dropbearmulti")
-                        shutil.copyfile(found[0], copy)
-                        os.chmod(copy, 0o755)
-                        return copy
+                    found = probe(mnt)
                 finally:
                     run(["umount", mnt], check=False)
+                if found is not None:
+                    return found
         finally:
             run(["losetup", "-d", loop], check=False)
     return None
+
+
+def own_dropbear(disk: str, run_dir: str) -> str | None:
+    """The new disk's own static Dropbear, copied to run_dir: the RAM server then runs the very SSH
+    server the image ships, and an installed pineinstall needs no build tools. None when no partition
+    of the disk has one (an image without Dropbear: the caller falls back to a built one)."""
+    import glob
+
+    def copy(mnt: str) -> str | None:
+        found = [p for g in DROPBEAR_GLOBS for p in sorted(glob.glob(os.path.join(mnt, g)))]
+        if not found:
+            return None
+        dest = os.path.join(run_dir, "dropbearmulti")
+        shutil.copyfile(found[0], dest)
+        os.chmod(dest, 0o755)
+        return dest
+
+    return on_partitions(disk, run_dir, copy)
 
 
 def extents(path: str) -> Any:

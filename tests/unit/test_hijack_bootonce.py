@@ -10,29 +10,13 @@ from typing import Any
 
 import pytest
 
+from iso.images.hijack_source import CUSTOM_BLOCK, NEXT_ENTRY_BLOCK
 from pineinstall.hijack import bootonce, facts, installer, plan
 from pineinstall.hijack.bootonce import BOOT_ONCE, RAM, BootFs
 
 MIB = 1 << 20
-GRUB_CFG = """\
-if [ -s $prefix/grubenv ]; then
-  set have_grubenv=true
-  load_env
-fi
-if [ "${next_entry}" ] ; then
-   set default="${next_entry}"
-   set next_entry=
-   save_env next_entry
-   set boot_once=true
-else
-   set default="0"
-fi
-menuentry 'Debian GNU/Linux' { linux /boot/vmlinuz root=UUID=x }
-### BEGIN /etc/grub.d/41_custom ###
-if [ -f  ${config_directory}/custom.cfg ]; then
-  source ${config_directory}/custom.cfg
-fi
-"""
+# Debian 12's grub.cfg as grub-mkconfig writes it: the blocks the hijack source image carries
+GRUB_CFG = NEXT_ENTRY_BLOCK + "menuentry 'Debian GNU/Linux' { linux /boot/vmlinuz root=UUID=x }\n" + CUSTOM_BLOCK
 GRUBENV = "# GRUB Environment Block\n" + "#" * (1024 - 25)
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import free_port, keypair, running_disk, ssh, wait_for_ssh
@@ -120,8 +121,21 @@ def playbook(
     return argv, env
 
 
-def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> dict:
-    """The whole run (two boots under one guest lock): what the test and bench/hijack check and print."""
+@dataclass(frozen=True)
+class Setup:
+    """What a takeover run starts from: a fresh copy of the Debian guest's disk, the key that logs in to
+    it, the config (with the key Pine will take), the Pine image and its sha256, a free port."""
+
+    image: Path
+    disk: Path
+    src_key: Path
+    key: Path
+    cfg: Path
+    digest: str
+    port: int
+
+
+def setup(tmp: Path) -> Setup:
     source = ensure_hijack_source()
     image = ensure_pine_image()
     disk = copy_sparse(source.path, tmp / "debian.img")
@@ -132,9 +146,16 @@ def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> d
     cfg = tmp / "node.bu"
     cfg.write_text(config(public))
     digest = hashlib.sha256(image.path.read_bytes()).hexdigest()
+    return Setup(image.path, disk, src_key, key, cfg, digest, free_port())
+
+
+def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> dict:
+    """The whole run (two boots under one guest lock): what the test and bench/hijack check and print."""
+    s = setup(tmp)
+    image_path, disk, src_key, key, cfg, digest = s.image, s.disk, s.src_key, s.key, s.cfg, s.digest
     wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
-    port = free_port()
-    common = ("root@127.0.0.1", cfg, "--port", port, "--identity", src_key, "--image-file", image.path)
+    port = s.port
+    common = ("root@127.0.0.1", cfg, "--port", port, "--identity", src_key, "--image-file", image_path)
     out: dict = {"disk": disk, "key": key, "port": port}
     with guest_lock():
         with running_disk(disk, memory=memory, net_forwards={port: 22}, locked=False) as guest:
@@ -156,14 +177,14 @@ def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> d
             )
             out["sshd_same"] = after.stdout.split() == [pid] and after.returncode == 0
             if via_playbook:  # check mode: one plan per inventory host (two names for this guest)
-                argv, env = playbook(tmp, port, src_key, cfg, image.path, digest, hosts=("plan-a", "plan-b"))
+                argv, env = playbook(tmp, port, src_key, cfg, image_path, digest, hosts=("plan-a", "plan-b"))
                 out["check"] = subprocess.run([*argv, "--check"], env=env, cwd=tmp, capture_output=True,
                                               text=True, stdin=subprocess.DEVNULL, timeout=900)  # fmt: skip
                 out["check_unchanged"] = areas_sha256(disk) == before
             log = open(tmp / "hijack.log", "w")  # noqa: SIM115 (the command runs across both boots)
             t0 = time.monotonic()
             if via_playbook:  # issue 17: the same takeover through the example playbook
-                argv, env = playbook(tmp, port, src_key, cfg, image.path, digest)
+                argv, env = playbook(tmp, port, src_key, cfg, image_path, digest)
                 out["playbook"] = (argv, env)
             else:
                 argv, env = hijack(*common, "--image-sha256", digest, "--yes", "--reboot-timeout", 1200,

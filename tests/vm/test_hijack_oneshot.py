@@ -18,10 +18,8 @@ for the way back, 117-158 s for the takeover, about 6 min of guest time (docs/hi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -32,13 +30,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from harness import free_port, keypair, running_disk, ssh, wait_for_ssh  # noqa: E402
+from harness import running_disk, ssh, wait_for_ssh  # noqa: E402
 from harness.qemu import guest_lock  # noqa: E402
-from hijack_run import MEMORY, PROBE, SSH_TIMEOUT, areas_sha256, config, hijack  # noqa: E402
-
-from iso.images.hijack_source import ensure_hijack_source  # noqa: E402
-from iso.images.pine import ensure_pine_image  # noqa: E402
-from iso.lib.disk import copy_sparse  # noqa: E402
+from hijack_run import MEMORY, PROBE, SSH_TIMEOUT, areas_sha256, hijack, setup  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building, provisioning and QEMU need root")
 
@@ -74,19 +68,10 @@ def follow(argv: list[str], env: dict, disk: Path, port: int, stack: contextlib.
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("bootonce")
-    source = ensure_hijack_source()
-    image = ensure_pine_image()
-    disk = copy_sparse(source.path, tmp / "debian.img")
-    src_key = tmp / "source_key"
-    shutil.copy(source.directory / "id_ed25519", src_key)
-    src_key.chmod(0o600)
-    key, public = keypair(tmp)
-    cfg = tmp / "node.bu"
-    cfg.write_text(config(public))
-    digest = hashlib.sha256(image.path.read_bytes()).hexdigest()
-    port = free_port()
-    argv = hijack("root@127.0.0.1", cfg, "--port", port, "--identity", src_key, "--image-file", image.path,
-                  "--image-sha256", digest, "--takeover", "boot-once", "--yes", "--reboot-timeout", 900)  # fmt: skip
+    s = setup(tmp)
+    disk, src_key, key, port = s.disk, s.src_key, s.key, s.port
+    argv = hijack("root@127.0.0.1", s.cfg, "--port", port, "--identity", src_key, "--image-file", s.image,
+                  "--image-sha256", s.digest, "--takeover", "boot-once", "--yes", "--reboot-timeout", 900)  # fmt: skip
     out: dict = {"key": key, "port": port}
     with guest_lock(), contextlib.ExitStack() as stack:
         guest = stack.enter_context(running_disk(disk, memory=MEMORY, net_forwards={port: 22}, locked=False))
