@@ -101,7 +101,9 @@ echo "interfaces=$(grep -c 'address 10.0.2.15' /etc/network/interfaces)"
 echo "marker=$(cat /etc/.pine-firstboot-done)"
 echo "result_sha=$(sha256sum /etc/.pine-result.json | cut -d' ' -f1)"
 echo "result=$(tr -d '\n' < /etc/.pine-result.json)"
-echo "fw_cfg_module=$(grep -c '^qemu_fw_cfg ' /proc/modules)"
+echo "fw_cfg_builtin=$(grep -c '/qemu_fw_cfg.ko$' /lib/modules/$(uname -r)/modules.builtin)"
+echo "fw_cfg_entry=$(test -e /sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw && echo present)"
+echo "kernel=$(uname -r)"
 echo "var_tmp_left=$(ls -A /var/tmp | grep -c .)"
 echo "mem_total_kib=$(awk '/^MemTotal:/{print $2}' /proc/meminfo)"
 echo "mem_used_kib=$(free | awk '/^Mem:/{print $3}')"
@@ -160,7 +162,10 @@ def test_fw_cfg_first_boot_then_a_second_boot_changes_nothing(tmp_path: Path, ke
     record = json.loads(first["result"])["firstboot"]
     assert record["ok"] is True and record["provider"] == "fwcfg"
     assert record["hostname"] == "pine-fwcfg" and record["left_to_openrc"] == ["hello"]
-    assert first["marker"].endswith(" fwcfg") and first["fw_cfg_module"] == "1"
+    assert first["marker"].endswith(" fwcfg")
+    # Pine's own kernel (iso/lib/kernel.py): fw_cfg built in, no module to load
+    assert first["kernel"].endswith("-pine") and first["fw_cfg_builtin"] == "1", first["kernel"]
+    assert first["fw_cfg_entry"] == "present"
     assert first["var_tmp_left"] == "0", "the executable left its unpacked files in /var/tmp"
     assert "Pine first boot: provisioning" in console1
     # the second boot: the service sees its marker and changes nothing
