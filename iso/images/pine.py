@@ -40,6 +40,7 @@ HOSTNAME = "pine"
 # the kernel's modules.builtin when the image is built.
 DISK_DRIVERS = ("virtio_blk", "virtio_scsi", "ahci", "sd_mod", "ext4")
 BUILTIN_NEEDED = (*DISK_DRIVERS, "virtio_net", "af_packet", "ipv6", "qemu_fw_cfg")
+NO_BPF_KEY = "kernel.unprivileged_bpf_disabled"
 SYSINIT_ADDED = ("sysfs",)  # OpenRC services the wheel's container root leaves out of sysinit
 INITTAB_GETTYS = "tty1::respawn:/sbin/getty 38400 tty1\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n"
 INTERFACES = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"
@@ -133,6 +134,11 @@ def _customize(root: Path, tmp: Path) -> dict:
     # skip hostname, modules and hwclock; empty: OpenRC detects the (virtual) machine.
     rc_conf = root / "etc" / "rc.conf"
     rc_conf.write_text(re.sub(r"(?m)^rc_sys=.*$", 'rc_sys=""', rc_conf.read_text()))
+    # Pine's kernel has no BPF syscall, so Alpine's sysctl key for it does not exist (an error at boot)
+    sysctl = root / "usr" / "lib" / "sysctl.d" / "00-alpine.conf"
+    sysctl.write_text(
+        "".join(ln for ln in sysctl.read_text().splitlines(keepends=True) if NO_BPF_KEY not in ln)
+    )
     # Its sysinit runlevel (devfs, dmesg) mounts no /sys either: without it the first boot finds no
     # fw_cfg entries (/sys/firmware) and no interface for a DHCP lease (/sys/class/net).
     for name in SYSINIT_ADDED:
