@@ -5,8 +5,9 @@ whole read-only OSTree ``/usr`` holds every program and library), Pine's SSH ser
 (``iso.lib.dropbear``), a getty on ttyS0 beside tty1, DHCP on eth0, the self-contained executable
 (``iso.lib.exe``) as ``/usr/bin/pineinstall`` and the first-boot service that runs it
 (``pineinstall.firstboot``, in the boot runlevel: before the network and the SSH server),
-and the busybox prepare-root initramfs of the test images (``guest/init.sh``) with the virtio and ext4
-modules of Alpine's ``linux-virt``. It is committed to OSTree (ref ``pine/x86_64/alpine``) and
+Pine's kernel (``iso.lib.kernel``: Debian's linux 6.1 source with a small config, every driver built in;
+Alpine's ``linux-virt`` and its modules are dropped, it does not fit 64 MiB of RAM) and the busybox
+prepare-root initramfs of the test images (``guest/init.sh``), which then loads no modules. It is committed to OSTree (ref ``pine/x86_64/alpine``) and
 deployed (stateroot ``pine``, ``ostree=`` on the kernel line) by ``disk.build_ostree``: GRUB for
 BIOS and UEFI, serial and VGA console. Alpine's ``/var`` seeds the stateroot's (OpenRC has no
 tmpfiles to create it). The root partition is last, so ``pineinstall install`` grows it.
@@ -20,7 +21,6 @@ Layout: BIOS boot, the ESP (it plays Pine's ~40 MiB boot partition: kernels live
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import re
@@ -28,7 +28,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from iso.lib import alpine, cache, debian, dropbear, exe, initramfs
+from iso.lib import alpine, cache, debian, dropbear, exe, initramfs, kernel
 from iso.lib.debian import log
 
 from .build import HERE, LIB, REPO, BuiltImage, cache_dir, load
@@ -36,10 +36,11 @@ from .build import HERE, LIB, REPO, BuiltImage, cache_dir, load
 REF = "pine/x86_64/alpine"
 SIZE_MIB = 320  # ESP 63 MiB + a root with ~150 MiB free; pineinstall install grows the root
 HOSTNAME = "pine"
-# What /init needs to mount the root on virtio (virtio_pci is built into linux-virt), AHCI or SCSI.
-INITRAMFS_MODULES = ("virtio_blk", "virtio_scsi", "ahci", "sd_mod", "crc32c_cryptoapi", "ext4")
-# Loaded by OpenRC's modules service at boot (the image runs no mdev/udev coldplug).
-BOOT_MODULES = ("virtio_net", "af_packet", "ipv6")
+# What /init and the running system need, built into Pine's kernel (it has no modules): checked in
+# the kernel's modules.builtin when the image is built.
+DISK_DRIVERS = ("virtio_blk", "virtio_scsi", "ahci", "sd_mod", "ext4")
+BUILTIN_NEEDED = (*DISK_DRIVERS, "virtio_net", "af_packet", "ipv6", "qemu_fw_cfg")
+NO_BPF_KEY = "kernel.unprivileged_bpf_disabled"
 SYSINIT_ADDED = ("sysfs",)  # OpenRC services the wheel's container root leaves out of sysinit
 INITTAB_GETTYS = "tty1::respawn:/sbin/getty 38400 tty1\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n"
 INTERFACES = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"
@@ -47,7 +48,7 @@ INTERFACES = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp
 
 def _sources() -> list[Path]:
     own = [HERE / "pine.py", HERE / "disk.py", HERE / "guest" / "init.sh"]
-    lib = [LIB / n for n in ("alpine.py", "dropbear.py", "disk.py", "initramfs.py")]
+    lib = [LIB / n for n in ("alpine.py", "dropbear.py", "disk.py", "initramfs.py", "kernel.py")]
     product = [REPO / "pineinstall" / "firstboot" / "units" / "pine-firstboot.openrc"]
     return [*own, *lib, *product, *sorted((REPO / "pineinstall" / "boot").glob("*.py"))]
 
@@ -55,7 +56,13 @@ def _sources() -> list[Path]:
 def image_key() -> str:
     h = hashlib.sha256(
         json.dumps(
-            {"ref": REF, "size": SIZE_MIB, "wheel": alpine.WHEEL_SHA256, "exe": exe.build_key()}
+            {
+                "ref": REF,
+                "size": SIZE_MIB,
+                "wheel": alpine.WHEEL_SHA256,
+                "exe": exe.build_key(),
+                "kernel": kernel.build_key(kernel.source_version()),
+            }
         ).encode()
     )
     for path in _sources():
@@ -87,29 +94,28 @@ def _merge(src: Path, dst: Path) -> None:
         shutil.move(entry, target)
 
 
-def _initramfs(root: Path, version: str, out: Path, work: Path) -> list[str]:
-    """The prepare-root initramfs: the host's static busybox, Alpine's modules decompressed
-    (Debian's busybox insmod reads plain .ko files)."""
+def _initramfs(root: Path, version: str, out: Path, work: Path) -> None:
+    """The prepare-root initramfs: the host's static busybox (Alpine's is linked against musl) and
+    /init; no modules, Pine's kernel has its drivers built in (checked here)."""
     modroot = root / "usr" / "lib" / "modules" / version
+    builtin = {
+        Path(line).name.removesuffix(".ko").replace("-", "_")
+        for line in (modroot / "modules.builtin").read_text().split()
+    }
+    missing = [name for name in BUILTIN_NEEDED if name not in builtin]
+    if missing:
+        raise RuntimeError(f"image build: {', '.join(missing)} not built into the kernel ({modroot})")
     stage = work / "initramfs-stage"
-    staged = stage / "lib" / "modules" / version
-    staged.mkdir(parents=True)
+    (stage / "lib" / "modules" / version).mkdir(parents=True)
+    (stage / "lib" / "modules" / version / "modules.dep").write_text("")
     (stage / "bin").mkdir()
     shutil.copy("/bin/busybox", stage / "bin" / "busybox")
-    (staged / "modules.dep").write_text((modroot / "modules.dep").read_text().replace(".ko.gz", ".ko"))
-    for rel in initramfs.module_paths(staged, INITRAMFS_MODULES, required=False):
-        (staged / rel).parent.mkdir(parents=True, exist_ok=True)
-        (staged / rel).write_bytes(gzip.decompress((modroot / f"{rel}.gz").read_bytes()))
     init = (HERE / "guest" / "init.sh").read_text()
-    names = initramfs.build(stage, version, init, out, INITRAMFS_MODULES, required=False)
+    initramfs.build(stage, version, init, out, ())
     shutil.rmtree(stage)
-    for needed in ("virtio_blk.ko", "ext4.ko"):
-        if needed not in names:
-            raise RuntimeError(f"image build: {needed} missing from {modroot}")
-    return names
 
 
-def _customize(root: Path, version: str, tmp: Path) -> dict:
+def _customize(root: Path, tmp: Path) -> dict:
     """Alpine as Pine: SSH, consoles, network, first boot, kernel + initramfs under /boot."""
     from pineinstall.firstboot import service
 
@@ -122,11 +128,17 @@ def _customize(root: Path, version: str, tmp: Path) -> dict:
     (root / "etc" / "network" / "interfaces").write_text(INTERFACES)
     (root / "etc" / "hostname").write_text(HOSTNAME + "\n")
     (root / "etc" / "hosts").write_text(f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost\n")
-    (root / "etc" / "modules").write_text("\n".join(BOOT_MODULES) + "\n")
+    # OpenRC's modules service has nothing to load: the drivers are built into the kernel
+    (root / "etc" / "modules").write_text("# Pine's kernel has its drivers built in (no modules)\n")
     # The wheel's rc.conf says rc_sys="lxc" (its author boots it as a container), which makes OpenRC
     # skip hostname, modules and hwclock; empty: OpenRC detects the (virtual) machine.
     rc_conf = root / "etc" / "rc.conf"
     rc_conf.write_text(re.sub(r"(?m)^rc_sys=.*$", 'rc_sys=""', rc_conf.read_text()))
+    # Pine's kernel has no BPF syscall, so Alpine's sysctl key for it does not exist (an error at boot)
+    sysctl = root / "usr" / "lib" / "sysctl.d" / "00-alpine.conf"
+    sysctl.write_text(
+        "".join(ln for ln in sysctl.read_text().splitlines(keepends=True) if NO_BPF_KEY not in ln)
+    )
     # Its sysinit runlevel (devfs, dmesg) mounts no /sys either: without it the first boot finds no
     # fw_cfg entries (/sys/firmware) and no interface for a DHCP lease (/sys/class/net).
     for name in SYSINIT_ADDED:
@@ -141,17 +153,16 @@ def _customize(root: Path, version: str, tmp: Path) -> dict:
     agent, agent_manifest = exe.exe_build()
     shutil.copyfile(agent, root / service.DEFAULT_EXEC.lstrip("/"))
     (root / service.DEFAULT_EXEC.lstrip("/")).chmod(0o755)
-    # The kernel and initramfs where disk.build_ostree's tree conversion looks for them.
+    # Pine's kernel replaces linux-virt (its image, config, System.map and module tree go), with the
+    # initramfs where disk.build_ostree's tree conversion looks for them.
     boot = root / "boot"
-    vmlinuz = boot / "vmlinuz-virt"
-    shutil.move(vmlinuz, tmp / "vmlinuz")
     for leftover in boot.iterdir():
         shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
-    shutil.move(tmp / "vmlinuz", boot / f"vmlinuz-{version}")
-    mods = _initramfs(root, version, boot / f"initrd.img-{version}", tmp)
+    version = kernel.install_kernel(root)
+    _initramfs(root, version, boot / f"initrd.img-{version}", tmp)
     return {
         **info,
-        "initramfs_modules": mods,
+        "kernel_version": version,
         "exe_key": agent_manifest["key"],
         "exe_size": agent_manifest["size"],
     }
@@ -162,11 +173,11 @@ def _build(tmp: Path) -> dict:
 
     tarball = alpine.alpine_root()
     manifest = alpine.alpine_build()[1]
-    version = manifest["kernel_version"]
     root = tmp / "root"
     log(f"unpacking {tarball}")
     debian.untar(tarball, root)
-    info = _customize(root, version, tmp)
+    info = _customize(root, tmp)
+    version = info["kernel_version"]
     # /var, /home and /root live in the stateroot: keep their contents to seed it
     seed = tmp / "var-seed"
     shutil.move(root / "var", seed)
@@ -188,7 +199,9 @@ def _build(tmp: Path) -> dict:
         file="disk.img",
         alpine_release=manifest["alpine_release"],
         alpine_wheel=manifest["wheel"],
+        alpine_kernel=manifest["kernel_version"],
         kernel_version=version,
+        kernel_source=kernel.pine_kernel()[1]["version"],
     )
     return info
 

@@ -99,7 +99,7 @@ def build(
         name = Path(rel).name
         cpio.file(f"lib/modules/{name}", (modroot / rel).read_bytes())
         names.append(name)
-    cpio.file("modules.list", ("\n".join(names) + "\n").encode())
+    cpio.file("modules.list", "".join(f"{n}\n" for n in names).encode())  # empty: nothing to load
     cpio.file("init", init_script.encode(), 0o755)
     out.write_bytes(gzip.compress(cpio.finish(), compresslevel=6, mtime=0))
     return names
