@@ -6,6 +6,7 @@ lock), and what SSH reads back from Pine with the config's key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
@@ -15,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import free_port, keypair, running_disk, ssh, wait_for_ssh
 from harness.pineconfig import pine_config
@@ -217,4 +219,71 @@ def run_hijack(tmp: Path, memory: str = MEMORY, via_playbook: bool = False) -> d
     out["rc"], out["stdout"], out["stderr"] = run.returncode, stdout, (tmp / "hijack.log").read_text()
     print(f"\nhijack at {memory}: Debian boot to SSH {out['debian_boot_s']} s, dry run {out['dry_run_s']} s, "
           f"command to reboot {out['to_reboot_s']} s, command to Pine SSH {out['total_s']} s\n{stdout}")  # fmt: skip
+    return out
+
+
+COMMAND_TIMEOUT = 1800
+HOST_STATE = (
+    "ls -d /boot/pine-hijack 2>&1; ls /boot/grub/custom.cfg 2>&1; grub-editenv /boot/grub/grubenv list; "
+    "cat /proc/sys/kernel/random/boot_id"
+)
+
+
+def follow(
+    argv: list[str], env: dict, disk: Path, port: int, stack: contextlib.ExitStack, guest: Any, log: Path,
+    memory: str = MEMORY,
+) -> tuple[dict, Any]:
+    """Run the command; each time the guest reboots (QEMU exits), boot the disk again. Returns the
+    command's result, the boots seen (seconds each, serial tail) and the guest still running."""
+    boots = []
+    t0 = time.monotonic()
+    with open(log, "w") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        while proc.poll() is None and time.monotonic() - t0 < COMMAND_TIMEOUT:
+            if not guest.running():
+                boots.append({"s": round(guest.elapsed(), 1), "serial": guest.serial()[-4000:]})
+                stack.close()
+                guest = stack.enter_context(
+                    running_disk(disk, memory=memory, net_forwards={port: 22}, locked=False)
+                )
+            time.sleep(1)
+        if proc.poll() is None:
+            proc.kill()
+        stdout, _ = proc.communicate()
+    return {"rc": proc.returncode, "stdout": stdout, "stderr": log.read_text(), "boots": boots,
+            "s": round(time.monotonic() - t0, 1)}, guest  # fmt: skip
+
+
+def run_boot_once(tmp: Path, memory: str = MEMORY, way_back: bool = True) -> dict:
+    """``--takeover boot-once`` from a fresh Debian guest (QEMU restarted at each reboot, every boot under
+    one guest lock): first, with ``way_back``, a run whose installer reboots at once (the host must come
+    back unchanged), then the takeover; what tests/vm/test_hijack_oneshot.py and bench/hijack read."""
+    s = setup(tmp)
+    disk, src_key, key, port = s.disk, s.src_key, s.key, s.port
+    argv = hijack("root@127.0.0.1", s.cfg, "--port", port, "--identity", src_key, "--image-file", s.image,
+                  "--image-sha256", s.digest, "--takeover", "boot-once", "--yes", "--reboot-timeout", 900)  # fmt: skip
+    out: dict = {"key": key, "port": port}
+    with guest_lock(), contextlib.ExitStack() as stack:
+        guest = stack.enter_context(running_disk(disk, memory=memory, net_forwards={port: 22}, locked=False))
+        out["debian_boot_s"] = wait_for_ssh(guest, port, src_key, "root", SSH_TIMEOUT)
+        out["before_areas"] = areas_sha256(disk)
+        out["before"] = ssh(port, src_key, "root", HOST_STATE).stdout
+        out["mem"] = ssh(port, src_key, "root", "grep -E 'MemTotal|MemAvailable' /proc/meminfo").stdout
+        if way_back:
+            env = {**os.environ, "PINE_HIJACK_TEST_FAIL_INSTALLER": "1"}
+            out["fail"], guest = follow(argv, env, disk, port, stack, guest, tmp / "fail.log", memory)
+            out["after_areas"] = areas_sha256(disk)
+            out["after"] = ssh(port, src_key, "root", HOST_STATE).stdout
+        env = {k: v for k, v in os.environ.items() if k != "PINE_HIJACK_TEST_FAIL_INSTALLER"}
+        out["take"], guest = follow(argv, env, disk, port, stack, guest, tmp / "take.log", memory)
+        if out["take"]["rc"] == 0:
+            got = ssh(port, key, "tester", f"sh -c {shlex.quote(PROBE)}")
+            out["probe"] = dict(ln.split("=", 1) for ln in got.stdout.splitlines() if "=" in ln)
+            out["record"] = ssh(port, src_key, "root", "cat /etc/.pine-result.json").stdout
+        out["last_serial"] = guest.serial()[-3000:]
+    for name in ("fail", "take")[0 if way_back else 1 :]:
+        r = out[name]
+        print(f"\n{name}: rc {r['rc']} in {r['s']} s, boots {[b['s'] for b in r['boots']]}\n{r['stdout']}\n"
+              f"{r['stderr'][-1500:]}")  # fmt: skip
+    print(f"Debian boot to SSH {out['debian_boot_s']} s; {out['mem']}")
     return out

@@ -17,12 +17,8 @@ for the way back, 117-158 s for the takeover, about 6 min of guest time (docs/hi
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,72 +26,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from harness import running_disk, ssh, wait_for_ssh  # noqa: E402
-from harness.qemu import guest_lock  # noqa: E402
-from hijack_run import MEMORY, PROBE, SSH_TIMEOUT, areas_sha256, hijack, setup  # noqa: E402
+from hijack_run import run_boot_once  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building, provisioning and QEMU need root")
 
-COMMAND_TIMEOUT = 1800
-HOST_STATE = (
-    "ls -d /boot/pine-hijack 2>&1; ls /boot/grub/custom.cfg 2>&1; grub-editenv /boot/grub/grubenv list; "
-    "cat /proc/sys/kernel/random/boot_id"
-)
-
-
-def follow(argv: list[str], env: dict, disk: Path, port: int, stack: contextlib.ExitStack, guest, log: Path):  # type: ignore[no-untyped-def]
-    """Run the command; each time the guest reboots (QEMU exits), boot the disk again. Returns the
-    command's result, the boots seen (seconds each, serial tail) and the guest still running."""
-    boots = []
-    t0 = time.monotonic()
-    with open(log, "w") as err:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
-        while proc.poll() is None and time.monotonic() - t0 < COMMAND_TIMEOUT:
-            if not guest.running():
-                boots.append({"s": round(guest.elapsed(), 1), "serial": guest.serial()[-4000:]})
-                stack.close()
-                guest = stack.enter_context(
-                    running_disk(disk, memory=MEMORY, net_forwards={port: 22}, locked=False)
-                )
-            time.sleep(1)
-        if proc.poll() is None:
-            proc.kill()
-        stdout, _ = proc.communicate()
-    return {"rc": proc.returncode, "stdout": stdout, "stderr": log.read_text(), "boots": boots,
-            "s": round(time.monotonic() - t0, 1)}, guest  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    tmp = tmp_path_factory.mktemp("bootonce")
-    s = setup(tmp)
-    disk, src_key, key, port = s.disk, s.src_key, s.key, s.port
-    argv = hijack("root@127.0.0.1", s.cfg, "--port", port, "--identity", src_key, "--image-file", s.image,
-                  "--image-sha256", s.digest, "--takeover", "boot-once", "--yes", "--reboot-timeout", 900)  # fmt: skip
-    out: dict = {"key": key, "port": port}
-    with guest_lock(), contextlib.ExitStack() as stack:
-        guest = stack.enter_context(running_disk(disk, memory=MEMORY, net_forwards={port: 22}, locked=False))
-        out["debian_boot_s"] = wait_for_ssh(guest, port, src_key, "root", SSH_TIMEOUT)
-        out["before_areas"] = areas_sha256(disk)
-        out["before"] = ssh(port, src_key, "root", HOST_STATE).stdout
-        out["mem"] = ssh(port, src_key, "root", "grep -E 'MemTotal|MemAvailable' /proc/meminfo").stdout
-        env = {**os.environ, "PINE_HIJACK_TEST_FAIL_INSTALLER": "1"}
-        out["fail"], guest = follow(argv, env, disk, port, stack, guest, tmp / "fail.log")
-        out["after_areas"] = areas_sha256(disk)
-        out["after"] = ssh(port, src_key, "root", HOST_STATE).stdout
-        env = {k: v for k, v in os.environ.items() if k != "PINE_HIJACK_TEST_FAIL_INSTALLER"}
-        out["take"], guest = follow(argv, env, disk, port, stack, guest, tmp / "take.log")
-        if out["take"]["rc"] == 0:
-            got = ssh(port, key, "tester", f"sh -c {shlex.quote(PROBE)}")
-            out["probe"] = dict(ln.split("=", 1) for ln in got.stdout.splitlines() if "=" in ln)
-            out["record"] = ssh(port, src_key, "root", "cat /etc/.pine-result.json").stdout
-        out["last_serial"] = guest.serial()[-3000:]
-    for name in ("fail", "take"):
-        r = out[name]
-        print(f"\n{name}: rc {r['rc']} in {r['s']} s, boots {[b['s'] for b in r['boots']]}\n{r['stdout']}\n"
-              f"{r['stderr'][-1500:]}")  # fmt: skip
-    print(f"Debian boot to SSH {out['debian_boot_s']} s; {out['mem']}")
-    return out
+    return run_boot_once(tmp_path_factory.mktemp("bootonce"))
 
 
 def test_failed_installer_boot_falls_back_to_the_old_system(runs: dict) -> None:
