@@ -118,8 +118,11 @@ def _short_explicit(tag: str) -> str | None:
 class Decoder:
     """One decoding pass over a document for one Spec."""
 
-    def __init__(self, spec: Spec, text: bytes | str | None = None) -> None:
+    def __init__(self, spec: Spec, text: bytes | str | None = None, places: bool = True) -> None:
         self.spec = spec
+        # False for light nodes (yamlload.compose_light): no positions recorded, no aliases looked
+        # for (the text has no anchor); whatever needs a place raises yamlload.NeedPlaces.
+        self.places = places
         self.text = text  # the YAML text, to find aliases in (their nodes are the anchors')
         self._lines: list[str] | None = None
         # > 0 while decoding what Butane's context tree does not have (aliased or merged values):
@@ -168,7 +171,7 @@ class Decoder:
     # -- values --------------------------------------------------------------
     def decode(self, node: Any, typ: Any, path: tuple) -> Any:
         """The value of ``node`` as type ``typ``; NULL for a null; None after a type error."""
-        if not self.blind:
+        if self.places and not self.blind:
             m = node.start_mark
             self.pos[path] = (m.line + 1, m.column + 1)
         kind = node.id
@@ -210,16 +213,18 @@ class Decoder:
             # An item that starts before the end of the text read so far is an alias (its node is
             # the anchor's, earlier in the text). Indexes compare (even in the text libyaml saw when
             # large bodies were cut out); the alias is then found in the text from ``after``.
-            cursor = node.start_mark.index
-            after: Any = node.start_mark  # where the next item's text starts: a mark or (line, col)
+            places = self.places
+            cursor = node.start_mark.index if places else 0
+            after: Any = node.start_mark if places else None  # where the next item's text starts
             for item in node.value:
                 alias = None
-                if item.start_mark.index < cursor and not self.blind:
-                    alias = self._alias_at(after if type(after) is tuple else (after.line, after.column))
-                end = item.end_mark
-                if end.index > cursor:
-                    cursor = end.index
-                after = alias[1] if alias else end
+                if places:
+                    if item.start_mark.index < cursor and not self.blind:
+                        alias = self._alias_at(after if type(after) is tuple else (after.line, after.column))
+                    end = item.end_mark
+                    if end.index > cursor:
+                        cursor = end.index
+                    after = alias[1] if alias else end
                 if item.id == "scalar" and self.is_null(item):
                     # Go drops it: the struct slice cannot hold a nil.
                     if not self.blind:
@@ -252,12 +257,13 @@ class Decoder:
         fields = self.spec.fields(typ)
         out: dict[str, Any] = {}
         blind = self.blind  # unchanged by the calls below (they restore it)
+        places = self.places
         for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
-            km = knode.start_mark
             if (key is None or key not in fields) and (n < merged or blind):
                 continue
             if key is None or key not in fields:
+                km = knode.start_mark
                 kp = (*path, key if key is not None else "?")
                 self.keypos[kp] = (km.line + 1, km.column + 1)
                 self.unused.append((path, key if key is not None else "?"))
@@ -269,12 +275,16 @@ class Decoder:
                 self.blind += 1
                 v = self.decode(vnode, fields[key], kpath)
                 self.blind -= 1
+            elif not places:
+                v = self.decode(vnode, fields[key], kpath)
             elif vnode.start_mark.index < knode.end_mark.index:  # an alias: the anchor's node
+                km = knode.start_mark
                 self.keypos[kpath] = (km.line + 1, km.column + 1)
                 ke = knode.end_mark
                 alias = self._alias_at((ke.line, ke.column))
                 v = self._aliased(vnode, fields[key], kpath, alias[0] if alias else None)
             else:
+                km = knode.start_mark
                 self.keypos[kpath] = (km.line + 1, km.column + 1)
                 v = self.decode(vnode, fields[key], kpath)
             if v is NULL or v is None:
