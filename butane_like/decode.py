@@ -268,6 +268,23 @@ class Decoder:
                 self.keypos[kp] = (km.line + 1, km.column + 1)
                 self.unused.append((path, key if key is not None else "?"))
                 continue
+            if not places and not blind and n >= merged and vnode.id == "scalar":
+                # Without positions to record, the usual scalars are read here: what ``decode``
+                # gives them, without its call and path (most of a large config's values).
+                ftyp = fields[key]
+                tag = vnode.tag
+                val = vnode.value
+                if ftyp == S and (tag == Tags.QUOTED or (tag == Tags.PLAIN and val not in _NULLS)):
+                    out[key] = val
+                    continue
+                if tag == Tags.PLAIN:
+                    if ftyp == I and len(val) < 19 and val.isdigit() and val.isascii():
+                        if val[0] != "0" or len(val) == 1:  # decimal, below 2**63
+                            out[key] = int(val)
+                            continue
+                    elif ftyp == B and (val in _TRUE or val in _FALSE):
+                        out[key] = val in _TRUE
+                        continue
             kpath = (*path, key)
             if blind:
                 v = self.decode(vnode, fields[key], kpath)

@@ -9,7 +9,7 @@ came from (``base.origins``), so that later checks report at the user's lines.
 
 from __future__ import annotations
 
-from ..fields import Spec, camel
+from ..fields import B, I, S, Spec, camel
 from . import dataurl
 from .local import read_local, ssh_keys_local
 from .origins import Origins
@@ -34,6 +34,9 @@ _SUGAR = {
 }
 
 
+_SCALARS = (S, I, B)
+
+
 class Translator:
     """The state of one translation: the spec, the files directory, the report, the origins."""
 
@@ -55,6 +58,8 @@ class Translator:
         self.prepared: dict[int, tuple[str, str | None]] = {}
         # what is left of this translation's allowance of Go's (slow, exact) gzip bytes
         self.exact_gzip = dataurl.ExactBudget()
+        # object -> [(YAML key, its type, JSON key, a scalar?)] of the fields the copy copies
+        self._plans: dict[str, list[tuple[str, Any, str, bool]]] = {}
 
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
@@ -124,6 +129,8 @@ class Translator:
     def convert(self, value: Any, typ: Any, ypath: tuple) -> Any:
         """Copy a YAML-side value to the JSON side, doing the per-object sugar."""
         if isinstance(typ, tuple):
+            if typ[1] in _SCALARS:  # (a scalar is copied as it is)
+                return self.origins.reg(list(value), ypath)
             return self.origins.reg(
                 [self.convert(v, typ[1], (*ypath, i)) for i, v in enumerate(value)], ypath
             )
@@ -133,12 +140,18 @@ class Translator:
             return self._resource(value, ypath)
         out: dict[str, Any] = {}
         self.origins.reg(out, ypath)
-        skip = _SUGAR.get(typ, ())
-        fields = self.spec.fields(typ)
-        for key, ftyp in fields.items():
-            if key not in value or key in skip:
-                continue
-            out[camel(key)] = self.convert(value[key], ftyp, (*ypath, key))
+        plan = self._plans.get(typ)
+        if plan is None:
+            skip = _SUGAR.get(typ, ())
+            plan = self._plans[typ] = [
+                (key, ftyp, camel(key), ftyp in _SCALARS)
+                for key, ftyp in self.spec.fields(typ).items()
+                if key not in skip
+            ]
+        for key, ftyp, json_key, scalar in plan:
+            if key in value:
+                v = value[key]
+                out[json_key] = v if scalar else self.convert(v, ftyp, (*ypath, key))
         if typ == "PasswdUser" and "ssh_authorized_keys_local" in value:
             ssh_keys_local(self, out, value, ypath)
         elif typ in ("Unit", "Dropin") and "contents_local" in value:
