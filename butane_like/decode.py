@@ -216,7 +216,13 @@ class Decoder:
             places = self.places
             cursor = node.start_mark.index if places else 0
             after: Any = node.start_mark if places else None  # where the next item's text starts
+            plain_strings = elem == S and not places  # (the usual list of strings: read in place)
             for item in node.value:
+                if plain_strings and item.id == "scalar":
+                    tag = item.tag
+                    if tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS):
+                        items.append(item.value)  # what ``decode`` gives it
+                        continue
                 alias = None
                 if places:
                     if item.start_mark.index < cursor and not self.blind:
