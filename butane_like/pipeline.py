@@ -275,7 +275,8 @@ def _top_duplicates(root: Any) -> list[str]:
 
 def _finish(res: Result, report: Report, dec: Decoder, error: str | None) -> Result:
     if not dec.places and report.entries:
-        dec = _placed(dec)
+        dec = _placed(dec)  # the light path found something: its places, from the text again
+
     def find(path: tuple, at_key: bool) -> tuple[int, int] | None:
         """The place of a YAML path: the key's own for unused keys, else the value's or its
         nearest ancestor's."""

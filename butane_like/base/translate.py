@@ -139,7 +139,9 @@ class Translator:
         if typ in ("Resource", "ConfigResource"):
             return self._resource(value, ypath)
         out: dict[str, Any] = {}
-        self.origins.reg(out, ypath)
+        origins = self.origins
+        origins.origin[id(out)] = ypath  # origins.reg, inline: once per output object
+        origins.keep.append(out)
         plan = self._plans.get(typ)
         if plan is None:
             skip = _SUGAR.get(typ, ())
