@@ -261,9 +261,11 @@ class Decoder:
             pairs = self._merge_keys(pairs)
             merged = len(pairs) - own
         fields = self.spec.fields(typ)
-        out: dict[str, Any] = {}
         blind = self.blind  # unchanged by the calls below (they restore it)
         places = self.places
+        if not (places or blind or merged):
+            return self._light_mapping(pairs, fields, path)
+        out: dict[str, Any] = {}
         for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
             if (key is None or key not in fields) and (n < merged or blind):
@@ -274,23 +276,6 @@ class Decoder:
                 self.keypos[kp] = (km.line + 1, km.column + 1)
                 self.unused.append((path, key if key is not None else "?"))
                 continue
-            if not places and not blind and n >= merged and vnode.id == "scalar":
-                # Without positions to record, the usual scalars are read here: what ``decode``
-                # gives them, without its call and path (most of a large config's values).
-                ftyp = fields[key]
-                tag = vnode.tag
-                val = vnode.value
-                if ftyp == S and (tag == Tags.QUOTED or (tag == Tags.PLAIN and val not in _NULLS)):
-                    out[key] = val
-                    continue
-                if tag == Tags.PLAIN:
-                    if ftyp == I and len(val) < 19 and val.isdigit() and val.isascii():
-                        if val[0] != "0" or len(val) == 1:  # decimal, below 2**63
-                            out[key] = int(val)
-                            continue
-                    elif ftyp == B and (val in _TRUE or val in _FALSE):
-                        out[key] = val in _TRUE
-                        continue
             kpath = (*path, key)
             if blind:
                 v = self.decode(vnode, fields[key], kpath)
@@ -313,6 +298,35 @@ class Decoder:
             if v is NULL or v is None:
                 continue
             out[key] = v
+        return out
+
+    def _light_mapping(self, pairs: list, fields: dict[str, Any], path: tuple) -> dict[str, Any]:
+        """The mapping loop of ``decode`` for light nodes (no positions, no alias, no merge key):
+        the usual scalars are read here, as ``decode`` reads them, without its call and path."""
+        out: dict[str, Any] = {}
+        for knode, vnode in pairs:
+            key = knode.value
+            ftyp = fields.get(key) if key.__class__ is str else None
+            if ftyp is None:
+                knode.start_mark  # noqa: B018  # an unused key is placed: raises NeedPlaces
+                raise AssertionError("a light node has no place")  # pragma: no cover
+            if vnode.id == "scalar":
+                tag = vnode.tag
+                val = vnode.value
+                if ftyp == S and (tag == Tags.QUOTED or (tag == Tags.PLAIN and val not in _NULLS)):
+                    out[key] = val
+                    continue
+                if tag == Tags.PLAIN:
+                    if ftyp == I and len(val) < 19 and val.isdigit() and val.isascii():
+                        if val[0] != "0" or len(val) == 1:  # decimal, below 2**63
+                            out[key] = int(val)
+                            continue
+                    elif ftyp == B and (val in _TRUE or val in _FALSE):
+                        out[key] = val in _TRUE
+                        continue
+            v = self.decode(vnode, ftyp, (*path, key))
+            if v is not NULL and v is not None:
+                out[key] = v
         return out
 
     def _aliased(self, node: Any, typ: Any, path: tuple, where: tuple[int, int] | None) -> Any:
