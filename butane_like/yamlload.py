@@ -13,6 +13,7 @@ reporting a parser error at the 0-based line of the construct being parsed.
 
 from __future__ import annotations
 
+import _thread
 import itertools
 import sys
 
@@ -369,6 +370,8 @@ _ANCHOR = rb"(?:^|[ \t\[{,:])&"
 _anchor_search: Any = None
 _LIGHT_NODES = (_LightScalar, _LightSequence, _LightMapping)
 _light_parser_cls: Any = None
+# Held while a composer runs: the light one swaps the C module's node classes for its call.
+_swap_lock = _thread.allocate_lock()
 
 
 def light_ok(data: bytes) -> bool:
@@ -410,19 +413,22 @@ def _compose_light(text: bytes | str) -> Any:
 
         _light_parser_cls = LightParser
     names = vars(_cmodule)
-    saved = names["ScalarNode"], names["SequenceNode"], names["MappingNode"]
-    # The C composer makes its nodes from these module globals; swapped for this call only.
-    names["ScalarNode"], names["SequenceNode"], names["MappingNode"] = _LIGHT_NODES
-    parser = _light_parser_cls(text)
-    try:
-        root = parser.get_node() if parser.check_node() else None
-    except RecursionError:
-        raise
-    except Exception:  # a syntax error: its message and place come from the composer with marks
-        return _FAILED
-    finally:
-        names["ScalarNode"], names["SequenceNode"], names["MappingNode"] = saved
-        parser.dispose()
+    # The C composer makes its nodes from these module globals: swapped for this call only, one
+    # call at a time, ours with marks (``_compose``) waiting too. (A PyYAML C loader that another
+    # thread runs meanwhile would get light nodes: pine-transpile runs none.)
+    with _swap_lock:
+        saved = names["ScalarNode"], names["SequenceNode"], names["MappingNode"]
+        names["ScalarNode"], names["SequenceNode"], names["MappingNode"] = _LIGHT_NODES
+        parser = _light_parser_cls(text)
+        try:
+            root = parser.get_node() if parser.check_node() else None
+        except RecursionError:
+            raise
+        except Exception:  # a syntax error: its message and place come from the composer with marks
+            return _FAILED
+        finally:
+            names["ScalarNode"], names["SequenceNode"], names["MappingNode"] = saved
+            parser.dispose()
     if root is not None and root.__class__ not in _LIGHT_NODES:
         return _FAILED  # a libyaml binding that does not look its node classes up: not light
     return root
@@ -432,8 +438,9 @@ def _compose(text: bytes | str) -> Any:
     cparser = _load_cparser()
     parser = _parser_class(cparser)(text)
     try:
-        # check_node() steps over STREAM-START; an empty stream has no node.
-        return parser.get_node() if parser.check_node() else None
+        with _swap_lock:  # (not while the light composer has its node classes in place)
+            # check_node() steps over STREAM-START; an empty stream has no node.
+            return parser.get_node() if parser.check_node() else None
     except Exception as e:  # libyaml errors: ScannerError, ParserError, ComposerError, ReaderError
         mark = getattr(e, "problem_mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)

@@ -166,3 +166,33 @@ def test_pyyaml_nodes_are_given_back() -> None:
 )
 def test_anchors_are_seen(text: bytes, ok: bool) -> None:
     assert yamlload.light_ok(text) is ok
+
+
+def test_threads_composing_at_once_get_their_own_nodes() -> None:
+    """Light compositions (node classes swapped) and compositions with marks in several threads at
+    once: every answer is the one it is alone."""
+    import threading
+
+    files = b"".join(b"    - path: /f%d\n      mode: 420\n" % i for i in range(300))
+    light = b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n" + files
+    marked = light.replace(b"storage:", b"x: &a 1\nstorage:")  # an anchor: marks from the start
+    wrong = light.replace(b"mode: 420", b"mode: x", 1)  # light, then again with marks
+    texts = [light, marked, wrong]
+    alone = [answer(t, None) for t in texts]
+    failures: list[str] = []
+
+    def work(k: int) -> None:
+        for n in range(6):
+            i = (k + n) % 3
+            try:
+                if answer(texts[i], None) != alone[i]:
+                    failures.append(f"thread {k}, text {i}: another answer")
+            except Exception as e:  # (a thread's exception would not fail the test)
+                failures.append(f"thread {k}, text {i}: {e!r}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
