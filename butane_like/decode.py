@@ -44,6 +44,7 @@ _float_match = re.compile(_FLOAT).match
 _timestamp_match = re.compile(_TIMESTAMP).match
 
 NULL = object()  # marker: a null scalar
+_STRINGS = ("list", S)
 
 
 def go_parse_int(s: str) -> int | None:
@@ -324,6 +325,18 @@ class Decoder:
                     elif ftyp == B and (val in _TRUE or val in _FALSE):
                         out[key] = val in _TRUE
                         continue
+            elif vnode.id == "sequence" and ftyp == _STRINGS:
+                strings = []
+                for item in vnode.value:
+                    if item.id != "scalar":
+                        break
+                    tag = item.tag
+                    if not (tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS)):
+                        break
+                    strings.append(item.value)
+                else:
+                    out[key] = strings  # a list of strings, as ``decode`` reads it
+                    continue
             v = self.decode(vnode, ftyp, (*path, key))
             if v is not NULL and v is not None:
                 out[key] = v

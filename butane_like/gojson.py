@@ -53,11 +53,19 @@ def _empty(v: Any) -> bool:
     return v is None or (isinstance(v, (list, dict)) and not v)
 
 
-# struct -> [(key, type, plain string field, omitempty string, omitempty int, a struct or list)]
-_PLANS: dict[str, list[tuple[str, Any, bool, bool, bool, bool]]] = {}
+# struct -> [(key, type, plain string field, omitempty string, omitempty int, _nested)]
+_PLANS: dict[str, list[tuple[str, Any, bool, bool, bool, int]]] = {}
+_LEAF, _PRUNED, _PLAIN_LIST = 0, 1, 2  # a field pruned: not at all, by prune, as a list of leaves
 
 
-def _plan(typ: str) -> list[tuple[str, Any, bool, bool, bool, bool]]:
+def _nested(ktyp: Any) -> int:
+    if isinstance(ktyp, tuple):
+        elem = ktyp[1]
+        return _PRUNED if isinstance(elem, str) and elem in OUTPUT_ORDER else _PLAIN_LIST
+    return _PRUNED if ktyp in OUTPUT_ORDER else _LEAF
+
+
+def _plan(typ: str) -> list[tuple[str, Any, bool, bool, bool, int]]:
     plan = _PLANS[typ] = [
         (
             key,
@@ -65,7 +73,7 @@ def _plan(typ: str) -> list[tuple[str, Any, bool, bool, bool, bool]]:
             (typ, key) in NON_POINTER,
             (typ, key) in OMIT_EMPTY,
             (typ, key) in OMIT_ZERO,
-            isinstance(ktyp, tuple) or ktyp in OUTPUT_ORDER,
+            _nested(ktyp),
         )
         for key, ktyp in OUTPUT_ORDER[typ]
     ]
@@ -98,7 +106,11 @@ def prune(v: Any, typ: Any) -> Any:
                 continue
             if omit_zero and val == 0 and type(val) is int:
                 continue
-            if nested:
+            if nested == _PLAIN_LIST:  # what prune gives it, without the call
+                if not val:
+                    continue
+                val = list(val)
+            elif nested:
                 val = prune(val, ktyp)
                 if val is None or (isinstance(val, (list, dict)) and not val):  # _empty
                     continue

@@ -35,6 +35,15 @@ _SUGAR = {
 
 
 _SCALARS = (S, I, B)
+_SCALAR, _SCALAR_LIST, _OTHER = 0, 1, 2  # how the field copy copies a field
+
+
+def _copy_kind(ftyp: Any) -> int:
+    if ftyp in _SCALARS:
+        return _SCALAR
+    if isinstance(ftyp, tuple) and ftyp[1] in _SCALARS:
+        return _SCALAR_LIST
+    return _OTHER
 
 
 class Translator:
@@ -58,8 +67,8 @@ class Translator:
         self.prepared: dict[int, tuple[str, str | None]] = {}
         # what is left of this translation's allowance of Go's (slow, exact) gzip bytes
         self.exact_gzip = dataurl.ExactBudget()
-        # object -> [(YAML key, its type, JSON key, a scalar?)] of the fields the copy copies
-        self._plans: dict[str, list[tuple[str, Any, str, bool]]] = {}
+        # object -> [(YAML key, its type, JSON key, _copy_kind)] of the fields the copy copies
+        self._plans: dict[str, list[tuple[str, Any, str, int]]] = {}
 
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
@@ -146,14 +155,21 @@ class Translator:
         if plan is None:
             skip = _SUGAR.get(typ, ())
             plan = self._plans[typ] = [
-                (key, ftyp, camel(key), ftyp in _SCALARS)
+                (key, ftyp, camel(key), _copy_kind(ftyp))
                 for key, ftyp in self.spec.fields(typ).items()
                 if key not in skip
             ]
-        for key, ftyp, json_key, scalar in plan:
+        for key, ftyp, json_key, kind in plan:
             if key in value:
                 v = value[key]
-                out[json_key] = v if scalar else self.convert(v, ftyp, (*ypath, key))
+                if kind == _SCALAR:
+                    out[json_key] = v
+                elif kind == _SCALAR_LIST:  # convert's own copy, without the call
+                    out[json_key] = v = list(v)
+                    origins.origin[id(v)] = (*ypath, key)
+                    origins.keep.append(v)
+                else:
+                    out[json_key] = self.convert(v, ftyp, (*ypath, key))
         if typ == "PasswdUser" and "ssh_authorized_keys_local" in value:
             ssh_keys_local(self, out, value, ypath)
         elif typ in ("Unit", "Dropin") and "contents_local" in value:
