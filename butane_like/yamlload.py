@@ -403,12 +403,13 @@ def _compose_light(text: bytes | str) -> Any:
     global _light_parser_cls
     cparser: Any = _load_cparser()
     if _light_parser_cls is None:
+        from _operator import is_  # built in
 
         class LightParser(cparser):
             # C callables instead of Python methods, called once per node: the tag comes back as
             # slice(kind, value, implicit), read by the light node's __init__.
             resolve = slice
-            descend_resolver = slice
+            descend_resolver = is_  # (no object made)
             ascend_resolver = tuple
 
         _light_parser_cls = LightParser
