@@ -196,3 +196,30 @@ def test_threads_composing_at_once_get_their_own_nodes() -> None:
     for t in threads:
         t.join()
     assert not failures
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n"
+        b"    - path: /a\n      contents:\n        inline: |\n          line one\n\n          two\n"
+        b"    - path: /b\n      contents:\n        inline: |-\n          stripped\n",
+        b"variant: fcos\nversion: 1.5.0\nsystemd:\n  units:\n    - name: x.service\n"
+        b"      contents: |\n        [Unit]\n        Description=x\n      enabled: maybe\n",
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n"
+        b"    - path: /a\n      contents:\n        inline: |\n          body\n    - path: /a\n",
+        b"variant: fcos\nversion: 1.5.0\na: |\n  x\nb: PINE~CUT~0\n",  # declined: composed whole
+    ],
+)
+def test_large_bodies_cut_out_in_light_nodes_too(text: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose_light cuts large literal bodies out as compose does (thresholds lowered here)."""
+    monkeypatch.setattr(yamlload, "CUT_MIN_TEXT", 0)
+    monkeypatch.setattr(yamlload, "CUT_MIN_BODY", 1)
+    got = yamlload.compose_light(text)
+    assert got is not yamlload.FAILED
+    assert tree(got) == tree(yamlload._compose(text))
+    cut = yamlload._compose_cut(text, light=True)
+    assert (cut is yamlload.FAILED) == (b"PINE~CUT~" in text)  # really cut (but the placeholder)
+    light = answer(text, None)
+    monkeypatch.setattr(pipeline, "light_ok", lambda data: False)
+    assert light == answer(text, None)
