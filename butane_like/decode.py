@@ -116,6 +116,13 @@ def _short_explicit(tag: str) -> str | None:
     return None
 
 
+def _consumed(items: list) -> Any:
+    """The items of ``items``, each taken out of the list as it is handed over."""
+    for i, item in enumerate(items):
+        items[i] = None
+        yield item
+
+
 class Decoder:
     """One decoding pass over a document for one Spec."""
 
@@ -218,7 +225,9 @@ class Decoder:
             cursor = node.start_mark.index if places else 0
             after: Any = node.start_mark if places else None  # where the next item's text starts
             plain_strings = elem == S and not places  # (the usual list of strings: read in place)
-            for item in node.value:
+            # Light nodes are read once: each item's nodes go as it is decoded, and the values
+            # take their memory (a large config's peak is its tree, otherwise, plus its values).
+            for item in node.value if places else _consumed(node.value):
                 if plain_strings and item.id == "scalar":
                     tag = item.tag
                     if tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS):

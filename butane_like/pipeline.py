@@ -82,8 +82,9 @@ def run(
         root = compose_light(data)
         if root is not FAILED:
             stamp("yaml")
+            held, root = [root], None  # (no reference left here: the tree goes once decoded)
             try:
-                return _translate(data, root, False, files_dir, pretty, safety, output)
+                return _translate(data, held, False, files_dir, pretty, safety, output)
             except NeedPlaces:
                 stamp("light-abandoned")  # (the time of the attempt)
     return _run(data, files_dir, pretty, safety, output)
@@ -108,13 +109,16 @@ def _run(data: bytes, files_dir: str | None, pretty: bool, safety: bool, output:
         res.source = data
         res.error = "Error unmarshaling yaml: yaml: exceeded max depth"
         return res
-    return _translate(data, root, True, files_dir, pretty, safety, output)
+    held, root = [root], None
+    return _translate(data, held, True, files_dir, pretty, safety, output)
 
 
 def _translate(
-    data: bytes, root: Any, places: bool, files_dir: str | None, pretty: bool, safety: bool, output: bool
+    data: bytes, held: list, places: bool, files_dir: str | None, pretty: bool, safety: bool, output: bool
 ) -> Result:
-    """The translation of a composed document; ``places``: its nodes carry positions."""
+    """The translation of a composed document, the root node in ``held`` (taken out of it, so that
+    the tree is freed once decoded); ``places``: its nodes carry positions."""
+    root = held.pop()
     res = Result()
     res.source = data  # decoded when a report needs it
     # First pass, as Butane: only variant and version, from the top-level mapping.
