@@ -265,9 +265,7 @@ def _compose_cut(data: bytes, light: bool = False) -> Any:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if light:  # no marks to shift
-            pass
-        elif d := shift[bisect.bisect_left(at, node.end_mark.line)]:
+        if not light and (d := shift[bisect.bisect_left(at, node.end_mark.line)]):  # (light: no marks)
             m = node.end_mark  # libyaml's marks are read-only: new ones (index: in the skeleton, unused)
             node.end_mark = type(m)(m.name, m.index, m.line + d, m.column, None, None)
             m = node.start_mark
@@ -364,9 +362,10 @@ class _LightMapping(_LightCollection):
     kind = "map"
 
 
-# An anchor indicator where a node can start: after a blank, a line start or a flow indicator.
-# ``a&b`` inside a scalar is no anchor; ``a &b`` in a plain scalar is taken for one (marks then).
-_ANCHOR = rb"(?:^|[ \t\[{,:])&"
+# An anchor indicator where a node can start: at the start, after a blank, a line break (LF, CR;
+# NEL, LS, PS end in 0x85, 0xA8, 0xA9), a byte order mark (ends in 0xBF) or an indicator. Taking
+# more for an anchor only costs time: ``a &b`` in a plain scalar is (marks then); ``a&b`` is not.
+_ANCHOR = rb"(?:^|[ \t\r\n\[{,:?\-\x85\xa8\xa9\xbf])&"
 _anchor_search: Any = None
 _LIGHT_NODES = (_LightScalar, _LightSequence, _LightMapping)
 _light_parser_cls: Any = None
@@ -382,7 +381,7 @@ def light_ok(data: bytes) -> bool:
     if _anchor_search is None:
         import re
 
-        _anchor_search = re.compile(_ANCHOR, re.M).search
+        _anchor_search = re.compile(_ANCHOR).search
     return _anchor_search(data) is None
 
 
@@ -395,7 +394,7 @@ def compose_light(data: bytes) -> Any:
             return root
     try:
         return _compose_light(data)
-    except (YAMLSyntaxError, RecursionError):
+    except RecursionError:
         return _FAILED
 
 
