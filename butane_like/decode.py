@@ -24,7 +24,7 @@ import re
 from pineinstall.config.gocompat import go_quote
 
 from .fields import B, I, S, Spec
-from .yamlload import Tags
+from .yamlload import NeedPlaces, Tags
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -259,6 +259,8 @@ class Decoder:
         if isinstance(typ, tuple) or typ in (S, I, B):
             self.terror(node, "!!map", self.spec.go_type(typ) if typ != S else "string")
             return None
+        if not (self.places or self.blind):
+            return self._light_mapping(node.value, self.spec.fields(typ), path)
         pairs = node.value
         keys = [k.value for k, _ in pairs if k.id == "scalar"]
         if len(set(keys)) < len(keys) and self._duplicates(pairs):
@@ -273,8 +275,6 @@ class Decoder:
         fields = self.spec.fields(typ)
         blind = self.blind  # unchanged by the calls below (they restore it)
         places = self.places
-        if not (places or blind or merged):
-            return self._light_mapping(pairs, fields, path)
         out: dict[str, Any] = {}
         for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
@@ -311,15 +311,20 @@ class Decoder:
         return out
 
     def _light_mapping(self, pairs: list, fields: dict[str, Any], path: tuple) -> dict[str, Any]:
-        """The mapping loop of ``decode`` for light nodes (no positions, no alias, no merge key):
-        the usual scalars are read here, as ``decode`` reads them, without its call and path."""
+        """The mapping part of ``decode`` for light nodes: what needs a place (an unused key, a
+        merge key ``<<``, a key given twice, a type error) raises NeedPlaces, and the way with
+        marks does it all. The usual scalars are read here, as ``decode`` reads them, without its
+        call and path."""
         out: dict[str, Any] = {}
+        nulls: set[str] | None = None  # keys given null: not in out
         for knode, vnode in pairs:
             key = knode.value
             ftyp = fields.get(key) if key.__class__ is str else None
             if ftyp is None:
                 knode.start_mark  # noqa: B018  # an unused key is placed: raises NeedPlaces
                 raise AssertionError("a light node has no place")  # pragma: no cover
+            if key in out or (nulls is not None and key in nulls):
+                raise NeedPlaces  # a duplicate key (Go's error names both lines)
             if vnode.id == "scalar":
                 tag = vnode.tag
                 val = vnode.value
@@ -349,6 +354,10 @@ class Decoder:
             v = self.decode(vnode, ftyp, (*path, key))
             if v is not NULL and v is not None:
                 out[key] = v
+            elif nulls is None:
+                nulls = {key}
+            else:
+                nulls.add(key)
         return out
 
     def _aliased(self, node: Any, typ: Any, path: tuple, where: tuple[int, int] | None) -> Any:

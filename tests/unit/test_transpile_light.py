@@ -232,3 +232,20 @@ def test_large_bodies_cut_out_in_light_nodes_too(text: bytes, monkeypatch: pytes
     light = answer(text, None)
     monkeypatch.setattr(pipeline, "light_ok", lambda data: False)
     assert light == answer(text, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a key given twice where the first value is null (not kept): still Go's duplicate error
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n      mode:\n      mode: 420\n",
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - mode: 420\n      path: /a\n      mode: 420\n",
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n      <<: {mode: 420}\n",
+        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - {path: /a, ? [x] : 1}\n",
+    ],
+)
+def test_keys_the_light_mapping_hands_over(text: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    light = answer(text, None)
+    assert light[0] is not None or light[2]  # an error or a finding: the way with marks
+    monkeypatch.setattr(pipeline, "light_ok", lambda data: False)
+    assert light == answer(text, None)
