@@ -94,15 +94,15 @@ class Translator:
         if self.spec.base < 2:
             return
         big = []
+        least = dataurl.PREFETCH_MIN
         for f in (cfg.get("storage") or {}).get("files") or []:
-            for r in [f.get("contents"), *(f.get("append") or [])]:
-                if (
-                    r
-                    and isinstance(r.get("inline"), str)
-                    and len(r["inline"]) >= dataurl.PREFETCH_MIN
-                    and not r.get("compression")
-                ):
-                    big.append(r["inline"])
+            contents = f.get("contents")
+            # (most files: contents without inline text, no append; nothing made per file)
+            for r in (contents,) if "append" not in f else [contents, *(f["append"] or [])]:
+                if r and "inline" in r:
+                    inline = r["inline"]
+                    if isinstance(inline, str) and len(inline) >= least and not r.get("compression"):
+                        big.append(inline)
         if len(big) < 2:
             return
         done = dataurl.data_urls_many(big, self.exact_gzip)

@@ -140,15 +140,15 @@ def test_light_nodes_have_no_place() -> None:
 
 def test_pyyaml_nodes_are_given_back() -> None:
     """The light composer swaps the C module's node classes for its call only (a syntax error
-    included): PyYAML's own loaders in the same process still get their nodes with marks."""
-    import yaml
-
+    included): the composer with marks, and PyYAML's own loaders, still get PyYAML's nodes."""
     assert yamlload.compose_light(b"a: [1, 2\n") is yamlload.FAILED
     assert yamlload.compose_light(b"a: 1\n") is not yamlload.FAILED
-    node = yaml.compose("a: 1\n", Loader=yaml.CSafeLoader)
-    assert type(node) is yaml.nodes.MappingNode
-    assert node.start_mark.line == 0
-    assert yaml.load("a: [1, 2]\n", Loader=yaml.CSafeLoader) == {"a": [1, 2]}
+    names = vars(yamlload._cmodule)
+    for name in ("ScalarNode", "SequenceNode", "MappingNode"):
+        assert names[name] not in yamlload._LIGHT_NODES
+        assert (names[name].__module__, names[name].__name__) == ("yaml.nodes", name)
+    node = yamlload._compose(b"a: [1]\n")
+    assert node.start_mark.line == 0 and node.value[0][1].end_mark.column == 6
 
 
 @pytest.mark.parametrize(
