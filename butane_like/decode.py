@@ -274,7 +274,6 @@ class Decoder:
             merged = len(pairs) - own
         fields = self.spec.fields(typ)
         blind = self.blind  # unchanged by the calls below (they restore it)
-        places = self.places
         out: dict[str, Any] = {}
         for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
@@ -293,8 +292,6 @@ class Decoder:
                 self.blind += 1
                 v = self.decode(vnode, fields[key], kpath)
                 self.blind -= 1
-            elif not places:
-                v = self.decode(vnode, fields[key], kpath)
             elif vnode.start_mark.index < knode.end_mark.index:  # an alias: the anchor's node
                 km = knode.start_mark
                 self.keypos[kpath] = (km.line + 1, km.column + 1)
