@@ -131,6 +131,9 @@ class Decoder:
         # False for light nodes (yamlload.compose_light): no positions recorded, no aliases looked
         # for (the text has no anchor); whatever needs a place raises yamlload.NeedPlaces.
         self.places = places
+        # Each list item taken out of its list as it is read, so that the tree goes as the values
+        # come: for light nodes, and nodes with marks of a text without anchors (see _consumed).
+        self.consume = not places
         self.text = text  # the YAML text, to find aliases in (their nodes are the anchors')
         self._lines: list[str] | None = None
         # > 0 while decoding what Butane's context tree does not have (aliased or merged values):
@@ -227,7 +230,7 @@ class Decoder:
             plain_strings = elem == S and not places  # (the usual list of strings: read in place)
             # Light nodes are read once: each item's nodes go as it is decoded, and the values
             # take their memory (a large config's peak is its tree, otherwise, plus its values).
-            for item in node.value if places else _consumed(node.value):
+            for item in _consumed(node.value) if self.consume else node.value:
                 if plain_strings and item.id == "scalar":
                     tag = item.tag
                     if tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS):

@@ -78,7 +78,8 @@ def run(
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     # First without positions (light nodes, see yamlload); anything that needs a place before the
     # translation is done starts again with them, so what is reported does not depend on this.
-    if light_ok(data):
+    light = light_ok(data)
+    if light:
         root = compose_light(data)
         if root is not FAILED:
             stamp("yaml")
@@ -87,10 +88,13 @@ def run(
                 return _translate(data, held, False, files_dir, pretty, safety, output)
             except NeedPlaces:
                 stamp("light-abandoned")  # (the time of the attempt)
-    return _run(data, files_dir, pretty, safety, output)
+    return _run(data, files_dir, pretty, safety, output, consume=light)
 
 
-def _run(data: bytes, files_dir: str | None, pretty: bool, safety: bool, output: bool) -> Result:
+def _run(
+    data: bytes, files_dir: str | None, pretty: bool, safety: bool, output: bool, consume: bool
+) -> Result:
+    """The way with marks; ``consume``: the text has no anchor (see Decoder.consume)."""
     try:
         root = compose(data)
         stamp("yaml")
@@ -110,11 +114,18 @@ def _run(data: bytes, files_dir: str | None, pretty: bool, safety: bool, output:
         res.error = "Error unmarshaling yaml: yaml: exceeded max depth"
         return res
     held, root = [root], None
-    return _translate(data, held, True, files_dir, pretty, safety, output)
+    return _translate(data, held, True, files_dir, pretty, safety, output, consume)
 
 
 def _translate(
-    data: bytes, held: list, places: bool, files_dir: str | None, pretty: bool, safety: bool, output: bool
+    data: bytes,
+    held: list,
+    places: bool,
+    files_dir: str | None,
+    pretty: bool,
+    safety: bool,
+    output: bool,
+    consume: bool = False,
 ) -> Result:
     """The translation of a composed document, the root node in ``held`` (taken out of it, so that
     the tree is freed once decoded); ``places``: its nodes carry positions."""
@@ -185,6 +196,7 @@ def _translate(
     res.variant, res.version, res.ignition_version = variant, norm, spec.ign_version
 
     dec = Decoder(spec, data, places)
+    dec.consume = dec.consume or consume
     cfg = dec.decode(root, "Config", ()) if root is not None else {}
     # The places are in dec.pos and dec.keypos now: the node tree (half of a large run's peak
     # memory) goes before the translation builds its output.
@@ -224,6 +236,7 @@ def _translate(
     if not report.has_errors:  # Butane filters only what translated
         tr.variant.filters(tr, out)
     if report.has_errors:
+        del out, tr  # (before _finish may compose the text again for places)
         return _finish(res, report, dec, ERR_SOURCE)
 
     stamp("desugar")
@@ -233,12 +246,14 @@ def _translate(
     pruned = prune(out, "Config") or {}
     check_output(tr, out, pruned)
     if report.has_errors:
+        del out, tr, pruned
         return _finish(res, report, dec, ERR_GENERATED)
     res.config = pruned
     stamp("check")
     if output:  # a check alone (--check, validate) needs no JSON text: a seventh of a large run
         res._parts = encode_parts(out, pretty, tr.generated)
         stamp("json")
+    del out, tr
     return _finish(res, report, dec, None)
 
 
@@ -252,6 +267,7 @@ def _struct_key(spec: Spec, path: tuple) -> tuple:
 def _placed(light: Decoder) -> Decoder:
     """A decoder of the same text that recorded the positions ``light`` (without them) did not."""
     dec = Decoder(light.spec, light.text)
+    dec.consume = True  # (no anchor in the text: no node is read twice)
     root = compose(light.text or b"")
     if root is not None:
         dec.decode(root, "Config", ())
