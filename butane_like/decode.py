@@ -24,7 +24,7 @@ import re
 from pineinstall.config.gocompat import go_quote
 
 from .fields import B, I, S, Spec
-from .yamlload import Tags
+from .yamlload import NeedPlaces, Tags
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
@@ -44,6 +44,7 @@ _float_match = re.compile(_FLOAT).match
 _timestamp_match = re.compile(_TIMESTAMP).match
 
 NULL = object()  # marker: a null scalar
+_STRINGS = ("list", S)
 
 
 def go_parse_int(s: str) -> int | None:
@@ -115,11 +116,24 @@ def _short_explicit(tag: str) -> str | None:
     return None
 
 
+def _consumed(items: list) -> Any:
+    """The items of ``items``, each taken out of the list as it is handed over."""
+    for i, item in enumerate(items):
+        items[i] = None
+        yield item
+
+
 class Decoder:
     """One decoding pass over a document for one Spec."""
 
-    def __init__(self, spec: Spec, text: bytes | str | None = None) -> None:
+    def __init__(self, spec: Spec, text: bytes | str | None = None, places: bool = True) -> None:
         self.spec = spec
+        # False for light nodes (yamlload.compose_light): no positions recorded, no aliases looked
+        # for (the text has no anchor); whatever needs a place raises yamlload.NeedPlaces.
+        self.places = places
+        # Each list item taken out of its list as it is read, so that the tree goes as the values
+        # come: for light nodes, and nodes with marks of a text without anchors (see _consumed).
+        self.consume = not places
         self.text = text  # the YAML text, to find aliases in (their nodes are the anchors')
         self._lines: list[str] | None = None
         # > 0 while decoding what Butane's context tree does not have (aliased or merged values):
@@ -168,7 +182,7 @@ class Decoder:
     # -- values --------------------------------------------------------------
     def decode(self, node: Any, typ: Any, path: tuple) -> Any:
         """The value of ``node`` as type ``typ``; NULL for a null; None after a type error."""
-        if not self.blind:
+        if self.places and not self.blind:
             m = node.start_mark
             self.pos[path] = (m.line + 1, m.column + 1)
         kind = node.id
@@ -210,16 +224,26 @@ class Decoder:
             # An item that starts before the end of the text read so far is an alias (its node is
             # the anchor's, earlier in the text). Indexes compare (even in the text libyaml saw when
             # large bodies were cut out); the alias is then found in the text from ``after``.
-            cursor = node.start_mark.index
-            after: Any = node.start_mark  # where the next item's text starts: a mark or (line, col)
-            for item in node.value:
+            places = self.places
+            cursor = node.start_mark.index if places else 0
+            after: Any = node.start_mark if places else None  # where the next item's text starts
+            plain_strings = elem == S and not places  # (the usual list of strings: read in place)
+            # Light nodes are read once: each item's nodes go as it is decoded, and the values
+            # take their memory (a large config's peak is its tree, otherwise, plus its values).
+            for item in _consumed(node.value) if self.consume else node.value:
+                if plain_strings and item.id == "scalar":
+                    tag = item.tag
+                    if tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS):
+                        items.append(item.value)  # what ``decode`` gives it
+                        continue
                 alias = None
-                if item.start_mark.index < cursor and not self.blind:
-                    alias = self._alias_at(after if type(after) is tuple else (after.line, after.column))
-                end = item.end_mark
-                if end.index > cursor:
-                    cursor = end.index
-                after = alias[1] if alias else end
+                if places:
+                    if item.start_mark.index < cursor and not self.blind:
+                        alias = self._alias_at(after if type(after) is tuple else (after.line, after.column))
+                    end = item.end_mark
+                    if end.index > cursor:
+                        cursor = end.index
+                    after = alias[1] if alias else end
                 if item.id == "scalar" and self.is_null(item):
                     # Go drops it: the struct slice cannot hold a nil.
                     if not self.blind:
@@ -238,6 +262,8 @@ class Decoder:
         if isinstance(typ, tuple) or typ in (S, I, B):
             self.terror(node, "!!map", self.spec.go_type(typ) if typ != S else "string")
             return None
+        if not (self.places or self.blind):
+            return self._light_mapping(node.value, self.spec.fields(typ), path)
         pairs = node.value
         keys = [k.value for k, _ in pairs if k.id == "scalar"]
         if len(set(keys)) < len(keys) and self._duplicates(pairs):
@@ -250,14 +276,14 @@ class Decoder:
             pairs = self._merge_keys(pairs)
             merged = len(pairs) - own
         fields = self.spec.fields(typ)
-        out: dict[str, Any] = {}
         blind = self.blind  # unchanged by the calls below (they restore it)
+        out: dict[str, Any] = {}
         for n, (knode, vnode) in enumerate(pairs):
             key = knode.value if isinstance(knode.value, str) else None
-            km = knode.start_mark
             if (key is None or key not in fields) and (n < merged or blind):
                 continue
             if key is None or key not in fields:
+                km = knode.start_mark
                 kp = (*path, key if key is not None else "?")
                 self.keypos[kp] = (km.line + 1, km.column + 1)
                 self.unused.append((path, key if key is not None else "?"))
@@ -270,16 +296,68 @@ class Decoder:
                 v = self.decode(vnode, fields[key], kpath)
                 self.blind -= 1
             elif vnode.start_mark.index < knode.end_mark.index:  # an alias: the anchor's node
+                km = knode.start_mark
                 self.keypos[kpath] = (km.line + 1, km.column + 1)
                 ke = knode.end_mark
                 alias = self._alias_at((ke.line, ke.column))
                 v = self._aliased(vnode, fields[key], kpath, alias[0] if alias else None)
             else:
+                km = knode.start_mark
                 self.keypos[kpath] = (km.line + 1, km.column + 1)
                 v = self.decode(vnode, fields[key], kpath)
             if v is NULL or v is None:
                 continue
             out[key] = v
+        return out
+
+    def _light_mapping(self, pairs: list, fields: dict[str, Any], path: tuple) -> dict[str, Any]:
+        """The mapping part of ``decode`` for light nodes: what needs a place (an unused key, a
+        merge key ``<<``, a key given twice, a type error) raises NeedPlaces, and the way with
+        marks does it all. The usual scalars are read here, as ``decode`` reads them, without its
+        call and path."""
+        out: dict[str, Any] = {}
+        nulls: set[str] | None = None  # keys given null: not in out
+        for knode, vnode in pairs:
+            key = knode.value
+            ftyp = fields.get(key) if key.__class__ is str else None
+            if ftyp is None:
+                knode.start_mark  # noqa: B018  # an unused key is placed: raises NeedPlaces
+                raise AssertionError("a light node has no place")  # pragma: no cover
+            if key in out or (nulls is not None and key in nulls):
+                raise NeedPlaces  # a duplicate key (Go's error names both lines)
+            if vnode.id == "scalar":
+                tag = vnode.tag
+                val = vnode.value
+                if ftyp == S and (tag == Tags.QUOTED or (tag == Tags.PLAIN and val not in _NULLS)):
+                    out[key] = val
+                    continue
+                if tag == Tags.PLAIN:
+                    if ftyp == I and len(val) < 19 and val.isdigit() and val.isascii():
+                        if val[0] != "0" or len(val) == 1:  # decimal, below 2**63
+                            out[key] = int(val)
+                            continue
+                    elif ftyp == B and (val in _TRUE or val in _FALSE):
+                        out[key] = val in _TRUE
+                        continue
+            elif vnode.id == "sequence" and ftyp == _STRINGS:
+                strings = []
+                for item in vnode.value:
+                    if item.id != "scalar":
+                        break
+                    tag = item.tag
+                    if not (tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS)):
+                        break
+                    strings.append(item.value)
+                else:
+                    out[key] = strings  # a list of strings, as ``decode`` reads it
+                    continue
+            v = self.decode(vnode, ftyp, (*path, key))
+            if v is not NULL and v is not None:
+                out[key] = v
+            elif nulls is None:
+                nulls = {key}
+            else:
+                nulls.add(key)
         return out
 
     def _aliased(self, node: Any, typ: Any, path: tuple, where: tuple[int, int] | None) -> Any:

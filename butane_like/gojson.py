@@ -53,6 +53,33 @@ def _empty(v: Any) -> bool:
     return v is None or (isinstance(v, (list, dict)) and not v)
 
 
+# struct -> [(key, type, plain string field, omitempty string, omitempty int, _nested)]
+_PLANS: dict[str, list[tuple[str, Any, bool, bool, bool, int]]] = {}
+_LEAF, _PRUNED, _PLAIN_LIST = 0, 1, 2  # a field pruned: not at all, by prune, as a list of leaves
+
+
+def _nested(ktyp: Any) -> int:
+    if isinstance(ktyp, tuple):
+        elem = ktyp[1]
+        return _PRUNED if isinstance(elem, str) and elem in OUTPUT_ORDER else _PLAIN_LIST
+    return _PRUNED if ktyp in OUTPUT_ORDER else _LEAF
+
+
+def _plan(typ: str) -> list[tuple[str, Any, bool, bool, bool, int]]:
+    plan = _PLANS[typ] = [
+        (
+            key,
+            ktyp,
+            (typ, key) in NON_POINTER,
+            (typ, key) in OMIT_EMPTY,
+            (typ, key) in OMIT_ZERO,
+            _nested(ktyp),
+        )
+        for key, ktyp in OUTPUT_ORDER[typ]
+    ]
+    return plan
+
+
 def prune(v: Any, typ: Any) -> Any:
     """Drop what omitempty drops (recursively); returns None when the value itself is empty."""
     if isinstance(typ, tuple):  # list
@@ -67,21 +94,25 @@ def prune(v: Any, typ: Any) -> Any:
         if not isinstance(v, dict):
             return None
         out = {}
-        for key, ktyp in OUTPUT_ORDER[typ]:
-            if (typ, key) in NON_POINTER:
+        for key, ktyp, non_pointer, omit_empty, omit_zero, nested in _PLANS.get(typ) or _plan(typ):
+            if non_pointer:
                 # A plain Go string field (no pointer, no omitempty) is always written, "" included.
                 out[key] = v.get(key) or ""
                 continue
             if key not in v:
                 continue
             val = v[key]
-            if val is None or (val == "" and (typ, key) in OMIT_EMPTY):
+            if val is None or (omit_empty and val == ""):
                 continue
-            if val == 0 and type(val) is int and (typ, key) in OMIT_ZERO:
+            if omit_zero and val == 0 and type(val) is int:
                 continue
-            if isinstance(ktyp, tuple) or ktyp in OUTPUT_ORDER:
+            if nested == _PLAIN_LIST:  # what prune gives it, without the call
+                if not val:
+                    continue
+                val = list(val)
+            elif nested:
                 val = prune(val, ktyp)
-                if _empty(val):
+                if val is None or (isinstance(val, (list, dict)) and not val):  # _empty
                     continue
             out[key] = val
         return out or None

@@ -13,6 +13,7 @@ reporting a parser error at the 0-based line of the construct being parsed.
 
 from __future__ import annotations
 
+import _thread
 import itertools
 import sys
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # typing costs start-up time; annotations are never evaluated
 
 
 _cparser: Any = None
+_cmodule: Any = None  # yaml._yaml, whose node classes the light composer swaps (see compose_light)
 _fast = False
 
 
@@ -63,15 +65,16 @@ def fast_import() -> None:
 
 
 def _load_cparser() -> Any:
-    global _cparser
+    global _cparser, _cmodule
     if _cparser is not None:
         return _cparser
     if _fast and "yaml" not in sys.modules:
-        _cparser = _load_behind_stub()
-    if _cparser is None:
+        _cmodule = _load_behind_stub()
+    if _cmodule is None:
         from yaml import _yaml  # the full package; no speed trick
 
-        _cparser = _yaml.CParser
+        _cmodule = _yaml
+    _cparser = _cmodule.CParser
     return _cparser
 
 
@@ -126,7 +129,7 @@ def _load_behind_stub() -> Any:
             added.append("yaml." + name)
         cmod = importlib.import_module("yaml._yaml")
         added.append("yaml._yaml")
-        return cmod.CParser
+        return cmod
     except Exception:
         return None
     finally:
@@ -155,6 +158,7 @@ CUT_MIN_TEXT = 1 << 18  # texts from 256 KiB on are worth the pre-pass
 CUT_MIN_BODY = 4096  # bodies from this size on are cut out
 _TOKEN = "PINE~CUT~"
 _FAILED = object()
+FAILED = _FAILED  # what compose_light returns for a text it does not compose
 _header_re: Any = None
 _bar_re: Any = None
 _end_re: dict[int, Any] = {}
@@ -233,15 +237,18 @@ def _cut(data: bytes) -> tuple[bytes, list[tuple[str, bool]], list[tuple[int, in
     return b"".join(pieces), bodies, lines
 
 
-def _compose_cut(data: bytes) -> Any:
-    """``_compose`` with the large literal bodies cut out and put back; _FAILED when it cannot."""
+def _compose_cut(data: bytes, light: bool = False) -> Any:
+    """``_compose`` (``light``: ``_compose_light``) with the large literal bodies cut out and put
+    back; _FAILED when it cannot."""
     got = _cut(data)
     if got is None:
         return _FAILED
     skeleton, bodies, lines = got
     try:
-        root = _compose(skeleton)
+        root = _compose_light(skeleton) if light else _compose(skeleton)
     except (YAMLSyntaxError, RecursionError):
+        return _FAILED
+    if root is _FAILED:
         return _FAILED
     import bisect
 
@@ -258,9 +265,8 @@ def _compose_cut(data: bytes) -> Any:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        m = node.end_mark
-        d = shift[bisect.bisect_left(at, m.line)]
-        if d:  # libyaml's marks are read-only: new ones (index: in the skeleton, unused)
+        if not light and (d := shift[bisect.bisect_left(at, node.end_mark.line)]):  # (light: no marks)
+            m = node.end_mark  # libyaml's marks are read-only: new ones (index: in the skeleton, unused)
             node.end_mark = type(m)(m.name, m.index, m.line + d, m.column, None, None)
             m = node.start_mark
             d = shift[bisect.bisect_left(at, m.line)]
@@ -299,12 +305,142 @@ def compose(text: bytes | str) -> Any:
     return _compose(text)
 
 
+# --- the light composer: no positions ------------------------------------------------------------
+#
+# Two in three nodes of a large config are scalars; PyYAML's composer gives each a Python node with
+# a __dict__ and two libyaml marks (~400 bytes, and the time to make them): 300,000 file entries
+# are 1.2 GiB of nodes. A config that yields no finding needs no position at all, so it is
+# composed first with light nodes (slots: tag, value, style; no marks), decoded without places,
+# translated and checked. Whatever needs a place (a finding, an error, a warning) asks a light node
+# for its ``start_mark`` or ``end_mark``: that raises ``NeedPlaces``, and the caller composes the
+# text again with PyYAML's nodes and goes the way it always went, so every message and place is
+# the one it always was. Aliases share nodes: a text that may hold an anchor (``&``) is composed
+# with marks from the start (the decoder finds aliases by their positions).
+
+
+class NeedPlaces(Exception):
+    """A light node was asked for its position: compose again with marks."""
+
+
+def _no_mark(self: Any) -> Any:
+    raise NeedPlaces
+
+
+class _LightScalar:
+    __slots__ = ("style", "tag", "value")
+    id = "scalar"
+    start_mark = end_mark = property(_no_mark)
+
+    def __init__(self, tag: Any, value: str, start: Any, end: Any, style: str | None) -> None:
+        # resolve (below) is ``slice``: its step is yaml's (plain_implicit, quoted_implicit)
+        self.tag = (Tags.PLAIN if tag.step[0] else Tags.QUOTED) if tag.__class__ is slice else tag
+        self.value = value
+        self.style = style
+
+
+class _LightCollection:
+    __slots__ = ("tag", "value")
+    # The composer sets end_mark after the items: taken and dropped by ``slice`` (a C call).
+    start_mark = property(_no_mark)
+    end_mark = property(_no_mark, slice)  # type: ignore[arg-type]  # slice takes (node, mark)
+    kind = ""  # the tag of an untagged one
+
+    def __init__(self, tag: Any, value: list, start: Any, end: Any, flow: Any) -> None:
+        self.tag = tag if tag.__class__ is str else self.kind
+        self.value = value
+
+
+class _LightSequence(_LightCollection):
+    __slots__ = ()
+    id = "sequence"
+    kind = "seq"
+
+
+class _LightMapping(_LightCollection):
+    __slots__ = ()
+    id = "mapping"
+    kind = "map"
+
+
+# An anchor indicator where a node can start: at the start, after a blank, a line break (LF, CR;
+# NEL, LS, PS end in 0x85, 0xA8, 0xA9), a byte order mark (ends in 0xBF) or an indicator. Taking
+# more for an anchor only costs time: ``a &b`` in a plain scalar is (marks then); ``a&b`` is not.
+_ANCHOR = rb"(?:^|[ \t\r\n\[{,:?\-\x85\xa8\xa9\xbf])&"
+_anchor_search: Any = None
+_LIGHT_NODES = (_LightScalar, _LightSequence, _LightMapping)
+_light_parser_cls: Any = None
+# Held while a composer runs: the light one swaps the C module's node classes for its call.
+_swap_lock = _thread.allocate_lock()
+
+
+def light_ok(data: bytes) -> bool:
+    """Whether ``data`` can be composed with light nodes: no anchor in it."""
+    global _anchor_search
+    if b"&" not in data:
+        return True
+    if _anchor_search is None:
+        import re
+
+        _anchor_search = re.compile(_ANCHOR).search
+    return _anchor_search(data) is None
+
+
+def compose_light(data: bytes) -> Any:
+    """``compose`` with light nodes (see above); _FAILED when the text does not compose (the
+    caller composes it with marks, for the error's place)."""
+    if len(data) >= CUT_MIN_TEXT:
+        root = _compose_cut(data, light=True)
+        if root is not _FAILED:
+            return root
+    try:
+        return _compose_light(data)
+    except RecursionError:
+        return _FAILED
+
+
+def _compose_light(text: bytes | str) -> Any:
+    global _light_parser_cls
+    cparser: Any = _load_cparser()
+    if _light_parser_cls is None:
+        from _operator import is_  # built in
+
+        class LightParser(cparser):
+            # C callables instead of Python methods, called once per node: the tag comes back as
+            # slice(kind, value, implicit), read by the light node's __init__.
+            resolve = slice
+            descend_resolver = is_  # (no object made)
+            ascend_resolver = tuple
+
+        _light_parser_cls = LightParser
+    names = vars(_cmodule)
+    # The C composer makes its nodes from these module globals: swapped for this call only, one
+    # call at a time, ours with marks (``_compose``) waiting too. (A PyYAML C loader that another
+    # thread runs meanwhile would get light nodes: pine-transpile runs none.)
+    with _swap_lock:
+        saved = names["ScalarNode"], names["SequenceNode"], names["MappingNode"]
+        names["ScalarNode"], names["SequenceNode"], names["MappingNode"] = _LIGHT_NODES
+        parser = _light_parser_cls(text)
+        try:
+            root = parser.get_node() if parser.check_node() else None
+        except RecursionError:
+            raise
+        except Exception:  # a syntax error: its message and place come from the composer with marks
+            return _FAILED
+        finally:
+            names["ScalarNode"], names["SequenceNode"], names["MappingNode"] = saved
+            parser.dispose()
+    if root is not None and root.__class__ not in _LIGHT_NODES:
+        return _FAILED  # a libyaml binding that does not look its node classes up: not light
+    return root
+
+
 def _compose(text: bytes | str) -> Any:
     cparser = _load_cparser()
     parser = _parser_class(cparser)(text)
     try:
-        # check_node() steps over STREAM-START; an empty stream has no node.
-        return parser.get_node() if parser.check_node() else None
+        with _swap_lock:  # (not while the light composer has its node classes in place)
+            # check_node() steps over STREAM-START; an empty stream has no node.
+            return parser.get_node() if parser.check_node() else None
     except Exception as e:  # libyaml errors: ScannerError, ParserError, ComposerError, ReaderError
         mark = getattr(e, "problem_mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)

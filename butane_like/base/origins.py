@@ -22,16 +22,16 @@ class Origins:
         self.origin: dict[int, tuple] = {}
         self.leaf: dict[tuple[int, Any], tuple] = {}
         # Everything whose id is a key above stays alive, so that no new object reuses the id.
-        self._keep: list[Any] = []
+        self.keep: list[Any] = []
 
     def reg(self, obj: Any, ypath: tuple) -> Any:
         self.origin[id(obj)] = ypath
-        self._keep.append(obj)
+        self.keep.append(obj)
         return obj
 
     def leaf_from(self, obj: Any, key: Any, ypath: tuple) -> None:
         self.leaf[(id(obj), key)] = ypath
-        self._keep.append(obj)
+        self.keep.append(obj)
 
     def merged(self, result: Any, parent: Any, child: Any) -> None:
         """The merge made ``result`` from ``parent`` and ``child``: it comes from the child when the

@@ -9,7 +9,7 @@ came from (``base.origins``), so that later checks report at the user's lines.
 
 from __future__ import annotations
 
-from ..fields import Spec, camel
+from ..fields import B, I, S, Spec, camel
 from . import dataurl
 from .local import read_local, ssh_keys_local
 from .origins import Origins
@@ -34,6 +34,18 @@ _SUGAR = {
 }
 
 
+_SCALARS = (S, I, B)
+_SCALAR, _SCALAR_LIST, _OTHER = 0, 1, 2  # how the field copy copies a field
+
+
+def _copy_kind(ftyp: Any) -> int:
+    if ftyp in _SCALARS:
+        return _SCALAR
+    if isinstance(ftyp, tuple) and ftyp[1] in _SCALARS:
+        return _SCALAR_LIST
+    return _OTHER
+
+
 class Translator:
     """The state of one translation: the spec, the files directory, the report, the origins."""
 
@@ -55,6 +67,8 @@ class Translator:
         self.prepared: dict[int, tuple[str, str | None]] = {}
         # what is left of this translation's allowance of Go's (slow, exact) gzip bytes
         self.exact_gzip = dataurl.ExactBudget()
+        # object -> [(YAML key, its type, JSON key, _copy_kind)] of the fields the copy copies
+        self._plans: dict[str, list[tuple[str, Any, str, int]]] = {}
 
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
@@ -80,15 +94,15 @@ class Translator:
         if self.spec.base < 2:
             return
         big = []
+        least = dataurl.PREFETCH_MIN
         for f in (cfg.get("storage") or {}).get("files") or []:
-            for r in [f.get("contents"), *(f.get("append") or [])]:
-                if (
-                    r
-                    and isinstance(r.get("inline"), str)
-                    and len(r["inline"]) >= dataurl.PREFETCH_MIN
-                    and not r.get("compression")
-                ):
-                    big.append(r["inline"])
+            contents = f.get("contents")
+            # (most files: contents without inline text, no append; nothing made per file)
+            for r in (contents,) if "append" not in f else [contents, *(f["append"] or [])]:
+                if r and "inline" in r:
+                    inline = r["inline"]
+                    if isinstance(inline, str) and len(inline) >= least and not r.get("compression"):
+                        big.append(inline)
         if len(big) < 2:
             return
         done = dataurl.data_urls_many(big, self.exact_gzip)
@@ -124,6 +138,8 @@ class Translator:
     def convert(self, value: Any, typ: Any, ypath: tuple) -> Any:
         """Copy a YAML-side value to the JSON side, doing the per-object sugar."""
         if isinstance(typ, tuple):
+            if typ[1] in _SCALARS:  # (a scalar is copied as it is)
+                return self.origins.reg(list(value), ypath)
             return self.origins.reg(
                 [self.convert(v, typ[1], (*ypath, i)) for i, v in enumerate(value)], ypath
             )
@@ -132,13 +148,28 @@ class Translator:
         if typ in ("Resource", "ConfigResource"):
             return self._resource(value, ypath)
         out: dict[str, Any] = {}
-        self.origins.reg(out, ypath)
-        skip = _SUGAR.get(typ, ())
-        fields = self.spec.fields(typ)
-        for key, ftyp in fields.items():
-            if key not in value or key in skip:
-                continue
-            out[camel(key)] = self.convert(value[key], ftyp, (*ypath, key))
+        origins = self.origins
+        origins.origin[id(out)] = ypath  # origins.reg, inline: once per output object
+        origins.keep.append(out)
+        plan = self._plans.get(typ)
+        if plan is None:
+            skip = _SUGAR.get(typ, ())
+            plan = self._plans[typ] = [
+                (key, ftyp, camel(key), _copy_kind(ftyp))
+                for key, ftyp in self.spec.fields(typ).items()
+                if key not in skip
+            ]
+        for key, ftyp, json_key, kind in plan:
+            if key in value:
+                v = value[key]
+                if kind == _SCALAR:
+                    out[json_key] = v
+                elif kind == _SCALAR_LIST:  # convert's own copy, without the call
+                    out[json_key] = v = list(v)
+                    origins.origin[id(v)] = (*ypath, key)
+                    origins.keep.append(v)
+                else:
+                    out[json_key] = self.convert(v, ftyp, (*ypath, key))
         if typ == "PasswdUser" and "ssh_authorized_keys_local" in value:
             ssh_keys_local(self, out, value, ypath)
         elif typ in ("Unit", "Dropin") and "contents_local" in value:

@@ -153,10 +153,20 @@ ERR_INVALID_CONFIG_VERSION = "invalid config version (couldn't parse)"
 
 def decimal_mode_suspicious(mode: int, directory: bool) -> bool:
     """A mode written in decimal by mistake (``644``): odd as it is, typical read as octal."""
-    corrected = _decimal_to_octal(mode)
-    if corrected is None:
-        return False
-    return not _typical_mode(mode, directory) and _typical_mode(corrected, directory)
+    if not 0 <= mode <= 7777:
+        return False  # (no decimal spelling of an octal mode)
+    key = mode if directory else -1 - mode
+    got = _suspicious.get(key)
+    if got is None:
+        corrected = _decimal_to_octal(mode)
+        if corrected is None:
+            return False
+        got = not _typical_mode(mode, directory) and _typical_mode(corrected, directory)
+        _suspicious[key] = got  # at most 2 * 7,778 of them (0 to 7777, as files or directories)
+    return got
+
+
+_suspicious: dict[int, bool] = {}  # (directory ? mode : -1 - mode) -> decimal_mode_suspicious
 
 
 def _decimal_to_octal(mode: int) -> int | None:
