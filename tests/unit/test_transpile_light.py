@@ -234,16 +234,17 @@ def test_large_bodies_cut_out_in_light_nodes_too(text: bytes, monkeypatch: pytes
     assert light == answer(text, None)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        # a key given twice where the first value is null (not kept): still Go's duplicate error
-        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n      mode:\n      mode: 420\n",
-        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - mode: 420\n      path: /a\n      mode: 420\n",
-        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /a\n      <<: {mode: 420}\n",
-        b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - {path: /a, ? [x] : 1}\n",
-    ],
-)
+FILE = b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n"
+HANDED_OVER = {
+    # still Go's duplicate error, though the first value is null (not kept)
+    "a key twice, null first": FILE + b"    - path: /a\n      mode:\n      mode: 420\n",
+    "a key twice": FILE + b"    - mode: 420\n      path: /a\n      mode: 420\n",
+    "a merge key": FILE + b"    - path: /a\n      <<: {mode: 420}\n",
+    "a key that is a list": FILE + b"    - {path: /a, ? [x] : 1}\n",
+}
+
+
+@pytest.mark.parametrize("text", HANDED_OVER.values(), ids=HANDED_OVER.keys())
 def test_keys_the_light_mapping_hands_over(text: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     light = answer(text, None)
     assert light[0] is not None or light[2]  # an error or a finding: the way with marks
