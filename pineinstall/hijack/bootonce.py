@@ -160,7 +160,7 @@ clean() {{ # the host as it was: the files, the entry, the one-shot variable
 
 SETUP = _COMMON + r"""undo() { clean; say "RESTORED $*"; exit 3; }
 [ -e $D ] && clean  # an earlier run that stopped half-way: its leftovers first
-mkdir -p $D || undo "cannot make $D"
+mkdir -p -m 700 $D && chmod 700 $D || undo "cannot make $D"
 tar -xzf - -C $D || undo "cannot unpack the installer into $D (space on /boot?)"
 (cd $D && sha256sum -c --quiet SHA256SUMS) || undo "the installer's files in $D are not what was sent"
 if [ -f $G/custom.cfg ]; then cp -p $G/custom.cfg $D/custom.cfg.orig || undo "cannot keep $G/custom.cfg"

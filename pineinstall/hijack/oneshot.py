@@ -57,7 +57,8 @@ def files_tar(kernel: str, initramfs: str, entry: str) -> bytes:
     with tarfile.open(fileobj=out, mode="w:gz", compresslevel=1) as tar:  # kernel and initramfs: compressed
         for name, data in items:
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            # 0600: the initramfs holds the installer's private host key (a local user must not read it)
+            info.size, info.mode, info.mtime = len(data), 0o600, 0
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
 

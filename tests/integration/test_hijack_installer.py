@@ -139,6 +139,9 @@ def test_host_side_sets_the_one_shot_entry_and_cleanup_restores_all(tmp_path: Pa
     done = host_run(boot, bootonce.SETUP, files_tar(str(kernel), str(initramfs), entry))
     assert done.returncode == 0 and b"PINE-READY" in done.stdout, done.stdout + done.stderr
     assert (boot / "pine-hijack/vmlinuz").read_bytes() == b"kernel"
+    # the initramfs holds the installer's private host key: root's alone on the host
+    assert (boot / "pine-hijack").stat().st_mode & 0o777 == 0o700
+    assert (boot / "pine-hijack/initramfs").stat().st_mode & 0o777 == 0o600
     assert (boot / "grub/custom.cfg").read_text() == (custom or "") + entry
     env = subprocess.run(["grub-editenv", str(boot / "grub/grubenv"), "list"], capture_output=True, text=True)
     assert "next_entry=pine-hijack" in env.stdout.split() and "saved_entry=0" in env.stdout.split()
