@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from pineinstall.errors import PineError
-from pineinstall.hijack import payload, provision, ssh
+from pineinstall.hijack import bootonce, payload, provision, ssh
 from pineinstall.hijack.facts import Facts
 from pineinstall.hijack.stream import frames
 
@@ -292,9 +292,10 @@ class Takeover:
 
 
 def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], image: str, sha256: str,
-        reboot_timeout: float, times: dict[str, float], boot_once: dict[str, Any] | None = None) -> Report:  # fmt: skip
-    """Everything after the confirmation. TakeoverError says in what state the host is. boot_once: the
-    probe's document, for the one-shot installer boot (:mod:`.oneshot`) instead of the RAM pivot."""
+        reboot_timeout: float, times: dict[str, float], method: str, doc: dict[str, Any]) -> Report:  # fmt: skip
+    """Everything after the confirmation. TakeoverError says in what state the host is. method: the
+    path :func:`bootonce.choose` picked (the one-shot installer boot, :mod:`.oneshot`, reads the probe's
+    document ``doc``; else the RAM pivot)."""
     d = facts.disk
     if d is None:
         raise TakeoverError("no boot disk in the probe")
@@ -302,10 +303,10 @@ def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], 
     say(f"provisioning the new {d.path} here ({d.size} bytes, sparse)")
     disk = provision.provision(merged, image, sha256, d.size, run_dir)
     times["provision"] = time.monotonic() - t0
-    if boot_once is not None:
+    if method == bootonce.BOOT_ONCE:
         from pineinstall.hijack.oneshot import OneShot
 
-        once = OneShot(target, run_dir, facts, reboot_timeout, boot_once)
+        once = OneShot(target, run_dir, facts, reboot_timeout, doc)
         once.report.times.update(times)
         once.run(disk)
         return once.report
