@@ -153,6 +153,8 @@ write() { # size sha256; the framed stream on stdin (pineinstall/hijack/stream.p
 	set -o pipefail
 	size=$1 sha=$2
 	say "POINT-OF-NO-RETURN $disk"
+	# A writer left by a session that was cut (the controller tries again) needs no stopping: it gets
+	# nothing more, and what it still writes are the same image's bytes at their own offsets.
 	: >/writing
 	o=,direct  # O_DIRECT writes, or the page cache where the device refuses them
 	dd if=/dev/zero of="$disk" bs=1M count=1 oflag=direct conv=notrunc,fsync 2>/dev/null ||

@@ -62,6 +62,7 @@ def argv(
         "-o", f"StrictHostKeyChecking={strict}",
         "-o", "ConnectTimeout=30",
         "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=8",  # 2 min of silence: a VPS (or a TCG guest) may freeze that long
     ]  # fmt: skip
     if alias:
         out += ["-o", f"HostKeyAlias={alias}"]

@@ -35,6 +35,8 @@ HANDOVER_WAIT = 90  # s: stage 1 restores the host's sshd when the RAM server is
 RAM_ALIAS = "pine-hijack-ram"
 PINE_ALIAS = "pine-hijack-new"
 RESULT_PATH = "/etc/.pine-result.json"
+STREAM_TRIES = 3  # write sessions before giving up (each one from the start)
+STREAM_PAUSE = 10  # s between them
 
 
 class TakeoverError(PineError):
@@ -208,12 +210,37 @@ class Takeover:
     def stream(self, disk: provision.Provisioned, path: str | None = None) -> None:
         """Session 2b: the point of no return. The disk as framed stream (stream.py): data gzip'ed,
         holes as zero frames written on the host. path: the disk's name where the writer runs (the
-        one-shot installer's kernel may name it otherwise)."""
+        one-shot installer's kernel may name it otherwise). A session that ends before the writer's
+        verdict (a network cut, the host frozen past the keepalives) is tried again from the start:
+        the server runs from RAM, and the first MiB is held back, so the disk has no table meanwhile."""
         d = self.facts.disk
         assert d is not None
         path = path or d.path
         say(f"POINT OF NO RETURN: writing {path} on the host now")
         t0 = time.monotonic()
+        for attempt in range(1, STREAM_TRIES + 1):
+            marks, ended = self._send(disk, path)
+            if "FAILED" in marks:
+                raise TakeoverError(f"after the point of no return: {marks['FAILED']}")
+            if "REBOOTING" in marks:
+                break
+            if attempt == STREAM_TRIES:
+                raise TakeoverError(
+                    f"after the point of no return, the write did not finish in {STREAM_TRIES} sessions "
+                    f"(the last: {ended}): {d.path} may hold part of the image and no partition table "
+                    "(docs/hijack.md: recovery)"
+                )
+            say(f"the write session ended ({ended}); writing again from the start in {STREAM_PAUSE} s "
+                f"(try {attempt + 1} of {STREAM_TRIES})")  # fmt: skip
+            time.sleep(STREAM_PAUSE)
+        self.report.disk_bytes = disk.size
+        self.report.times["stream"] = time.monotonic() - t0
+        if marks.get("MEMLOW", "").strip().isdigit():
+            self.report.mem_low_kib = int(marks["MEMLOW"])
+        say(f"written and checked (sha256 {disk.sha256}); the host reboots")
+
+    def _send(self, disk: provision.Provisioned, path: str) -> tuple[dict[str, str], str]:
+        """One write session: the writer's markers, and how the session ended (ssh's last words)."""
         proc = subprocess.Popen(
             self._ram_argv(shlex.join(["sh", "/stage2.sh", "write", path, str(disk.size), disk.sha256])),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ssh.env(),
@@ -232,7 +259,7 @@ class Takeover:
 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         marks: dict[str, str] = {}
         for line in _lines(proc.stdout):
             m = _marker(line)
@@ -241,19 +268,8 @@ class Takeover:
         proc.wait()
         feeder.join(timeout=10)
         self.report.bytes_sent += sent[0]
-        self.report.disk_bytes = disk.size
-        self.report.times["stream"] = time.monotonic() - t0
-        if marks.get("MEMLOW", "").strip().isdigit():
-            self.report.mem_low_kib = int(marks["MEMLOW"])
-        if "FAILED" in marks:
-            raise TakeoverError(f"after the point of no return: {marks['FAILED']}")
-        if "REBOOTING" not in marks:
-            err = proc.stderr.read().decode("utf-8", "replace").strip() if proc.stderr else ""
-            raise TakeoverError(
-                f"after the point of no return, the write did not finish ({err or 'the session ended'}): "
-                f"{d.path} may hold part of the image and no partition table (docs/hijack.md: recovery)"
-            )
-        say(f"written and checked (sha256 {disk.sha256}); the host reboots")
+        err = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return marks, (err[-1] if err else f"ssh exit status {proc.returncode}")
 
     def wait_for_pine(self) -> None:
         """Session 3: root with the user's key, the new host key learnt (never the user's known_hosts)."""

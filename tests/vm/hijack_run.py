@@ -229,17 +229,36 @@ HOST_STATE = (
 )
 
 
+def cut_the_write_once(proc: subprocess.Popen, state: dict) -> None:
+    """Kill the command's write session (its ``ssh ... stage2.sh write``) once, 3 s after it was seen:
+    a network cut after the point of no return."""
+    if state.get("cut"):
+        return
+    found = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "stage2.sh write"], capture_output=True, text=True)
+    pids = found.stdout.split()
+    if not pids:
+        return
+    state.setdefault("seen", time.monotonic())
+    if time.monotonic() - state["seen"] >= 3:
+        subprocess.run(["kill", "-9", *pids])
+        state["cut"] = time.monotonic()
+
+
 def follow(
     argv: list[str], env: dict, disk: Path, port: int, stack: contextlib.ExitStack, guest: Any, log: Path,
-    memory: str = MEMORY,
+    memory: str = MEMORY, cut_write: bool = False,
 ) -> tuple[dict, Any]:
     """Run the command; each time the guest reboots (QEMU exits), boot the disk again. Returns the
-    command's result, the boots seen (seconds each, serial tail) and the guest still running."""
+    command's result, the boots seen (seconds each, serial tail) and the guest still running.
+    cut_write: the write session is killed once on the controller (cut_the_write_once)."""
     boots = []
+    cut: dict = {}
     t0 = time.monotonic()
     with open(log, "w") as err:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         while proc.poll() is None and time.monotonic() - t0 < COMMAND_TIMEOUT:
+            if cut_write:
+                cut_the_write_once(proc, cut)
             if not guest.running():
                 boots.append({"s": round(guest.elapsed(), 1), "serial": guest.serial()[-4000:]})
                 stack.close()
@@ -251,13 +270,14 @@ def follow(
             proc.kill()
         stdout, _ = proc.communicate()
     return {"rc": proc.returncode, "stdout": stdout, "stderr": log.read_text(), "boots": boots,
-            "s": round(time.monotonic() - t0, 1)}, guest  # fmt: skip
+            "s": round(time.monotonic() - t0, 1), "cut": "cut" in cut}, guest  # fmt: skip
 
 
-def run_boot_once(tmp: Path, memory: str = MEMORY, way_back: bool = True) -> dict:
+def run_boot_once(tmp: Path, memory: str = MEMORY, way_back: bool = True, cut_write: bool = False) -> dict:
     """``--takeover boot-once`` from a fresh Debian guest (QEMU restarted at each reboot, every boot under
     one guest lock): first, with ``way_back``, a run whose installer reboots at once (the host must come
-    back unchanged), then the takeover; what tests/vm/test_hijack_oneshot.py and bench/hijack read."""
+    back unchanged), then the takeover (with ``cut_write``, its write session cut once); what
+    tests/vm/test_hijack_oneshot.py and bench/hijack read."""
     s = setup(tmp)
     disk, src_key, key, port = s.disk, s.src_key, s.key, s.port
     argv = hijack("root@127.0.0.1", s.cfg, "--port", port, "--identity", src_key, "--image-file", s.image,
@@ -275,7 +295,7 @@ def run_boot_once(tmp: Path, memory: str = MEMORY, way_back: bool = True) -> dic
             out["after_areas"] = areas_sha256(disk)
             out["after"] = ssh(port, src_key, "root", HOST_STATE).stdout
         env = {k: v for k, v in os.environ.items() if k != "PINE_HIJACK_TEST_FAIL_INSTALLER"}
-        out["take"], guest = follow(argv, env, disk, port, stack, guest, tmp / "take.log", memory)
+        out["take"], guest = follow(argv, env, disk, port, stack, guest, tmp / "take.log", memory, cut_write)
         if out["take"]["rc"] == 0:
             got = ssh(port, key, "tester", f"sh -c {shlex.quote(PROBE)}")
             out["probe"] = dict(ln.split("=", 1) for ln in got.stdout.splitlines() if "=" in ln)

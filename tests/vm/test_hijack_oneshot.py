@@ -6,7 +6,9 @@ GRUB's one-shot entry being spent, Debian boots again; the command waits for it,
 /boot/pine-hijack and the entry, and fails saying the host is back and unchanged: SSH works, the disk's
 tables and boot areas are as they were, no custom.cfg, no next_entry. Then, from that Debian, the real
 one-shot takeover: Debian reboots into the installer, the installer writes the disk and reboots, and Pine
-answers SSH with the config's key and its result record.
+answers SSH with the config's key and its result record. Its write session is killed once on the
+controller a few seconds in (a network cut after the point of no return): the command writes again
+from the start, in a new session to the same installer.
 
 QEMU runs with -no-reboot: every reboot ends it, and the test starts it again on the same disk and port
 while the command runs (Debian, installer, Debian, installer, Pine: five boots under one guest lock).
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building, provisionin
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return run_boot_once(tmp_path_factory.mktemp("bootonce"))
+    return run_boot_once(tmp_path_factory.mktemp("bootonce"), cut_write=True)
 
 
 def test_failed_installer_boot_falls_back_to_the_old_system(runs: dict) -> None:
@@ -55,6 +57,8 @@ def test_boot_once_takeover_gives_pine(runs: dict) -> None:
     assert len(take["boots"]) == 2  # Debian rebooted into the installer, the installer into Pine
     assert "SSH server on port 22" in take["boots"][1]["serial"]
     assert "takeover done" in take["stdout"] and "reboot to installer" in take["stdout"]
+    # the write session was cut once on the controller, after the point of no return: written again
+    assert take["cut"] and "writing again from the start in 10 s (try 2 of 3)" in take["stderr"], take["stderr"]
     probe = runs["probe"]
     assert probe["hostname"] == "debian-src"
     assert probe["file"] == "written by pineinstall hijack"

@@ -73,7 +73,7 @@ def test_wrong_sha256_changes_nothing_and_the_host_answers(hijacked: dict) -> No
 
 def test_hijack_reboots_into_the_provisioned_pine(hijacked: dict) -> None:
     assert hijacked["rc"] == 0, (
-        f"{hijacked['stderr']}\n--- Debian console\n{hijacked['debian_serial']}\n"
+        f"{hijacked['stdout'][-3000:]}\n{hijacked['stderr']}\n--- Debian console\n{hijacked['debian_serial']}\n"
         f"--- Pine console\n{hijacked.get('pine_serial', '')}"
     )
     assert "takeover done" in hijacked["stdout"]  # pineinstall hijack's own report, shown by the playbook
