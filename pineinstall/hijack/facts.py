@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pineinstall.hijack import netconf
+from pineinstall.hijack.drivers import Driver, chains
 
 MIB = 1 << 20
 
@@ -34,6 +35,7 @@ class Disk:
     pttype: str | None
     ptuuid: str | None
     by_id: tuple[str, ...]
+    drivers: tuple[Driver, ...] | None = None  # sysfs, nearest first; None: no sysfs device or not probed
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Interface:
     method6: str | None  # "dhcp" | "auto" | "static" | None (no IPv6)
     routes4: tuple[Route, ...] = ()  # static routes other than the default and the gateway's host route
     routes6: tuple[Route, ...] = ()
+    drivers: tuple[Driver, ...] | None = None  # sysfs, nearest first; None: no device (a bridge) or not probed
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,10 @@ def boot_disk(doc: dict[str, Any]) -> Disk | None:
     d = found[0]
     path = d.get("path") or f"/dev/{d['name']}"
     by_id = tuple(sorted(name for name, target in doc.get("by_id") or [] if target == path))
-    return Disk(path, int(d.get("size") or 0), d.get("serial"), d.get("pttype"), d.get("ptuuid"), by_id)
+    # a disk without a sysfs device (nbd, a ramdisk) has no driver: () where the probe looked
+    found_drivers = chains(doc, "block").get(d.get("name") or "", ()) if doc.get("drivers") is not None else None
+    return Disk(path, int(d.get("size") or 0), d.get("serial"), d.get("pttype"), d.get("ptuuid"), by_id,
+                found_drivers)  # fmt: skip
 
 
 def nameservers(doc: dict[str, Any], files: dict[str, str]) -> tuple[str, ...]:
@@ -242,6 +248,7 @@ def interfaces(doc: dict[str, Any], files: dict[str, str]) -> tuple[tuple[Interf
     )
     out: list[Interface] = []
     notes: list[str] = []
+    nics = chains(doc, "net")
     for link in doc.get("ip_addr") or []:
         name = link.get("ifname") or ""
         kind = (link.get("linkinfo") or {}).get("info_kind")
@@ -280,6 +287,7 @@ def interfaces(doc: dict[str, Any], files: dict[str, str]) -> tuple[tuple[Interf
                 netconf.method(methods.get("inet6"), [a.dynamic for a in v6], family=6),
                 _static_routes(doc.get("ip_route") or [], name, gw4),
                 _static_routes(doc.get("ip6_route") or [], name, gw6),
+                nics.get(name),
             )
         )
     return tuple(out), tuple(notes)

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 from pineinstall.hijack.bootonce import BOOT_ONCE, Choice
 from pineinstall.hijack.carry import Carried
+from pineinstall.hijack.drivers import describe
 from pineinstall.hijack.facts import MIB, Facts
 from pineinstall.resources import shown_url
 
 STEPS = (
     "provision the new disk here: install writes the image and the merged config into a sparse file of "
-    "{disk}'s exact size (needs root and loop devices here)",
+    "{disk}'s exact size (needs root and loop devices here); refused there, before the host changes, when "
+    "its kernel lacks a driver the host's kernel uses for the disk or a carried NIC (listed above)",
     "copy the payload (static busybox and Dropbear, the scripts, about 1.2 MiB) into a tmpfs on the host; stop "
     "the host's sshd listener (sessions stay) and start that Dropbear from RAM on the same port; if it does not "
     "answer, the host's sshd is started again",
@@ -75,6 +77,8 @@ def render(target: str, host_keys: list[str], facts: Facts, image: Image, config
             ids.append(f"serial {d.serial}")
         lines.append(f"  boot disk: {d.path}, {size(d.size)}, {', '.join(ids)}")
         lines += [f"    /dev/disk/by-id/{name}" for name in d.by_id]
+        lines.append(f"    drivers: {describe(d.drivers)}")
+    lines += [f"  NIC {i.name} drivers: {describe(i.drivers)}" for i in facts.interfaces]
     total = f"{facts.mem_total // MIB} MiB" if facts.mem_total is not None else "unknown"
     avail = f"{facts.mem_available // MIB} MiB" if facts.mem_available is not None else "unknown"
     lines.append(f"  RAM: {total} total, {avail} available")

@@ -3,7 +3,8 @@ one JSON document (``SCRIPT``); :func:`parse_output` turns what came back into t
 
 The script leaves parsing to the controller: it prints the raw files (os-release, meminfo, resolv.conf,
 the network configuration and leases, the login user's authorized_keys) and the JSON of ``ip -j`` and
-``lsblk -J``; :mod:`pineinstall.hijack.facts` reads them. Needs only sh, sed, awk, tr, od and
+``lsblk -J``, and the sysfs drivers of every disk and NIC (:mod:`.drivers`);
+:mod:`pineinstall.hijack.facts` reads them. Needs only sh, sed, awk, tr, od, readlink and
 util-linux/iproute2, which every Debian and Ubuntu has.
 """
 
@@ -53,6 +54,35 @@ printf '"resolv_conf_link":%s,\n' "$(str "$(readlink /etc/resolv.conf)")"
 printf '"boot_fs":%s,\n' "$(cmd findmnt -J -b -o TARGET,SOURCE,FSTYPE,UUID,AVAIL -T /boot)"
 printf '"grub_tools":{"editenv":%s,"reboot":%s},\n' "$(str "$(command -v grub-editenv)")" \
 	"$(str "$(command -v grub-reboot)")"
+drivers() { # a sysfs device's drivers and its parents' up to the bus adapter: [bus,driver,module],...
+	d=$(readlink -f "$1") s=
+	while [ -n "$d" ] && [ "$d" != /sys/devices ] && [ "$d" != /sys ] && [ "$d" != / ]; do
+		if [ -L "$d/driver" ]; then
+			bus=$(readlink "$d/subsystem") drv=$(readlink "$d/driver") mod=$(readlink "$d/driver/module")
+			printf '%s[%s,%s,%s]' "$s" "$(str "${bus##*/}")" "$(str "${drv##*/}")" "$(str "${mod##*/}")"
+			s=,
+			case ${bus##*/} in scsi | virtio) ;; *) break ;; esac # virtio and SCSI sit on an adapter
+		fi
+		d=${d%/*}
+	done
+}
+printf '"drivers":{"block":{'
+sep=
+for dev in /sys/block/*/device; do
+	[ -e "$dev" ] || continue
+	name=${dev%/device}
+	printf '%s%s:[%s]' "$sep" "$(str "${name##*/}")" "$(drivers "$dev")"
+	sep=,
+done
+printf '},"net":{'
+sep=
+for dev in /sys/class/net/*/device; do
+	[ -e "$dev" ] || continue
+	name=${dev%/device}
+	printf '%s%s:[%s]' "$sep" "$(str "${name##*/}")" "$(drivers "$dev")"
+	sep=,
+done
+printf '}},\n'
 printf '"files":{'
 sep=
 for path in /etc/os-release /usr/lib/os-release /proc/meminfo /proc/sys/kernel/random/boot_id /proc/cmdline \

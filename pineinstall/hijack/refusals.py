@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pineinstall.hijack.drivers import Driver, KernelDrivers, missing
 from pineinstall.hijack.facts import MIB, Facts
 
 SUPPORTED = ("debian", "ubuntu")
@@ -44,4 +45,33 @@ def refusals(facts: Facts, controller_boot_id: str | None = None) -> list[str]:
         )
     if facts.secure_boot:
         out.append("Secure Boot is on: Pine's boot loader is not signed; turn it off in the firmware first")
+    return out
+
+
+def drivers(facts: Facts, have: KernelDrivers | None) -> list[str]:
+    """One sentence per device the new Pine needs (the target disk, every carried NIC) whose drivers,
+    as the host's kernel binds them, are not all in the image's kernel, or whose driver the probe found
+    nowhere (a network block device...). have None: the image carries no module lists (built otherwise):
+    nothing to compare with, nothing refused."""
+    if have is None:
+        return []
+    devices: list[tuple[str, str, tuple[Driver, ...] | None]] = []
+    if facts.disk is not None:
+        devices.append(("disk", facts.disk.path, facts.disk.drivers))
+    devices += [("NIC", i.name, i.drivers) for i in facts.interfaces]
+    out = []
+    for kind, name, found in devices:
+        if found is None:
+            continue  # no sysfs device (a bridge, a VLAN), or a probe without the drivers part
+        listed = ", ".join(have.shown(kind)) or "none"
+        lacks = missing(found, have)
+        if not found:
+            out.append(f"{kind} {name}: no driver for it in the host's sysfs (not a local device?); "
+                       f"Pine's kernel {have.release} has for {kind}s: {listed}")  # fmt: skip
+        elif lacks:
+            out.append(
+                f"{kind} {name}: the host's kernel drives it with {', '.join(map(str, found))}; Pine's kernel "
+                f"{have.release} lacks {', '.join(d.wanted for d in lacks)} (it has for {kind}s: {listed}), "
+                f"so the new Pine would not find its {'root' if kind == 'disk' else 'network'}"
+            )
     return out

@@ -307,6 +307,23 @@ class Takeover:
         )
 
 
+def check_drivers(facts: Facts, disk: str, run_dir: str, times: dict[str, float]) -> None:
+    """The host's disk and NIC drivers against the provisioned disk's kernel, before the host changes."""
+    from pineinstall.hijack import drivers, refusals
+
+    t0 = time.monotonic()
+    have = provision.on_partitions(disk, run_dir, drivers.image_drivers)
+    times["driver check"] = time.monotonic() - t0
+    refused = refusals.drivers(facts, have)
+    if refused:
+        raise TakeoverError("refused, nothing was changed on the host: " + "; ".join(refused))
+    if have is None:
+        say("the image carries no modules.builtin: the host's disk and NIC drivers are not checked against "
+            "its kernel")  # fmt: skip
+    else:
+        say(f"Pine's kernel {have.release} has the drivers of the host's disk and NICs")
+
+
 def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], image: str, sha256: str,
         reboot_timeout: float, times: dict[str, float], method: str, doc: dict[str, Any]) -> Report:  # fmt: skip
     """Everything after the confirmation. TakeoverError says in what state the host is. method: the
@@ -319,6 +336,7 @@ def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], 
     say(f"provisioning the new {d.path} here ({d.size} bytes, sparse)")
     disk = provision.provision(merged, image, sha256, d.size, run_dir)
     times["provision"] = time.monotonic() - t0
+    check_drivers(facts, disk.path, run_dir, times)
     if method == bootonce.BOOT_ONCE:
         from pineinstall.hijack.oneshot import OneShot
 
