@@ -8,6 +8,8 @@ AHCI, NVMe, Xen blkfront/netfront, Hyper-V storvsc/netvsc, vmxnet3, e1000e, a ho
 virtio built in (no module link: this machine's own kernel), and nbd (no device). The probe's own
 ``drivers`` shell function walks them. ``data/drivers/pine-6.1.192-modules.builtin`` is the
 modules.builtin of Pine's kernel (iso/lib/kernel.py, linux-source 6.1.192-3, the cached build).
+``data/drivers/debian-6.1-sysfs.json`` is what the probe printed on Debian 12's own kernel booted in
+QEMU with those devices (``record-sysfs.sh`` there): the trees above match it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pineinstall.hijack import drivers, facts, plan, probe, refusals
 from pineinstall.hijack.drivers import Driver, KernelDrivers
 
 BUILTIN = Path(__file__).parent / "data" / "drivers" / "pine-6.1.192-modules.builtin"
+RECORDED = Path(__file__).parent / "data" / "drivers" / "debian-6.1-sysfs.json"
 DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
 MEMINFO = "MemTotal:         100000 kB\nMemAvailable:      40000 kB\n"
 PCI = "pci0000:00"
@@ -158,6 +161,49 @@ def test_the_probe_reads_this_machines_drivers() -> None:
         assert all(len(e) == 3 and e[1] for e in found), (name, found)
     if os.path.exists("/sys/block/vda/device"):  # this machine: virtio-blk on PCI
         assert [e[1] for e in blocks["vda"]] == ["virtio_blk", "virtio-pci"]
+
+
+# the recorded devices: q35/pc, block or net, name -> whether Pine's kernel has all their drivers
+VERDICTS = {
+    ("q35", "block", "vda"): True,  # virtio-blk
+    ("q35", "block", "sda"): True,  # virtio-scsi
+    ("q35", "block", "sdb"): True,  # AHCI
+    ("q35", "block", "nvme0n1"): False,
+    ("q35", "block", "sdc"): False,  # pvscsi
+    ("q35", "block", "sdd"): False,  # usb-storage
+    ("pc", "block", "sda"): True,  # IDE on ata_piix
+    ("pc", "block", "vda"): True,
+    ("q35", "net", "eth0"): True,  # virtio-net behind a PCIe root port
+    ("q35", "net", "eth1"): True,  # e1000
+    ("q35", "net", "eth2"): False,  # e1000e
+    ("q35", "net", "eth3"): False,  # vmxnet3
+    ("q35", "net", "eth4"): False,  # rtl8139: 8139cp
+    ("pc", "net", "eth0"): True,
+}
+
+
+def test_the_trees_are_what_debians_kernel_shows() -> None:
+    rec = json.loads(RECORDED.read_text())
+    same = {"virtio-blk": ("q35", "block", "vda"), "virtio-scsi": ("q35", "block", "sda"),
+            "ahci": ("q35", "block", "sdb"), "nvme": ("q35", "block", "nvme0n1"),
+            "virtio-net behind a root port": ("q35", "net", "eth0"), "e1000": ("q35", "net", "eth1"),
+            "e1000e": ("q35", "net", "eth2"), "vmxnet3": ("q35", "net", "eth3")}  # fmt: skip
+    for name, (machine, kind, dev) in same.items():
+        assert rec[machine][kind][dev] == WALKED[name], name
+    assert rec["pc"]["block"]["sda"] == [["scsi", "sd", "sd_mod"], ["pci", "ata_piix", "ata_piix"]]
+    assert rec["q35"]["block"]["sdd"] == [["scsi", "sd", "sd_mod"], ["usb", "usb-storage", "usb_storage"]]
+
+
+def test_the_recorded_devices_against_pines_kernel() -> None:
+    rec = json.loads(RECORDED.read_text())
+    have = pine_kernel()
+    got = {
+        (machine, kind, dev): not drivers.missing(chain, have)
+        for machine in ("q35", "pc")
+        for kind in ("block", "net")
+        for dev, chain in drivers.chains({"drivers": rec[machine]}, kind).items()
+    }
+    assert got == VERDICTS
 
 
 @pytest.mark.parametrize(
