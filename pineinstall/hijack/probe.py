@@ -54,12 +54,15 @@ printf '"resolv_conf_link":%s,\n' "$(str "$(readlink /etc/resolv.conf)")"
 printf '"boot_fs":%s,\n' "$(cmd findmnt -J -b -o TARGET,SOURCE,FSTYPE,UUID,AVAIL -T /boot)"
 printf '"grub_tools":{"editenv":%s,"reboot":%s},\n' "$(str "$(command -v grub-editenv)")" \
 	"$(str "$(command -v grub-reboot)")"
+name() { # a kernel name as a JSON string without a process ("?" for one with other characters)
+	case $1 in *[!A-Za-z0-9_.:+-]*) printf '"?"' ;; *) printf '"%s"' "$1" ;; esac
+}
 drivers() { # a sysfs device's drivers and its parents' up to the bus adapter: [bus,driver,module],...
 	d=$(readlink -f "$1") s=
 	while [ -n "$d" ] && [ "$d" != /sys/devices ] && [ "$d" != /sys ] && [ "$d" != / ]; do
 		if [ -L "$d/driver" ]; then
 			bus=$(readlink "$d/subsystem") drv=$(readlink "$d/driver") mod=$(readlink "$d/driver/module")
-			printf '%s[%s,%s,%s]' "$s" "$(str "${bus##*/}")" "$(str "${drv##*/}")" "$(str "${mod##*/}")"
+			printf '%s[%s,%s,%s]' "$s" "$(name "${bus##*/}")" "$(name "${drv##*/}")" "$(name "${mod##*/}")"
 			s=,
 			case ${bus##*/} in scsi | virtio) ;; *) break ;; esac # virtio and SCSI sit on an adapter
 		fi
@@ -70,16 +73,16 @@ printf '"drivers":{"block":{'
 sep=
 for dev in /sys/block/*/device; do
 	[ -e "$dev" ] || continue
-	name=${dev%/device}
-	printf '%s%s:[%s]' "$sep" "$(str "${name##*/}")" "$(drivers "$dev")"
+	dev_name=${dev%/device}
+	printf '%s%s:[%s]' "$sep" "$(name "${dev_name##*/}")" "$(drivers "$dev")"
 	sep=,
 done
 printf '},"net":{'
 sep=
 for dev in /sys/class/net/*/device; do
 	[ -e "$dev" ] || continue
-	name=${dev%/device}
-	printf '%s%s:[%s]' "$sep" "$(str "${name##*/}")" "$(drivers "$dev")"
+	dev_name=${dev%/device}
+	printf '%s%s:[%s]' "$sep" "$(name "${dev_name##*/}")" "$(drivers "$dev")"
 	sep=,
 done
 printf '}},\n'

@@ -113,10 +113,11 @@ def pine_kernel() -> KernelDrivers:
     return KernelDrivers("6.1.192-pine", {drivers.module_name(p): p for p in BUILTIN.read_text().split()})
 
 
-def build_sysfs(root: Path, name: str) -> Path:
-    """The tree of TREES[name] under root/sys; returns the block device's or NIC's ``device`` link."""
+def build_sysfs(root: Path, name: str, spec: Any = None) -> Path:
+    """The tree of TREES[name] (or spec) under root/sys; returns the block device's or NIC's ``device``
+    link."""
     sys = root / "sys"
-    device, tree = TREES[name]
+    device, tree = spec or TREES[name]
     for path, bus, driver, module in tree:
         d = sys / "devices" / path
         d.mkdir(parents=True, exist_ok=True)
@@ -140,7 +141,7 @@ def walk(link: Path) -> Any:
     """The probe's own ``drivers`` function (and the helpers it uses) on one device link."""
     script = probe.SCRIPT
     helpers = script[: script.index("printf '{\"probe\"")]
-    function = script[script.index("drivers() {") : script.index("printf '\"drivers\"")]
+    function = script[script.index("name() {") : script.index("printf '\"drivers\"")]
     out = subprocess.run(["sh", "-c", helpers + function + 'printf "["; drivers "$1"; printf "]"', "sh", str(link)],
                          capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout)
@@ -322,3 +323,9 @@ def test_the_image_lists_are_read_from_a_deployment_or_a_plain_root(tmp_path: Pa
     )
     have = drivers.image_drivers(str(tmp_path / "plain"))
     assert have is not None and set(have.modules) == {"virtio_blk", "nvme", "nvme_core"}
+
+
+@pytest.mark.real_processes
+def test_a_name_json_cannot_hold_is_printed_as_a_question_mark(tmp_path: Path) -> None:
+    odd = ("pci0000:00/0000:00:09.0", [("pci0000:00/0000:00:09.0", "pci", 'we"ird\\', None)])
+    assert walk(build_sysfs(tmp_path, "odd", odd)) == [["pci", "?", ""]]
