@@ -171,12 +171,17 @@ def hijack(ns: argparse.Namespace) -> int:
         host_keys = ssh.fingerprints(run_dir)
         found = facts.parse(doc)
         refused = refusals.refusals(found, refusals.local_boot_id())
+        from pineinstall.hijack.provision import image_kernel
+
+        kernel = image_kernel(image.source, run_dir) if found.disk is not None else None
+        refused += refusals.drivers(found, kernel)
         choice = bootonce.choose(ns.takeover, doc, found)
         if choice.refused:
             refused.append(choice.refused)
         carried = carry.carry(found, config, target.host)
         check_merged(carried.merged)
-        sys.stdout.write(plan.render(str(target), host_keys, found, image, ns.config, carried, refused, choice))
+        sys.stdout.write(plan.render(str(target), host_keys, found, image, ns.config, carried, refused, choice,
+                                     kernel))  # fmt: skip
         sys.stdout.flush()
         if refused:
             return EXIT_REFUSED

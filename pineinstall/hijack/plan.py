@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pineinstall.hijack.bootonce import BOOT_ONCE, Choice
 from pineinstall.hijack.carry import Carried
-from pineinstall.hijack.drivers import describe
+from pineinstall.hijack.drivers import KernelDrivers, describe
 from pineinstall.hijack.facts import MIB, Facts
 from pineinstall.resources import shown_url
 
@@ -56,7 +56,7 @@ def size(n: int) -> str:
 
 
 def render(target: str, host_keys: list[str], facts: Facts, image: Image, config: str, carried: Carried,
-           refused: list[str], choice: Choice | None = None) -> str:  # fmt: skip
+           refused: list[str], choice: Choice | None = None, kernel: KernelDrivers | None = None) -> str:  # fmt: skip
     lines = [f"host {target}"]
     lines += [f"  host key: {k}" for k in host_keys]
     os = facts.os
@@ -87,6 +87,11 @@ def render(target: str, host_keys: list[str], facts: Facts, image: Image, config
     lines.append(
         f"  sha256 {image.sha256} ({'verified' if image.pinned else 'computed; pass --image-sha256 to pin it'})"
     )
+    if kernel is not None:
+        lines.append(f"  its kernel: {kernel.release}, {len(kernel.modules)} drivers (read from the image)")
+    else:
+        lines.append("  its kernel's drivers: read after the provisioning here (a remote or compressed image, "
+                     "not root here, or no modules.builtin)")  # fmt: skip
     lines.append(f"config {config}: checked")
     lines.append("carried into the new system (under the config: the config wins)")
     lines += [f"  {k}" for k in carried.kept] or ["  nothing"]

@@ -17,9 +17,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pineinstall.errors import PineError
+
+if TYPE_CHECKING:
+    from pineinstall.hijack.drivers import KernelDrivers
 
 HOLE_CHUNK = 1 << 20
 T = TypeVar("T")
@@ -135,6 +138,28 @@ def own_dropbear(disk: str, run_dir: str) -> str | None:
         return dest
 
     return on_partitions(disk, run_dir, copy)
+
+
+def image_kernel(spec: str, run_dir: str) -> KernelDrivers | None:
+    """The drivers of a local raw image's kernel (:func:`.drivers.image_drivers`), read before the plan
+    when that is cheap: as root, with loop devices. None otherwise (a URL, a compressed image), or when
+    the image carries no module lists; the takeover reads them again from the provisioned disk."""
+    from pineinstall.hijack.drivers import image_drivers
+    from pineinstall.image.errors import FormatError
+    from pineinstall.image.formats import SNIFF_BYTES, Format, sniff
+    from pineinstall.run import CommandError
+
+    if spec.lower().startswith(("http://", "https://")) or os.geteuid() != 0:
+        return None
+    if shutil.which("losetup") is None or not os.path.exists("/dev/loop-control"):
+        return None
+    try:
+        with open(spec, "rb") as fh:
+            if sniff(fh.read(SNIFF_BYTES)) != Format.RAW:
+                return None
+        return on_partitions(spec, run_dir, image_drivers)
+    except (OSError, ValueError, FormatError, CommandError):
+        return None  # not a partitioned disk this kernel reads: left to the provisioning
 
 
 def extents(path: str) -> Any:

@@ -6,6 +6,8 @@ deployment's ``/usr/lib/modules/RELEASE/modules.builtin``. Needs the current Pin
 
 from __future__ import annotations
 
+import gzip
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,17 @@ def test_the_images_kernel_has_the_virtio_ahci_and_e1000_drivers_and_not_nvme(tm
         assert name not in have.modules, name
     # what the hijack's VM tests boot (virtio-blk and virtio-net on PCI) passes; NVMe does not
     assert refusals.drivers(facts.parse(host(VIRTIO_BLK, VIRTIO_NET)), have) == []
+    # read before the plan (a local raw image, as root): the same
+    assert provision.image_kernel(str(cached_pine_image()), str(tmp_path)) == have
     (nvme,) = refusals.drivers(facts.parse(host(NVME, E1000)), have)
     assert nvme.startswith(f"disk /dev/vda: the host's kernel drives it with nvme on pci; Pine's kernel "
                            f"{have.release} lacks nvme (it has for disks: ahci, ata_piix, ")  # fmt: skip
+
+
+def test_an_image_not_read_before_the_plan_gives_none(tmp_path: Path) -> None:
+    noise = tmp_path / "noise.img"
+    noise.write_bytes(os.urandom(1 << 20))  # no partition table
+    packed = tmp_path / "pine.img.gz"
+    packed.write_bytes(gzip.compress(bytes(1 << 16)))
+    for spec in (str(noise), str(packed), "https://example.invalid/pine.img", str(tmp_path / "absent.img")):
+        assert provision.image_kernel(spec, str(tmp_path)) is None, spec

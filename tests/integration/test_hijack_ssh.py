@@ -141,6 +141,9 @@ def test_dry_run_prints_the_hosts_real_facts_and_changes_nothing(
             assert f"via {route['gateway']}" in out
     disks = [d["path"] for d in root["blockdevices"] if d["type"] == "disk" and "/" in json.dumps(d)]
     assert any(f"boot disk: {p}," in out for p in disks) or "boot disk: not found" in out
+    if "boot disk: /dev/vda," in out and os.path.exists("/sys/block/vda/device/driver"):  # virtio-blk here
+        assert "    drivers: virtio_blk on virtio, virtio-pci" in out
+    assert "its kernel's drivers: read after the provisioning" in out  # random bytes: no partitions
     if os.path.exists("/.dockerenv"):  # this machine is a container: the probe must say so and refuse
         assert "container: docker" in out
     # the sshd runs on this machine: refused as the controller itself (its boot id), whatever else

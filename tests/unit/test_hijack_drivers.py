@@ -271,7 +271,10 @@ def test_a_virtio_host_passes_and_the_plan_names_its_drivers() -> None:
     image = plan.Image("pine.img", "0" * 64, True)
     from pineinstall.hijack.carry import carry
 
-    text = plan.render("root@h", [], found, image, "c.bu", carry(found, {"ignition": {"version": "3.4.0"}}, "h"), [])
+    merged = carry(found, {"ignition": {"version": "3.4.0"}}, "h")
+    text = plan.render("root@h", [], found, image, "c.bu", merged, [], None, pine_kernel())
+    assert "  its kernel: 6.1.192-pine, 119 drivers (read from the image)\n" in text
+    assert "read after the provisioning" in plan.render("root@h", [], found, image, "c.bu", merged, [])
     assert "    drivers: virtio_blk on virtio, virtio-pci on pci\n" in text
     assert "  NIC eth0 drivers: virtio_net on virtio, virtio-pci on pci\n" in text
     assert "lacks a driver the host's kernel uses" in text
