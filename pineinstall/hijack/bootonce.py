@@ -27,10 +27,11 @@ DIR = "/boot/pine-hijack"
 GRUB_DIR = "/boot/grub"
 BEGIN = "### BEGIN pineinstall hijack: a one-shot installer entry (removed when it is not reached) ###"
 END = "### END pineinstall hijack ###"
-# The installer holds its kernel, its unpacked initramfs (~6 MiB) and the first MiB of the disk; the
-# measured 128 MiB guest (MemTotal 78 MiB) kept ample room (docs/hijack.md, "Measured"). Below this
-# MemTotal the RAM pivot (which needs no second kernel) is the path.
-MIN_MEM_TOTAL = 72 * MIB
+# The installer holds Pine's kernel, its unpacked initramfs (~6 MiB) and the first MiB of the disk, and
+# Pine's kernel reserves ~30 MiB less than the old system's: the installer's lowest MemAvailable was
+# 77 MiB on a 112 MiB guest whose Debian had MemTotal 62 MiB, 52 MiB at 128 MiB (docs/hijack.md,
+# "Measured"). Below this MemTotal of the old system, nothing was measured.
+MIN_MEM_TOTAL = 48 * MIB
 # Filesystems whose grubenv GRUB rewrites in place when it boots the one-shot entry (save_env):
 # not on LVM, RAID or btrfs, where GRUB cannot write and next_entry would boot the installer forever.
 ENV_FSTYPES = ("ext2", "ext3", "ext4")

@@ -170,12 +170,12 @@ def hijack(ns: argparse.Namespace) -> int:
         times["probe"] = time.monotonic() - t0
         host_keys = ssh.fingerprints(run_dir)
         found = facts.parse(doc)
-        refused = refusals.refusals(found, refusals.local_boot_id())
+        choice = bootonce.choose(ns.takeover, doc, found)
+        refused = refusals.refusals(found, refusals.local_boot_id(), choice.method)
         from pineinstall.hijack.provision import image_kernel
 
         kernel = image_kernel(image.source, run_dir) if found.disk is not None else None
         refused += refusals.drivers(found, kernel)
-        choice = bootonce.choose(ns.takeover, doc, found)
         if choice.refused:
             refused.append(choice.refused)
         carried = carry.carry(found, config, target.host)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pineinstall.hijack.bootonce import RAM
 from pineinstall.hijack.drivers import Driver, KernelDrivers, missing
 from pineinstall.hijack.facts import MIB, Facts
 
 SUPPORTED = ("debian", "ubuntu")
-# The smallest Debian 12 that boots here has 128 MiB (VM-NOTES "Small guests"); its MemTotal is less, as
-# the kernel keeps its own code and reservations out of it: below 64 MiB the machine is smaller than that.
+# The RAM pivot runs beside the old system: the RAM root, the payload and the stream buffers. Measured
+# (docs/hijack.md, "Measured"): 128 MiB (MemTotal 78 MiB) works with 31 MiB to spare; 112 MiB (MemTotal 62,
+# 22 available) is below these.
 MIN_MEM_TOTAL = 64 * MIB
-MIN_AVAILABLE = 24 * MIB  # the RAM root the payload and the stream buffers need
+MIN_AVAILABLE = 24 * MIB
+# The one-shot installer boot asks of the old system only to receive 5 MiB of files and run grub-reboot
+# (done with 19.5 MiB available at 112 MiB); its own RAM floor is bootonce.MIN_MEM_TOTAL.
+BOOT_ONCE_MIN_AVAILABLE = 16 * MIB
 
 
 def local_boot_id() -> str | None:
@@ -20,7 +25,8 @@ def local_boot_id() -> str | None:
         return None
 
 
-def refusals(facts: Facts, controller_boot_id: str | None = None) -> list[str]:
+def refusals(facts: Facts, controller_boot_id: str | None = None, method: str = RAM) -> list[str]:
+    """method: the takeover path chosen (bootonce.choose); the RAM it needs depends on it."""
     out = []
     if facts.boot_id is not None and facts.boot_id == controller_boot_id:
         out.append("the host is this machine itself (the same boot id): it cannot overwrite its own disk")
@@ -37,12 +43,11 @@ def refusals(facts: Facts, controller_boot_id: str | None = None) -> list[str]:
         out.append("no single disk holds the root filesystem (lsblk): no disk to write Pine to")
     if facts.mem_total is None:
         out.append("the RAM could not be read (/proc/meminfo)")
-    elif facts.mem_total < MIN_MEM_TOTAL:
-        out.append(f"{facts.mem_total // MIB} MiB of RAM: a machine of at least 128 MiB is needed")
-    if facts.mem_available is not None and facts.mem_available < MIN_AVAILABLE:
-        out.append(
-            f"{facts.mem_available // MIB} MiB of RAM available: at least {MIN_AVAILABLE // MIB} MiB are needed"
-        )
+    elif method == RAM and facts.mem_total < MIN_MEM_TOTAL:
+        out.append(f"{facts.mem_total // MIB} MiB of RAM: the RAM pivot needs a machine of at least 128 MiB")
+    need = MIN_AVAILABLE if method == RAM else BOOT_ONCE_MIN_AVAILABLE
+    if facts.mem_available is not None and facts.mem_available < need:
+        out.append(f"{facts.mem_available // MIB} MiB of RAM available: at least {need // MIB} MiB are needed")
     if facts.secure_boot:
         out.append("Secure Boot is on: Pine's boot loader is not signed; turn it off in the firmware first")
     return out

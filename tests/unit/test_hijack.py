@@ -255,10 +255,23 @@ def test_a_debian_vm_passes_and_each_refusal_says_why() -> None:
         "the system is Alpine Linux v3.20, not Debian or Ubuntu",
         "the system runs in a container (openvz): it has no disk or kernel of its own to replace",
         "no single disk holds the root filesystem (lsblk): no disk to write Pine to",
-        "29 MiB of RAM: a machine of at least 128 MiB is needed",
+        "29 MiB of RAM: the RAM pivot needs a machine of at least 128 MiB",
         "8 MiB of RAM available: at least 24 MiB are needed",
     ]
     assert refusals.MIN_MEM_TOTAL == 64 * MIB
+
+
+def test_the_ram_a_host_needs_depends_on_the_takeover_path() -> None:
+    """The 112 MiB Debian guest (MemTotal 62 MiB, 20 MiB available, measured): too small for the RAM
+    pivot, enough for the one-shot installer boot, which asks the old system only to write 5 MiB."""
+    small = facts.parse(document("host", {"/proc/meminfo": "MemTotal: 63516 kB\nMemAvailable: 19584 kB\n"}))
+    assert refusals.refusals(small, method="ram") == [
+        "62 MiB of RAM: the RAM pivot needs a machine of at least 128 MiB",
+        "19 MiB of RAM available: at least 24 MiB are needed",
+    ]
+    assert refusals.refusals(small, method="boot-once") == []
+    starved = facts.parse(document("host", {"/proc/meminfo": "MemTotal: 63516 kB\nMemAvailable: 12000 kB\n"}))
+    assert refusals.refusals(starved, method="boot-once") == ["11 MiB of RAM available: at least 16 MiB are needed"]
 
 
 # --- the carry-over -------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_ram_is_taken_when_asked() -> None:
         (lambda d: d["boot_fs"]["filesystems"][0].__setitem__("fstype", "btrfs"), "btrfs"),
         (lambda d: d["boot_fs"]["filesystems"][0].__setitem__("source", "/dev/mapper/vg-root"), "LVM"),
         (lambda d: d["boot_fs"]["filesystems"][0].__setitem__("avail", 10 * MIB), "free on /boot"),
-        (lambda d: d["files"].__setitem__("/proc/meminfo", "MemTotal: 60000 kB\n"), "of RAM"),
+        (lambda d: d["files"].__setitem__("/proc/meminfo", "MemTotal: 45000 kB\n"), "of RAM"),
     ],
 )
 def test_auto_falls_back_to_the_ram_pivot_and_says_why(change: Any, reason: str) -> None:
