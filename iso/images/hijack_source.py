@@ -7,9 +7,10 @@ the test images' pruned module tree and busybox initramfs (``build.KEEP_MODULE_D
 not use, and udev runs 2 workers at most.
 
 The network is what a VPS provider sets up by hand: ifupdown, static ``10.0.2.15/24`` via
-``10.0.2.2`` (QEMU's user networking), DNS ``10.0.2.3``. The NIC keeps the kernel's name ``eth0``
-(the predictable-name policy is masked, as many VPS images do): Pine's kernel names it ``eth0`` too,
-and renaming by MAC on Pine (``/etc/mactab``) is not applied at boot yet.
+``10.0.2.2`` (QEMU's user networking), DNS ``10.0.2.3``, on a NIC udev names ``ens3`` by its MAC (a
+``.link`` file, as cloud-init's ``set-name`` writes one). Pine has no udev and its kernel says
+``eth0``: the hijacked Pine comes up on the network only through the carried rename by MAC
+(``pre-up nameif``).
 
 GRUB is set up as Debian's ``grub-mkconfig`` leaves it for the one-shot boot path of ``pineinstall
 hijack`` (``--takeover boot-once``): ``grub2-common`` gives ``grub-reboot``/``grub-editenv``, the
@@ -39,12 +40,13 @@ from .build import HERE, INITRAMFS_MODULES, KEEP_MODULE_DIRS, LIB, PACKAGES, Bui
 HOSTNAME = "debian-src"
 EXTRA_PACKAGES = ("openssh-server", "ifupdown", "iproute2", "grub2-common")
 ADDRESS, GATEWAY, DNS = "10.0.2.15/24", "10.0.2.2", "10.0.2.3"
+NIC, MAC = "ens3", "52:54:00:12:34:56"  # QEMU's first NIC's MAC
 INTERFACES = f"""\
 auto lo
 iface lo inet loopback
 
-auto eth0
-iface eth0 inet static
+auto {NIC}
+iface {NIC} inet static
 \taddress {ADDRESS}
 \tgateway {GATEWAY}
 """
@@ -97,9 +99,11 @@ def _customize(root: Path, tmp: Path) -> None:
     (etc / "network" / "interfaces").write_text(INTERFACES)
     (etc / "resolv.conf").unlink(missing_ok=True)
     (etc / "resolv.conf").write_text(f"nameserver {DNS}\n")
-    # eth0, not ens3: the kernel's names (the predictable-name policy masked)
+    # the NIC named by its MAC, as a provider's image does (Pine's kernel will call it eth0)
     (etc / "systemd" / "network").mkdir(parents=True, exist_ok=True)
-    (etc / "systemd" / "network" / "99-default.link").symlink_to("/dev/null")
+    (etc / "systemd" / "network" / "10-provider.link").write_text(
+        f"[Match]\nMACAddress={MAC}\n\n[Link]\nName={NIC}\n"
+    )
     # 128 MiB: udev with ~10 workers thrashes and the OOM killer takes sshd (VM-NOTES)
     (etc / "udev" / "udev.conf").write_text("children_max=2\n")
     for unit in ("systemd-firstboot.service", "getty-static.service", "e2scrub_reap.service",
