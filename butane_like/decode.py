@@ -228,6 +228,10 @@ class Decoder:
             cursor = node.start_mark.index if places else 0
             after: Any = node.start_mark if places else None  # where the next item's text starts
             plain_strings = elem == S and not places  # (the usual list of strings: read in place)
+            # The usual list of objects, light: each item read in place, as ``decode`` reads it.
+            light_objects = None
+            if not (places or self.blind) and isinstance(elem, str) and elem[:1].isupper():
+                light_objects = self.spec.keys(elem)
             # Light nodes are read once: each item's nodes go as it is decoded, and the values
             # take their memory (a large config's peak is its tree, otherwise, plus its values).
             for item in _consumed(node.value) if self.consume else node.value:
@@ -236,6 +240,9 @@ class Decoder:
                     if tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS):
                         items.append(item.value)  # what ``decode`` gives it
                         continue
+                elif light_objects is not None and item.id == "mapping":
+                    items.append(self._light_mapping(item.value, light_objects, (*path, len(items))))
+                    continue
                 alias = None
                 if places:
                     if item.start_mark.index < cursor and not self.blind:
@@ -263,7 +270,7 @@ class Decoder:
             self.terror(node, "!!map", self.spec.go_type(typ) if typ != S else "string")
             return None
         if not (self.places or self.blind):
-            return self._light_mapping(node.value, self.spec.fields(typ), path)
+            return self._light_mapping(node.value, self.spec.keys(typ), path)
         pairs = node.value
         keys = [k.value for k, _ in pairs if k.id == "scalar"]
         if len(set(keys)) < len(keys) and self._duplicates(pairs):
@@ -310,19 +317,23 @@ class Decoder:
             out[key] = v
         return out
 
-    def _light_mapping(self, pairs: list, fields: dict[str, Any], path: tuple) -> dict[str, Any]:
-        """The mapping part of ``decode`` for light nodes: what needs a place (an unused key, a
-        merge key ``<<``, a key given twice, a type error) raises NeedPlaces, and the way with
-        marks does it all. The usual scalars are read here, as ``decode`` reads them, without its
-        call and path."""
+    def _light_mapping(
+        self, pairs: list, keys: dict[str, tuple[str, Any]], path: tuple
+    ) -> dict[str, Any]:
+        """The mapping part of ``decode`` for light nodes (``keys``: ``Spec.keys`` of its type):
+        what needs a place (an unused key, a merge key ``<<``, a key given twice, a type error)
+        raises NeedPlaces, and the way with marks does it all. The usual scalars are read here,
+        as ``decode`` reads them, without its call and path. The values are kept under the
+        table's own key strings, not the text's (one string for all the objects of a large list:
+        less memory, and the lookups after find them by identity)."""
         out: dict[str, Any] = {}
         nulls: set[str] | None = None  # keys given null: not in out
         for knode, vnode in pairs:
-            key = knode.value
-            ftyp = fields.get(key) if key.__class__ is str else None
-            if ftyp is None:
+            got = keys.get(knode.value) if knode.value.__class__ is str else None
+            if got is None:
                 knode.start_mark  # noqa: B018  # an unused key is placed: raises NeedPlaces
                 raise AssertionError("a light node has no place")  # pragma: no cover
+            key, ftyp = got
             if key in out or (nulls is not None and key in nulls):
                 raise NeedPlaces  # a duplicate key (Go's error names both lines)
             if vnode.id == "scalar":

@@ -304,13 +304,14 @@ LAYOUTS_S390X = ("s390x-eckd", "s390x-virt", "s390x-zfcp")
 class Spec:
     """One variant/version: its levels and the fields it accepts (``fields(obj)``)."""
 
-    __slots__ = ("_cache", "base", "fcos", "go_pkg", "ign_version", "variant", "version")
+    __slots__ = ("_cache", "_keys", "base", "fcos", "go_pkg", "ign_version", "variant", "version")
 
     def __init__(self, variant: str, version: str) -> None:
         self.variant = variant
         self.version = version
         self.ign_version, self.base, self.fcos, self.go_pkg = VARIANTS[variant][version]
         self._cache: dict[str, dict[str, Any]] = {}
+        self._keys: dict[str, dict[str, tuple[str, Any]]] = {}
 
     def allows(self, since: Any) -> bool:
         if isinstance(since, int):
@@ -326,6 +327,13 @@ class Spec:
         if got is None:
             got = {k: t for k, t, since in OBJECTS[obj][2] if self.allows(since)}
             self._cache[obj] = got
+        return got
+
+    def keys(self, obj: str) -> dict[str, tuple[str, Any]]:
+        """yaml key -> (the same key, as this table's string; its type), as ``fields``."""
+        got = self._keys.get(obj)
+        if got is None:
+            got = self._keys[obj] = {k: (k, t) for k, t in self.fields(obj).items()}
         return got
 
     def go_type(self, t: Any) -> str:

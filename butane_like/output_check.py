@@ -63,21 +63,25 @@ def duplicates(out: dict) -> list[tuple]:
                 found.append(("passwd", kind, i))
             seen.add(node.get("name"))
     for i, user in enumerate(passwd.get("users") or []):
-        seen = set()
-        for j, key in enumerate(user.get("sshAuthorizedKeys") or []):
-            if key in seen:
-                found.append(("passwd", "users", i, "sshAuthorizedKeys", j))
-            seen.add(key)
+        keys = user.get("sshAuthorizedKeys")
+        if keys and len(keys) > 1:  # (one key cannot repeat: most users', no set made)
+            seen = set()
+            for j, key in enumerate(keys):
+                if key in seen:
+                    found.append(("passwd", "users", i, "sshAuthorizedKeys", j))
+                seen.add(key)
     seen = set()
     for i, unit in enumerate((out.get("systemd") or {}).get("units") or []):
         if unit.get("name") in seen:
             found.append(("systemd", "units", i))
         seen.add(unit.get("name"))
-        dseen: set = set()
-        for j, d in enumerate(unit.get("dropins") or []):
-            if d.get("name") in dseen:
-                found.append(("systemd", "units", i, "dropins", j))
-            dseen.add(d.get("name"))
+        dropins = unit.get("dropins")
+        if dropins and len(dropins) > 1:  # (likewise)
+            dseen: set = set()
+            for j, d in enumerate(dropins):
+                if d.get("name") in dseen:
+                    found.append(("systemd", "units", i, "dropins", j))
+                dseen.add(d.get("name"))
     return found
 
 

@@ -67,8 +67,8 @@ class Translator:
         self.prepared: dict[int, tuple[str, str | None]] = {}
         # what is left of this translation's allowance of Go's (slow, exact) gzip bytes
         self.exact_gzip = dataurl.ExactBudget()
-        # object -> [(YAML key, its type, JSON key, _copy_kind)] of the fields the copy copies
-        self._plans: dict[str, list[tuple[str, Any, str, int]]] = {}
+        # object -> the fields the copy copies (see _plan)
+        self._plans: dict[str, tuple[dict[str, tuple[str, int]], list[tuple[str, Any, str]]]] = {}
 
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
@@ -138,38 +138,69 @@ class Translator:
     def convert(self, value: Any, typ: Any, ypath: tuple) -> Any:
         """Copy a YAML-side value to the JSON side, doing the per-object sugar."""
         if isinstance(typ, tuple):
-            if typ[1] in _SCALARS:  # (a scalar is copied as it is)
+            elem = typ[1]
+            if elem in _SCALARS:  # (a scalar is copied as it is)
                 return self.origins.reg(list(value), ypath)
+            if elem in ("Resource", "ConfigResource"):
+                return self.origins.reg(
+                    [self.convert(v, elem, (*ypath, i)) for i, v in enumerate(value)], ypath
+                )
+            plan = self._plans.get(elem) or self._plan(elem)
+            obj = self._object  # (a list of objects, the large part of a large config: no convert)
             return self.origins.reg(
-                [self.convert(v, typ[1], (*ypath, i)) for i, v in enumerate(value)], ypath
+                [
+                    obj(v, elem, (*ypath, i), plan) if v.__class__ is dict else v
+                    for i, v in enumerate(value)
+                ],
+                ypath,
             )
         if not isinstance(value, dict):
             return value
         if typ in ("Resource", "ConfigResource"):
             return self._resource(value, ypath)
+        return self._object(value, typ, ypath, self._plans.get(typ) or self._plan(typ))
+
+    def _plan(self, typ: str) -> tuple[dict[str, tuple[str, int]], list[tuple[str, Any, str]]]:
+        """({YAML key: (JSON key, _copy_kind)} of the scalar fields the copy copies, [(YAML key,
+        type, JSON key)] of the others, in field order)."""
+        skip = _SUGAR.get(typ, ())
+        fields = [(key, ftyp) for key, ftyp in self.spec.fields(typ).items() if key not in skip]
+        scalars = {key: (camel(key), _copy_kind(ftyp)) for key, ftyp in fields if _copy_kind(ftyp) != _OTHER}
+        others = [(key, ftyp, camel(key)) for key, ftyp in fields if _copy_kind(ftyp) == _OTHER]
+        plan = self._plans[typ] = (scalars, others)
+        return plan
+
+    def _object(
+        self,
+        value: dict,
+        typ: str,
+        ypath: tuple,
+        plan: tuple[dict[str, tuple[str, int]], list[tuple[str, Any, str]]],
+    ) -> dict:
+        """``convert`` of an object. The value's own keys are gone through (most objects set few of
+        their fields); the nested objects and lists, whose copy may report (a local file), in
+        field order, as Butane's copy walks them. (The order of ``out``'s keys is not the
+        output's: ``gojson.prune`` writes Ignition's.)"""
         out: dict[str, Any] = {}
         origins = self.origins
         origins.origin[id(out)] = ypath  # origins.reg, inline: once per output object
         origins.keep.append(out)
-        plan = self._plans.get(typ)
-        if plan is None:
-            skip = _SUGAR.get(typ, ())
-            plan = self._plans[typ] = [
-                (key, ftyp, camel(key), _copy_kind(ftyp))
-                for key, ftyp in self.spec.fields(typ).items()
-                if key not in skip
-            ]
-        for key, ftyp, json_key, kind in plan:
-            if key in value:
-                v = value[key]
-                if kind == _SCALAR:
-                    out[json_key] = v
-                elif kind == _SCALAR_LIST:  # convert's own copy, without the call
-                    out[json_key] = v = list(v)
-                    origins.origin[id(v)] = (*ypath, key)
-                    origins.keep.append(v)
-                else:
-                    out[json_key] = self.convert(v, ftyp, (*ypath, key))
+        scalars, others = plan
+        nested = False
+        for key, v in value.items():
+            got = scalars.get(key)
+            if got is None:
+                nested = True  # a nested field, or sugar
+            elif got[1] == _SCALAR:
+                out[got[0]] = v
+            else:  # a list of scalars: convert's own copy, without the call
+                out[got[0]] = v = list(v)
+                origins.origin[id(v)] = (*ypath, key)
+                origins.keep.append(v)
+        if nested:
+            for key, ftyp, json_key in others:
+                if key in value:
+                    out[json_key] = self.convert(value[key], ftyp, (*ypath, key))
         if typ == "PasswdUser" and "ssh_authorized_keys_local" in value:
             ssh_keys_local(self, out, value, ypath)
         elif typ in ("Unit", "Dropin") and "contents_local" in value:

@@ -41,7 +41,7 @@ _version = ""  # of the config being walked (check() sets it)
 class Node:
     """One schema location, reduced to what the walk needs (built once per version)."""
 
-    __slots__ = ("folded", "items", "object_items", "open", "props", "types", "wanted")
+    __slots__ = ("folded", "items", "leaf_items", "object_items", "open", "props", "types", "wanted")
 
     def __init__(self) -> None:
         self.types: frozenset[type] | None = None  # None: any type
@@ -51,6 +51,7 @@ class Node:
         self.open: Node | bool = True  # additionalProperties
         self.items: Node | None = None
         self.object_items = False
+        self.leaf_items: frozenset[type] | None = None  # the item types, when all are scalars
 
 
 # JSON kinds by Python type; bool before int, as bool is a subclass of int.
@@ -96,6 +97,8 @@ def _compile(schema: dict[str, Any], defs: dict[str, Any], done: dict[int, Node]
     if "items" in schema:
         node.items = _compile(schema["items"], defs, done)
         node.object_items = node.items.types is not None and dict in node.items.types
+        if node.items.types is not None and not node.items.types & {dict, list}:
+            node.leaf_items = node.items.types
     return node
 
 
@@ -193,7 +196,15 @@ def _walk_object(value: dict[str, Any], node: Node, path: Path, report: Report) 
         elif kind is dict:
             _walk_object(child, sub, (*path, key), report)
         elif kind is list and sub.items is not None:
-            _walk_list(child, sub, (*path, key), report)
+            leaf = sub.leaf_items
+            if leaf is None:
+                _walk_list(child, sub, (*path, key), report)
+                continue
+            # a list of scalars (a user's groups and keys): nothing to say when each has its type
+            for item in child:
+                if type(item) not in leaf:
+                    _walk_list(child, sub, (*path, key), report)
+                    break
     for field in inexact:
         fold_fields(value, (field,), path)
 
