@@ -69,23 +69,16 @@ drivers() { # a sysfs device's drivers and its parents' up to the bus adapter: [
 		d=${d%/*}
 	done
 }
-printf '"drivers":{"block":{'
-sep=
-for dev in /sys/block/*/device; do
-	[ -e "$dev" ] || continue
-	dev_name=${dev%/device}
-	printf '%s%s:[%s]' "$sep" "$(name "${dev_name##*/}")" "$(drivers "$dev")"
-	sep=,
-done
-printf '},"net":{'
-sep=
-for dev in /sys/class/net/*/device; do
-	[ -e "$dev" ] || continue
-	dev_name=${dev%/device}
-	printf '%s%s:[%s]' "$sep" "$(name "${dev_name##*/}")" "$(drivers "$dev")"
-	sep=,
-done
-printf '}},\n'
+devices() { # a JSON object: each sysfs device of $1 (a class directory) -> its drivers
+	sep=
+	for dev in "$1"/*/device; do
+		[ -e "$dev" ] || continue
+		dev_name=${dev%/device}
+		printf '%s%s:[%s]' "$sep" "$(name "${dev_name##*/}")" "$(drivers "$dev")"
+		sep=,
+	done
+}
+printf '"drivers":{"block":{%s},"net":{%s}},\n' "$(devices /sys/block)" "$(devices /sys/class/net)"
 printf '"files":{'
 sep=
 for path in /etc/os-release /usr/lib/os-release /proc/meminfo /proc/sys/kernel/random/boot_id /proc/cmdline \
