@@ -11,6 +11,7 @@ import hashlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -234,13 +235,18 @@ def cut_the_write_once(proc: subprocess.Popen, state: dict) -> None:
     a network cut after the point of no return."""
     if state.get("cut"):
         return
-    found = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "stage2.sh write"], capture_output=True, text=True)
-    pids = found.stdout.split()
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):  # the command's children (ps is not on every machine)
+        with contextlib.suppress(OSError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == proc.pid and b"stage2.sh write" in (stat.parent / "cmdline").read_bytes():
+                pids.append(int(stat.parent.name))
     if not pids:
         return
     state.setdefault("seen", time.monotonic())
     if time.monotonic() - state["seen"] >= 3:
-        subprocess.run(["kill", "-9", *pids])
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
         state["cut"] = time.monotonic()
 
 
