@@ -193,7 +193,7 @@ def hijack(ns: argparse.Namespace) -> int:
         from pineinstall.hijack import takeover
 
         report = takeover.run(target, run_dir, found, carried.merged, image.source, image.sha256,
-                              ns.reboot_timeout, times, choice.method, doc)  # fmt: skip
+                              ns.reboot_timeout, times, choice.method, doc, kernel is not None)  # fmt: skip
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     sys.stdout.write("\n".join(report.lines()) + "\n")

@@ -325,10 +325,12 @@ def check_drivers(facts: Facts, disk: str, run_dir: str, times: dict[str, float]
 
 
 def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], image: str, sha256: str,
-        reboot_timeout: float, times: dict[str, float], method: str, doc: dict[str, Any]) -> Report:  # fmt: skip
+        reboot_timeout: float, times: dict[str, float], method: str, doc: dict[str, Any],
+        drivers_checked: bool = False) -> Report:  # fmt: skip
     """Everything after the confirmation. TakeoverError says in what state the host is. method: the
     path :func:`bootonce.choose` picked (the one-shot installer boot, :mod:`.oneshot`, reads the probe's
-    document ``doc``; else the RAM pivot)."""
+    document ``doc``; else the RAM pivot). drivers_checked: the image's drivers were read and
+    compared before the plan (provisioning changes no kernel: not read again)."""
     d = facts.disk
     if d is None:
         raise TakeoverError("no boot disk in the probe")
@@ -336,7 +338,8 @@ def run(target: ssh.Target, run_dir: str, facts: Facts, merged: dict[str, Any], 
     say(f"provisioning the new {d.path} here ({d.size} bytes, sparse)")
     disk = provision.provision(merged, image, sha256, d.size, run_dir)
     times["provision"] = time.monotonic() - t0
-    check_drivers(facts, disk.path, run_dir, times)
+    if not drivers_checked:
+        check_drivers(facts, disk.path, run_dir, times)
     if method == bootonce.BOOT_ONCE:
         from pineinstall.hijack.oneshot import OneShot
 
