@@ -6,13 +6,21 @@ hints, the same findings at the same lines and columns, the same output. The cor
 conformance tests (Butane's recorded answers) exercise every way back: findings after a clean
 decode (positions computed again), type errors and unused keys (a light node asked for its place),
 syntax errors (composed again for the error's place), anchors (never light).
+
+The light composer in C (``_pine_lightyaml``, built from butane_like/_lightyaml.c) is checked
+against the one it stands in for, PyYAML's C composer with light node classes
+(``_compose_light_pyyaml``): for every text, the same tree (kind, tag, style, value of every node)
+or both decline it. The C one also declines anchors (never given light) and nestings deeper than 500.
 """
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from butane_like import pipeline, translate, yamlload
 
@@ -141,8 +149,8 @@ def test_light_nodes_have_no_place() -> None:
 def test_pyyaml_nodes_are_given_back() -> None:
     """The light composer swaps the C module's node classes for its call only (a syntax error
     included): the composer with marks, and PyYAML's own loaders, still get PyYAML's nodes."""
-    assert yamlload.compose_light(b"a: [1, 2\n") is yamlload.FAILED
-    assert yamlload.compose_light(b"a: 1\n") is not yamlload.FAILED
+    assert yamlload._compose_light_pyyaml(b"a: [1, 2\n") is yamlload.FAILED
+    assert yamlload._compose_light_pyyaml(b"a: 1\n") is not yamlload.FAILED
     names = vars(yamlload._cmodule)
     for name in ("ScalarNode", "SequenceNode", "MappingNode"):
         assert names[name] not in yamlload._LIGHT_NODES
@@ -177,10 +185,16 @@ def test_anchors_are_seen(text: bytes, ok: bool) -> None:
         assert any(getattr(e, "anchor", None) == "x" for e in events)
 
 
-def test_threads_composing_at_once_get_their_own_nodes() -> None:
-    """Light compositions (node classes swapped) and compositions with marks in several threads at
-    once: every answer is the one it is alone."""
+@pytest.mark.parametrize("c_composer", [True, False], ids=["C", "PyYAML"])
+def test_threads_composing_at_once_get_their_own_nodes(
+    c_composer: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Light compositions (C, or PyYAML's with node classes swapped) and compositions with marks in
+    several threads at once: every answer is the one it is alone."""
     import threading
+
+    if not c_composer:
+        monkeypatch.setattr(yamlload, "_c_compose", False)
 
     files = b"".join(b"    - path: /f%d\n      mode: 420\n" % i for i in range(300))
     light = b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n" + files
@@ -250,3 +264,114 @@ def test_keys_the_light_mapping_hands_over(text: bytes, monkeypatch: pytest.Monk
     assert light[0] is not None or light[2]  # an error or a finding: the way with marks
     monkeypatch.setattr(pipeline, "light_ok", lambda data: False)
     assert light == answer(text, None)
+
+
+# --- the C composer ----------------------------------------------------------------------------
+DECLINED = object()
+
+
+def c_tree(text: bytes) -> object:
+    import _pine_lightyaml
+
+    got = _pine_lightyaml.compose(
+        text, yamlload.Tags.PLAIN, yamlload.Tags.QUOTED, yamlload.NeedPlaces, DECLINED
+    )
+    return "declined" if got is DECLINED else tree(got)
+
+
+def py_tree(text: bytes) -> object:
+    yamlload.fast_import()
+    got = yamlload._compose_light_pyyaml(text)
+    return "declined" if got is yamlload.FAILED else tree(got)
+
+
+def test_the_extension_is_built() -> None:
+    """scripts/setup installs the compiler and libyaml's headers, and the package builds it."""
+    import _pine_lightyaml
+
+    assert yamlload.compose_light(b"a: 1\n").__class__.__module__ == "_pine_lightyaml"
+    assert _pine_lightyaml.Scalar.id == "scalar"
+
+
+def test_the_corpora_compose_the_same() -> None:
+    same = 0
+    for path in CORPORA:
+        text = path.read_bytes()
+        if not yamlload.light_ok(text):
+            continue
+        assert c_tree(text) == py_tree(text), path
+        same += 1
+    assert same > len(CORPORA) // 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"",
+        b"# only a comment\n",
+        b"---\n...\n",
+        b"a: 1\n---\nb: 2\n",  # the first document only
+        b"a: 1\n--- [\n",  # a broken second document is not read
+        b"plain\n",
+        b"'quoted'\n",
+        b"a: \"x\\ty\"\nb: 'it''s'\nc: |\n  lit\nd: >-\n  fold\n  ed\ne: ~\n",
+        b"a: !!str 1\nb: !custom x\nc: ! y\nd: !!map {x: 1}\ne: !!seq [1]\nf: !<tag:x> z\n",
+        b"%TAG !e! tag:example.com,2000:\n---\na: !e!foo x\n",
+        b"? [a, b]\n: c\n? {d: e}\n: f\n",
+        b"a: [1, {b: 2}, [3]]\nc: {}\nd: []\n",
+        b"a:\n- 1\n-\n- - 2\n",
+        b"\xef\xbb\xbfa: 1\n",  # a byte order mark
+        b"\xff\xfea\x00:\x00 \x001\x00\n\x00",  # UTF-16
+        b"a: \xc3\xa9\xe2\x82\xac\n",
+        b"a: \xff\n",  # not UTF-8: declined
+        b"a: [1, 2\n",  # a syntax error: declined
+        b"a: *x\n",  # an alias: declined
+        b"a: &x 1\n",  # an anchor: declined (never given light)
+        b"a: b\n\tc: d\n",
+        b"key with spaces: value with: colon\n",
+        b"a: 1\na: 2\n",  # a key twice is the decoder's business
+    ],
+)
+def test_chosen_texts(text: bytes) -> None:
+    c, py = c_tree(text), py_tree(text)
+    if b"&x" in text:
+        assert (c, py != "declined") == ("declined", True)
+    else:
+        assert c == py
+
+
+def test_deep_nesting_is_declined_and_answered_with_marks() -> None:
+    deep = b"variant: fcos\nversion: 1.5.0\nx: " + b"[" * 600 + b"]" * 600 + b"\n"
+    assert c_tree(deep) == "declined"
+    import _pine_lightyaml
+
+    at_the_limit = b"[" * 500 + b"]" * 500
+    assert _pine_lightyaml.compose(at_the_limit, "?", "!", yamlload.NeedPlaces, DECLINED) is not DECLINED
+    light = answer(deep, None)
+    assert light[0] is None and light[2]  # (x is an unused key: a warning, no error)
+
+
+def test_shared_keys_are_plain_and_short() -> None:
+    """Short plain keys are one node for the whole text; quoted and long ones are not shared."""
+    long = b"k" * 40
+    text = b"- {a: 1, 'b': 2, %s: 3}\n- {a: 4, 'b': 5, %s: 6}\n" % (long, long)
+    import _pine_lightyaml
+
+    root = _pine_lightyaml.compose(text, "?", "!", yamlload.NeedPlaces, DECLINED)
+    (a1, _), (b1, _), (l1, _) = root.value[0].value
+    (a2, _), (b2, _), (l2, _) = root.value[1].value
+    assert a1 is a2 and b1 is not b2 and l1 is not l2
+    assert (a1.tag, b1.tag, b1.style) == ("?", "!", "'")
+
+
+# Fragments that matter to YAML's grammar: random texts of them reach the scanner's corners.
+FRAGMENTS = [*"ab1:-?,[]{}#&*!|>'\"~ \t\n", "\n  ", "\n- ", ": ", "- ", "---\n", "...\n", "!!str ", "\\n"]
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(FRAGMENTS + list(string.digits[:3])), max_size=40))
+def test_random_texts_compose_the_same(parts: list[str]) -> None:
+    text = "".join(parts).encode()
+    if not yamlload.light_ok(text):
+        return
+    assert c_tree(text) == py_tree(text), text
