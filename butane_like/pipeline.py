@@ -240,10 +240,11 @@ def _translate(
         return _finish(res, report, dec, ERR_SOURCE)
 
     stamp("desugar")
-    from .gojson import encode_parts, prune
+    from .gojson import encode_parts, prune_in_place
     from .output_check import check_output
 
-    pruned = prune(out, "Config") or {}
+    # (in place: ``out``'s own objects, as the origins know them, are the pruned config)
+    pruned = prune_in_place(out, "Config") or {}
     check_output(tr, out, pruned)
     if report.has_errors:
         del out, tr, pruned
