@@ -9,7 +9,7 @@ came from (``base.origins``), so that later checks report at the user's lines.
 
 from __future__ import annotations
 
-from ..fields import B, I, S, Spec, camel
+from ..fields import B, I, S, Spec, camel, snake
 from . import dataurl
 from .local import read_local, ssh_keys_local
 from .origins import Origins
@@ -36,6 +36,12 @@ _SUGAR = {
 
 _SCALARS = (S, I, B)
 _SCALAR, _SCALAR_LIST, _OTHER = 0, 1, 2  # how the field copy copies a field
+# A list of scalars whose origin need not be registered: Origins.yaml_path finds the same YAML path
+# from the object holding it (JSON key snake_cased back to the YAML key), and no sugar merges
+# into it (Origins.merged would then take the sugar's list's origin). An account's groups and SSH
+# keys: two records less per user of a large config.
+_SCALAR_LIST_UNREGISTERED = 3
+_ACCOUNTS = ("PasswdUser", "PasswdGroup")
 
 
 def _copy_kind(ftyp: Any) -> int:
@@ -191,6 +197,10 @@ class Translator:
         skip = _SUGAR.get(typ, ())
         fields = [(key, ftyp) for key, ftyp in self.spec.fields(typ).items() if key not in skip]
         scalars = {key: (camel(key), _copy_kind(ftyp)) for key, ftyp in fields if _copy_kind(ftyp) != _OTHER}
+        if typ in _ACCOUNTS:
+            for key, (json_key, kind) in scalars.items():
+                if kind == _SCALAR_LIST and snake(json_key) == key:
+                    scalars[key] = (json_key, _SCALAR_LIST_UNREGISTERED)
         others = [(key, ftyp, camel(key)) for key, ftyp in fields if _copy_kind(ftyp) == _OTHER]
         plan = self._plans[typ] = (scalars, others)
         return plan
@@ -218,6 +228,8 @@ class Translator:
                 nested = True  # a nested field, or sugar
             elif got[1] == _SCALAR:
                 out[got[0]] = v
+            elif got[1] == _SCALAR_LIST_UNREGISTERED:
+                out[got[0]] = list(v)
             else:  # a list of scalars: convert's own copy, without the call
                 out[got[0]] = v = list(v)
                 origins.origin[id(v)] = (*ypath, key)
