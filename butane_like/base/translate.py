@@ -73,6 +73,11 @@ def _taken(items: list) -> Any:
         yield item
 
 
+# The sugar that merges a rendered config of its own under the user's (Origins.merge_under); with
+# none of it, the copy's resources need no origin record (see Translator.lean).
+_MERGING_SUGAR = frozenset(("boot_device", "grub", "openrc", "network"))
+
+
 class Translator:
     """The state of one translation: the spec, the files directory, the report, the origins."""
 
@@ -100,6 +105,11 @@ class Translator:
         # freed as the output's are made (300,000 files: 750 -> 6xx MiB peak). Set by the caller
         # that drops the YAML side after ``translate``.
         self.consume = False
+        # No sugar merges into the copy: a resource's origin is its holder's plus its key, an item
+        # of a large list's (_CONSUMED) the list's plus its index, which Origins.yaml_path finds
+        # without a record (300,000 files: 600,000 records less). A merge would give an unrecorded
+        # child its parent's origin (Origins.merged), and reorder lists: refused then.
+        self.lean = False
 
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
@@ -141,6 +151,9 @@ class Translator:
 
     def translate(self, cfg: dict) -> dict:
         self._prefetch_data_urls(cfg)
+        self.lean = self.origins.partial = _MERGING_SUGAR.isdisjoint(cfg) and not any(
+            fs.get("with_mount_unit") is True for fs in (cfg.get("storage") or {}).get("filesystems") or []
+        )
         out = self.convert(cfg, "Config", ())
         ign = out.setdefault("ignition", {})
         if id(ign) not in self.origins.origin:
@@ -178,10 +191,13 @@ class Translator:
                 )
             plan = self._plans.get(elem) or self._plan(elem)
             obj = self._object  # (a list of objects, the large part of a large config: no convert)
+            large = ypath in _CONSUMED
+            # (without sugar merging, an item's origin is the list's plus its index: see lean)
+            reg = not (large and self.lean)
             return self.origins.reg(
                 [
-                    obj(v, elem, (*ypath, i), plan) if v.__class__ is dict else v
-                    for i, v in enumerate(_taken(value) if self.consume and ypath in _CONSUMED else value)
+                    obj(v, elem, (*ypath, i), plan, reg) if v.__class__ is dict else v
+                    for i, v in enumerate(_taken(value) if self.consume and large else value)
                 ],
                 ypath,
             )
@@ -211,6 +227,7 @@ class Translator:
         typ: str,
         ypath: tuple,
         plan: tuple[dict[str, tuple[str, int]], list[tuple[str, Any, str]]],
+        reg: bool = True,
     ) -> dict:
         """``convert`` of an object. The value's own keys are gone through (most objects set few of
         their fields); the nested objects and lists, whose copy may report (a local file), in
@@ -218,8 +235,9 @@ class Translator:
         output's: ``gojson.prune`` writes Ignition's.)"""
         out: dict[str, Any] = {}
         origins = self.origins
-        origins.origin[id(out)] = ypath  # origins.reg, inline: once per output object
-        origins.keep.append(out)
+        if reg:  # (``reg``: False for an item of a large list, see lean)
+            origins.origin[id(out)] = ypath  # origins.reg, inline: once per output object
+            origins.keep.append(out)
         scalars, others = plan
         nested = False
         for key, v in value.items():
@@ -250,7 +268,8 @@ class Translator:
     def _resource(self, value: dict, ypath: tuple) -> dict:
         """A resource: its ``inline`` text or ``local`` file becomes a data URL ``source``."""
         out: dict[str, Any] = {}
-        self.origins.reg(out, ypath)
+        if not self.lean:
+            self.origins.reg(out, ypath)
         if "compression" in value:
             out["compression"] = value["compression"]
         if "http_headers" in value:
