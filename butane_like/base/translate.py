@@ -105,9 +105,9 @@ class Translator:
         # freed as the output's are made (300,000 files: 750 -> 6xx MiB peak). Set by the caller
         # that drops the YAML side after ``translate``.
         self.consume = False
-        # No sugar merges into the copy: a resource's origin is its holder's plus its key, an item
-        # of a large list's (_CONSUMED) the list's plus its index, which Origins.yaml_path finds
-        # without a record (300,000 files: 600,000 records less). A merge would give an unrecorded
+        # No sugar merges into the copy: a resource's (and its verification's) origin is its
+        # holder's plus its key, a list item's the list's plus its index, which Origins.yaml_path
+        # finds without a record (300,000 files: 675,000 records less). A merge would give an unrecorded
         # child its parent's origin (Origins.merged), and reorder lists: refused then.
         self.lean = False
 
@@ -191,13 +191,12 @@ class Translator:
                 )
             plan = self._plans.get(elem) or self._plan(elem)
             obj = self._object  # (a list of objects, the large part of a large config: no convert)
-            large = ypath in _CONSUMED
             # (without sugar merging, an item's origin is the list's plus its index: see lean)
-            reg = not (large and self.lean)
+            reg = not self.lean
             return self.origins.reg(
                 [
                     obj(v, elem, (*ypath, i), plan, reg) if v.__class__ is dict else v
-                    for i, v in enumerate(_taken(value) if self.consume and large else value)
+                    for i, v in enumerate(_taken(value) if self.consume and ypath in _CONSUMED else value)
                 ],
                 ypath,
             )
@@ -279,8 +278,11 @@ class Translator:
         if "source" in value:
             out["source"] = value["source"]
         if "verification" in value:
-            out["verification"] = self.convert(
-                value["verification"], "Verification", (*ypath, "verification")
+            v = value["verification"]
+            out["verification"] = (
+                self._object(v, "Verification", (*ypath, "verification"), self._plans["Verification"], False)
+                if self.lean and v.__class__ is dict and "Verification" in self._plans
+                else self.convert(v, "Verification", (*ypath, "verification"))
             )
         data = None
         field = None
