@@ -119,6 +119,79 @@ def prune(v: Any, typ: Any) -> Any:
     return v
 
 
+# How prune_in_place treats a field's value: as it is, dropped when "" or 0 (omitempty), dropped
+# when an empty list, pruned as an object, as a list of objects.
+_KEEP, _NONEMPTY_STR, _NONZERO_INT, _NONEMPTY_LIST, _OBJECT, _OBJECTS = range(6)
+# struct -> ({output key: (how, the item or object type)}, its plain string fields)
+_KEY_PLANS: dict[str, tuple[dict[str, tuple[int, str]], tuple[str, ...]]] = {}
+
+
+def _key_plan(typ: str) -> tuple[dict[str, tuple[int, str]], tuple[str, ...]]:
+    fields = {}
+    for key, ktyp, _plain, omit_empty, omit_zero, nested in _PLANS.get(typ) or _plan(typ):
+        how = _NONEMPTY_STR if omit_empty else _NONZERO_INT if omit_zero else _KEEP
+        if nested == _PLAIN_LIST:
+            how = _NONEMPTY_LIST
+        elif nested == _PRUNED:
+            how = _OBJECTS if isinstance(ktyp, tuple) else _OBJECT
+        fields[key] = (how, ktyp[1] if isinstance(ktyp, tuple) else ktyp)
+    got = _KEY_PLANS[typ] = (fields, tuple(key for key, _, plain, _, _, _ in _PLANS[typ] if plain))
+    return got
+
+
+def prune_in_place(v: Any, typ: str) -> Any:
+    """``prune`` of an object done to ``v`` itself: what prune drops is deleted, the plain string
+    fields it writes are set; returns ``v``, or None when it is empty (as ``prune``). The keys stay
+    in their order, not Ignition's (``encode`` prunes again, idempotently, to write them). A check
+    needs no copy, and an object's own keys are fewer than its type's fields (a file: 3 of 7)."""
+    if not isinstance(v, dict):
+        return None
+    return v if _prune_object(v, _KEY_PLANS.get(typ) or _key_plan(typ)) else None
+
+
+def _prune_object(v: dict, plan: tuple[dict[str, tuple[int, str]], tuple[str, ...]]) -> int:
+    """prune_in_place of an object; its number of keys left."""
+    fields, plain = plan
+    drop = None
+    for key, val in v.items():
+        got = fields.get(key)
+        if got is None or val is None:
+            if got is None or key not in plain:  # (a plain field is set to "" below)
+                drop = [key] if drop is None else [*drop, key]
+            continue
+        how, sub = got
+        if how == _KEEP:
+            continue
+        if how == _OBJECTS:
+            if val:
+                elem = _KEY_PLANS.get(sub) or _key_plan(sub)
+                for i, x in enumerate(val):
+                    if x.__class__ is dict:
+                        _prune_object(x, elem)
+                    else:
+                        val[i] = {}  # Go keeps zero-valued structs inside slices as {}
+                continue
+        elif how == _OBJECT:
+            if val.__class__ is dict and _prune_object(val, _KEY_PLANS.get(sub) or _key_plan(sub)):
+                continue
+        elif how == _NONEMPTY_LIST:
+            if val:
+                continue
+        elif how == _NONEMPTY_STR:
+            if val != "":
+                continue
+        elif not (val == 0 and type(val) is int):  # _NONZERO_INT
+            continue
+        drop = [key] if drop is None else [*drop, key]
+    if drop is not None:
+        for key in drop:
+            del v[key]
+    for key in plain:
+        if not v.get(key):
+            v[key] = ""  # a plain Go string field is always written (as prune: ``or ""``)
+    return len(v)
+
+
 _SAFE: set[int] = set()
 
 

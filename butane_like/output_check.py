@@ -43,45 +43,50 @@ def duplicates(out: dict) -> list[tuple]:
     storage = out.get("storage") or {}
     seen: set = set()
     for kind in ("directories", "files", "links"):
-        for i, node in enumerate(storage.get(kind) or []):
-            p = node.get("path")
-            if p in seen:
-                found.append(("storage", kind, i))
-            seen.add(p)
+        for i in _repeats(storage.get(kind), "path", seen):
+            found.append(("storage", kind, i))
     for kind, key in (("disks", "device"), ("filesystems", "device"), ("luks", "name"), ("raid", "name")):
-        seen = set()
-        for i, node in enumerate(storage.get(kind) or []):
-            k = node.get(key)
-            if k in seen:
-                found.append(("storage", kind, i))
-            seen.add(k)
+        for i in _repeats(storage.get(kind), key, set()):
+            found.append(("storage", kind, i))
     passwd = out.get("passwd") or {}
     for kind in ("users", "groups"):
-        seen = set()
-        for i, node in enumerate(passwd.get(kind) or []):
-            if node.get("name") in seen:
-                found.append(("passwd", kind, i))
-            seen.add(node.get("name"))
+        for i in _repeats(passwd.get(kind), "name", set()):
+            found.append(("passwd", kind, i))
     for i, user in enumerate(passwd.get("users") or []):
         keys = user.get("sshAuthorizedKeys")
-        if keys and len(keys) > 1:  # (one key cannot repeat: most users', no set made)
+        if keys and len(keys) > 1 and len(set(keys)) < len(keys):  # (most users: one key, no set)
             seen = set()
             for j, key in enumerate(keys):
                 if key in seen:
                     found.append(("passwd", "users", i, "sshAuthorizedKeys", j))
                 seen.add(key)
-    seen = set()
-    for i, unit in enumerate((out.get("systemd") or {}).get("units") or []):
-        if unit.get("name") in seen:
+    units = (out.get("systemd") or {}).get("units") or []
+    repeated = set(_repeats(units, "name", set()))
+    for i, unit in enumerate(units):
+        if i in repeated:  # (each unit's, then its drop-ins')
             found.append(("systemd", "units", i))
-        seen.add(unit.get("name"))
         dropins = unit.get("dropins")
         if dropins and len(dropins) > 1:  # (likewise)
-            dseen: set = set()
-            for j, d in enumerate(dropins):
-                if d.get("name") in dseen:
-                    found.append(("systemd", "units", i, "dropins", j))
-                dseen.add(d.get("name"))
+            for j in _repeats(dropins, "name", set()):
+                found.append(("systemd", "units", i, "dropins", j))
+    return found
+
+
+def _repeats(items: list | None, key: str, seen: set) -> list[int]:
+    """The indexes of the ``items`` (objects) whose ``key`` is in ``seen`` or an earlier item's;
+    adds the keys to ``seen``. (Without a Python-level step per item when none repeats.)"""
+    if not items:
+        return []
+    keys = [node.get(key) for node in items]
+    distinct = set(keys)
+    if len(distinct) == len(keys) and seen.isdisjoint(distinct):
+        seen |= distinct
+        return []
+    found = []
+    for i, k in enumerate(keys):
+        if k in seen:
+            found.append(i)
+        seen.add(k)
     return found
 
 
@@ -93,16 +98,22 @@ _SPECIAL_BITS_BUTANE = (
 
 def _ignition_check(cfg: dict, safety: bool) -> list[tuple[str, str, tuple]]:
     """Ignition's validation of the generated config (pineinstall.config.check_dict)."""
-    from pineinstall.config import check_dict
-
     out = []
-    for e in sorted(check_dict(cfg, safety), key=lambda e: _walk_key(tuple(e.path or ()), e.message)):
+    for e in sorted(_typed_check_dict(cfg, safety), key=lambda e: _walk_key(tuple(e.path or ()), e.message)):
         msg = e.message
         if msg.startswith(_SPECIAL_BITS_PREFIX):
             # Butane 0.29 links a newer Ignition than Debian's 2.14, with this wording.
             msg = _SPECIAL_BITS_BUTANE
         out.append((ERROR if e.kind == "error" else WARNING, msg, tuple(e.path or ())))
     return out
+
+
+def _typed_check_dict(cfg: dict, safety: bool) -> Any:
+    """``check_dict`` of the transpiler's output: typed by its construction, no schema walk (a
+    tenth of a large check; tests/unit/test_transpile_typed_output.py shows it would find nothing)."""
+    from pineinstall.config import check_dict
+
+    return check_dict(cfg, safety, typed=True)
 
 
 # Checks Ignition runs from Storage.Validate / Config.Validate, i.e. before walking into the fields.

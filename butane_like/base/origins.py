@@ -23,6 +23,9 @@ class Origins:
         self.leaf: dict[tuple[int, Any], tuple] = {}
         # Everything whose id is a key above stays alive, so that no new object reuses the id.
         self.keep: list[Any] = []
+        # Some objects are not registered, their origin being their holder's plus their key
+        # (Translator.lean): no merge may come, which would take a parent's origin for them.
+        self.partial = False
 
     def reg(self, obj: Any, ypath: tuple) -> Any:
         self.origin[id(obj)] = ypath
@@ -59,6 +62,8 @@ class Origins:
         does with its sugar: an explicit entry of the user wins."""
         from pineinstall.config.merge import merge
 
+        if self.partial:
+            raise AssertionError("a merge into a copy made without all its origins (Translator.lean)")
         return merge(rendered, out, self.merged)
 
     def yaml_path(self, root: dict, jpath: tuple) -> tuple:

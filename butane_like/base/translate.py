@@ -9,7 +9,7 @@ came from (``base.origins``), so that later checks report at the user's lines.
 
 from __future__ import annotations
 
-from ..fields import B, I, S, Spec, camel
+from ..fields import B, I, S, Spec, camel, snake
 from . import dataurl
 from .local import read_local, ssh_keys_local
 from .origins import Origins
@@ -36,6 +36,12 @@ _SUGAR = {
 
 _SCALARS = (S, I, B)
 _SCALAR, _SCALAR_LIST, _OTHER = 0, 1, 2  # how the field copy copies a field
+# A list of scalars whose origin need not be registered: Origins.yaml_path finds the same YAML path
+# from the object holding it (JSON key snake_cased back to the YAML key), and no sugar merges
+# into it (Origins.merged would then take the sugar's list's origin). An account's groups and SSH
+# keys: two records less per user of a large config.
+_SCALAR_LIST_UNREGISTERED = 3
+_ACCOUNTS = ("PasswdUser", "PasswdGroup")
 
 
 def _copy_kind(ftyp: Any) -> int:
@@ -44,6 +50,32 @@ def _copy_kind(ftyp: Any) -> int:
     if isinstance(ftyp, tuple) and ftyp[1] in _SCALARS:
         return _SCALAR_LIST
     return _OTHER
+
+
+# The large lists no later step reads on the YAML side (the sugar reads filesystems, luks, trees,
+# quadlets and its own keys): with ``Translator.consume``, each item goes as it is copied.
+_CONSUMED = frozenset(
+    (
+        ("storage", "files"),
+        ("storage", "directories"),
+        ("storage", "links"),
+        ("passwd", "users"),
+        ("passwd", "groups"),
+        ("systemd", "units"),
+    )
+)
+
+
+def _taken(items: list) -> Any:
+    """The items of ``items``, each taken out of the list as it is handed over."""
+    for i, item in enumerate(items):
+        items[i] = None
+        yield item
+
+
+# The sugar that merges a rendered config of its own under the user's (Origins.merge_under); with
+# none of it, the copy's resources need no origin record (see Translator.lean).
+_MERGING_SUGAR = frozenset(("boot_device", "grub", "openrc", "network"))
 
 
 class Translator:
@@ -69,6 +101,15 @@ class Translator:
         self.exact_gzip = dataurl.ExactBudget()
         # object -> the fields the copy copies (see _plan)
         self._plans: dict[str, tuple[dict[str, tuple[str, int]], list[tuple[str, Any, str]]]] = {}
+        # The YAML side's large lists are read once, by the copy (see _CONSUMED): their items are
+        # freed as the output's are made (300,000 files: 750 -> 6xx MiB peak). Set by the caller
+        # that drops the YAML side after ``translate``.
+        self.consume = False
+        # No sugar merges into the copy: a resource's (and its verification's) origin is its
+        # holder's plus its key, a list item's the list's plus its index, which Origins.yaml_path
+        # finds without a record (300,000 files: 675,000 records less). A merge would give an unrecorded
+        # child its parent's origin (Origins.merged), and reorder lists: refused then.
+        self.lean = False
 
     def data_url(
         self, data: bytes, compression: str | None = None, made: tuple[str, str | None] | None = None
@@ -110,6 +151,9 @@ class Translator:
 
     def translate(self, cfg: dict) -> dict:
         self._prefetch_data_urls(cfg)
+        self.lean = self.origins.partial = _MERGING_SUGAR.isdisjoint(cfg) and not any(
+            fs.get("with_mount_unit") is True for fs in (cfg.get("storage") or {}).get("filesystems") or []
+        )
         out = self.convert(cfg, "Config", ())
         ign = out.setdefault("ignition", {})
         if id(ign) not in self.origins.origin:
@@ -147,10 +191,12 @@ class Translator:
                 )
             plan = self._plans.get(elem) or self._plan(elem)
             obj = self._object  # (a list of objects, the large part of a large config: no convert)
+            # (without sugar merging, an item's origin is the list's plus its index: see lean)
+            reg = not self.lean
             return self.origins.reg(
                 [
-                    obj(v, elem, (*ypath, i), plan) if v.__class__ is dict else v
-                    for i, v in enumerate(value)
+                    obj(v, elem, (*ypath, i), plan, reg) if v.__class__ is dict else v
+                    for i, v in enumerate(_taken(value) if self.consume and ypath in _CONSUMED else value)
                 ],
                 ypath,
             )
@@ -166,6 +212,10 @@ class Translator:
         skip = _SUGAR.get(typ, ())
         fields = [(key, ftyp) for key, ftyp in self.spec.fields(typ).items() if key not in skip]
         scalars = {key: (camel(key), _copy_kind(ftyp)) for key, ftyp in fields if _copy_kind(ftyp) != _OTHER}
+        if typ in _ACCOUNTS:
+            for key, (json_key, kind) in scalars.items():
+                if kind == _SCALAR_LIST and snake(json_key) == key:
+                    scalars[key] = (json_key, _SCALAR_LIST_UNREGISTERED)
         others = [(key, ftyp, camel(key)) for key, ftyp in fields if _copy_kind(ftyp) == _OTHER]
         plan = self._plans[typ] = (scalars, others)
         return plan
@@ -176,6 +226,7 @@ class Translator:
         typ: str,
         ypath: tuple,
         plan: tuple[dict[str, tuple[str, int]], list[tuple[str, Any, str]]],
+        reg: bool = True,
     ) -> dict:
         """``convert`` of an object. The value's own keys are gone through (most objects set few of
         their fields); the nested objects and lists, whose copy may report (a local file), in
@@ -183,8 +234,9 @@ class Translator:
         output's: ``gojson.prune`` writes Ignition's.)"""
         out: dict[str, Any] = {}
         origins = self.origins
-        origins.origin[id(out)] = ypath  # origins.reg, inline: once per output object
-        origins.keep.append(out)
+        if reg:  # (``reg``: False for an item of a large list, see lean)
+            origins.origin[id(out)] = ypath  # origins.reg, inline: once per output object
+            origins.keep.append(out)
         scalars, others = plan
         nested = False
         for key, v in value.items():
@@ -193,6 +245,8 @@ class Translator:
                 nested = True  # a nested field, or sugar
             elif got[1] == _SCALAR:
                 out[got[0]] = v
+            elif got[1] == _SCALAR_LIST_UNREGISTERED:
+                out[got[0]] = list(v)
             else:  # a list of scalars: convert's own copy, without the call
                 out[got[0]] = v = list(v)
                 origins.origin[id(v)] = (*ypath, key)
@@ -213,7 +267,8 @@ class Translator:
     def _resource(self, value: dict, ypath: tuple) -> dict:
         """A resource: its ``inline`` text or ``local`` file becomes a data URL ``source``."""
         out: dict[str, Any] = {}
-        self.origins.reg(out, ypath)
+        if not self.lean:
+            self.origins.reg(out, ypath)
         if "compression" in value:
             out["compression"] = value["compression"]
         if "http_headers" in value:
@@ -223,8 +278,11 @@ class Translator:
         if "source" in value:
             out["source"] = value["source"]
         if "verification" in value:
-            out["verification"] = self.convert(
-                value["verification"], "Verification", (*ypath, "verification")
+            v = value["verification"]
+            out["verification"] = (
+                self._object(v, "Verification", (*ypath, "verification"), self._plans["Verification"], False)
+                if self.lean and v.__class__ is dict and "Verification" in self._plans
+                else self.convert(v, "Verification", (*ypath, "verification"))
             )
         data = None
         field = None

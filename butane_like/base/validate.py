@@ -38,12 +38,17 @@ def validate_source(tr: Translator, cfg: dict) -> None:
     for i, d in enumerate(storage.get("directories") or []):
         _decimal_mode(tr, d, ("storage", "directories", i), True)
     for i, f in enumerate(storage.get("files") or []):
-        base = ("storage", "files", i)
-        _decimal_mode(tr, f, base, False)
-        for j, r in enumerate(f.get("append") or []):
-            _resource(tr, r, (*base, "append", j))
+        # (inline for the usual file, a plain mode and one source: no call, no path made)
+        mode = f.get("mode")
+        if mode is not None and (mode.__class__ is not int or _suspicious.get(-1 - mode) is not False):
+            _decimal_mode(tr, f, ("storage", "files", i), False)
+        if "append" in f:
+            for j, r in enumerate(f["append"] or []):
+                _resource(tr, r, ("storage", "files", i, "append", j))
         if "contents" in f:
-            _resource(tr, f["contents"], (*base, "contents"))
+            r = f["contents"]
+            if ("local" in r) + ("inline" in r) + ("source" in r) > 1:
+                _resource(tr, r, ("storage", "files", i, "contents"))
     for i, fs in enumerate(storage.get("filesystems") or []):
         if fs.get("with_mount_unit") is True and tr.spec.base < 4:
             # Before swap units (fcos 1.4, base v0_4): path and format are both required, each checked.
