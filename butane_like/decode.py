@@ -350,6 +350,10 @@ class Decoder:
                     elif ftyp == B and (val in _TRUE or val in _FALSE):
                         out[key] = val in _TRUE
                         continue
+            elif vnode.id == "mapping" and ftyp.__class__ is str and ftyp[:1].isupper():
+                # a nested object (a file's contents): ``decode``'s own reading, without its call
+                out[key] = self._light_mapping(vnode.value, self.spec.keys(ftyp), (*path, key))
+                continue
             elif vnode.id == "sequence" and ftyp == _STRINGS:
                 strings = []
                 for item in vnode.value:
