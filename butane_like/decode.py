@@ -45,6 +45,24 @@ _timestamp_match = re.compile(_TIMESTAMP).match
 
 NULL = object()  # marker: a null scalar
 _STRINGS = ("list", S)
+_QUOTED = Tags.QUOTED
+_PLAIN = Tags.PLAIN
+# How _light_mapping reads a field's value (the others: by ``decode``).
+_K_STR, _K_INT, _K_BOOL, _K_OBJECT, _K_STRINGS, _K_OTHER = range(6)
+
+
+def _light_kind(typ: Any) -> int:
+    if typ == S:
+        return _K_STR
+    if typ == I:
+        return _K_INT
+    if typ == B:
+        return _K_BOOL
+    if typ == _STRINGS:
+        return _K_STRINGS
+    if typ.__class__ is str and typ[:1].isupper():
+        return _K_OBJECT
+    return _K_OTHER
 
 
 def go_parse_int(s: str) -> int | None:
@@ -146,6 +164,7 @@ class Decoder:
         self.null_structs: list[tuple] = []
         self.pos: dict[tuple, tuple[int, int]] = {}
         self.keypos: dict[tuple, tuple[int, int]] = {}
+        self._lkeys: dict[str, dict[str, tuple[str, Any, int]]] = {}
 
     # -- scalars -------------------------------------------------------------
     @staticmethod
@@ -231,7 +250,7 @@ class Decoder:
             # The usual list of objects, light: each item read in place, as ``decode`` reads it.
             light_objects = None
             if not (places or self.blind) and isinstance(elem, str) and elem[:1].isupper():
-                light_objects = self.spec.keys(elem)
+                light_objects = self._light_keys(elem)
             # Light nodes are read once: each item's nodes go as it is decoded, and the values
             # take their memory (a large config's peak is its tree, otherwise, plus its values).
             for item in _consumed(node.value) if self.consume else node.value:
@@ -270,7 +289,7 @@ class Decoder:
             self.terror(node, "!!map", self.spec.go_type(typ) if typ != S else "string")
             return None
         if not (self.places or self.blind):
-            return self._light_mapping(node.value, self.spec.keys(typ), path)
+            return self._light_mapping(node.value, self._light_keys(typ), path)
         pairs = node.value
         keys = [k.value for k, _ in pairs if k.id == "scalar"]
         if len(set(keys)) < len(keys) and self._duplicates(pairs):
@@ -317,10 +336,19 @@ class Decoder:
             out[key] = v
         return out
 
+    def _light_keys(self, typ: str) -> dict[str, tuple[str, Any, int]]:
+        """``Spec.keys`` of ``typ`` with each field's reading in ``_light_mapping`` (_K_*)."""
+        got = self._lkeys.get(typ)
+        if got is None:
+            got = self._lkeys[typ] = {
+                k: (key, t, _light_kind(t)) for k, (key, t) in self.spec.keys(typ).items()
+            }
+        return got
+
     def _light_mapping(
-        self, pairs: list, keys: dict[str, tuple[str, Any]], path: tuple
+        self, pairs: list, keys: dict[str, tuple[str, Any, int]], path: tuple
     ) -> dict[str, Any]:
-        """The mapping part of ``decode`` for light nodes (``keys``: ``Spec.keys`` of its type):
+        """The mapping part of ``decode`` for light nodes (``keys``: ``_light_keys`` of its type):
         what needs a place (an unused key, a merge key ``<<``, a key given twice, a type error)
         raises NeedPlaces, and the way with marks does it all. The usual scalars are read here,
         as ``decode`` reads them, without its call and path. The values are kept under the
@@ -329,40 +357,63 @@ class Decoder:
         out: dict[str, Any] = {}
         nulls: set[str] | None = None  # keys given null: not in out
         for knode, vnode in pairs:
-            got = keys.get(knode.value) if knode.value.__class__ is str else None
+            kv = knode.value
+            got = keys.get(kv) if kv.__class__ is str else None
             if got is None:
                 knode.start_mark  # noqa: B018  # an unused key is placed: raises NeedPlaces
                 raise AssertionError("a light node has no place")  # pragma: no cover
-            key, ftyp = got
+            key, ftyp, kind = got
             if key in out or (nulls is not None and key in nulls):
                 raise NeedPlaces  # a duplicate key (Go's error names both lines)
-            if vnode.id == "scalar":
+            vid = vnode.id
+            if vid == "scalar":
                 tag = vnode.tag
-                val = vnode.value
-                if ftyp == S and (tag == Tags.QUOTED or (tag == Tags.PLAIN and val not in _NULLS)):
-                    out[key] = val
-                    continue
-                if tag == Tags.PLAIN:
-                    if ftyp == I and len(val) < 19 and val.isdigit() and val.isascii():
-                        if val[0] != "0" or len(val) == 1:  # decimal, below 2**63
+                if kind == _K_STR:
+                    if tag == _QUOTED:
+                        out[key] = vnode.value
+                        continue
+                    if tag == _PLAIN:
+                        val = vnode.value
+                        if val not in _NULLS:
+                            out[key] = val
+                            continue
+                elif tag == _PLAIN:
+                    if kind == _K_INT:
+                        val = vnode.value
+                        # decimal, below 2**63
+                        if (
+                            len(val) < 19
+                            and val.isdigit()
+                            and val.isascii()
+                            and (val[0] != "0" or len(val) == 1)
+                        ):
                             out[key] = int(val)
                             continue
-                    elif ftyp == B and (val in _TRUE or val in _FALSE):
-                        out[key] = val in _TRUE
-                        continue
-            elif vnode.id == "mapping" and ftyp.__class__ is str and ftyp[:1].isupper():
-                # a nested object (a file's contents): ``decode``'s own reading, without its call
-                out[key] = self._light_mapping(vnode.value, self.spec.keys(ftyp), (*path, key))
-                continue
-            elif vnode.id == "sequence" and ftyp == _STRINGS:
+                    elif kind == _K_BOOL:
+                        val = vnode.value
+                        if val in _TRUE or val in _FALSE:
+                            out[key] = val in _TRUE
+                            continue
+            elif vid == "mapping":
+                if kind == _K_OBJECT:
+                    # a nested object (a file's contents): ``decode``'s own reading, without its call
+                    out[key] = self._light_mapping(vnode.value, self._light_keys(ftyp), (*path, key))
+                    continue
+            elif kind == _K_STRINGS:
                 strings = []
                 for item in vnode.value:
                     if item.id != "scalar":
                         break
                     tag = item.tag
-                    if not (tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS)):
+                    if tag == _QUOTED:
+                        strings.append(item.value)
+                        continue
+                    if tag != _PLAIN:
                         break
-                    strings.append(item.value)
+                    val = item.value
+                    if val in _NULLS:
+                        break
+                    strings.append(val)
                 else:
                     out[key] = strings  # a list of strings, as ``decode`` reads it
                     continue
