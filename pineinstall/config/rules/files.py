@@ -25,6 +25,7 @@ from ._common import (
     text,
 )
 from .resources import check_resource
+from .urls import url_error
 
 ERR_BOTH_ID_AND_NAME = "cannot set both id and name"
 ERR_ILLEGAL_MODE = "illegal file mode"
@@ -178,7 +179,15 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
                 if node.get("overwrite") is True and obj(contents).get("source") is None:
                     report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
                 if contents is not None:
-                    check_resource(contents, (*base, "contents"), version, report)
+                    # contents with a source alone (the usual file): check_resource's own checks
+                    if type(contents) is dict and len(contents) == 1 and "source" in contents:
+                        source = contents["source"]
+                        if type(source) is str and source != "":
+                            msg = url_error(source, version)
+                            if msg:
+                                report.error(msg, (*base, "contents", "source"))
+                    else:
+                        check_resource(contents, (*base, "contents"), version, report)
                 if "append" in node:
                     for j, res in enumerate(arr(node["append"])):
                         check_resource(res, (*base, "append", j), version, report)
