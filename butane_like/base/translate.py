@@ -254,7 +254,11 @@ class Translator:
         if nested:
             for key, ftyp, json_key in others:
                 if key in value:
-                    out[json_key] = self.convert(value[key], ftyp, (*ypath, key))
+                    v = value[key]
+                    if v.__class__ is dict and (ftyp == "Resource" or ftyp == "ConfigResource"):
+                        out[json_key] = self._resource(v, (*ypath, key))  # convert's own dispatch
+                    else:
+                        out[json_key] = self.convert(v, ftyp, (*ypath, key))
         if typ == "PasswdUser" and "ssh_authorized_keys_local" in value:
             ssh_keys_local(self, out, value, ypath)
         elif typ in ("Unit", "Dropin") and "contents_local" in value:
