@@ -134,9 +134,10 @@ def _short_explicit(tag: str) -> str | None:
     return None
 
 
-def _consumed(items: list) -> Any:
-    """The items of ``items``, each taken out of the list as it is handed over."""
-    for i, item in enumerate(items):
+def _consumed(items: list, start: int = 0) -> Any:
+    """The items of ``items`` from ``start``, each taken out of the list as it is handed over."""
+    for i in range(start, len(items)):
+        item = items[i]
         items[i] = None
         yield item
 
@@ -253,7 +254,20 @@ class Decoder:
                 light_objects = self._light_keys(elem)
             # Light nodes are read once: each item's nodes go as it is decoded, and the values
             # take their memory (a large config's peak is its tree, otherwise, plus its values).
-            for item in _consumed(node.value) if self.consume else node.value:
+            start = 0
+            if light_objects is not None and self.consume:
+                # (the list's objects read in a loop of their own, up to the first other item)
+                values = node.value
+                light_mapping = self._light_mapping
+                for item in values:
+                    if item.id != "mapping":
+                        break
+                    values[start] = None
+                    items.append(light_mapping(item.value, light_objects, (*path, start)))
+                    start += 1
+                else:
+                    return items
+            for item in _consumed(node.value, start) if self.consume else node.value:
                 if plain_strings and item.id == "scalar":
                     tag = item.tag
                     if tag == Tags.QUOTED or (tag == Tags.PLAIN and item.value not in _NULLS):
