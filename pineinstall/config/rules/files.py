@@ -165,19 +165,19 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
         for i, node in enumerate(arr(storage.get(field))):
             if type(node) is not dict:
                 node = {}
-            base = ("storage", field, i)
+            # (the place, ("storage", field, i), is built only for a finding)
             p = node.get("path")
             if not (type(p) is str and p[:1] == "/" and "//" not in p and "/." not in p and p[-1] != "/"):
-                check_path(report, p, (*base, "path"))
+                check_path(report, p, ("storage", field, i, "path"))
             if "user" in node or "group" in node:
-                _check_owner(report, node, base)
+                _check_owner(report, node, ("storage", field, i))
             mode = node.get("mode")
             if field != "links" and not (type(mode) is int and 0 <= mode <= 0o777):  # a link has no mode
-                _check_mode(report, node, base, version)
+                _check_mode(report, node, ("storage", field, i), version)
             if field == "files":
                 contents = node.get("contents")
                 if node.get("overwrite") is True and obj(contents).get("source") is None:
-                    report.error(ERR_OVERWRITE_NO_SOURCE, (*base, "overwrite"))
+                    report.error(ERR_OVERWRITE_NO_SOURCE, ("storage", field, i, "overwrite"))
                 if contents is not None:
                     # contents with a source alone (the usual file): check_resource's own checks
                     if type(contents) is dict and len(contents) == 1 and "source" in contents:
@@ -185,12 +185,12 @@ def validate(cfg: dict, version: tuple[int, int], report: Report) -> None:
                         if type(source) is str and source != "":
                             msg = url_error(source, version)
                             if msg:
-                                report.error(msg, (*base, "contents", "source"))
+                                report.error(msg, ("storage", field, i, "contents", "source"))
                     else:
-                        check_resource(contents, (*base, "contents"), version, report)
+                        check_resource(contents, ("storage", field, i, "contents"), version, report)
                 if "append" in node:
                     for j, res in enumerate(arr(node["append"])):
-                        check_resource(res, (*base, "append", j), version, report)
+                        check_resource(res, ("storage", field, i, "append", j), version, report)
     # one key space for the three lists, in Ignition's struct field order
     seen: set = set()
     for field in ("directories", "files", "links"):
