@@ -72,13 +72,14 @@ def _check_account(report: Report, item: dict, path: tuple, kind: str, fields: t
 _good_name = re.compile(r"(?!\.\.?\Z)[^-+~:,\n\r\t /\\][^:,\n\r\t /\\]{0,31}").fullmatch
 
 
-def _check_safety(report: Report, user: dict, base: tuple, good_groups: set[str]) -> None:
-    """Our rules beyond Ignition's for one user: fields that would break a passwd line, group names
-    useradd refuses, uid 0 for someone other than root. ``good_groups``: group names already found
-    fine (most users share a few groups)."""
+def _check_safety(report: Report, user: dict, i: int, good_groups: set[str]) -> None:
+    """Our rules beyond Ignition's for user ``i``: fields that would break a passwd line, group
+    names useradd refuses, uid 0 for someone other than root. ``good_groups``: group names already
+    found fine (most users share a few groups). (Half a million users: the place is built only
+    for a finding.)"""
     name = user.get("name")
     if name and isinstance(name, str) and _good_name(name) is None and (problem := name_problem(name)):
-        report.error(f"user name {problem}", (*base, "name"))
+        report.error(f"user name {problem}", ("passwd", "users", i, "name"))
     for field in USER_FIELDS:
         value = user.get(field)
         # (field_problem's test inline: called only to word a finding)
@@ -88,10 +89,10 @@ def _check_safety(report: Report, user: dict, base: tuple, good_groups: set[str]
             and (":" in value or "\n" in value or "\r" in value)
             and (problem := field_problem(value))
         ):
-            report.error(f"{field} {problem}", (*base, field))
+            report.error(f"{field} {problem}", ("passwd", "users", i, field))
     primary = user.get("primaryGroup")
     if isinstance(primary, str) and (msg := name_error("group", primary)):
-        report.error(msg, (*base, "primaryGroup"))
+        report.error(msg, ("passwd", "users", i, "primaryGroup"))
     groups = user.get("groups")
     if groups:
         for j, group in enumerate(arr(groups)):
@@ -99,11 +100,12 @@ def _check_safety(report: Report, user: dict, base: tuple, good_groups: set[str]
                 continue
             msg = name_error("group", group)
             if msg:
-                report.error(msg, (*base, "groups", j))
+                report.error(msg, ("passwd", "users", i, "groups", j))
             elif len(good_groups) < 4096:
                 good_groups.add(group)
-    if user.get("uid") == 0 and type(user.get("uid")) is int and text(user.get("name")) != "root":
-        report.warning(WARN_UID_0, (*base, "uid"))
+    uid = user.get("uid")
+    if uid == 0 and type(uid) is int and text(user.get("name")) != "root":
+        report.warning(WARN_UID_0, ("passwd", "users", i, "uid"))
 
 
 def validate(cfg: dict, version: tuple[int, int], report: Report, safety: bool = True) -> None:
@@ -113,18 +115,19 @@ def validate(cfg: dict, version: tuple[int, int], report: Report, safety: bool =
     for i, user in enumerate(users):
         if type(user) is not dict:
             user = {}
-        base = ("passwd", "users", i)
         if safety:
-            _check_safety(report, user, base, good_groups)
+            _check_safety(report, user, i, good_groups)
         # a list of one item cannot repeat (most users': tested here, half a million calls less)
-        for field in ("sshAuthorizedKeys", "groups"):
-            items = user.get(field)
-            if type(items) is list and len(items) > 1:
-                duplicates(report, items, (*base, field), str_key)
+        items = user.get("sshAuthorizedKeys")
+        if type(items) is list and len(items) > 1:
+            duplicates(report, items, ("passwd", "users", i, "sshAuthorizedKeys"), str_key)
+        items = user.get("groups")
+        if type(items) is list and len(items) > 1:
+            duplicates(report, items, ("passwd", "users", i, "groups"), str_key)
         value = user.get("passwordHash")
         # ("$...", most hashes, is one: no call)
         if value is not None and isinstance(value, str) and value[:1] != "$" and not is_crypt_hash(value):
-            report.warning(WARN_NOT_CRYPT, (*base, "passwordHash"))
+            report.warning(WARN_NOT_CRYPT, ("passwd", "users", i, "passwordHash"))
     for i, group in enumerate(arr(passwd.get("groups"))):
         if safety:
             _check_account(report, obj(group), ("passwd", "groups", i), "group", GROUP_FIELDS)
