@@ -81,18 +81,18 @@ def _check_safety(report: Report, user: dict, i: int, good_groups: set[str]) -> 
     if name and isinstance(name, str) and _good_name(name) is None and (problem := name_problem(name)):
         report.error(f"user name {problem}", ("passwd", "users", i, "name"))
     for field in USER_FIELDS:
-        value = user.get(field)
-        # (field_problem's test inline: called only to word a finding)
+        # (most users have few of these fields: ``in``, no call; field_problem's test inline)
         if (
-            value is not None
-            and isinstance(value, str)
+            field in user
+            and isinstance(value := user[field], str)
             and (":" in value or "\n" in value or "\r" in value)
             and (problem := field_problem(value))
         ):
             report.error(f"{field} {problem}", ("passwd", "users", i, field))
-    primary = user.get("primaryGroup")
-    if isinstance(primary, str) and (msg := name_error("group", primary)):
-        report.error(msg, ("passwd", "users", i, "primaryGroup"))
+    if "primaryGroup" in user:
+        primary = user["primaryGroup"]
+        if isinstance(primary, str) and (msg := name_error("group", primary)):
+            report.error(msg, ("passwd", "users", i, "primaryGroup"))
     groups = user.get("groups")
     if groups:
         for j, group in enumerate(arr(groups)):
@@ -103,8 +103,7 @@ def _check_safety(report: Report, user: dict, i: int, good_groups: set[str]) -> 
                 report.error(msg, ("passwd", "users", i, "groups", j))
             elif len(good_groups) < 4096:
                 good_groups.add(group)
-    uid = user.get("uid")
-    if uid == 0 and type(uid) is int and text(user.get("name")) != "root":
+    if "uid" in user and user["uid"] == 0 and type(user["uid"]) is int and text(user.get("name")) != "root":
         report.warning(WARN_UID_0, ("passwd", "users", i, "uid"))
 
 
