@@ -377,8 +377,6 @@ class Decoder:
                 knode.start_mark  # noqa: B018  # an unused key is placed: raises NeedPlaces
                 raise AssertionError("a light node has no place")  # pragma: no cover
             key, ftyp, kind = got
-            if key in out or (nulls is not None and key in nulls):
-                raise NeedPlaces  # a duplicate key (Go's error names both lines)
             vid = vnode.id
             if vid == "scalar":
                 tag = vnode.tag
@@ -438,6 +436,15 @@ class Decoder:
                 nulls = {key}
             else:
                 nulls.add(key)
+        # A key given twice (Go's error names both lines) leaves fewer keys than pairs: told once
+        # here, not looked for at each key (the light reading is then dropped as a whole).
+        n = len(out)
+        if nulls is not None:
+            if not nulls.isdisjoint(out):
+                raise NeedPlaces
+            n += len(nulls)
+        if n != len(pairs):
+            raise NeedPlaces
         return out
 
     def _aliased(self, node: Any, typ: Any, path: tuple, where: tuple[int, int] | None) -> Any:
