@@ -102,7 +102,7 @@ class Translator:
         # object -> the fields the copy copies (see _plan)
         self._plans: dict[str, tuple[dict[str, tuple[str, int]], list[tuple[str, Any, str]]]] = {}
         # The YAML side's large lists are read once, by the copy (see _CONSUMED): their items are
-        # freed as the output's are made (300,000 files: 750 -> 6xx MiB peak). Set by the caller
+        # freed as the output's are made (300,000 files: 750 -> 695 MiB peak). Set by the caller
         # that drops the YAML side after ``translate``.
         self.consume = False
         # No sugar merges into the copy: a resource's (and its verification's) origin is its
@@ -283,11 +283,10 @@ class Translator:
             out["source"] = value["source"]
         if "verification" in value:
             v = value["verification"]
-            out["verification"] = (
-                self._object(v, "Verification", (*ypath, "verification"), self._plans["Verification"], False)
-                if self.lean and v.__class__ is dict and "Verification" in self._plans
-                else self.convert(v, "Verification", (*ypath, "verification"))
-            )
+            if v.__class__ is dict:  # convert's own reading, with no origin record in a lean copy
+                plan = self._plans.get("Verification") or self._plan("Verification")
+                v = self._object(v, "Verification", (*ypath, "verification"), plan, not self.lean)
+            out["verification"] = v
         data = None
         field = None
         made = None
